@@ -1,0 +1,68 @@
+"""The one exception family of edge: every error a user can cause or meet is an EdgeError.
+
+Each carries the context a user needs (file, line, field, device, code) so that the
+`edge` command can print it as one line.
+"""
+
+from __future__ import annotations
+
+
+class EdgeError(Exception):
+    """Root of every error edge raises on purpose."""
+
+    exit_code = 2
+
+    def one_line(self) -> str:
+        """The message as the command line prints it."""
+        return str(self)
+
+
+class ConfigError(EdgeError):
+    """A board file or setting is wrong; names the file, line and field when known."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
+
+
+class NativeError(EdgeError):
+    """The native extension is missing, or refused a setup call."""
+
+
+class SchedulingError(EdgeError):
+    """A period, deadline or task set that the executor cannot honour."""
+
+
+class SafetyFault(EdgeError):
+    """A latched safety fault reported to Python (code, message, tick)."""
+
+    def __init__(self, code: int, message: str, tick: int | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.tick = tick
+        super().__init__(f"safety fault {code} at tick {tick}: {message}")
+
+
+class DeviceError(EdgeError):
+    """A device (Modbus, serial, simulated) failed; names the device."""
+
+    def __init__(self, device: str, message: str) -> None:
+        self.device = device
+        self.message = message
+        super().__init__(f"device '{device}': {message}")
+
+
+class BusError(EdgeError):
+    """A topic, subscription or bridge setting is invalid."""

@@ -1,0 +1,1 @@
+"""The runtime: native binding, executor (LET), clocks, bus, bridge, journal, stats."""

@@ -1,0 +1,245 @@
+"""The binding to edge._native: the cycle engine and its blocks, owned from Python.
+
+Python and C meet here only: setup calls, the command ring (in), the state ring (out)
+and read-only statistics. Every native handle is held with ffi.gc so ownership is
+visible in one line; the Cycle keeps its blocks alive as long as it lives.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.errors import NativeError
+
+try:
+    from edge._native import ffi, lib
+except ImportError as exc:  # pragma: no cover - exercised by the CLI test with a fake path
+    ffi = lib = None
+    _IMPORT_ERROR = exc
+else:
+    _IMPORT_ERROR = None
+
+MAX_AXES = 16
+NO_STOP = 255
+TARGET_CYCLE = 0xFFFFFFFF
+
+
+def require_native():
+    """(ffi, lib), or NativeError saying how to build the extension."""
+    if lib is None:
+        raise NativeError(
+            f"the native extension edge._native is not built ({_IMPORT_ERROR}); "
+            "reinstall with `pip install .` (or `./dev run`) on a machine with gcc")
+    return ffi, lib
+
+
+def _state_dtype() -> np.dtype:
+    """A numpy dtype laid out exactly like struct edge_state (offsets taken from C)."""
+    ffi_, _ = require_native()
+    axes = ("q", "qd", "tau", "q_cmd", "qd_cmd")
+    fields = [("tick", "<i8"), ("t_ns", "<i8"), ("wake_latency_ns", "<i4"), ("exec_ns", "<i4"),
+              ("mode", "<u4"), ("fault_code", "<u4"), ("stop_category", "<u4"),
+              ("inputs", "<u4"), ("outputs", "<u4"), ("n_axes", "<i4")]
+    fields += [(name, "<f8", (MAX_AXES,)) for name in axes]
+    fields += [("signals", "<f8", (lib.EDGE_SIGNALS,))]
+    names = [f[0] for f in fields]
+    return np.dtype({
+        "names": names,
+        "formats": [f[1] if len(f) == 2 else (f[1], f[2]) for f in fields],
+        "offsets": [ffi_.offsetof("edge_state", n) for n in names],
+        "itemsize": ffi_.sizeof("edge_state"),
+    })
+
+
+STATE_DTYPE = _state_dtype() if lib is not None else None
+# Fields that depend on wall-clock timing, not on inputs and ticks.
+TIMING_FIELDS = ("t_ns", "wake_latency_ns", "exec_ns")
+
+
+def logical_states(states: np.ndarray) -> np.ndarray:
+    """State records without the timing fields, packed: what must replay bit for bit."""
+    from numpy.lib import recfunctions
+
+    keep = [n for n in states.dtype.names if n not in TIMING_FIELDS]
+    return recfunctions.repack_fields(states[keep])
+
+
+@dataclass(frozen=True)
+class CycleStats:
+    ticks: int
+    overruns: int
+    missed_periods: int
+    late_commands: int
+    rejected_commands: int
+    command_overflows: int
+    state_drops: int
+    spin_ns: int
+    run_ns: int
+    rt_fifo: int
+    rt_affinity: int
+    rt_mlock: int
+    running: bool
+
+    def realtime_report(self) -> list[str]:
+        """One line per real-time request that was not granted (empty when all were)."""
+        lines = []
+        for what, code in (("SCHED_FIFO", self.rt_fifo), ("CPU pinning", self.rt_affinity),
+                           ("mlockall", self.rt_mlock)):
+            if code < 0:
+                lines.append(f"{what} refused ({errno.errorcode.get(-code, -code)}: "
+                             f"{os.strerror(-code)}); running without it")
+        return lines
+
+    @property
+    def spin_cpu_fraction(self) -> float:
+        """Share of one CPU spent in the busy-wait tail."""
+        return self.spin_ns / self.run_ns if self.run_ns else 0.0
+
+
+class Block:
+    """A native block owned by Python: `handle` is the edge_block*, freed with the object."""
+
+    def __init__(self, name: str, handle) -> None:
+        ffi_, lib_ = require_native()
+        if handle == ffi_.NULL:
+            raise NativeError(f"native block '{name}' refused its configuration")
+        self.name = name
+        self.handle = ffi_.gc(handle, lib_.edge_block_free)
+        self.index: int | None = None
+
+
+def setpoint_block(max_velocity: Sequence[float], max_acceleration: Sequence[float]) -> Block:
+    """Rate-limited joint position setpoints (commands: SETPOINT_CMD_TARGET)."""
+    _, lib_ = require_native()
+    n = len(max_velocity)
+    return Block("setpoint", lib_.setpoint_block_alloc(n, list(map(float, max_velocity)),
+                                                         list(map(float, max_acceleration))))
+
+
+def drive_sim_block(initial_position: Sequence[float], tau_s: float = 0.0) -> Block:
+    """A simulated position drive with a first-order lag of tau_s seconds."""
+    _, lib_ = require_native()
+    return Block("drive_sim", lib_.drive_sim_block_alloc(len(initial_position), float(tau_s),
+                                                           list(map(float, initial_position))))
+
+
+class Cycle:
+    """The native cycle: start() on its real-time thread, or step(n) in virtual time."""
+
+    def __init__(self, period_ns: int, n_axes: int, *, busy_tail_ns: int = 0, cpu: int = -1,
+                 priority: int = 0, lock_memory: bool = False, watchdog_ticks: int = 0,
+                 estop_category: int = 0, command_capacity: int = 1024,
+                 state_capacity: int = 8192) -> None:
+        ffi_, lib_ = require_native()
+        if period_ns <= 0:
+            raise NativeError(f"period must be positive, got {period_ns} ns")
+        if not 0 <= n_axes <= MAX_AXES:
+            raise NativeError(f"a cycle drives 0 to {MAX_AXES} axes, got {n_axes}")
+        cfg = ffi_.new("cycle_config *", dict(
+            period_ns=period_ns, busy_tail_ns=busy_tail_ns, n_axes=n_axes, cpu=cpu,
+            priority=priority, lock_memory=int(lock_memory), command_capacity=command_capacity,
+            state_capacity=state_capacity, watchdog_ticks=watchdog_ticks,
+            estop_category=estop_category))
+        handle = lib_.cycle_alloc(cfg)
+        if handle == ffi_.NULL:
+            raise NativeError("the native cycle could not be allocated")
+        self._ffi, self._lib = ffi_, lib_
+        self._handle = ffi_.gc(handle, lib_.cycle_free)
+        self.period_ns = period_ns
+        self.n_axes = n_axes
+        self.blocks: list[Block] = []
+        self._cmd = ffi_.new("edge_command *")
+        self._state_buf_len = 1024
+        self._state_buf = ffi_.new("edge_state[]", self._state_buf_len)
+        self._state_view = np.frombuffer(ffi_.buffer(self._state_buf), dtype=STATE_DTYPE)
+
+    # -- setup ---------------------------------------------------------------------
+    def add_block(self, block: Block) -> int:
+        """Append a block to the fixed tick order; returns its command target index."""
+        index = self._lib.cycle_add_block(self._handle, block.handle)
+        if index < 0:
+            raise NativeError(f"cannot add block '{block.name}': cycle running or full")
+        block.index = index
+        self.blocks.append(block)
+        return index
+
+    # -- running -------------------------------------------------------------------
+    def start(self) -> None:
+        err = self._lib.cycle_start(self._handle)
+        if err:
+            raise NativeError(f"cycle thread did not start: {os.strerror(err)}")
+
+    def stop(self) -> None:
+        self._lib.cycle_stop(self._handle)
+
+    def step(self, n: int = 1) -> None:
+        """Run n ticks now, in the caller's thread, without sleeping (virtual time)."""
+        if self._lib.cycle_step(self._handle, n) != 0:
+            raise NativeError("step() is for virtual time; the cycle thread is running")
+
+    @property
+    def tick(self) -> int:
+        """The next tick the cycle will run."""
+        return self._lib.cycle_current_tick(self._handle)
+
+    # -- rings ---------------------------------------------------------------------
+    def push_command(self, tick: int, target: int, kind: int, args: Sequence[float] = ()) -> bool:
+        """Queue a command to take effect at `tick`; False if the ring is full (counted)."""
+        cmd = self._cmd
+        cmd.tick, cmd.target, cmd.kind = tick, target, kind
+        n = len(args)
+        if n > 16:
+            raise NativeError(f"a command carries at most 16 arguments, got {n}")
+        for i in range(16):
+            cmd.args[i] = args[i] if i < n else 0.0
+        return bool(self._lib.cycle_push_command(self._handle, cmd))
+
+    def pop_states(self, max_records: int | None = None) -> np.ndarray:
+        """Drain up to max_records state records (a copy, dtype STATE_DTYPE)."""
+        limit = self._state_buf_len if max_records is None else min(max_records,
+                                                                    self._state_buf_len)
+        chunks = []
+        while True:
+            n = self._lib.cycle_pop_states(self._handle, self._state_buf, limit)
+            if n:
+                chunks.append(self._state_view[:n].copy())
+            if n < limit or max_records is not None:
+                break
+        if not chunks:
+            return np.empty(0, dtype=STATE_DTYPE)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    # -- statistics ----------------------------------------------------------------
+    def stats(self) -> CycleStats:
+        raw = self._ffi.new("cycle_stats *")
+        self._lib.cycle_get_stats(self._handle, raw)
+        return CycleStats(**{f: getattr(raw, f) for f in CycleStats.__dataclass_fields__
+                             if f != "running"}, running=bool(raw.running))
+
+    def reset_stats(self) -> None:
+        self._lib.cycle_reset_stats(self._handle)
+
+    def latency_us(self, quantile: float) -> float:
+        """Wake-up latency at `quantile` (0..1), microseconds."""
+        return self._lib.hist_quantile(self._lib.cycle_latency_hist(self._handle), quantile) / 1e3
+
+    def exec_us(self, quantile: float) -> float:
+        """Tick execution time at `quantile` (0..1), microseconds."""
+        return self._lib.hist_quantile(self._lib.cycle_exec_hist(self._handle), quantile) / 1e3
+
+    def latency_summary_us(self) -> dict[str, float]:
+        h = self._lib.cycle_latency_hist(self._handle)
+        return histogram_summary_us(h)
+
+
+def histogram_summary_us(h) -> dict[str, float]:
+    """p50/p99/p99.9/max (µs) and sample count of a native histogram."""
+    _, lib_ = require_native()
+    return {"p50_us": lib_.hist_quantile(h, 0.5) / 1e3, "p99_us": lib_.hist_quantile(h, 0.99) / 1e3,
+            "p999_us": lib_.hist_quantile(h, 0.999) / 1e3, "max_us": lib_.hist_max(h) / 1e3,
+            "samples": int(lib_.hist_count(h))}

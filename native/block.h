@@ -1,0 +1,96 @@
+/* block.h — the process image and the one interface every native block implements.
+ *
+ * Each tick the cycle calls, over its blocks in setup order: read (drives fill measured
+ * inputs) -> command (queued commands due this tick) -> step -> write (drives take
+ * setpoints). Any hook may be NULL. Blocks must not allocate, lock or block in a hook.
+ */
+#ifndef EDGE_BLOCK_H
+#define EDGE_BLOCK_H
+#include <stdint.h>
+
+/* cffi:begin */
+#define EDGE_MAX_AXES 16
+#define EDGE_CMD_ARGS 16
+#define EDGE_SIGNALS 32
+#define EDGE_NO_STOP 255
+#define EDGE_TARGET_CYCLE 4294967295
+
+/* Digital input bits (drive or I/O blocks set them in read). */
+#define EDGE_IN_ESTOP 1
+#define EDGE_IN_ENABLE_OK 2
+
+typedef struct edge_image {
+    int64_t tick;
+    double period_s;
+    int32_t n_axes;
+    uint32_t inputs;         /* EDGE_IN_* bits */
+    uint32_t outputs;
+    uint32_t mode;           /* controller mode, owned by the motion blocks */
+    uint32_t fault_code;     /* first latched fault, 0 = none */
+    uint32_t stop_category;  /* latched stop: 0, 1, 2 or EDGE_NO_STOP (lower is harsher) */
+    uint32_t reset_request;  /* 1 during the tick an accepted reset cleared the latch */
+    double q[EDGE_MAX_AXES];        /* measured position, rad or m */
+    double qd[EDGE_MAX_AXES];       /* measured velocity */
+    double tau[EDGE_MAX_AXES];      /* measured torque, N*m or N */
+    double q_cmd[EDGE_MAX_AXES];    /* commanded position */
+    double qd_cmd[EDGE_MAX_AXES];   /* commanded velocity */
+    double qdd_cmd[EDGE_MAX_AXES];  /* commanded acceleration */
+    double tau_cmd[EDGE_MAX_AXES];  /* commanded feed-forward torque */
+    double signals[EDGE_SIGNALS];   /* slots shared by blocks, assigned at setup */
+} edge_image;
+
+typedef struct edge_command {
+    int64_t tick;            /* effective tick: applied before that tick's step */
+    uint32_t target;         /* block index, or EDGE_TARGET_CYCLE */
+    uint32_t kind;           /* meaning defined by the target */
+    double args[EDGE_CMD_ARGS];
+} edge_command;
+
+typedef struct edge_block {
+    const char *name;
+    void *self;
+    void (*read)(void *self, edge_image *img);
+    int (*command)(void *self, edge_image *img, const edge_command *cmd); /* 0 = accepted */
+    void (*step)(void *self, edge_image *img);
+    void (*write)(void *self, edge_image *img);
+    void (*release)(void *self);
+} edge_block;
+
+/* One record per tick, pushed to the state ring after write. */
+typedef struct edge_state {
+    int64_t tick;
+    int64_t t_ns;            /* CLOCK_MONOTONIC at wake-up; tick * period in virtual time */
+    int32_t wake_latency_ns;
+    int32_t exec_ns;
+    uint32_t mode;
+    uint32_t fault_code;
+    uint32_t stop_category;
+    uint32_t inputs;
+    uint32_t outputs;
+    int32_t n_axes;
+    double q[EDGE_MAX_AXES];
+    double qd[EDGE_MAX_AXES];
+    double tau[EDGE_MAX_AXES];
+    double q_cmd[EDGE_MAX_AXES];
+    double qd_cmd[EDGE_MAX_AXES];
+    double signals[EDGE_SIGNALS];
+} edge_state;
+
+/* Frees a block made by any *_block_alloc function (calls its release hook). */
+void edge_block_free(edge_block *b);
+/* cffi:end */
+
+/* For block implementations: a zeroed block with name and self set. */
+edge_block *edge_block_new(const char *name, void *self);
+
+/* Latch a stop (the harsher category wins) and the first fault code; only a reset
+ * through the cycle clears them. Any block may call it from any hook. */
+static inline void edge_request_stop(edge_image *img, uint32_t category, uint32_t fault_code)
+{
+    if (category < img->stop_category)
+        img->stop_category = category;
+    if (fault_code && !img->fault_code)
+        img->fault_code = fault_code;
+}
+
+#endif

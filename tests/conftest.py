@@ -1,0 +1,1 @@
+"""Shared fixtures: real components (native extension, mosquitto, pymodbus, ptys)."""
