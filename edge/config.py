@@ -210,21 +210,20 @@ def parse_cycle(node: Node, board: Board) -> CycleConfig:
 
 
 def parse_axes(node: Node, board: Board) -> list[AxisConfig]:
-    axes = []
+    axes: list[AxisConfig] = []
     items = node.sequence()
     if not 1 <= len(items) <= 16:
         raise node.error(f"a board has 1 to 16 axes, got {len(items)}")
     for item in items:
         item.only("name", "max_velocity", "max_acceleration", "initial_position")
+        if any(a.name == item.get("name", str) for a in axes):
+            raise item.error("axis names must be unique", "name")
         axes.append(AxisConfig(
             name=item.get("name", str),
             max_velocity=item.get("max_velocity", float, min=1e-9),
             max_acceleration=item.get("max_acceleration", float, min=1e-9),
             initial_position=item.get("initial_position", float, 0.0),
         ))
-    names = [a.name for a in axes]
-    if len(set(names)) != len(names):
-        raise node.error("axis names must be unique")
     return axes
 
 

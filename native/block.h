@@ -14,6 +14,7 @@
 #define EDGE_SIGNALS 32
 #define EDGE_NO_STOP 255
 #define EDGE_TARGET_CYCLE 4294967295
+#define EDGE_TICK_ASAP -1        /* command tick: apply at the next boundary, never late */
 
 /* Digital input bits (drive or I/O blocks set them in read). */
 #define EDGE_IN_ESTOP 1

@@ -156,7 +156,8 @@ static void apply_command(cycle *c, const edge_command *cmd)
 static void apply_due_commands(cycle *c)
 {
     while (c->n_pending < PENDING_MAX && ring_pop(c->commands, &c->pending[c->n_pending])) {
-        if (c->pending[c->n_pending].tick < c->img.tick)
+        int64_t due = c->pending[c->n_pending].tick;
+        if (due != EDGE_TICK_ASAP && due < c->img.tick)
             STAT_ADD(c, late_commands, 1);
         c->n_pending++;
     }

@@ -124,6 +124,10 @@ class Bus:
         self.tick = tick
         return len(staged)
 
+    def has_staged(self) -> bool:
+        """True when messages wait for the next tick boundary."""
+        return bool(self._staged)
+
     def latest(self, topic: str) -> Message | None:
         """The last delivered message on `topic` (state topics), or None."""
         return self._latest.get(topic)

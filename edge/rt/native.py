@@ -27,6 +27,7 @@ else:
 MAX_AXES = 16
 NO_STOP = 255
 TARGET_CYCLE = 0xFFFFFFFF
+TICK_ASAP = -1          # command tick meaning: at the next boundary (watchdog, stops)
 
 
 def require_native():

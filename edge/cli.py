@@ -1,0 +1,183 @@
+"""The `edge` command: run a board, check a board file, run benchmarks.
+
+Every EdgeError becomes one line on stderr and a non-zero exit code; a traceback means a
+bug in edge, never a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from edge import __version__
+from edge.bench import BENCHMARKS
+from edge.errors import EdgeError
+
+log = logging.getLogger("edge")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edge", description="Deterministic runtime for medical device "
+                                              "controllers.")
+    parser.add_argument("--version", action="version", version=f"edge {__version__}")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a board (default: the simulated arm)")
+    run.add_argument("--board", metavar="NAME|PATH", help="shipped board name or board file")
+    run.add_argument("--duration", type=_positive_float, metavar="S",
+                     help="stop after S seconds (default: until Ctrl-C or SIGTERM)")
+    run.add_argument("--virtual-time", action="store_true",
+                     help="step the controller in virtual time, as fast as it goes")
+    run.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+    run.add_argument("--mqtt", metavar="URL",
+                     help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
+
+    check = sub.add_parser("check", help="validate a board file")
+    check.add_argument("path", metavar="PATH|NAME")
+
+    bench = sub.add_parser("bench", help="measure a hot path beside its anchor")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="NAME", parser_class=_Parser)
+    for name, module in BENCHMARKS.items():
+        p = bench_sub.add_parser(name, help=f"benchmark: {name}")
+        p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+        p.set_defaults(bench_module=module)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            p.set_defaults(bench_missing=True)
+    return parser
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.replace(target)
+    except OSError as exc:
+        raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _format_summary(s: dict[str, Any]) -> str:
+    lines = [f"board {s['board']} ({s['mode']}, period {s['period_us']:.0f} us): "
+             f"{s['ticks']} ticks, {s['overruns']} overruns, "
+             f"{s['executor']['deadline_misses']} deadline misses, "
+             f"{s['late_commands']} late commands, {s['state_drops']} state drops"]
+    if "latency_us" in s:
+        lat = s["latency_us"]
+        lines.append(f"wake-up latency us: p50 {lat['p50_us']:.2f}  p99 {lat['p99_us']:.2f}  "
+                     f"p99.9 {lat['p999_us']:.2f}  max {lat['max_us']:.2f}  "
+                     f"(busy-wait tail {s['busy_tail_us']:.0f} us = "
+                     f"{100 * s['busy_tail_cpu_fraction']:.1f}% of a CPU)")
+    ex = s["exec_us"]
+    lines.append(f"tick execution us: p50 {ex['p50']:.2f}  p99 {ex['p99']:.2f}  "
+                 f"max {ex['max']:.2f}")
+    for task in s["executor"]["tasks"]:
+        lines.append(f"task {task['name']}: {task['releases']} releases, "
+                     f"{task['misses']} misses, max runtime {task['max_runtime_us']:.0f} us")
+    for refused in s.get("realtime", {}).get("refused", []):
+        lines.append(f"note: {refused}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.config import load_board
+    from edge.rt.runtime import Runtime
+
+    board = load_board(args.board)
+    if args.mqtt:
+        from edge.rt.bus_config import mqtt_config_from_url
+
+        board.sections["mqtt"] = mqtt_config_from_url(args.mqtt, board)
+    runtime = Runtime(board, virtual_time=args.virtual_time)
+    for line in runtime.cycle.stats().realtime_report():
+        log.warning(line)
+    if args.virtual_time:
+        runtime.run_virtual(args.duration or 10.0)
+    else:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:   # uvloop is a dependency; asyncio is the reported fallback
+            log.warning("uvloop not available; running on the default asyncio loop")
+            runner = asyncio.run
+        runner(runtime.run_realtime(args.duration))
+    summary = runtime.summary()
+    print(_format_summary(summary))
+    if args.stats_json:
+        _write_json(args.stats_json, summary)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edge.config import load_board
+
+    board = load_board(args.path)
+    sections = ", ".join(["cycle", "axes", *board.sections]) if board.sections else "cycle, axes"
+    print(f"{board.file}: board '{board.name}' is valid ({len(board.axes)} axes; {sections})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if not getattr(args, "bench", None):
+        raise EdgeError(f"name a benchmark: {', '.join(BENCHMARKS)}")
+    if getattr(args, "bench_missing", False):
+        raise EdgeError(f"benchmark '{args.bench}' is not part of this build of edge")
+    report = importlib.import_module(args.bench_module).run(args)
+    print(report.text)
+    if args.json:
+        _write_json(args.json, report.data)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="edge: %(levelname)s: %(message)s")
+    if not args.command:
+        parser.print_usage(sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except EdgeError as exc:
+        print(f"edge: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""The LET executor: Python cyclic tasks on the native tick, outputs a function of inputs.
+
+A task released at tick r sees the native state record of tick r and the bus as delivered
+at r; whatever it publishes becomes visible at r + D and whatever it commands is applied
+by the cycle at tick r + D, exactly. Python processes ticks strictly in order, so the
+bus, the task order and the outputs depend on ticks alone, never on how fast Python ran:
+`step(n)` (virtual time) and `run()` (real time) produce the same outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.errors import SchedulingError
+from edge.rt.bus import Bus, Message
+from edge.rt.native import STATE_DTYPE, TARGET_CYCLE, TICK_ASAP, Cycle
+
+log = logging.getLogger(__name__)
+
+CYCLE_CMD_STOP, CYCLE_CMD_KICK = 1, 3
+FAULT_DEADLINE, FAULT_REQUESTED = 258, 259
+MISS_POLICIES = ("log", "fault", "stop")
+
+
+@dataclass
+class LetTask:
+    """A periodic Python task under logical execution time.
+
+    period_ticks: release every this many ticks, from offset_ticks on.
+    deadline_ticks: D, 1 <= D <= period; outputs take effect at release + D.
+    priority: among tasks released at the same tick, higher runs first (then by name).
+    on_miss: "log" counts and logs; "fault" also latches a deadline fault with a
+        category-2 stop; "stop" requests a category-1 controlled stop.
+    """
+
+    name: str
+    body: Callable[[TaskContext], None | Awaitable[None]]
+    period_ticks: int
+    deadline_ticks: int | None = None
+    priority: int = 0
+    offset_ticks: int = 0
+    on_miss: str = "log"
+    releases: int = field(default=0, init=False)
+    misses: int = field(default=0, init=False)
+    max_runtime_ns: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.deadline_ticks is None:
+            self.deadline_ticks = self.period_ticks
+        if self.period_ticks < 1:
+            raise SchedulingError(f"task '{self.name}': period must be >= 1 tick")
+        if not 1 <= self.deadline_ticks <= self.period_ticks:
+            raise SchedulingError(f"task '{self.name}': deadline must be between 1 tick and "
+                                  f"the period ({self.period_ticks}), got {self.deadline_ticks}")
+        if self.offset_ticks < 0:
+            raise SchedulingError(f"task '{self.name}': offset must be >= 0")
+        if self.on_miss not in MISS_POLICIES:
+            raise SchedulingError(f"task '{self.name}': on_miss must be one of "
+                                  f"{', '.join(MISS_POLICIES)}, got {self.on_miss!r}")
+
+    def released_at(self, tick: int) -> bool:
+        return tick >= self.offset_ticks and (tick - self.offset_ticks) % self.period_ticks == 0
+
+
+class TaskContext:
+    """What one release of a task sees and may do; outputs are held until r + D."""
+
+    def __init__(self, executor: Executor, task: LetTask, tick: int, state: np.void) -> None:
+        self._executor = executor
+        self.task = task
+        self.tick = tick
+        self.effective_tick = tick + task.deadline_ticks
+        self.state = state
+        self._publishes: list[tuple[str, Any]] = []
+        self._commands: list[tuple[int, int, tuple[float, ...]]] = []
+
+    def latest(self, topic: str) -> Message | None:
+        """The last message on `topic` delivered by tick r."""
+        return self._executor.bus.latest(topic)
+
+    def recent_states(self, n: int) -> np.ndarray:
+        """The native state records of ticks r-n+1 .. r (fewer at start-up)."""
+        return self._executor.history(n)
+
+    def publish(self, topic: str, data: Any) -> None:
+        """Publish `data` on `topic`, visible to subscribers from tick r + D."""
+        self._publishes.append((topic, data))
+
+    def command(self, target: int, kind: int, args: Sequence[float] = ()) -> None:
+        """Send a command to a native block (or the cycle), applied at tick r + D."""
+        self._commands.append((target, kind, tuple(float(a) for a in args)))
+
+    def request_stop(self, category: int, fault_code: int = FAULT_REQUESTED) -> None:
+        """Ask the cycle for a stop of `category` (0, 1, 2), latched until reset."""
+        if category not in (0, 1, 2):
+            raise SchedulingError(f"stop category must be 0, 1 or 2, got {category}")
+        self.command(TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
+
+
+class VirtualTimeViolation(SchedulingError):
+    """A task awaited real I/O while the executor was stepped in virtual time."""
+
+
+def _run_to_completion(coro: Awaitable[None], task: LetTask) -> None:
+    """Drive a coroutine that never really suspends (virtual time has no I/O)."""
+    refusal = (f"task '{task.name}' awaited real I/O in virtual time; hand I/O to a "
+               "service and read its results through the bus instead")
+    try:
+        while True:
+            if coro.send(None) is not None:
+                coro.close()
+                raise VirtualTimeViolation(refusal)
+    except StopIteration:
+        return
+    except RuntimeError as exc:          # asyncio primitives need a running loop
+        if "event loop" not in str(exc):
+            raise
+        coro.close()
+        raise VirtualTimeViolation(refusal) from None
+
+
+class Executor:
+    """Releases LetTasks on the native tick and moves their outputs at the deadline."""
+
+    HISTORY_TICKS = 4096
+
+    def __init__(self, cycle: Cycle, bus: Bus, *, kick_every_ticks: int = 0) -> None:
+        self.cycle = cycle
+        self.bus = bus
+        self.tasks: list[LetTask] = []
+        self._listeners: list[tuple[Callable[[int, np.ndarray], None], int]] = []
+        self._held: dict[int, list[tuple[str, Any]]] = {}   # logical publish tick -> messages
+        self._history = np.zeros(self.HISTORY_TICKS, dtype=STATE_DTYPE)
+        self._processed = 0          # ticks processed so far (next tick to process)
+        self._kick_every = kick_every_ticks
+        self._last_kick = -(10**9)
+        self.deadline_misses = 0
+        self.running_realtime = False
+
+    # -- setup ---------------------------------------------------------------------
+    def add_task(self, task: LetTask) -> None:
+        """Add a task; the order among simultaneous releases is (priority desc, name)."""
+        if any(t.name == task.name for t in self.tasks):
+            raise SchedulingError(f"a task named '{task.name}' already exists")
+        self.tasks.append(task)
+        self.tasks.sort(key=lambda t: (-t.priority, t.name))
+
+    def add_state_listener(self, fn: Callable[[int, np.ndarray], None],
+                           every_ticks: int = 1) -> None:
+        """Call fn(tick, records) at every tick k with (k + 1) % every_ticks == 0, with the
+        state records of ticks k - every_ticks + 1 .. k, before the tasks released at k.
+        What a listener publishes is stamped with tick k and visible from k + 1."""
+        if every_ticks < 1:
+            raise SchedulingError("a state listener runs every 1 tick or more")
+        self._listeners.append((fn, every_ticks))
+
+    # -- the tick ------------------------------------------------------------------
+    def history(self, n: int) -> np.ndarray:
+        """State records of the last n processed ticks, oldest first."""
+        n = min(n, self._processed, self.HISTORY_TICKS)
+        idx = np.arange(self._processed - n, self._processed) % self.HISTORY_TICKS
+        return self._history[idx].copy()
+
+    def _store_history(self, records: np.ndarray) -> None:
+        tail = records[-self.HISTORY_TICKS:]
+        self._history[tail["tick"] % self.HISTORY_TICKS] = tail
+
+    def _next_event(self, tick: int) -> int:
+        """The first tick >= `tick` at which Python has anything to do."""
+        if self.bus.has_staged():
+            return tick
+        best = self._next_event_tick(tick)
+        if self._held:
+            best = min(best, min(self._held))
+        for _, every in self._listeners:
+            best = min(best, tick + (-(tick + 1)) % every)
+        return best
+
+    def _open_tick(self, tick: int) -> None:
+        """Bus delivery, held publications due now, listeners: all before any release."""
+        self.bus.deliver(tick)
+        for topic, data in self._held.pop(tick, ()):
+            self.bus.publish(topic, data)
+        for listener, every in self._listeners:
+            if (tick + 1) % every == 0:
+                listener(tick, self.history(every))
+
+    def _event_records(self, records: np.ndarray):
+        """Store all records, then yield only those of ticks where something happens."""
+        if not len(records):
+            return
+        self._store_history(records)
+        first = int(records[0]["tick"])
+        i = 0
+        while i < len(records):
+            tick = first + i
+            event = self._next_event(tick)
+            if event > tick:                      # nothing to do until `event`
+                i += event - tick
+                self._processed = min(event, first + len(records))
+                continue
+            self._processed = tick + 1
+            self._open_tick(tick)
+            yield tick, records[i]
+            i += 1
+
+    def _complete(self, ctx: TaskContext, started_ns: int) -> None:
+        """Hand a finished release's outputs over, or apply the miss policy."""
+        task = ctx.task
+        task.max_runtime_ns = max(task.max_runtime_ns, time.perf_counter_ns() - started_ns)
+        # The cycle must not have begun tick r + D before the outputs are queued.
+        if self.running_realtime and self.cycle.tick > ctx.effective_tick:
+            self._missed(ctx)
+            return
+        for target, kind, args in ctx._commands:
+            self.cycle.push_command(ctx.effective_tick, target, kind, args)
+        if ctx._publishes:
+            self._held.setdefault(ctx.effective_tick - 1, []).extend(ctx._publishes)
+            if ctx.effective_tick - 1 == ctx.tick:          # D = 1: staged in tick r
+                for topic, data in self._held.pop(ctx.tick):
+                    self.bus.publish(topic, data)
+
+    def _missed(self, ctx: TaskContext) -> None:
+        task = ctx.task
+        task.misses += 1
+        self.deadline_misses += 1
+        log.warning("task '%s' released at tick %d missed its deadline (tick %d); outputs "
+                    "dropped, policy %s", task.name, ctx.tick, ctx.effective_tick, task.on_miss)
+        if task.on_miss == "fault":
+            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (2, FAULT_DEADLINE))
+        elif task.on_miss == "stop":
+            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DEADLINE))
+
+    def _releases(self, tick: int, record: np.void):
+        for task in self.tasks:
+            if task.released_at(tick):
+                task.releases += 1
+                yield task, TaskContext(self, task, tick, record)
+
+    def _kick(self, tick: int) -> None:
+        if self._kick_every and tick - self._last_kick >= self._kick_every:
+            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_KICK)
+            self._last_kick = tick
+
+    def _process_sync(self, records: np.ndarray) -> None:
+        for tick, record in self._event_records(records):
+            for task, ctx in self._releases(tick, record):
+                started = time.perf_counter_ns()
+                result = task.body(ctx)
+                if inspect.isawaitable(result):
+                    _run_to_completion(result, task)
+                self._complete(ctx, started)
+        self._kick(self._processed)
+
+    async def _process_async(self, records: np.ndarray) -> None:
+        for tick, record in self._event_records(records):
+            for task, ctx in self._releases(tick, record):
+                started = time.perf_counter_ns()
+                result = task.body(ctx)
+                if inspect.isawaitable(result):
+                    await result
+                self._complete(ctx, started)
+        self._kick(self._processed)
+
+    # -- driving time --------------------------------------------------------------
+    def step(self, n_ticks: int) -> None:
+        """Advance n ticks in virtual time. The cycle runs in chunks up to the next tick
+        at which Python has something to do; the outputs are the same as tick by tick."""
+        if self.running_realtime:
+            raise SchedulingError("step() is for virtual time; the executor runs in real time")
+        end = self.cycle.tick + n_ticks
+        while self.cycle.tick < end:
+            now = self.cycle.tick
+            chunk = min(self._next_event(now) - now + 1, end - now)
+            if self._kick_every:
+                chunk = min(chunk, self._kick_every)
+            self.cycle.step(chunk)
+            self._process_sync(self.cycle.pop_states())
+
+    def _next_event_tick(self, after: int) -> int:
+        """The first tick >= after at which a task is released."""
+        best = after + 1_000_000
+        for task in self.tasks:
+            if after <= task.offset_ticks:
+                k = task.offset_ticks
+            else:
+                k = after + (-(after - task.offset_ticks)) % task.period_ticks
+            best = min(best, k)
+        return best
+
+    async def run(self, duration_s: float | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+        """Run in real time on the native thread until duration_s elapsed or `stop` set.
+
+        The cycle is started and stopped here; the remaining state records are processed
+        after the thread has stopped, so no record is lost from the statistics.
+        """
+        period_s = self.cycle.period_ns * 1e-9
+        first = self.cycle.tick
+        end_tick = None if duration_s is None else first + max(1, round(duration_s / period_s))
+        stop = stop or asyncio.Event()
+        self.running_realtime = True
+        self.cycle.start()
+        try:
+            while not stop.is_set():
+                records = self.cycle.pop_states()
+                if end_tick is not None:
+                    records = records[records["tick"] < end_tick]
+                await self._process_async(records)
+                now_tick = self.cycle.tick
+                if end_tick is not None and self._processed >= end_tick:
+                    break
+                # Sleep until just after the next release's state record exists.
+                target = self._next_event_tick(self._processed)
+                if self._kick_every:          # stay awake often enough to feed the watchdog
+                    target = min(target, self._processed + self._kick_every)
+                if end_tick is not None:
+                    target = min(target, end_tick - 1)
+                delay = max(target + 1 - now_tick, 0) * period_s
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.0002))
+                except TimeoutError:
+                    pass
+        finally:
+            self.cycle.stop()
+            self.running_realtime = False
+            self._drain_after_stop(end_tick)
+
+    def _drain_after_stop(self, end_tick: int | None) -> None:
+        """Open the ticks that ran before the thread stopped (listeners, bus), without
+        releasing tasks: their outputs could no longer take effect."""
+        records = self.cycle.pop_states()
+        if end_tick is not None:
+            records = records[records["tick"] < end_tick]
+        for _ in self._event_records(records):
+            pass
+
+    # -- statistics ----------------------------------------------------------------
+    @property
+    def processed_ticks(self) -> int:
+        return self._processed
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "processed_ticks": self._processed,
+            "deadline_misses": self.deadline_misses,
+            "tasks": [{"name": t.name, "period_ticks": t.period_ticks,
+                       "deadline_ticks": t.deadline_ticks, "priority": t.priority,
+                       "releases": t.releases, "misses": t.misses,
+                       "max_runtime_us": t.max_runtime_ns / 1e3} for t in self.tasks],
+        }

@@ -1,0 +1,175 @@
+"""LET semantics of the executor, in virtual time, and replay against real time."""
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.errors import SchedulingError
+from edge.rt.bus import Bus
+from edge.rt.executor import Executor, LetTask, VirtualTimeViolation
+from edge.rt.native import NO_STOP, Cycle, drive_sim_block, logical_states, setpoint_block
+
+SETPOINT_TARGET = 1
+
+
+def make(n_axes=2, **cycle_kw):
+    cycle = Cycle(1_000_000, n_axes, **cycle_kw)
+    sp = cycle.add_block(setpoint_block([2.0] * n_axes, [20.0] * n_axes))
+    cycle.add_block(drive_sim_block([0.0] * n_axes, tau_s=0.003))
+    return cycle, Executor(cycle, Bus()), sp
+
+
+def collect(executor, every=50):
+    frames = []
+    executor.add_state_listener(lambda tick, recs: frames.append(recs), every_ticks=every)
+    return frames
+
+
+def test_outputs_take_effect_exactly_at_release_plus_deadline():
+    cycle, ex, sp = make()
+    frames = collect(ex, every=10)
+    ex.add_task(LetTask("mover", lambda ctx: ctx.command(sp, SETPOINT_TARGET, [0.5, 0.5])
+                        if ctx.tick == 20 else None, period_ticks=10, deadline_ticks=7))
+    ex.step(100)
+    s = np.concatenate(frames)
+    assert list(s["tick"]) == list(range(100))
+    assert np.nonzero(s["qd_cmd"][:, 0])[0][0] == 27
+
+
+def test_task_sees_the_state_of_its_release_tick():
+    cycle, ex, _ = make()
+    seen = []
+    ex.add_task(LetTask("probe", lambda ctx: seen.append((ctx.tick, int(ctx.state["tick"]))),
+                        period_ticks=3, offset_ticks=1))
+    ex.step(20)
+    assert seen == [(k, k) for k in range(1, 20, 3)]
+
+
+def test_publications_are_visible_from_release_plus_deadline():
+    cycle, ex, _ = make()
+    observed = {}
+    ex.add_task(LetTask("talker", lambda ctx: ctx.publish("demo/value", ctx.tick),
+                        period_ticks=10, deadline_ticks=4, priority=1))
+
+    def listener(ctx):
+        msg = ctx.latest("demo/value")
+        observed[ctx.tick] = None if msg is None else (msg.data, msg.tick)
+
+    ex.add_task(LetTask("listener", listener, period_ticks=1))
+    ex.step(30)
+    assert observed[3] is None                   # published at 0 with D=4: not yet
+    assert observed[4] == (0, 3)                 # visible at 4, stamped in tick 3
+    assert observed[13] == (0, 3)
+    assert observed[14] == (10, 13)
+    assert observed[23] == (10, 13) and observed[24] == (20, 23)
+
+
+def test_simultaneous_releases_run_by_priority_then_name():
+    cycle, ex, _ = make()
+    order = []
+    for name, prio in [("b", 0), ("a", 0), ("z", 5)]:
+        ex.add_task(LetTask(name, lambda ctx, n=name: order.append(n), period_ticks=5,
+                            priority=prio))
+    ex.step(1)
+    assert order == ["z", "a", "b"]
+
+
+def test_bad_task_definitions_are_refused():
+    with pytest.raises(SchedulingError, match="deadline"):
+        LetTask("t", lambda ctx: None, period_ticks=5, deadline_ticks=6)
+    with pytest.raises(SchedulingError, match="period"):
+        LetTask("t", lambda ctx: None, period_ticks=0)
+    with pytest.raises(SchedulingError, match="on_miss"):
+        LetTask("t", lambda ctx: None, period_ticks=1, on_miss="ignore")
+    cycle, ex, _ = make()
+    ex.add_task(LetTask("t", lambda ctx: None, period_ticks=1))
+    with pytest.raises(SchedulingError, match="already exists"):
+        ex.add_task(LetTask("t", lambda ctx: None, period_ticks=1))
+
+
+def test_task_awaiting_real_io_in_virtual_time_is_refused():
+    cycle, ex, _ = make()
+
+    async def body(ctx):
+        await asyncio.sleep(0.01)
+
+    ex.add_task(LetTask("io", body, period_ticks=1))
+    with pytest.raises(VirtualTimeViolation, match="'io'"):
+        ex.step(1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(periods=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+       n=st.integers(1, 400))
+def test_chunked_virtual_steps_equal_tick_by_tick(periods, n):
+    """Stepping in one call (chunked to events) gives the states of stepping 1 by 1."""
+    def run(chunked):
+        cycle, ex, sp = make()
+        frames = collect(ex, every=1)
+        for i, p in enumerate(periods):
+            ex.add_task(LetTask(f"t{i}", lambda ctx, i=i: ctx.command(
+                sp, SETPOINT_TARGET, [math.sin(ctx.tick / 30 + i), math.cos(ctx.tick / 17)]),
+                period_ticks=p, deadline_ticks=max(1, p // 2)))
+        if chunked:
+            ex.step(n)
+        else:
+            for _ in range(n):
+                ex.step(1)
+        return logical_states(np.concatenate(frames))
+    assert run(True).tobytes() == run(False).tobytes()
+
+
+def controller_under_test(ex, sp, trace):
+    """A feedback task whose outputs depend on measured state and a recorded input trace:
+    any dependence on Python's timing would change the states."""
+    def control(ctx):
+        setpoint = trace[ctx.tick // 20 % len(trace)]
+        q = ctx.state["q"][:2]
+        ctx.command(sp, SETPOINT_TARGET, [setpoint + 0.1 * q[1], -setpoint + 0.05 * q[0]])
+        ctx.publish("ctl/err", float(setpoint - q[0]))
+    ex.add_task(LetTask("control", control, period_ticks=20, deadline_ticks=15, on_miss="log"))
+
+
+def test_replay_virtual_time_equals_real_time():
+    trace = [0.0, 0.3, -0.2, 0.4, 0.1, -0.5, 0.25]
+    n_ticks = 1200
+
+    cycle, ex, sp = make()
+    frames_v = collect(ex)
+    controller_under_test(ex, sp, trace)
+    ex.step(n_ticks)
+
+    cycle, ex_rt, sp = make(priority=0, busy_tail_ns=0)
+    frames_r = collect(ex_rt)
+    controller_under_test(ex_rt, sp, trace)
+    asyncio.run(ex_rt.run(duration_s=n_ticks / 1000))
+    assert ex_rt.deadline_misses == 0, "the machine was too loaded to honour 15 ms deadlines"
+
+    virtual = logical_states(np.concatenate(frames_v))
+    real = logical_states(np.concatenate(frames_r))
+    assert len(virtual) == len(real) == n_ticks
+    assert np.abs(virtual["q"]).max() > 0.1          # it really moved
+    assert virtual.tobytes() == real.tobytes()
+
+
+def test_deadline_miss_with_stop_policy_stops_the_arm():
+    import time
+
+    cycle, ex, sp = make(priority=0, busy_tail_ns=0)
+    frames = collect(ex, every=10)
+
+    def slow(ctx):
+        ctx.command(sp, SETPOINT_TARGET, [1.0, 1.0])
+        if ctx.tick >= 200:
+            time.sleep(0.03)           # fault injection: 30 ms against a 5 ms deadline
+
+    ex.add_task(LetTask("slow", slow, period_ticks=100, deadline_ticks=5, on_miss="stop"))
+    asyncio.run(ex.run(duration_s=0.4))
+    s = np.concatenate(frames)
+    assert ex.deadline_misses >= 1 and ex.tasks[0].misses >= 1
+    assert s["stop_category"][-1] == 1 and s["fault_code"][-1] == 258
+    assert s["stop_category"][150] == NO_STOP
