@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -56,8 +57,10 @@ class Runtime:
             cpu=cfg.cpu if cfg.cpu >= 0 else _default_cpu(),
             priority=cfg.priority, lock_memory=cfg.lock_memory,
             watchdog_ticks=watchdog_ticks)
-        clock = (lambda: self.bus.tick * self.period_ns) if virtual_time else None
-        self.bus = Bus(clock_ns=clock) if clock else Bus()
+        clock = (lambda: self.bus.tick * self.period_ns) if virtual_time else time.time_ns
+        bus_cfg = board.sections.get("bus")
+        self.bus = Bus(clock, order=bus_cfg.order, default_maxlen=bus_cfg.queue,
+                       default_overflow=bus_cfg.overflow) if bus_cfg else Bus(clock)
         kick_every = max(1, watchdog_ticks // 4) if watchdog_ticks else 0
         self.executor = Executor(self.cycle, self.bus, kick_every_ticks=kick_every)
         self._services: list[Callable[[], AbstractAsyncContextManager]] = []
