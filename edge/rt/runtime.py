@@ -21,8 +21,15 @@ from typing import Any
 from edge.config import Board
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus
-from edge.rt.executor import Executor, LetTask
-from edge.rt.native import Block, Cycle, drive_sim_block, setpoint_block
+from edge.rt.executor import CYCLE_CMD_STOP, FAULT_REQUESTED, Executor, LetTask
+from edge.rt.native import (
+    TARGET_CYCLE,
+    TICK_ASAP,
+    Block,
+    Cycle,
+    drive_sim_block,
+    setpoint_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +81,13 @@ class Runtime:
 
     def add_task(self, task: LetTask) -> None:
         self.executor.add_task(task)
+
+    def request_stop(self, category: int, fault_code: int = FAULT_REQUESTED) -> None:
+        """A stop from outside the tasks (a console, a bus command): applied at the next
+        tick boundary, latched until reset."""
+        if category not in (0, 1, 2):
+            raise SchedulingError(f"stop category must be 0, 1 or 2, got {category}")
+        self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
 
     def add_service(self, factory: Callable[[], AbstractAsyncContextManager]) -> None:
         """Something long-lived (a bridge, a device poller), entered when running in real
