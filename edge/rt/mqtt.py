@@ -36,6 +36,22 @@ CURSOR_SAVE_INTERVAL_S = 0.5
 SHUTDOWN_DRAIN_S = 2.0            # on a clean stop, give the broker this long to take the rest
 
 
+class _NoWindowWarnings(logging.Filter):
+    """aiomqtt warns whenever more than a few publishes await their PUBACK; keeping a
+    window of them in flight is what the bridge is designed to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pending publish calls" not in record.getMessage()
+
+
+def quiet_logger() -> logging.Logger:
+    """The logger handed to aiomqtt clients: theirs, minus the in-flight window warning."""
+    logger = logging.getLogger("edge.rt.mqtt.client")
+    if not logger.filters:
+        logger.addFilter(_NoWindowWarnings())
+    return logger
+
+
 def encode_record(topic: str, payload: bytes) -> bytes:
     """A journal record: the bus topic and the wire payload."""
     t = topic.encode()
@@ -147,6 +163,7 @@ class MqttBridge:
         user, password = cfg.credentials()
         return aiomqtt.Client(
             cfg.host, cfg.port, identifier=f"edge-{cfg.device_id}", username=user,
+            logger=quiet_logger(),
             password=password, keepalive=cfg.keepalive_s, tls_context=tls, timeout=10,
             will=aiomqtt.Will(f"{self.prefix}/state", self._state_payload(False), qos=1,
                               retain=True),
