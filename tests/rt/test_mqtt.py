@@ -228,3 +228,22 @@ async def test_killed_controller_leaves_its_death_message(mosquitto, tmp_path) -
     assert birth["online"] is True and death["online"] is False
     assert birth["session"] == death["session"]
     await consumer.close()
+
+
+async def test_stop_command_stops_the_running_controller(mosquitto, tmp_path) -> None:
+    from edge.rt.runtime import Runtime
+
+    text = BOARD.replace("{url}", mosquitto.url).replace("{state}", str(tmp_path))
+    runtime = Runtime(parse_board(text, "t.yaml"))
+    stop = asyncio.Event()
+    run = asyncio.create_task(runtime.run_realtime(10.0, stop))
+    consumer = Consumer(mosquitto.port, "edge/v1/dev1/state", client_id="w2")
+    await consumer.wait_for(lambda: consumer.on("edge/v1/dev1/state"), 10)
+    reply = await send_command(mosquitto.port, "stop", json.dumps(
+        {"id": 7, "args": {"category": 2}}).encode())
+    assert reply["ok"] is True
+    await consumer.wait_for(lambda: int(runtime.executor.history(1)["stop_category"][0]) == 2, 5)
+    stop.set()
+    await asyncio.wait_for(run, 10)
+    assert runtime.summary()["mqtt"]["commands_accepted"] == 1
+    await consumer.close()
