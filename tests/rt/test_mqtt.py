@@ -247,3 +247,23 @@ async def test_stop_command_stops_the_running_controller(mosquitto, tmp_path) ->
     await asyncio.wait_for(run, 10)
     assert runtime.summary()["mqtt"]["commands_accepted"] == 1
     await consumer.close()
+
+
+@pytest.mark.parametrize("url, error", [
+    ("http://x", "mqtt:// or mqtts://"), ("mqtt://user:pw@host", "credentials do not belong"),
+    ("mqtt://", "no host"), ("mqtt://h:99999", "bad port")])
+def test_bad_urls_name_the_field(tmp_path, url, error) -> None:
+    from edge.errors import ConfigError
+
+    text = BOARD.replace("{url}", url).replace("{state}", str(tmp_path))
+    with pytest.raises(ConfigError, match=error) as err:
+        parse_board(text, "t.yaml")
+    assert err.value.line == 6 and "mqtt.url" in str(err.value)
+
+
+def test_cli_bad_mqtt_url_is_one_line(capsys) -> None:
+    from edge.cli import main
+
+    assert main(["run", "--virtual-time", "--duration", "0.01", "--mqtt", "mqtt://u:p@h"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "credentials do not belong" in err[0]
