@@ -25,14 +25,14 @@ from edge.bench import BenchReport, machine_facts
 from edge.errors import EdgeError
 from edge.rt.bus import Bus
 from edge.rt.bus_config import JournalConfig, MqttConfig
-from edge.rt.mqtt import MqttBridge, quiet_logger
+from edge.rt.mqtt import MqttBridge, allow_window
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=20000,
                         help="messages per contender (default 20000)")
-    parser.add_argument("--inflight", type=int, default=256,
-                        help="QoS 1 window, both contenders (default 256)")
+    parser.add_argument("--inflight", type=int, default=64,
+                        help="QoS 1 window, both contenders (default 64)")
     parser.add_argument("--outage-s", type=float, default=5.0,
                         help="broker outage during the stream (default 5 s; 0 skips)")
     parser.add_argument("--rate", type=int, default=2000,
@@ -82,8 +82,10 @@ def measure_inprocess(n: int) -> dict[str, Any]:
 
 async def _raw_publisher(port: int, payloads: list[bytes], window: int) -> float:
     """The anchor: a bare aiomqtt QoS 1 publisher keeping `window` publishes in flight."""
-    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-raw", logger=quiet_logger(),
-                              max_inflight_messages=window) as client:
+    client = aiomqtt.Client("127.0.0.1", port, identifier="bench-raw",
+                            max_inflight_messages=window)
+    allow_window(client, window)
+    async with client:
         room = asyncio.Semaphore(window)
         tasks = []
         t0 = time.perf_counter()
@@ -140,7 +142,7 @@ async def _outage(broker, n_rate: int, outage_s: float, state_dir: str) -> dict[
     await subscribed.wait()
     bus = Bus()
     total = int(n_rate * (2.0 + outage_s))
-    async with MqttBridge(bus, _bridge_config(broker.port, 256, state_dir),
+    async with MqttBridge(bus, _bridge_config(broker.port, 64, state_dir),
                           board_name="bench") as br:
         await asyncio.wait_for(br.connected.wait(), 10)
         start = time.monotonic()

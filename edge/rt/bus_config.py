@@ -50,7 +50,7 @@ class MqttConfig:
     credentials_file: str | None = None     # one line: user:password
     forward: tuple[str, ...] = ("#",)       # bus patterns bridged out
     qos: int = 1
-    inflight: int = 256                     # QoS 1 messages awaiting PUBACK at once
+    inflight: int = 64                      # QoS 1 messages awaiting PUBACK at once
     keepalive_s: int = 10
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
@@ -148,7 +148,7 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
         credentials_file=node.get("credentials_file", str, None),
         forward=_patterns(node, "forward", ("#",)),
         qos=node.get("qos", int, 1, choices=(0, 1, 2)),
-        inflight=node.get("inflight", int, 256, min=1, max=65535),
+        inflight=node.get("inflight", int, 64, min=1, max=65535),
         keepalive_s=node.get("keepalive_s", int, 10, min=1),
         reconnect_min_s=node.get("reconnect_min_s", float, 0.1, min=0.001),
         reconnect_max_s=node.get("reconnect_max_s", float, 5.0, min=0.001),

@@ -36,20 +36,10 @@ CURSOR_SAVE_INTERVAL_S = 0.5
 SHUTDOWN_DRAIN_S = 2.0            # on a clean stop, give the broker this long to take the rest
 
 
-class _NoWindowWarnings(logging.Filter):
-    """aiomqtt warns whenever more than a few publishes await their PUBACK; keeping a
-    window of them in flight is what the bridge is designed to do."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pending publish calls" not in record.getMessage()
-
-
-def quiet_logger() -> logging.Logger:
-    """The logger handed to aiomqtt clients: theirs, minus the in-flight window warning."""
-    logger = logging.getLogger("edge.rt.mqtt.client")
-    if not logger.filters:
-        logger.addFilter(_NoWindowWarnings())
-    return logger
+def allow_window(client: aiomqtt.Client, inflight: int) -> None:
+    """aiomqtt warns (building a log record per publish) once more than a handful of
+    publishes await their PUBACK; keeping a window in flight is the design here."""
+    client.pending_calls_threshold = inflight + 16
 
 
 def encode_record(topic: str, payload: bytes) -> bytes:
@@ -161,13 +151,14 @@ class MqttBridge:
             if cfg.cert_file:
                 tls.load_cert_chain(cfg.cert_file, cfg.key_file)
         user, password = cfg.credentials()
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host, cfg.port, identifier=f"edge-{cfg.device_id}", username=user,
-            logger=quiet_logger(),
             password=password, keepalive=cfg.keepalive_s, tls_context=tls, timeout=10,
             will=aiomqtt.Will(f"{self.prefix}/state", self._state_payload(False), qos=1,
                               retain=True),
             max_inflight_messages=cfg.inflight, clean_session=True)
+        allow_window(client, cfg.inflight)
+        return client
 
     async def _run(self) -> None:
         delay = self.cfg.reconnect_min_s
