@@ -6,6 +6,7 @@ restart, as they do on a production broker.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -28,7 +29,8 @@ def find_mosquitto() -> str | None:
 class Mosquitto:
     """`with Mosquitto() as broker:` ... `broker.stop()`, `broker.start()` (same port)."""
 
-    def __init__(self, port: int | None = None, directory: str | None = None) -> None:
+    def __init__(self, port: int | None = None, directory: str | None = None, *,
+                 tls=None) -> None:
         exe = find_mosquitto()
         if exe is None:
             raise RuntimeError("mosquitto is not installed (./dev test installs it)")
@@ -36,15 +38,21 @@ class Mosquitto:
         self.port = port or free_port()
         self.dir = Path(directory or tempfile.mkdtemp(prefix="edge-mosquitto-"))
         self.conf = self.dir / "mosquitto.conf"
+        self.tls = tls               # hil.certs.TlsFiles: mqtts with client certificates
+        # as root, mosquitto would drop to user 'mosquitto', who cannot read our temp files
+        listener = f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\n"
+        if tls is not None:
+            listener += (f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+                         "require_certificate true\n")
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            listener + "allow_anonymous true\npersistence true\n"
             f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_inflight_messages 0\n"
             f"log_dest file {self.dir}/mosquitto.log\n")
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 5.0) -> None:
         self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)],

@@ -267,3 +267,27 @@ def test_cli_bad_mqtt_url_is_one_line(capsys) -> None:
     assert main(["run", "--virtual-time", "--duration", "0.01", "--mqtt", "mqtt://u:p@h"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "credentials do not belong" in err[0]
+
+
+async def test_mqtts_with_client_certificate(tmp_path) -> None:
+    """mqtts:// with a CA and a client certificate against a broker that requires one."""
+    from hil.broker import Mosquitto
+    from hil.certs import make_tls_files
+
+    tls = make_tls_files(tmp_path / "pki")
+    with Mosquitto(tls=tls) as broker:
+        extra = (f"  ca_file: {tls.ca}\n  cert_file: {tls.client_cert}\n"
+                 f"  key_file: {tls.client_key}\n")
+        cfg = board_cfg(broker, tmp_path / "state", extra)
+        assert cfg.tls and cfg.port == broker.port
+        bus = Bus()
+        async with MqttBridge(bus, cfg, board_name="t") as bridge:
+            await asyncio.wait_for(bridge.connected.wait(), 10)
+            pump(bus, 0, 20, topics=("acq/temp",))
+            assert await bridge.drain(10)
+        assert bridge.stats.sent == 20
+        # without the client certificate the broker refuses the connection
+        cfg_no_cert = board_cfg(broker, tmp_path / "state2", f"  ca_file: {tls.ca}\n")
+        async with MqttBridge(Bus(), cfg_no_cert, board_name="t") as refused:
+            await asyncio.sleep(1.0)
+            assert not refused.connected.is_set() and refused.stats.connections == 0
