@@ -26,6 +26,7 @@ class ArmSimConfig:
     torque_limit: np.ndarray     # N·m
     servo_bandwidth_hz: float = 20.0
     servo_damping: float = 1.0
+    servo_integral_hz: float = 2.0
     substeps: int = 4
 
 
@@ -89,7 +90,7 @@ def parse_arm(node: Node, board: Board) -> SerialArm:
 
 def parse_drive(node: Node, n: int) -> ArmSimConfig:
     node.only("kind", "viscous", "coulomb", "torque_limit", "servo_bandwidth_hz",
-              "servo_damping", "substeps")
+              "servo_damping", "servo_integral_hz", "substeps")
     node.get("kind", str, "arm_sim", choices=("arm_sim",))
 
     def per_joint(name: str, default: float, positive: bool = False) -> np.ndarray:
@@ -104,6 +105,7 @@ def parse_drive(node: Node, n: int) -> ArmSimConfig:
         torque_limit=per_joint("torque_limit", math.inf, positive=True),
         servo_bandwidth_hz=node.get("servo_bandwidth_hz", float, 20.0, min=0.1, max=1000.0),
         servo_damping=node.get("servo_damping", float, 1.0, min=0.0),
+        servo_integral_hz=node.get("servo_integral_hz", float, 2.0, min=0.0, max=1000.0),
         substeps=node.get("substeps", int, 4, min=1, max=64))
 
 
