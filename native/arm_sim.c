@@ -117,6 +117,54 @@ static void arm_sim_motor_torque(arm_sim *s, const edge_image *img, const double
     }
 }
 
+/* Coulomb friction as a box-constrained problem: find c with |c_i| <= coulomb_i such that
+ * each joint with |c_i| < coulomb_i stands still (it sticks) and the others slip against
+ * the full Coulomb torque. Projected Gauss-Seidel on A v = rhs - h c settles which joints
+ * stick; the velocities of the slipping joints then come from the reduced system with the
+ * sticking joints held at exactly zero, so a stuck arm does not creep. */
+#define ARM_SIM_PGS_SWEEPS 12
+static void arm_sim_coulomb(const arm_sim *s, double h, const double *A_full, const double *Ainv,
+                            double *Aff, const double *rhs, double *c, double *v)
+{
+    const int n = s->n;
+    for (int i = 0; i < n; i++)
+        c[i] = 0;
+    for (int sweep = 0; sweep < ARM_SIM_PGS_SWEEPS; sweep++)
+        for (int i = 0; i < n; i++) {
+            double fc = s->cfg.coulomb[i];
+            if (fc <= 0)
+                continue;
+            double c_new = fmax(-fc, fmin(fc, c[i] + v[i] / (h * Ainv[i * n + i])));
+            double dc = c_new - c[i];
+            if (dc == 0)
+                continue;
+            c[i] = c_new;
+            for (int k = 0; k < n; k++)
+                v[k] -= h * Ainv[i * n + k] * dc;
+        }
+    int slip[ARM_MAX_LINKS], nf = 0;
+    for (int i = 0; i < n; i++) {
+        double fc = s->cfg.coulomb[i];
+        if (fc <= 0 || fabs(c[i]) >= fc)
+            slip[nf++] = i;
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = 0;
+    if (nf == 0)
+        return;
+    double b[ARM_MAX_LINKS];
+    for (int a = 0; a < nf; a++) {
+        int i = slip[a];
+        b[a] = rhs[i] - h * (s->cfg.coulomb[i] > 0 ? c[i] : 0);
+        for (int bb = 0; bb < nf; bb++)
+            Aff[a * nf + bb] = A_full[i * n + slip[bb]];
+    }
+    if (arm_solve_spd(nf, Aff, b))
+        return;                                   /* cannot happen for SPD A: hold */
+    for (int a = 0; a < nf; a++)
+        v[slip[a]] = b[a];
+}
+
 static void arm_sim_write(void *self, edge_image *img)
 {
     arm_sim *s = self;
@@ -130,21 +178,35 @@ static void arm_sim_write(void *self, edge_image *img)
     const double h = img->period_s / s->cfg.substeps;
     double M[ARM_MAX_LINKS * ARM_MAX_LINKS], A[ARM_MAX_LINKS * ARM_MAX_LINKS];
     double g[ARM_MAX_LINKS], bias[ARM_MAX_LINKS], tau[ARM_MAX_LINKS];
-    double rhs[ARM_MAX_LINKS], v[ARM_MAX_LINKS], col[ARM_MAX_LINKS], ainv_diag[ARM_MAX_LINKS];
+    double rhs[ARM_MAX_LINKS], v[ARM_MAX_LINKS], c[ARM_MAX_LINKS];
+    double Ainv[ARM_MAX_LINKS * ARM_MAX_LINKS], Aff[ARM_MAX_LINKS * ARM_MAX_LINKS];
     double zero[ARM_MAX_LINKS] = {0};
+    int has_coulomb = 0;
+    /* The mass matrix changes little within one tick: factor it once per tick. */
+    arm_mass_matrix(&s->model, s->q, M);
+    memcpy(A, M, sizeof(double) * n * n);
+    for (int i = 0; i < n; i++)
+        A[i * n + i] += h * s->cfg.viscous[i];
+    double A_full[ARM_MAX_LINKS * ARM_MAX_LINKS];
+    memcpy(A_full, A, sizeof(double) * n * n);
+    if (arm_cholesky(n, A)) {           /* a degenerate model: hold rather than diverge */
+        for (int i = 0; i < n; i++)
+            s->qd[i] = 0;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        has_coulomb |= s->cfg.coulomb[i] > 0;
+    if (has_coulomb)
+        for (int j = 0; j < n; j++) {               /* columns of A^-1 (symmetric) */
+            double *col = Ainv + j * n;
+            memset(col, 0, sizeof(double) * n);
+            col[j] = 1;
+            arm_cholesky_solve(n, A, col);
+        }
     for (int sub = 0; sub < s->cfg.substeps; sub++) {
-        arm_mass_matrix(&s->model, s->q, M);
         arm_rnea(&s->model, s->q, zero, zero, NULL, g);
         arm_rnea(&s->model, s->q, s->qd, zero, NULL, bias);
         arm_sim_motor_torque(s, img, M, g, h, tau);
-        memcpy(A, M, sizeof(double) * n * n);
-        for (int i = 0; i < n; i++)
-            A[i * n + i] += h * s->cfg.viscous[i];
-        if (arm_cholesky(n, A)) {       /* a degenerate model: hold rather than diverge */
-            for (int i = 0; i < n; i++)
-                s->qd[i] = 0;
-            continue;
-        }
         for (int i = 0; i < n; i++) {
             double mqd = 0;
             for (int j = 0; j < n; j++)
@@ -153,25 +215,8 @@ static void arm_sim_write(void *self, edge_image *img)
             v[i] = rhs[i];
         }
         arm_cholesky_solve(n, A, v);                  /* velocity without Coulomb */
-        for (int i = 0; i < n; i++) {
-            if (s->cfg.coulomb[i] <= 0) {
-                ainv_diag[i] = 0;
-                continue;
-            }
-            memset(col, 0, sizeof(double) * n);
-            col[i] = 1;
-            arm_cholesky_solve(n, A, col);
-            ainv_diag[i] = col[i];
-        }
-        for (int i = 0; i < n; i++) {
-            if (s->cfg.coulomb[i] > 0) {
-                double stop = v[i] / (h * ainv_diag[i]);
-                double c = fmax(-s->cfg.coulomb[i], fmin(s->cfg.coulomb[i], stop));
-                rhs[i] -= h * c;
-            }
-        }
-        memcpy(v, rhs, sizeof(double) * n);
-        arm_cholesky_solve(n, A, v);
+        if (has_coulomb)
+            arm_sim_coulomb(s, h, A_full, Ainv, Aff, rhs, c, v);
         for (int i = 0; i < n; i++) {
             s->qd[i] = v[i];
             s->q[i] += h * v[i];
