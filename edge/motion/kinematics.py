@@ -8,6 +8,7 @@ T_i = Rz(theta_i + offset_i) Tz(d_i) Tx(a_i) Rx(alpha_i)). Revolute joints only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -147,6 +148,8 @@ class SerialArm:
         self.mass = np.array([lk.mass for lk in self.links])
         self.com = np.array([lk.com for lk in self.links])
         self.inertia = np.array([lk.inertia for lk in self.links])
+        # No tool point is farther than this from the base origin (triangle inequality).
+        self.reach = float(np.sum(np.hypot(self.a, self.d)) + np.linalg.norm(self.tool[:3, 3]))
 
     # -- forward kinematics ------------------------------------------------------------
     def _q(self, q: Sequence[float]) -> np.ndarray:
@@ -187,11 +190,7 @@ class SerialArm:
 
     def jacobian(self, q: Sequence[float]) -> np.ndarray:
         """Geometric Jacobian of the tool point (6, n): rows vx vy vz wx wy wz (world)."""
-        F = self.frames(q)
-        p = F[-1, :3, 3]
-        z = F[:-2, :3, 2]                 # joint i turns about z of frame i-1
-        o = F[:-2, :3, 3]
-        return np.vstack([np.cross(z, p - o).T, z.T])
+        return _jacobian_from_frames(self.frames(q))
 
     def within_limits(self, q: Sequence[float], tol: float = 0.0) -> bool:
         q = self._q(q)
@@ -203,7 +202,7 @@ class SerialArm:
     # -- inverse kinematics ------------------------------------------------------------
     def ik(self, target: np.ndarray, q0: Sequence[float], *, orientation: bool = True,
            position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
-           max_iterations: int = 200, damping: float = 1e-3, restarts: int = 8,
+           max_iterations: int = 200, damping: float = 1e-3, restarts: int = 16,
            seed: int = 0) -> IKResult:
         """Joint positions within limits putting the tool at `target` (4x4 world pose),
         by damped least squares (Levenberg–Marquardt damping) from `q0`.
@@ -217,6 +216,11 @@ class SerialArm:
         if target.shape != (4, 4):
             raise ValueError(f"target must be a 4x4 pose, got shape {target.shape}")
         q_start = self.clip(q0)
+        distance = float(np.linalg.norm(self.base[:3, :3].T @ (target[:3, 3] - self.base[:3, 3])))
+        if distance > self.reach:
+            return IKResult(q_start, False, distance - self.reach, math.nan, 0,
+                            f"the target is {distance:.4g} m from the base, beyond the arm's "
+                            f"reach of {self.reach:.4g} m")
         best = self._dls(target, q_start, orientation, position_tolerance,
                          orientation_tolerance, max_iterations, damping)
         total = best.iterations
@@ -239,8 +243,7 @@ class SerialArm:
         return IKResult(best.q, False, best.position_error, best.orientation_error, total,
                         reason)
 
-    def _error(self, target: np.ndarray, q: np.ndarray, orientation: bool) -> np.ndarray:
-        T = self.fk(q)
+    def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
         if not orientation:
             return e_p
@@ -248,14 +251,15 @@ class SerialArm:
 
     def _dls(self, target, q, orientation, tol_p, tol_r, max_iterations, damping) -> IKResult:
         rows = 6 if orientation else 3
-        e = self._error(target, q, orientation)
+        F = self.frames(q)
+        e = self._error(target, F[-1], orientation)
         cost = float(e @ e)
         lam = damping
         it = 0
         for it in range(1, max_iterations + 1):  # noqa: B007 - `it` is reported
             if np.linalg.norm(e[:3]) <= tol_p and (rows == 3 or np.linalg.norm(e[3:]) <= tol_r):
                 break
-            J = self.jacobian(q)[:rows]
+            J = _jacobian_from_frames(F)[:rows]
             # Joints at a limit and asked to go further are frozen for this step.
             free = np.ones(self.n, dtype=bool)
             for _ in range(2):
@@ -266,10 +270,11 @@ class SerialArm:
                     break
                 free &= ~blocked
             q_new = np.clip(q + dq, self.q_min, self.q_max)
-            e_new = self._error(target, q_new, orientation)
+            F_new = self.frames(q_new)
+            e_new = self._error(target, F_new[-1], orientation)
             cost_new = float(e_new @ e_new)
             if cost_new < cost:
-                q, e, cost = q_new, e_new, cost_new
+                q, F, e, cost = q_new, F_new, e_new, cost_new
                 lam = max(lam / 3.0, 1e-9)
             else:
                 lam *= 4.0
@@ -279,6 +284,16 @@ class SerialArm:
         re = float(np.linalg.norm(e[3:])) if rows == 6 else 0.0
         ok = pe <= tol_p and re <= tol_r
         return IKResult(q, ok, pe, re, it)
+
+
+def _jacobian_from_frames(F: np.ndarray) -> np.ndarray:
+    p = F[-1, :3, 3]
+    z = F[:-2, :3, 2]                 # joint i turns about z of frame i-1
+    o = F[:-2, :3, 3]
+    d = p - o
+    lin = np.stack([z[:, 1] * d[:, 2] - z[:, 2] * d[:, 1], z[:, 2] * d[:, 0] - z[:, 0] * d[:, 2],
+                    z[:, 0] * d[:, 1] - z[:, 1] * d[:, 0]])
+    return np.vstack([lin, z.T])
 
 
 def _cost(r: IKResult) -> float:
