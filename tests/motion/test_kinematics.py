@@ -26,6 +26,7 @@ UR5E_COM = [[0, -0.02561, 0.00193], [0.2125, 0, 0.11336], [0.15, 0, 0.0265],
 
 BOARD = load_board("sim_arm")
 ARM: SerialArm = BOARD.sections["motion"].arm
+HOME_Q = np.array([a.initial_position for a in BOARD.axes])
 
 joint_positions = st.lists(st.floats(-math.pi, math.pi), min_size=6, max_size=6).map(np.array)
 
@@ -257,3 +258,27 @@ def test_initial_position_outside_joint_limits_is_a_config_error():
                               "initial_position: 2.0}")
     with pytest.raises(ConfigError, match="outside"):
         parse_board(text, "t.yaml")
+
+
+def test_ik_beyond_reach_answers_at_once():
+    target = pose([ARM.reach + 0.05, 0.0, 0.0])
+    r = ARM.ik(target, HOME_Q)
+    assert not r.reachable and r.iterations == 0
+    assert "beyond the arm's reach" in r.reason
+    assert r.position_error == pytest.approx(0.05)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3),
+       st.lists(st.floats(-math.pi, math.pi), min_size=3, max_size=3))
+def test_ik_answer_is_always_within_limits_and_honest(xyz, rpy):
+    limited = SerialArm([Link(lk.a, lk.d, lk.alpha, mass=lk.mass, q_min=-2.0, q_max=2.0)
+                         for lk in ARM.links])
+    target = pose(xyz, rpy)
+    r = limited.ik(target, np.zeros(6), restarts=1, max_iterations=60)
+    assert limited.within_limits(r.q)
+    reached = np.linalg.norm(limited.fk(r.q)[:3, 3] - target[:3, 3])
+    if r.reachable:
+        assert reached <= 1e-7
+    else:
+        assert r.reason and r.position_error >= 0
