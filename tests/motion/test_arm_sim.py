@@ -104,7 +104,10 @@ def test_moves_under_external_torque_as_predicted(q0, tau_ext):
     c.step(3)
     s = c.pop_states()
     qdd = np.linalg.solve(mass_matrix(ARM, q0), tau_ext)      # gravity is compensated
-    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2, atol=1e-6)
+    # to first order in dt; within the tick the light wrist spins up and Coriolis terms
+    # couple a little into the other joints
+    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2,
+                               atol=1e-3 * np.abs(qdd * DT).max() + 1e-6)
     # and the motor torque it reports is just the gravity compensation
     np.testing.assert_allclose(s["tau"][1, :6], gravity_torques(ARM, q0), atol=0.05)
 
