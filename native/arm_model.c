@@ -63,6 +63,9 @@ int arm_model_check(const arm_model *m)
     for (int k = 0; k < 3; k++)
         if (!isfinite(m->gravity[k]))
             return -1;
+    for (int i = 0; i < m->n; i++)
+        if (!(m->q_min[i] <= m->q_max[i]))       /* also rejects NaN */
+            return -1;
     return 0;
 }
 
@@ -276,4 +279,162 @@ int arm_solve_spd(int n, double *A, double *b)
         return -1;
     arm_cholesky_solve(n, A, b);
     return 0;
+}
+
+void arm_rotation_log(const double *R, double *w)
+{
+    double c = (R[0] + R[4] + R[8] - 1.0) / 2.0;
+    c = fmax(-1.0, fmin(1.0, c));
+    double angle = acos(c);
+    double v[3] = {R[7] - R[5], R[2] - R[6], R[3] - R[1]};
+    if (angle < 1e-6) {
+        for (int k = 0; k < 3; k++)
+            w[k] = 0.5 * v[k];
+        return;
+    }
+    if (angle < M_PI - 1e-4) {
+        double s = angle / (2.0 * sin(angle));
+        for (int k = 0; k < 3; k++)
+            w[k] = s * v[k];
+        return;
+    }
+    /* Near pi the antisymmetric part vanishes: R + I = 2 n n^T (+ O(eps)). */
+    double B[9];
+    for (int k = 0; k < 9; k++)
+        B[k] = R[k] / 2.0;
+    B[0] += 0.5; B[4] += 0.5; B[8] += 0.5;
+    int col = 0;
+    if (B[4] > B[0]) col = 1;
+    if (B[8] > B[4 * col]) col = 2;
+    double d = sqrt(fmax(B[4 * col], 1e-300));
+    double n[3] = {B[col] / d, B[3 + col] / d, B[6 + col] / d};
+    if (n[0] * v[0] + n[1] * v[1] + n[2] * v[2] < 0)
+        for (int k = 0; k < 3; k++)
+            n[k] = -n[k];
+    double norm = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+    for (int k = 0; k < 3; k++)
+        w[k] = angle * n[k] / norm;
+}
+
+/* Pose error (position, rotation vector of R_target R^T) of frames' tool; returns cost. */
+static double ik_error(const double *target, const double *T, int rows, double *e)
+{
+    for (int k = 0; k < 3; k++)
+        e[k] = target[4 * k + 3] - T[4 * k + 3];
+    if (rows == 6) {
+        double Rd[9];                           /* R_target R^T */
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++)
+                    s += target[4 * r + k] * T[4 * c + k];
+                Rd[3 * r + c] = s;
+            }
+        arm_rotation_log(Rd, e + 3);
+    }
+    double cost = 0;
+    for (int k = 0; k < rows; k++)
+        cost += e[k] * e[k];
+    return cost;
+}
+
+static void jacobian_from_frames(int n, const double *frames, double *jac)
+{
+    const double *tool = frames + 16 * (n + 1);
+    for (int i = 0; i < n; i++) {
+        const double *F = frames + 16 * i;
+        double z[3] = {F[2], F[6], F[10]};
+        double r[3] = {tool[3] - F[3], tool[7] - F[7], tool[11] - F[11]};
+        jac[0 * n + i] = z[1] * r[2] - z[2] * r[1];
+        jac[1 * n + i] = z[2] * r[0] - z[0] * r[2];
+        jac[2 * n + i] = z[0] * r[1] - z[1] * r[0];
+        jac[3 * n + i] = z[0];
+        jac[4 * n + i] = z[1];
+        jac[5 * n + i] = z[2];
+    }
+}
+
+int arm_ik(const arm_model *m, const double *target, const double *q0,
+           const arm_ik_options *opt, double *q, arm_ik_report *report)
+{
+    if (!m || !target || !q0 || !opt || !q || m->n < 1 || m->n > ARM_MAX_LINKS ||
+        opt->max_iterations < 0 || !(opt->damping > 0))
+        return -1;
+    const int n = m->n, rows = opt->orientation ? 6 : 3;
+    double frames[(ARM_MAX_LINKS + 2) * 16], frames_new[(ARM_MAX_LINKS + 2) * 16];
+    double J[6 * ARM_MAX_LINKS], e[6], e_new[6], q_new[ARM_MAX_LINKS], dq[ARM_MAX_LINKS];
+    double A[36], x[6];
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(q0[i]))
+            return -1;
+        q[i] = fmax(m->q_min[i], fmin(m->q_max[i], q0[i]));
+    }
+    arm_fk_frames(m, q, frames);
+    double cost = ik_error(target, frames + 16 * (n + 1), rows, e);
+    double lam = opt->damping;
+    int it = 0;
+    for (it = 1; it <= opt->max_iterations; it++) {
+        double pe = sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
+        double re = rows == 6 ? sqrt(e[3] * e[3] + e[4] * e[4] + e[5] * e[5]) : 0;
+        if (pe <= opt->position_tolerance && re <= opt->orientation_tolerance)
+            break;
+        jacobian_from_frames(n, frames, J);
+        int free_[ARM_MAX_LINKS];
+        for (int i = 0; i < n; i++)
+            free_[i] = 1;
+        for (int pass = 0; pass < 2; pass++) {
+            /* A = Jf Jf^T + lam^2 I; x = A^-1 e; dq = Jf^T x (Jf: frozen columns zeroed) */
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < rows; c++) {
+                    double s = r == c ? lam * lam : 0;
+                    for (int k = 0; k < n; k++)
+                        if (free_[k])
+                            s += J[r * n + k] * J[c * n + k];
+                    A[r * rows + c] = s;
+                }
+            for (int r = 0; r < rows; r++)
+                x[r] = e[r];
+            arm_solve_spd(rows, A, x);
+            int newly_blocked = 0;
+            for (int k = 0; k < n; k++) {
+                double s = 0;
+                if (free_[k])
+                    for (int r = 0; r < rows; r++)
+                        s += J[r * n + k] * x[r];
+                dq[k] = s;
+                int blocked = (q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0);
+                if (blocked && free_[k]) {
+                    free_[k] = 0;
+                    newly_blocked = 1;
+                }
+            }
+            if (!newly_blocked)
+                break;
+        }
+        for (int k = 0; k < n; k++)
+            q_new[k] = fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k]));
+        arm_fk_frames(m, q_new, frames_new);
+        double cost_new = ik_error(target, frames_new + 16 * (n + 1), rows, e_new);
+        if (cost_new < cost) {
+            memcpy(q, q_new, sizeof(double) * n);
+            memcpy(frames, frames_new, sizeof(double) * 16 * (n + 2));
+            memcpy(e, e_new, sizeof e);
+            cost = cost_new;
+            lam = fmax(lam / 3.0, 1e-9);
+        } else {
+            lam *= 4.0;
+            if (lam > 1e3)
+                break;
+        }
+    }
+    if (it > opt->max_iterations)
+        it = opt->max_iterations;
+    double pe = sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
+    double re = rows == 6 ? sqrt(e[3] * e[3] + e[4] * e[4] + e[5] * e[5]) : 0;
+    if (report) {
+        report->iterations = it;
+        report->position_error = pe;
+        report->orientation_error = re;
+    }
+    return pe <= opt->position_tolerance && re <= opt->orientation_tolerance ? 0 : 1;
 }

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.errors import NativeError
-from edge.motion.kinematics import SerialArm
+from edge.motion.kinematics import IKResult, SerialArm
 from edge.rt.native import require_native
 
 
@@ -33,6 +33,8 @@ def native_model(arm: SerialArm):
         m.tool[k] = float(v)
     for k in range(3):
         m.gravity[k] = float(arm.gravity[k])
+    for i in range(arm.n):
+        m.q_min[i], m.q_max[i] = float(arm.q_min[i]), float(arm.q_max[i])
     if lib.arm_model_check(m) != 0:
         raise NativeError("the arm model has non-finite numbers or negative masses")
     return m
@@ -99,3 +101,26 @@ class NativeArm:
         buf, out = self._out(self.n, self.n)
         self.lib.arm_mass_matrix(self.model, cq, buf)
         return out
+
+    def ik(self, target: np.ndarray, q0: Sequence[float], **options) -> IKResult:
+        """SerialArm.ik (same options, restarts and reach check) with the C inner solve."""
+        return self.arm.ik(target, q0, solve_once=self.ik_once, **options)
+
+    def ik_once(self, target: np.ndarray, q0: Sequence[float], orientation: bool = True,
+                position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
+                max_iterations: int = 200, damping: float = 1e-3) -> IKResult:
+        """The C damped-least-squares IK from one start (no restarts): bounded work, for
+        warm-started use. Same algorithm as SerialArm.ik's numpy inner solve."""
+        t = np.ascontiguousarray(target, dtype=float).reshape(16)
+        opt = self.ffi.new("arm_ik_options *", dict(
+            orientation=int(orientation), max_iterations=int(max_iterations),
+            position_tolerance=float(position_tolerance),
+            orientation_tolerance=float(orientation_tolerance), damping=float(damping)))
+        report = self.ffi.new("arm_ik_report *")
+        buf, q = self._out(self.n)
+        rc = self.lib.arm_ik(self.model, self.ffi.from_buffer("double[]", t), self._in(q0),
+                             opt, buf, report)
+        if rc < 0:
+            raise NativeError("arm_ik refused its input (non-finite start or bad options)")
+        return IKResult(q, rc == 0, report.position_error, report.orientation_error,
+                        report.iterations, "" if rc == 0 else "not reached from this start")

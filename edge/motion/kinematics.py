@@ -9,7 +9,7 @@ T_i = Rz(theta_i + offset_i) Tz(d_i) Tx(a_i) Rx(alpha_i)). Revolute joints only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +203,7 @@ class SerialArm:
     def ik(self, target: np.ndarray, q0: Sequence[float], *, orientation: bool = True,
            position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
            max_iterations: int = 200, damping: float = 1e-3, restarts: int = 16,
-           seed: int = 0) -> IKResult:
+           seed: int = 0, solve_once: Callable[..., IKResult] | None = None) -> IKResult:
         """Joint positions within limits putting the tool at `target` (4x4 world pose),
         by damped least squares (Levenberg–Marquardt damping) from `q0`.
 
@@ -211,7 +211,11 @@ class SerialArm:
         stalls, up to `restarts` further starts drawn (deterministically from `seed`)
         inside the joint limits are tried. A target no start reaches gives
         reachable=False with a reason and the closest q found; it never raises.
+        solve_once(target, q_start, orientation, position_tolerance,
+        orientation_tolerance, max_iterations, damping) replaces the numpy inner solve
+        (NativeArm.ik passes the C one).
         """
+        solve = solve_once or self._dls
         target = np.asarray(target, dtype=float)
         if target.shape != (4, 4):
             raise ValueError(f"target must be a 4x4 pose, got shape {target.shape}")
@@ -221,7 +225,7 @@ class SerialArm:
             return IKResult(q_start, False, distance - self.reach, math.nan, 0,
                             f"the target is {distance:.4g} m from the base, beyond the arm's "
                             f"reach of {self.reach:.4g} m")
-        best = self._dls(target, q_start, orientation, position_tolerance,
+        best = solve(target, q_start, orientation, position_tolerance,
                          orientation_tolerance, max_iterations, damping)
         total = best.iterations
         rng = np.random.default_rng(seed)
@@ -230,7 +234,7 @@ class SerialArm:
         for _ in range(restarts):
             if best.reachable:
                 break
-            r = self._dls(target, rng.uniform(lo, hi), orientation, position_tolerance,
+            r = solve(target, rng.uniform(lo, hi), orientation, position_tolerance,
                           orientation_tolerance, max_iterations, damping)
             total += r.iterations
             if r.reachable or _cost(r) < _cost(best):

@@ -12,7 +12,7 @@ from scipy.linalg import expm
 from scipy.spatial.transform import Rotation
 
 from edge.config import load_board, parse_board
-from edge.errors import ConfigError
+from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.kinematics import Link, SerialArm, UnreachableError, pose, rotation_log
 
@@ -282,3 +282,44 @@ def test_ik_answer_is_always_within_limits_and_honest(xyz, rpy):
         assert reached <= 1e-7
     else:
         assert r.reason and r.position_error >= 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(reachable_q, st.lists(st.floats(-0.4, 0.4), min_size=6, max_size=6).map(np.array))
+def test_native_ik_matches_the_numpy_solve(q_true, perturbation):
+    native = NativeArm(ARM)
+    target = ur5e_poe(q_true)
+    c = native.ik_once(target, q_true + perturbation)
+    p = ARM.ik(target, q_true + perturbation, restarts=0)
+    assert c.reachable == p.reachable
+    if c.reachable:
+        np.testing.assert_allclose(ur5e_poe(c.q), target, atol=1e-6)
+        np.testing.assert_allclose(c.q, p.q, atol=1e-6)
+    assert ARM.within_limits(c.q)
+
+
+def test_native_ik_with_restarts_and_unreachable():
+    native = NativeArm(ARM)
+    q_true = np.array([1.0, -2.0, 2.0, -1.5, 1.2, 0.4])
+    r = native.ik(ur5e_poe(q_true), -q_true)
+    assert r.reachable
+    np.testing.assert_allclose(ur5e_poe(r.q), ur5e_poe(q_true), atol=1e-6)
+    far = pose([1.2, 0.0, UR5E_D[0]])                    # inside the bound, out of reach
+    assert np.linalg.norm(far[:3, 3]) < ARM.reach
+    r = native.ik(far, HOME_Q, restarts=2)
+    assert not r.reachable and r.iterations > 0 and r.position_error > 0.05
+    assert "away" in r.reason
+    with pytest.raises(NativeError):
+        native.ik_once(ur5e_poe(q_true), [math.nan] * 6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-math.pi, math.pi), min_size=3, max_size=3).map(np.array))
+def test_native_rotation_log_matches_python(rotvec):
+    from edge.rt.native import require_native
+
+    ffi, lib = require_native()
+    R = np.ascontiguousarray(Rotation.from_rotvec(rotvec).as_matrix())
+    w = np.empty(3)
+    lib.arm_rotation_log(ffi.from_buffer("double[]", R), ffi.from_buffer("double[]", w))
+    np.testing.assert_allclose(w, rotation_log(R), atol=1e-12)
