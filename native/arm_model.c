@@ -237,6 +237,36 @@ void arm_mass_matrix(const arm_model *m, const double *q, double *mass_matrix)
         }
 }
 
+void arm_momentum(const arm_model *m, const double *q, const double *qd, double *p,
+                  double *beta)
+{
+    const int n = m->n;
+    const double no_gravity[3] = {0, 0, 0};
+    double zero[ARM_MAX_LINKS] = {0};
+    if (p)
+        arm_rnea(m, q, zero, qd, no_gravity, p);            /* M qd */
+    if (!beta)
+        return;
+    double norm = 0;
+    for (int i = 0; i < n; i++)
+        norm = fmax(norm, fabs(qd[i]));
+    arm_gravity(m, q, beta);
+    if (norm == 0)
+        return;
+    double eps = 1e-6 / norm;                               /* a 1 urad step along qd */
+    double qp[ARM_MAX_LINKS], qm[ARM_MAX_LINKS], mp[ARM_MAX_LINKS], mm[ARM_MAX_LINKS];
+    double cqd[ARM_MAX_LINKS];
+    for (int i = 0; i < n; i++) {
+        qp[i] = q[i] + eps * qd[i];
+        qm[i] = q[i] - eps * qd[i];
+    }
+    arm_rnea(m, qp, zero, qd, no_gravity, mp);              /* M(q + eps qd) qd */
+    arm_rnea(m, qm, zero, qd, no_gravity, mm);
+    arm_rnea(m, q, qd, zero, no_gravity, cqd);              /* C qd */
+    for (int i = 0; i < n; i++)
+        beta[i] -= (mp[i] - mm[i]) / (2 * eps) - cqd[i];
+}
+
 int arm_cholesky(int n, double *A)
 {
     for (int j = 0; j < n; j++) {

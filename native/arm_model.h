@@ -56,6 +56,12 @@ void arm_rnea(const arm_model *m, const double *q, const double *qd, const doubl
 void arm_gravity(const arm_model *m, const double *q, double *tau);
 /* M(q), n x n row-major. */
 void arm_mass_matrix(const arm_model *m, const double *q, double *mass_matrix);
+/* Terms of the generalised-momentum observer, whose dynamics are
+ * dp/dt = tau + C(q,qd)^T qd - g(q) + tau_ext:  p = M(q) qd and
+ * beta = g(q) - C(q,qd)^T qd (C^T qd = dM/dt qd - C qd, dM/dt qd by a central difference
+ * along qd; relative error ~1e-9). Either output may be NULL. */
+void arm_momentum(const arm_model *m, const double *q, const double *qd, double *p,
+                  double *beta);
 /* Inverse kinematics by damped least squares within the joint limits, from q0 (one
  * start, bounded work: at most max_iterations FK + Jacobian + 6x6 solves). q receives
  * the closest joint position found. 0: reached within tolerance, 1: not reached (a local

@@ -102,6 +102,13 @@ class NativeArm:
         self.lib.arm_mass_matrix(self.model, cq, buf)
         return out
 
+    def momentum(self, q: Sequence[float], qd: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(p, beta) of the momentum observer: M(q) qd and g(q) - C(q, qd)^T qd."""
+        pb, p = self._out(self.n)
+        bb, beta = self._out(self.n)
+        self.lib.arm_momentum(self.model, self._in(q), self._in(qd), pb, bb)
+        return p, beta
+
     def ik(self, target: np.ndarray, q0: Sequence[float], **options) -> IKResult:
         """SerialArm.ik (same options, restarts and reach check) with the C inner solve."""
         return self.arm.ik(target, q0, solve_once=self.ik_once, **options)

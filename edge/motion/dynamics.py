@@ -89,6 +89,21 @@ def forward_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
     return np.linalg.solve(mass_matrix(arm, q, **kw), rhs)
 
 
+def coriolis_transpose_qd(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
+                          step: float = 1e-6) -> np.ndarray:
+    """C(q, qd)^T qd (N·m), the term the momentum observer needs (C from the Christoffel
+    symbols): dM/dt qd - C qd, with dM/dt qd by a central difference of M(q) qd along qd."""
+    q, qd = np.asarray(q, dtype=float), np.asarray(qd, dtype=float)
+    norm = float(np.max(np.abs(qd)))
+    if norm == 0.0:
+        return np.zeros(arm.n)
+    eps = step / norm
+    zero, g0 = np.zeros(arm.n), np.zeros(3)
+    m_dot_qd = (inverse_dynamics(arm, q + eps * qd, zero, qd, gravity=g0)
+                - inverse_dynamics(arm, q - eps * qd, zero, qd, gravity=g0)) / (2 * eps)
+    return m_dot_qd - inverse_dynamics(arm, q, qd, zero, gravity=g0)
+
+
 def potential_energy(arm: SerialArm, q: Sequence[float]) -> float:
     """Gravitational potential energy of the links (J), zero at the world origin."""
     return float(-np.sum(arm.mass * (arm.com_points(q) @ arm.gravity)))

@@ -13,6 +13,7 @@ from edge.config import load_board
 from edge.motion.arm_model import NativeArm
 from edge.motion.dynamics import (
     bias_torques,
+    coriolis_transpose_qd,
     forward_dynamics,
     gravity_torques,
     inverse_dynamics,
@@ -168,3 +169,16 @@ def test_native_cholesky_solve():
     bad = -np.eye(6)
     assert lib.arm_solve_spd(6, ffi.from_buffer("double[]", bad),
                              ffi.from_buffer("double[]", b.copy())) == -1
+
+
+@settings(max_examples=30, deadline=None)
+@given(vec6, small6)
+def test_momentum_observer_terms_are_the_kinetic_energy_gradient(q, qd):
+    # With Christoffel C, C^T qd = dM/dt qd - C qd = dT/dq where T = 1/2 qd^T M(q) qd.
+    h = 1e-6
+    dT = np.array([(0.5 * qd @ mass_matrix(ARM, q + h * e) @ qd
+                    - 0.5 * qd @ mass_matrix(ARM, q - h * e) @ qd) / (2 * h) for e in np.eye(6)])
+    np.testing.assert_allclose(coriolis_transpose_qd(ARM, q, qd), dT, atol=1e-6)
+    p, beta = NativeArm(ARM).momentum(q, qd)
+    np.testing.assert_allclose(p, mass_matrix(ARM, q) @ qd, atol=1e-12)
+    np.testing.assert_allclose(beta, gravity_torques(ARM, q) - dT, atol=1e-6)
