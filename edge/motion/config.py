@@ -1,0 +1,118 @@
+"""The board's `motion:` section: the arm's DH and mass table and its simulated drive.
+
+Angles in the board file are radians unless the arm says `angle_unit: deg`; every
+error names the file, line and field (edge.config.Node).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.config import Board, Node
+from edge.motion.kinematics import Link, SerialArm, inertia_matrix, pose
+
+LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_min", "q_max")
+
+
+@dataclass
+class ArmSimConfig:
+    """The simulated drive (native arm_sim block); arrays have one entry per joint."""
+
+    viscous: np.ndarray          # N·m·s/rad
+    coulomb: np.ndarray          # N·m
+    torque_limit: np.ndarray     # N·m
+    servo_bandwidth_hz: float = 20.0
+    servo_damping: float = 1.0
+    servo_integral_hz: float = 2.0
+    substeps: int = 4
+
+
+@dataclass
+class MotionConfig:
+    arm: SerialArm
+    drive: ArmSimConfig
+
+
+def parse_motion(node: Node, board: Board) -> MotionConfig:
+    """Parse `motion:` (fields `arm`, `drive`); raises ConfigError naming file/line/field."""
+    node.only("arm", "drive")
+    arm = parse_arm(node.child("arm"), board)
+    drive_node = node.child("drive", None)
+    drive = (parse_drive(drive_node, arm.n) if drive_node is not None else
+             ArmSimConfig(np.zeros(arm.n), np.zeros(arm.n), np.full(arm.n, np.inf)))
+    return MotionConfig(arm=arm, drive=drive)
+
+
+def parse_arm(node: Node, board: Board) -> SerialArm:
+    node.only("convention", "angle_unit", "gravity", "base", "tool", "links")
+    node.get("convention", str, "standard_dh", choices=("standard_dh",))
+    unit = node.get("angle_unit", str, "rad", choices=("rad", "deg"))
+    k = math.pi / 180.0 if unit == "deg" else 1.0
+    gravity = node.floats("gravity", 3, [0.0, 0.0, -9.80665])
+    base = _pose(node.child("base", None), k)
+    tool = _pose(node.child("tool", None), k)
+    links_node = node.child("links")
+    items = links_node.sequence()
+    if board.axes and len(items) != len(board.axes):
+        raise links_node.error(f"the arm has {len(items)} links but the board has "
+                               f"{len(board.axes)} axes; they must match one to one")
+    if not 1 <= len(items) <= 16:
+        raise links_node.error(f"an arm has 1 to 16 links, got {len(items)}")
+    links = []
+    for i, item in enumerate(items):
+        item.only(*LINK_FIELDS)
+        q_min = item.get("q_min", float, -math.inf) * k
+        q_max = item.get("q_max", float, math.inf) * k
+        if q_min > q_max:
+            raise item.error(f"q_min ({q_min:g} rad) exceeds q_max ({q_max:g} rad)", "q_max")
+        inertia = item.floats("inertia", 6, [0.0] * 6)
+        I = inertia_matrix(*inertia)
+        if np.any(np.linalg.eigvalsh(I) < -1e-12):
+            raise item.error("inertia [ixx, iyy, izz, ixy, ixz, iyz] is not positive "
+                             "semi-definite", "inertia")
+        links.append(Link(
+            a=item.get("a", float), d=item.get("d", float),
+            alpha=item.get("alpha", float) * k,
+            theta_offset=item.get("theta_offset", float, 0.0) * k,
+            mass=item.get("mass", float, 0.0, min=0.0),
+            com=item.floats("com", 3, [0.0, 0.0, 0.0]), inertia=I,
+            q_min=q_min, q_max=q_max))
+        if board.axes:
+            q0 = board.axes[i].initial_position
+            if not q_min <= q0 <= q_max:
+                raise item.error(f"axis '{board.axes[i].name}' starts at {q0:g} rad, outside "
+                                 f"[{q_min:g}, {q_max:g}]", "q_min")
+    return SerialArm(links, tool=tool, base=base, gravity=gravity, name=board.name)
+
+
+def parse_drive(node: Node, n: int) -> ArmSimConfig:
+    node.only("kind", "viscous", "coulomb", "torque_limit", "servo_bandwidth_hz",
+              "servo_damping", "servo_integral_hz", "substeps")
+    node.get("kind", str, "arm_sim", choices=("arm_sim",))
+
+    def per_joint(name: str, default: float, positive: bool = False) -> np.ndarray:
+        values = np.array(node.floats(name, n, [default] * n))
+        if np.any(values < 0) or (positive and np.any(values <= 0)):
+            raise node.error("must be " + ("> 0" if positive else ">= 0") + " for every joint",
+                             name)
+        return values
+
+    return ArmSimConfig(
+        viscous=per_joint("viscous", 0.0), coulomb=per_joint("coulomb", 0.0),
+        torque_limit=per_joint("torque_limit", math.inf, positive=True),
+        servo_bandwidth_hz=node.get("servo_bandwidth_hz", float, 20.0, min=0.1, max=1000.0),
+        servo_damping=node.get("servo_damping", float, 1.0, min=0.0),
+        servo_integral_hz=node.get("servo_integral_hz", float, 2.0, min=0.0, max=1000.0),
+        substeps=node.get("substeps", int, 4, min=1, max=64))
+
+
+def _pose(node: Node | None, k: float) -> np.ndarray | None:
+    if node is None:
+        return None
+    node.only("xyz", "rpy")
+    xyz = node.floats("xyz", 3, [0.0, 0.0, 0.0])
+    rpy = [v * k for v in node.floats("rpy", 3, [0.0, 0.0, 0.0])]
+    return pose(xyz, rpy)

@@ -1,0 +1,264 @@
+/* arm_sim.c — see arm_sim.h. Semi-implicit Euler per substep: viscous friction is
+ * implicit ((M + h B) qd' = M qd + h (tau - bias + tau_ext - c)), and Coulomb friction c
+ * is the torque that would stop each joint, saturated at its Coulomb level, so a joint
+ * held below breakaway sticks exactly instead of chattering around zero velocity. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arm_sim.h"
+
+typedef struct arm_sim {
+    arm_model model;
+    arm_sim_config cfg;
+    int n, mode, estop_pressed, started;
+    double q[ARM_MAX_LINKS], qd[ARM_MAX_LINKS];
+    double tau_motor[ARM_MAX_LINKS], tau_ext[ARM_MAX_LINKS];
+    double integral[ARM_MAX_LINKS];   /* servo: integral of the position error, rad*s */
+} arm_sim;
+
+static void arm_sim_clear_integral(arm_sim *s)
+{
+    memset(s->integral, 0, sizeof s->integral);
+}
+
+static void arm_sim_read(void *self, edge_image *img)
+{
+    arm_sim *s = self;
+    for (int i = 0; i < s->n; i++) {
+        img->q[i] = s->q[i];
+        img->qd[i] = s->qd[i];
+        img->tau[i] = s->tau_motor[i];
+    }
+    if (!s->started) {          /* an idle servo holds where it is until told otherwise */
+        for (int i = 0; i < s->n; i++) {
+            img->q_cmd[i] = s->q[i];
+            img->qd_cmd[i] = img->qdd_cmd[i] = 0;
+        }
+        s->started = 1;
+    }
+    if (s->estop_pressed)
+        img->inputs |= EDGE_IN_ESTOP;
+    else
+        img->inputs &= ~(uint32_t)EDGE_IN_ESTOP;
+}
+
+static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
+{
+    arm_sim *s = self;
+    switch (cmd->kind) {
+    case ARM_SIM_CMD_EXT_TORQUE:
+        for (int i = 0; i < s->n; i++)
+            if (!isfinite(cmd->args[i]))
+                return 2;
+        for (int i = 0; i < s->n; i++)
+            s->tau_ext[i] = cmd->args[i];
+        return 0;
+    case ARM_SIM_CMD_MODE: {
+        int mode = (int)cmd->args[0];
+        if (mode < ARM_SIM_MODE_POSITION || mode > ARM_SIM_MODE_TORQUE_RAW)
+            return 2;
+        s->mode = mode;
+        arm_sim_clear_integral(s);
+        return 0;
+    }
+    case ARM_SIM_CMD_ESTOP:
+        s->estop_pressed = cmd->args[0] != 0;
+        return 0;
+    case ARM_SIM_CMD_SET_STATE:
+        for (int i = 0; i < s->n; i++)
+            if (!isfinite(cmd->args[i]))
+                return 2;
+        for (int i = 0; i < s->n; i++) {
+            s->q[i] = cmd->args[i];
+            s->qd[i] = 0;
+        }
+        arm_sim_clear_integral(s);
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Motor torque for this substep, within the torque limit; M and g are at the current q.
+ * The servo's gains scale with the joint's own inertia M_ii(q), so every joint gets the
+ * same bandwidth; its integral stops growing while the torque is saturated. */
+static void arm_sim_motor_torque(arm_sim *s, const edge_image *img, const double *M,
+                                 const double *g, double h, double *tau)
+{
+    const int n = s->n;
+    const double w = 2 * M_PI * s->cfg.servo_bandwidth_hz;
+    const double wi = 2 * M_PI * s->cfg.servo_integral_hz;
+    for (int i = 0; i < n; i++) {
+        switch (s->mode) {
+        case ARM_SIM_MODE_POSITION: {
+            double ff = 0;
+            for (int j = 0; j < n; j++)
+                ff += M[i * n + j] * img->qdd_cmd[j];
+            double m_ii = M[i * n + i], e = img->q_cmd[i] - s->q[i];
+            double v_cmd = img->qd_cmd[i];
+            double friction = s->cfg.viscous[i] * v_cmd +
+                              (v_cmd != 0 ? copysign(s->cfg.coulomb[i], v_cmd) : 0);
+            double pd = m_ii * (w * w * (e + wi * s->integral[i]) +
+                                2 * s->cfg.servo_damping * w * (v_cmd - s->qd[i]));
+            tau[i] = pd + ff + g[i] + friction + img->tau_cmd[i];
+            if (fabs(tau[i]) < s->cfg.torque_limit[i])          /* anti-windup */
+                s->integral[i] += h * e;
+            break;
+        }
+        case ARM_SIM_MODE_TORQUE:
+            tau[i] = img->tau_cmd[i] + g[i];
+            break;
+        default:
+            tau[i] = img->tau_cmd[i];
+        }
+        double lim = s->cfg.torque_limit[i];
+        tau[i] = fmax(-lim, fmin(lim, tau[i]));
+    }
+}
+
+/* Coulomb friction as a box-constrained problem: find c with |c_i| <= coulomb_i such that
+ * each joint with |c_i| < coulomb_i stands still (it sticks) and the others slip against
+ * the full Coulomb torque. Projected Gauss-Seidel on A v = rhs - h c settles which joints
+ * stick; the velocities of the slipping joints then come from the reduced system with the
+ * sticking joints held at exactly zero, so a stuck arm does not creep. */
+#define ARM_SIM_PGS_SWEEPS 12
+static void arm_sim_coulomb(const arm_sim *s, double h, const double *A_full, const double *Ainv,
+                            double *Aff, const double *rhs, double *c, double *v)
+{
+    const int n = s->n;
+    for (int i = 0; i < n; i++)
+        c[i] = 0;
+    for (int sweep = 0; sweep < ARM_SIM_PGS_SWEEPS; sweep++)
+        for (int i = 0; i < n; i++) {
+            double fc = s->cfg.coulomb[i];
+            if (fc <= 0)
+                continue;
+            double c_new = fmax(-fc, fmin(fc, c[i] + v[i] / (h * Ainv[i * n + i])));
+            double dc = c_new - c[i];
+            if (dc == 0)
+                continue;
+            c[i] = c_new;
+            for (int k = 0; k < n; k++)
+                v[k] -= h * Ainv[i * n + k] * dc;
+        }
+    int slip[ARM_MAX_LINKS], nf = 0;
+    for (int i = 0; i < n; i++) {
+        double fc = s->cfg.coulomb[i];
+        if (fc <= 0 || fabs(c[i]) >= fc)
+            slip[nf++] = i;
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = 0;
+    if (nf == 0)
+        return;
+    double b[ARM_MAX_LINKS];
+    for (int a = 0; a < nf; a++) {
+        int i = slip[a];
+        b[a] = rhs[i] - h * (s->cfg.coulomb[i] > 0 ? c[i] : 0);
+        for (int bb = 0; bb < nf; bb++)
+            Aff[a * nf + bb] = A_full[i * n + slip[bb]];
+    }
+    if (arm_solve_spd(nf, Aff, b))
+        return;                                   /* cannot happen for SPD A: hold */
+    for (int a = 0; a < nf; a++)
+        v[slip[a]] = b[a];
+}
+
+static void arm_sim_write(void *self, edge_image *img)
+{
+    arm_sim *s = self;
+    const int n = s->n;
+    if (img->stop_category == 0) {      /* power removed, brakes engaged */
+        for (int i = 0; i < n; i++)
+            s->qd[i] = s->tau_motor[i] = 0;
+        arm_sim_clear_integral(s);
+        return;
+    }
+    const double h = img->period_s / s->cfg.substeps;
+    double M[ARM_MAX_LINKS * ARM_MAX_LINKS], A[ARM_MAX_LINKS * ARM_MAX_LINKS];
+    double g[ARM_MAX_LINKS], bias[ARM_MAX_LINKS], tau[ARM_MAX_LINKS];
+    double rhs[ARM_MAX_LINKS], v[ARM_MAX_LINKS], c[ARM_MAX_LINKS];
+    double Ainv[ARM_MAX_LINKS * ARM_MAX_LINKS], Aff[ARM_MAX_LINKS * ARM_MAX_LINKS];
+    double zero[ARM_MAX_LINKS] = {0};
+    int has_coulomb = 0;
+    /* The mass matrix changes little within one tick: factor it once per tick. */
+    arm_mass_matrix(&s->model, s->q, M);
+    memcpy(A, M, sizeof(double) * n * n);
+    for (int i = 0; i < n; i++)
+        A[i * n + i] += h * s->cfg.viscous[i];
+    double A_full[ARM_MAX_LINKS * ARM_MAX_LINKS];
+    memcpy(A_full, A, sizeof(double) * n * n);
+    if (arm_cholesky(n, A)) {           /* a degenerate model: hold rather than diverge */
+        for (int i = 0; i < n; i++)
+            s->qd[i] = 0;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        has_coulomb |= s->cfg.coulomb[i] > 0;
+    if (has_coulomb)
+        for (int j = 0; j < n; j++) {               /* columns of A^-1 (symmetric) */
+            double *col = Ainv + j * n;
+            memset(col, 0, sizeof(double) * n);
+            col[j] = 1;
+            arm_cholesky_solve(n, A, col);
+        }
+    for (int sub = 0; sub < s->cfg.substeps; sub++) {
+        arm_rnea(&s->model, s->q, zero, zero, NULL, g);
+        arm_rnea(&s->model, s->q, s->qd, zero, NULL, bias);
+        arm_sim_motor_torque(s, img, M, g, h, tau);
+        for (int i = 0; i < n; i++) {
+            double mqd = 0;
+            for (int j = 0; j < n; j++)
+                mqd += M[i * n + j] * s->qd[j];
+            rhs[i] = mqd + h * (tau[i] - bias[i] + s->tau_ext[i]);
+            v[i] = rhs[i];
+        }
+        arm_cholesky_solve(n, A, v);                  /* velocity without Coulomb */
+        if (has_coulomb)
+            arm_sim_coulomb(s, h, A_full, Ainv, Aff, rhs, c, v);
+        for (int i = 0; i < n; i++) {
+            s->qd[i] = v[i];
+            s->q[i] += h * v[i];
+            s->tau_motor[i] = tau[i];
+        }
+    }
+}
+
+static void arm_sim_release(void *self)
+{
+    free(self);
+}
+
+edge_block *arm_sim_block_alloc(const arm_model *model, const arm_sim_config *cfg)
+{
+    if (!model || !cfg || arm_model_check(model) || model->n > EDGE_MAX_AXES)
+        return NULL;
+    if (cfg->substeps < 1 || !(cfg->servo_bandwidth_hz > 0) || !(cfg->servo_damping >= 0) ||
+        !(cfg->servo_integral_hz >= 0) ||
+        cfg->mode < ARM_SIM_MODE_POSITION || cfg->mode > ARM_SIM_MODE_TORQUE_RAW)
+        return NULL;
+    for (int i = 0; i < model->n; i++)
+        if (!(cfg->viscous[i] >= 0) || !(cfg->coulomb[i] >= 0) || !(cfg->torque_limit[i] > 0) ||
+            !isfinite(cfg->initial_position[i]))
+            return NULL;
+    arm_sim *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->model = *model;
+    s->cfg = *cfg;
+    s->n = model->n;
+    s->mode = cfg->mode;
+    for (int i = 0; i < s->n; i++)
+        s->q[i] = cfg->initial_position[i];
+    edge_block *b = edge_block_new("arm_sim", s);
+    if (!b) {
+        free(s);
+        return NULL;
+    }
+    b->read = arm_sim_read;
+    b->command = arm_sim_command;
+    b->write = arm_sim_write;
+    b->release = arm_sim_release;
+    return b;
+}
