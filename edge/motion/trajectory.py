@@ -1,0 +1,137 @@
+"""Time-optimal jerk-limited trajectories: the Python face of native/traj.c.
+
+`plan` validates its inputs, asks the native planner for a time-synchronised profile
+(all axes end together) and returns a `Trajectory` that samples (p, v, a) at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge.errors import TrajectoryError
+from edge.rt.native import require_native
+
+ArrayLike = Sequence[float] | np.ndarray
+
+_ERRORS = {
+    -1: "invalid input (non-finite value, non-positive limit or bad axis count)",
+    -2: "a target velocity is beyond the velocity limit",
+    -3: "no profile found (a planner bug; please report the inputs)",
+}
+
+
+class Trajectory:
+    """A planned multi-axis trajectory; times in s, positions in the axis units."""
+
+    def __init__(self, handle, n_axes: int) -> None:
+        self._ffi, self._lib = require_native()
+        self._handle = handle
+        self.n_axes = n_axes
+        self._p = self._ffi.new("double[]", n_axes)
+        self._v = self._ffi.new("double[]", n_axes)
+        self._a = self._ffi.new("double[]", n_axes)
+
+    @property
+    def duration(self) -> float:
+        """Duration in s; every axis reaches its target state at this time."""
+        return float(self._handle.duration)
+
+    @property
+    def axis_min_durations(self) -> np.ndarray:
+        """Each axis' own time-optimal duration, s (the largest one is `duration`,
+        unless a blocked interval forced a longer synchronised duration)."""
+        return np.array([self._handle.axis[i].min_duration for i in range(self.n_axes)])
+
+    def at_time(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position, velocity, acceleration) at time t (s). Before 0 the start state;
+        after `duration` the target state continued at the target velocity."""
+        self._lib.traj_at(self._handle, float(t), self._p, self._v, self._a)
+        n = self.n_axes
+        buf = self._ffi.buffer
+        return (np.frombuffer(buf(self._p), dtype=np.float64, count=n).copy(),
+                np.frombuffer(buf(self._v), dtype=np.float64, count=n).copy(),
+                np.frombuffer(buf(self._a), dtype=np.float64, count=n).copy())
+
+    def sample(self, times: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrays of shape (len(times), n_axes) for position, velocity, acceleration."""
+        times = np.asarray(times, dtype=np.float64)
+        out = np.empty((3, times.size, self.n_axes))
+        for k, t in enumerate(times):
+            self._lib.traj_at(self._handle, float(t), self._p, self._v, self._a)
+            out[0, k] = list(self._p)
+            out[1, k] = list(self._v)
+            out[2, k] = list(self._a)
+        return out[0], out[1], out[2]
+
+
+def _vector(name: str, value, n: int | None) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if arr.ndim != 1:
+        raise TrajectoryError(f"{name} must be a 1-D sequence, got shape {arr.shape}")
+    if n is not None and arr.size != n:
+        if arr.size == 1:
+            return np.full(n, arr[0])
+        raise TrajectoryError(f"{name} has {arr.size} values, expected {n}")
+    if not np.all(np.isfinite(arr)):
+        raise TrajectoryError(f"{name} contains a non-finite value: {arr.tolist()}")
+    return arr
+
+
+def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: ArrayLike,
+         max_acceleration: ArrayLike, max_jerk: ArrayLike, current_velocity=None,
+         current_acceleration=None, target_velocity=None) -> Trajectory:
+    """Time-optimal, jerk-limited, time-synchronised trajectory to a target state.
+
+    Positions in the axis units (rad or m), limits in units/s, /s^2, /s^3 (a scalar limit
+    applies to every axis). The target acceleration is 0. States beyond the limits are
+    first braked back into them. Raises TrajectoryError on invalid input.
+    """
+    ffi, lib = require_native()
+    p0 = _vector("current_position", current_position, None)
+    n = p0.size
+    if not 1 <= n <= 16:
+        raise TrajectoryError(f"a trajectory has 1 to 16 axes, got {n}")
+    pf = _vector("target_position", target_position, n)
+    vmax = _vector("max_velocity", max_velocity, n)
+    amax = _vector("max_acceleration", max_acceleration, n)
+    jmax = _vector("max_jerk", max_jerk, n)
+    for name, lim in (("max_velocity", vmax), ("max_acceleration", amax), ("max_jerk", jmax)):
+        if np.any(lim <= 0):
+            raise TrajectoryError(f"{name} must be positive, got {lim.tolist()}")
+    v0 = _vector("current_velocity", 0.0 if current_velocity is None else current_velocity, n)
+    a0 = _vector("current_acceleration",
+                 0.0 if current_acceleration is None else current_acceleration, n)
+    vf = _vector("target_velocity", 0.0 if target_velocity is None else target_velocity, n)
+    if np.any(np.abs(vf) > vmax):
+        raise TrajectoryError(f"target_velocity {vf.tolist()} exceeds max_velocity "
+                              f"{vmax.tolist()}")
+    handle = ffi.new("traj *")
+    err = lib.traj_plan(handle, n, *(ffi.from_buffer("double[]", x)
+                                     for x in (p0, v0, a0, pf, vf, vmax, amax, jmax)))
+    if err:
+        raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
+    return Trajectory(handle, n)
+
+
+def plan_stop(current_position: ArrayLike, max_acceleration: ArrayLike, max_jerk: ArrayLike,
+              current_velocity=None, current_acceleration=None) -> Trajectory:
+    """Time-optimal jerk-limited stop of each axis (velocity-interface stop): velocity and
+    acceleration reach 0 as fast as the limits allow; axes stop independently."""
+    ffi, lib = require_native()
+    p0 = _vector("current_position", current_position, None)
+    n = p0.size
+    amax = _vector("max_acceleration", max_acceleration, n)
+    jmax = _vector("max_jerk", max_jerk, n)
+    v0 = _vector("current_velocity", 0.0 if current_velocity is None else current_velocity, n)
+    a0 = _vector("current_acceleration",
+                 0.0 if current_acceleration is None else current_acceleration, n)
+    if np.any(amax <= 0) or np.any(jmax <= 0):
+        raise TrajectoryError("max_acceleration and max_jerk must be positive")
+    handle = ffi.new("traj *")
+    err = lib.traj_plan_stop(handle, n, *(ffi.from_buffer("double[]", x)
+                                          for x in (p0, v0, a0, amax, jmax)))
+    if err:
+        raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
+    return Trajectory(handle, n)

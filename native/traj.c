@@ -1,0 +1,618 @@
+/* traj.c — see traj.h. Time-optimal jerk-limited profiles, per axis and synchronised.
+ *
+ * Every profile here is: [brake back into the limits] + a fastest velocity change from
+ * (v0, a0) to a peak velocity vp with a = 0 + a cruise at vp + a fastest velocity change
+ * from (vp, 0) to (vf, 0). A fastest velocity change is two jerk ramps with an optional
+ * acceleration plateau at the limit, and is unique for each vp, so a whole profile is a
+ * function of the single number vp (plus the cruise time). The minimal duration is the
+ * best of: cruise at +-vmax, or no cruise with vp a root of D1(vp) + D2(vp) = dp. A
+ * profile of a given longer duration T (synchronisation) is a root vp of
+ * D1 + D2 + vp (T - T1 - T2) = dp with T1 + T2 <= T. Durations no vp reaches are the
+ * blocked intervals; the synchronised duration skips them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "traj.h"
+
+/* ---- constant-jerk integration -------------------------------------------------- */
+
+static inline void integ(double *p, double *v, double *a, double j, double t)
+{
+    *p += t * (*v + t * (*a * 0.5 + t * j / 6.0));
+    *v += t * (*a + t * j * 0.5);
+    *a += t * j;
+}
+
+/* ---- the fastest velocity change (v0, a0) -> (v1, 0), |a0| <= A ------------------- */
+
+typedef struct vchange {
+    double t[3], j[3];
+    double T, D;
+} vchange;
+
+static void vel_change(double v0, double a0, double v1, double J, double A, vchange *h)
+{
+    /* vb: the velocity where acceleration reaches 0 by the shortest jerk ramp. Above it
+     * we must push (+J first), below it pull (-J first). */
+    double vb = v0 + a0 * fabs(a0) / (2 * J);
+    double s = v1 >= vb ? 1.0 : -1.0;
+    double j = s * J;
+    double ap2 = 0.5 * a0 * a0 + j * (v1 - v0);
+    double ap = s * sqrt(fmax(ap2, 0.0));
+    double ta, th = 0, tb;
+    if (fabs(ap) <= A) {
+        ta = fmax((ap - a0) / j, 0.0);
+        tb = ap / j;
+    } else {
+        ap = s * A;
+        ta = fmax((ap - a0) / j, 0.0);
+        tb = A / J;
+        th = fmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
+    }
+    h->t[0] = ta, h->t[1] = th, h->t[2] = tb;
+    h->j[0] = j, h->j[1] = 0, h->j[2] = -j;
+    double p = 0, v = v0, a = a0;
+    integ(&p, &v, &a, j, ta);
+    integ(&p, &v, &a, 0, th);
+    integ(&p, &v, &a, -j, tb);
+    h->T = ta + th + tb;
+    h->D = p;
+}
+
+/* ---- one axis ---------------------------------------------------------------------- */
+
+typedef struct axis_problem {
+    double p0, v0, a0;          /* after the brake segments */
+    double pf, vf, vmax, amax, jmax;
+    double dp, t_brake;
+    int n_brake;
+    double brake_t[2], brake_j[2];
+    double p_start, v_start, a_start;   /* before the brake */
+} axis_problem;
+
+#define MAX_CAND 24
+
+typedef struct axis_solution {
+    double T;                   /* total (brake included) */
+    double vp, tc;
+    int ok;
+} axis_solution;
+
+typedef struct axis_work {
+    axis_problem pr;
+    axis_solution best;         /* time-optimal */
+    int n_cand;
+    axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
+} axis_work;
+
+/* Ramps an acceleration beyond amax back to the limit (the velocity return, if any,
+ * follows in setup_axis). */
+static void axis_setup(axis_problem *pr, double p0, double v0, double a0, double pf,
+                       double vf, double vmax, double amax, double jmax)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->p_start = p0, pr->v_start = v0, pr->a_start = a0;
+    pr->pf = pf, pr->vf = vf, pr->vmax = vmax, pr->amax = amax, pr->jmax = jmax;
+    double p = p0, v = v0, a = a0;
+    if (fabs(a) > amax) {
+        double j = a > 0 ? -jmax : jmax;
+        double t = (fabs(a) - amax) / jmax;
+        integ(&p, &v, &a, j, t);
+        a = copysign(amax, a);
+        pr->brake_t[pr->n_brake] = t, pr->brake_j[pr->n_brake++] = j;
+    }
+    pr->p0 = p, pr->v0 = v, pr->a0 = fmax(-amax, fmin(amax, a));
+    pr->dp = pf - p;
+}
+
+static inline double f_dist(const axis_problem *pr, double vp, double *T12)
+{
+    vchange h1, h2;
+    vel_change(pr->v0, pr->a0, vp, pr->jmax, pr->amax, &h1);
+    vel_change(vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+    *T12 = h1.T + h2.T;
+    return h1.D + h2.D - pr->dp;
+}
+
+/* Residual of the fixed-duration equation; beyond the domain (T1 + T2 > T) it continues
+ * as the no-cruise residual so it stays continuous. */
+static inline double h_dist(const axis_problem *pr, double vp, double T)
+{
+    double T12;
+    double f = f_dist(pr, vp, &T12);
+    return f + vp * fmax(T - T12, 0.0);
+}
+
+typedef double (*scalar_fn)(const axis_problem *pr, double x, double T);
+
+static double fn_f(const axis_problem *pr, double x, double T)
+{
+    double T12;
+    (void)T;
+    return f_dist(pr, x, &T12);
+}
+
+static double fn_h(const axis_problem *pr, double x, double T)
+{
+    return h_dist(pr, x, T);
+}
+
+/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs. */
+static double brent(scalar_fn f, const axis_problem *pr, double T, double a, double b,
+                    double fa, double fb)
+{
+    double c = a, fc = fa, d = b - a, e = d;
+    for (int iter = 0; iter < 200; iter++) {
+        if ((fb > 0) == (fc > 0)) {
+            c = a, fc = fa;
+            d = e = b - a;
+        }
+        if (fabs(fc) < fabs(fb)) {
+            a = b, b = c, c = a;
+            fa = fb, fb = fc, fc = fa;
+        }
+        double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
+        double m = 0.5 * (c - b);
+        if (fabs(m) <= tol || fb == 0)
+            return b;
+        if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
+            double s = fb / fa, p, q;
+            if (a == c) {
+                p = 2 * m * s;
+                q = 1 - s;
+            } else {
+                double qq = fa / fc, r = fb / fc;
+                p = s * (2 * m * qq * (qq - r) - (b - a) * (r - 1));
+                q = (qq - 1) * (r - 1) * (s - 1);
+            }
+            if (p > 0)
+                q = -q;
+            else
+                p = -p;
+            if (2 * p < fmin(3 * m * q - fabs(tol * q), fabs(e * q))) {
+                e = d;
+                d = p / q;
+            } else {
+                d = m;
+                e = m;
+            }
+        } else {
+            d = m;
+            e = m;
+        }
+        a = b, fa = fb;
+        b += fabs(d) > tol ? d : copysign(tol, m);
+        fb = f(pr, b, T);
+    }
+    return b;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Sorted breakpoints in [-vmax, vmax] where the residuals change form. */
+static int breakpoints(const axis_problem *pr, double *bp)
+{
+    const double J = pr->jmax, A = pr->amax, vm = pr->vmax;
+    double raw[9] = {
+        -vm, vm, 0, pr->vf,
+        pr->v0 + pr->a0 * fabs(pr->a0) / (2 * J),
+        pr->v0 + (A * A - 0.5 * pr->a0 * pr->a0) / J,
+        pr->v0 - (A * A - 0.5 * pr->a0 * pr->a0) / J,
+        pr->vf + A * A / J, pr->vf - A * A / J,
+    };
+    int n = 0;
+    for (int i = 0; i < 9; i++)
+        if (raw[i] >= -vm && raw[i] <= vm)
+            bp[n++] = raw[i];
+    qsort(bp, n, sizeof(double), cmp_double);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || bp[i] > bp[m - 1])
+            bp[m++] = bp[i];
+    return m;
+}
+
+#define SAMPLES_PER_PIECE 24
+
+/* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
+static int find_roots(scalar_fn f, const axis_problem *pr, double T, double *roots, int max)
+{
+    double bp[9];
+    int nbp = breakpoints(pr, bp);
+    int n = 0;
+    double x_prev = bp[0], f_prev = f(pr, x_prev, T);
+    if (f_prev == 0 && n < max)
+        roots[n++] = x_prev;
+    for (int k = 0; k + 1 < nbp; k++) {
+        double lo = bp[k], hi = bp[k + 1];
+        for (int i = 1; i <= SAMPLES_PER_PIECE; i++) {
+            double x = i == SAMPLES_PER_PIECE ? hi : lo + (hi - lo) * i / SAMPLES_PER_PIECE;
+            double fx = f(pr, x, T);
+            if (fx == 0) {
+                if (n < max)
+                    roots[n++] = x;
+            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
+                if (n < max)
+                    roots[n++] = brent(f, pr, T, x_prev, x, f_prev, fx);
+            }
+            x_prev = x, f_prev = fx;
+        }
+    }
+    return n;
+}
+
+static void add_cand(axis_work *w, double vp, double tc, double T)
+{
+    if (w->n_cand < MAX_CAND)
+        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1};
+}
+
+/* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
+static int axis_min_time(axis_work *w)
+{
+    const axis_problem *pr = &w->pr;
+    w->n_cand = 0;
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        double vl = sgn * pr->vmax, T12;
+        double f = f_dist(pr, vl, &T12);
+        double tc = -f / vl;
+        if (tc >= 0)
+            add_cand(w, vl, tc, pr->t_brake + T12 + tc);
+    }
+    double roots[MAX_CAND];
+    int nr = find_roots(fn_f, pr, 0, roots, MAX_CAND);
+    for (int i = 0; i < nr; i++) {
+        double T12;
+        f_dist(pr, roots[i], &T12);
+        add_cand(w, roots[i], 0, pr->t_brake + T12);
+    }
+    w->best.ok = 0;
+    for (int i = 0; i < w->n_cand; i++)
+        if (!w->best.ok || w->cand[i].T < w->best.T)
+            w->best = w->cand[i];
+    return w->best.ok;
+}
+
+/* Step 2: a profile of exactly duration T (brake included); 0 if T is blocked. */
+static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
+{
+    const axis_problem *pr = &w->pr;
+    const double tol = 1e-12 * fmax(1.0, T);
+    for (int i = 0; i < w->n_cand; i++)
+        if (fabs(w->cand[i].T - T) <= tol) {
+            *out = w->cand[i];
+            return 1;
+        }
+    double Tm = T - pr->t_brake;
+    if (Tm < 0)
+        return 0;
+    double roots[MAX_CAND];
+    int nr = find_roots(fn_h, pr, Tm, roots, MAX_CAND);
+    for (int i = 0; i < nr; i++) {
+        double T12;
+        f_dist(pr, roots[i], &T12);
+        if (T12 <= Tm + tol) {
+            *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1};
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- building and sampling ----------------------------------------------------------- */
+
+static void seg_push(traj_axis *ax, double *t, double j, double dt)
+{
+    if (!(dt > 0) || ax->n_seg >= TRAJ_MAX_SEGMENTS)
+        return;
+    int k = ax->n_seg++;
+    ax->t0[k] = *t;
+    ax->jerk[k] = j;
+    double p = ax->p[k], v = ax->v[k], a = ax->a[k];
+    integ(&p, &v, &a, j, dt);
+    ax->p[k + 1] = p, ax->v[k + 1] = v, ax->a[k + 1] = a;
+    *t += dt;
+}
+
+static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solution *s,
+                       const vchange *pre, int n_pre)
+{
+    memset(ax, 0, sizeof(*ax));
+    ax->p[0] = pr->p_start, ax->v[0] = pr->v_start, ax->a[0] = pr->a_start;
+    double t = 0;
+    for (int k = 0; k < pr->n_brake; k++)
+        seg_push(ax, &t, pr->brake_j[k], pr->brake_t[k]);
+    for (int m = 0; m < n_pre; m++)
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
+    vchange h1, h2;
+    vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+    vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+    for (int k = 0; k < 3; k++)
+        seg_push(ax, &t, h1.j[k], h1.t[k]);
+    seg_push(ax, &t, 0, s->tc);
+    for (int k = 0; k < 3; k++)
+        seg_push(ax, &t, h2.j[k], h2.t[k]);
+    ax->duration = t;
+    /* The end state is the target by construction; store it exactly. */
+    ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
+}
+
+static void axis_at(const traj_axis *ax, double t, double *p, double *v, double *a)
+{
+    int n = ax->n_seg;
+    if (t >= ax->duration || n == 0) {
+        double dt = fmax(t - ax->duration, 0.0);
+        *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
+        return;
+    }
+    if (t <= 0) {
+        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
+        return;
+    }
+    int k = n - 1;
+    while (k > 0 && ax->t0[k] > t)
+        k--;
+    double pp = ax->p[k], vv = ax->v[k], aa = ax->a[k];
+    integ(&pp, &vv, &aa, ax->jerk[k], t - ax->t0[k]);
+    *p = pp, *v = vv, *a = aa;
+}
+
+void traj_at(const traj *tr, double t, double *p, double *v, double *a)
+{
+    for (int i = 0; i < tr->n_axes; i++)
+        axis_at(&tr->axis[i], t, &p[i], &v[i], &a[i]);
+}
+
+/* ---- planning ---------------------------------------------------------------------- */
+
+/* Brake-to-limit velocity change folded in before the main profile (see axis_setup). */
+static int pre_change(const axis_problem *pr, double v, double a, vchange *pre)
+{
+    double vb = v + a * fabs(a) / (2 * pr->jmax);
+    if (fabs(vb) > pr->vmax * (1 + 1e-12)) {
+        vel_change(v, a, copysign(pr->vmax, vb), pr->jmax, pr->amax, pre);
+        return 1;
+    }
+    return 0;
+}
+
+static int setup_axis(axis_work *w, double p0, double v0, double a0, double pf, double vf,
+                      double vmax, double amax, double jmax, vchange *pre, int *n_pre)
+{
+    axis_setup(&w->pr, p0, v0, a0, pf, vf, vmax, amax, jmax);
+    axis_problem *pr = &w->pr;
+    /* Recompute the brake so the samples replay it: a-limit ramp then velocity return. */
+    double p = p0, v = v0, a = a0, t = 0;
+    for (int k = 0; k < pr->n_brake; k++) {
+        integ(&p, &v, &a, pr->brake_j[k], pr->brake_t[k]);
+        t += pr->brake_t[k];
+    }
+    *n_pre = pre_change(pr, v, fmax(-amax, fmin(amax, a)), pre);
+    if (*n_pre) {
+        double a_in = fmax(-amax, fmin(amax, a));
+        double pp = p, vv = v, aa = a_in;
+        for (int k = 0; k < 3; k++) {
+            integ(&pp, &vv, &aa, pre->j[k], pre->t[k]);
+            t += pre->t[k];
+        }
+        pr->p0 = pp, pr->v0 = copysign(vmax, vv), pr->a0 = 0;
+        pr->dp = pf - pp;
+    }
+    pr->t_brake = t;
+    return axis_min_time(w);
+}
+
+static int check_inputs(int n, const double *p0, const double *v0, const double *a0,
+                        const double *pf, const double *vf, const double *vmax,
+                        const double *amax, const double *jmax)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(p0[i]) || (v0 && !isfinite(v0[i])) || (a0 && !isfinite(a0[i])) ||
+            !isfinite(pf[i]) || (vf && !isfinite(vf[i])))
+            return TRAJ_ERR_INPUT;
+        if (!(vmax[i] > 0) || !(amax[i] > 0) || !(jmax[i] > 0) || !isfinite(vmax[i]) ||
+            !isfinite(amax[i]) || !isfinite(jmax[i]))
+            return TRAJ_ERR_INPUT;
+        if (vf && fabs(vf[i]) > vmax[i])
+            return TRAJ_ERR_TARGET;
+    }
+    return TRAJ_OK;
+}
+
+int traj_plan(traj *out, int n, const double *p0, const double *v0, const double *a0,
+              const double *pf, const double *vf, const double *vmax, const double *amax,
+              const double *jmax)
+{
+    int err = check_inputs(n, p0, v0, a0, pf, vf, vmax, amax, jmax);
+    if (err)
+        return err;
+    axis_work w[EDGE_MAX_AXES];
+    vchange pre[EDGE_MAX_AXES];
+    int n_pre[EDGE_MAX_AXES];
+    double T = 0;
+    for (int i = 0; i < n; i++) {
+        if (!setup_axis(&w[i], p0[i], v0 ? v0[i] : 0, a0 ? a0[i] : 0, pf[i], vf ? vf[i] : 0,
+                        vmax[i], amax[i], jmax[i], &pre[i], &n_pre[i]))
+            return TRAJ_ERR_NO_SOLUTION;
+        T = fmax(T, w[i].best.T);
+    }
+    axis_solution sol[EDGE_MAX_AXES];
+    for (;;) {
+        int all = 1;
+        for (int i = 0; i < n && all; i++)
+            all = axis_fixed_time(&w[i], T, &sol[i]);
+        if (all)
+            break;
+        /* T is blocked for some axis: the next candidate duration above it. */
+        double next = INFINITY;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < w[i].n_cand; c++)
+                if (w[i].cand[c].T > T * (1 + 1e-12) && w[i].cand[c].T < next)
+                    next = w[i].cand[c].T;
+        if (!isfinite(next))
+            return TRAJ_ERR_NO_SOLUTION;
+        T = next;
+    }
+    out->n_axes = n;
+    out->duration = T;
+    for (int i = 0; i < n; i++) {
+        axis_build(&out->axis[i], &w[i].pr, &sol[i], &pre[i], n_pre[i]);
+        out->axis[i].min_duration = w[i].best.T;
+    }
+    return TRAJ_OK;
+}
+
+int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
+                   const double *amax, const double *jmax)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    out->n_axes = n;
+    out->duration = 0;
+    for (int i = 0; i < n; i++) {
+        double v = v0 ? v0[i] : 0, a = a0 ? a0[i] : 0;
+        if (!isfinite(p0[i]) || !isfinite(v) || !isfinite(a) || !(amax[i] > 0) ||
+            !(jmax[i] > 0))
+            return TRAJ_ERR_INPUT;
+        traj_axis *ax = &out->axis[i];
+        memset(ax, 0, sizeof(*ax));
+        ax->p[0] = p0[i], ax->v[0] = v, ax->a[0] = a;
+        double t = 0;
+        if (fabs(a) > amax[i]) {
+            double j = a > 0 ? -jmax[i] : jmax[i];
+            seg_push(ax, &t, j, (fabs(a) - amax[i]) / jmax[i]);
+            ax->a[ax->n_seg] = copysign(amax[i], a);
+        }
+        int k = ax->n_seg;
+        vchange h;
+        vel_change(ax->v[k], ax->a[k], 0, jmax[i], amax[i], &h);
+        for (int m = 0; m < 3; m++)
+            seg_push(ax, &t, h.j[m], h.t[m]);
+        ax->v[ax->n_seg] = 0, ax->a[ax->n_seg] = 0;
+        ax->duration = ax->min_duration = t;
+        out->duration = fmax(out->duration, t);
+    }
+    return TRAJ_OK;
+}
+
+/* ---- the block --------------------------------------------------------------------- */
+
+typedef struct traj_block {
+    int n;
+    int initialised, stopping;
+    double vmax[EDGE_MAX_AXES], amax[EDGE_MAX_AXES], jmax[EDGE_MAX_AXES];
+    double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
+    double t;
+    int active;
+    traj tr;
+} traj_block;
+
+static void tb_sync(traj_block *b, const edge_image *img)
+{
+    for (int i = 0; i < b->n; i++) {
+        b->q[i] = img->q[i];
+        b->qd[i] = b->qdd[i] = 0;
+    }
+    b->active = 0;
+    b->stopping = 0;
+    b->initialised = 1;
+}
+
+static int tb_stop(traj_block *b)
+{
+    if (traj_plan_stop(&b->tr, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
+        return 1;
+    b->t = 0;
+    b->active = 1;
+    return 0;
+}
+
+static int tb_command(void *self, edge_image *img, const edge_command *cmd)
+{
+    traj_block *b = self;
+    if (!b->initialised)
+        tb_sync(b, img);
+    if (cmd->kind == TRAJ_CMD_STOP)
+        return tb_stop(b);
+    if (img->stop_category != EDGE_NO_STOP)
+        return 1;
+    const double *vf = NULL;
+    if (cmd->kind == TRAJ_CMD_TARGET_VEL) {
+        if (2 * b->n > EDGE_CMD_ARGS)
+            return 2;
+        vf = cmd->args + b->n;
+    } else if (cmd->kind != TRAJ_CMD_TARGET) {
+        return 1;
+    }
+    traj next;
+    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, b->vmax, b->amax,
+                        b->jmax);
+    if (err)
+        return 2;
+    b->tr = next;
+    b->t = 0;
+    b->active = 1;
+    return 0;
+}
+
+static void tb_step(void *self, edge_image *img)
+{
+    traj_block *b = self;
+    if (!b->initialised || img->reset_request)
+        tb_sync(b, img);
+    if (img->stop_category != EDGE_NO_STOP && !b->stopping) {
+        b->stopping = 1;
+        tb_stop(b);
+    }
+    if (b->active) {
+        b->t += img->period_s;
+        traj_at(&b->tr, b->t, b->q, b->qd, b->qdd);
+    }
+    for (int i = 0; i < b->n; i++) {
+        img->q_cmd[i] = b->q[i];
+        img->qd_cmd[i] = b->qd[i];
+        img->qdd_cmd[i] = b->qdd[i];
+    }
+}
+
+static void tb_release(void *self)
+{
+    free(self);
+}
+
+edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
+                             const double *max_acceleration, const double *max_jerk)
+{
+    if (n_axes < 1 || n_axes > EDGE_MAX_AXES)
+        return NULL;
+    for (int i = 0; i < n_axes; i++)
+        if (!(max_velocity[i] > 0) || !(max_acceleration[i] > 0) || !(max_jerk[i] > 0))
+            return NULL;
+    traj_block *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->n = n_axes;
+    for (int i = 0; i < n_axes; i++) {
+        b->vmax[i] = max_velocity[i];
+        b->amax[i] = max_acceleration[i];
+        b->jmax[i] = max_jerk[i];
+    }
+    edge_block *blk = edge_block_new("traj", b);
+    if (!blk) {
+        free(b);
+        return NULL;
+    }
+    blk->command = tb_command;
+    blk->step = tb_step;
+    blk->release = tb_release;
+    return blk;
+}
