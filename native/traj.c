@@ -76,8 +76,10 @@ typedef struct axis_problem {
 
 typedef struct axis_solution {
     double T;                   /* total (brake included) */
-    double vp, tc;
+    double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
     int ok;
+    int arc3;                   /* 1: three-arc family, parameter u */
+    double u;
 } axis_solution;
 
 typedef struct axis_work {
@@ -126,6 +128,55 @@ static inline double h_dist(const axis_problem *pr, double vp, double T)
 }
 
 typedef double (*scalar_fn)(const axis_problem *pr, double x, double T);
+
+/* The three-arc family without cruise: a first jerk ramp from a0 to a1 (held at the
+ * limit for a while when a1 = +-amax), then the unique fastest change to (vf, 0). The
+ * parameter u is a1 inside [-amax, amax]; beyond it, |u| - amax is jmax times the hold. */
+typedef struct arc3 {
+    double t1, j1, a1, tp;
+    vchange rest;
+    double T, D, v_extreme;
+} arc3;
+
+static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
+{
+    const double A = pr->amax, J = pr->jmax;
+    double a1 = fmax(-A, fmin(A, u));
+    r->a1 = a1;
+    r->tp = fabs(u) > A ? (fabs(u) - A) / J : 0.0;
+    r->j1 = a1 >= pr->a0 ? J : -J;
+    r->t1 = fabs(a1 - pr->a0) / J;
+    double p = 0, v = pr->v0, a = pr->a0;
+    double vx = fabs(v);
+    /* velocity extreme inside the first ramp (where a crosses 0) */
+    if ((pr->a0 > 0) != (a1 > 0) && pr->a0 != 0)
+        vx = fmax(vx, fabs(pr->v0 - pr->a0 * pr->a0 / (2 * r->j1)));
+    integ(&p, &v, &a, r->j1, r->t1);
+    a = a1;
+    integ(&p, &v, &a, 0, r->tp);
+    vx = fmax(vx, fabs(v));
+    vel_change(v, a, pr->vf, J, A, &r->rest);
+    if ((a > 0) != (r->rest.j[0] > 0) && a != 0)
+        vx = fmax(vx, fabs(v - a * a / (2 * r->rest.j[0])));
+    if (r->rest.t[1] > 0 || r->rest.t[2] > 0) {
+        double pp = p, vv = v, aa = a;
+        integ(&pp, &vv, &aa, r->rest.j[0], r->rest.t[0]);
+        vx = fmax(vx, fabs(vv));
+    }
+    r->T = r->t1 + r->tp + r->rest.T;
+    r->D = p + r->rest.D;
+    r->v_extreme = vx;
+}
+
+static double fn_g(const axis_problem *pr, double u, double T)
+{
+    arc3 r;
+    (void)T;
+    arc3_eval(pr, u, &r);
+    return r.D - pr->dp;
+}
+
+
 
 static double fn_f(const axis_problem *pr, double x, double T)
 {
@@ -221,10 +272,9 @@ static int breakpoints(const axis_problem *pr, double *bp)
 #define SAMPLES_PER_PIECE 24
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
-static int find_roots(scalar_fn f, const axis_problem *pr, double T, double *roots, int max)
+static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
+                      int nbp, double *roots, int max)
 {
-    double bp[9];
-    int nbp = breakpoints(pr, bp);
     int n = 0;
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
     if (f_prev == 0 && n < max)
@@ -250,7 +300,7 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, double *roo
 static void add_cand(axis_work *w, double vp, double tc, double T)
 {
     if (w->n_cand < MAX_CAND)
-        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1};
+        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, 0, 0};
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
@@ -265,12 +315,22 @@ static int axis_min_time(axis_work *w)
         if (tc >= 0)
             add_cand(w, vl, tc, pr->t_brake + T12 + tc);
     }
-    double roots[MAX_CAND];
-    int nr = find_roots(fn_f, pr, 0, roots, MAX_CAND);
+    double roots[MAX_CAND], bp[9];
+    int nbp = breakpoints(pr, bp);
+    int nr = find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
         add_cand(w, roots[i], 0, pr->t_brake + T12);
+    }
+    const double A = pr->amax, umax = A + pr->jmax * 2 * pr->vmax / A;
+    double ubp[5] = {-umax, -A, pr->a0, A, umax};
+    nr = find_roots(fn_g, pr, 0, ubp, 5, roots, MAX_CAND);
+    for (int i = 0; i < nr; i++) {
+        arc3 r;
+        arc3_eval(pr, roots[i], &r);
+        if (r.v_extreme <= pr->vmax * (1 + 1e-12) && w->n_cand < MAX_CAND)
+            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, 1, roots[i]};
     }
     w->best.ok = 0;
     for (int i = 0; i < w->n_cand; i++)
@@ -292,13 +352,14 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     double Tm = T - pr->t_brake;
     if (Tm < 0)
         return 0;
-    double roots[MAX_CAND];
-    int nr = find_roots(fn_h, pr, Tm, roots, MAX_CAND);
+    double roots[MAX_CAND], bp[9];
+    int nbp = breakpoints(pr, bp);
+    int nr = find_roots(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
         if (T12 <= Tm + tol) {
-            *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1};
+            *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1, 0, 0};
             return 1;
         }
     }
@@ -331,14 +392,25 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    vchange h1, h2;
-    vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
-    vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
-    for (int k = 0; k < 3; k++)
-        seg_push(ax, &t, h1.j[k], h1.t[k]);
-    seg_push(ax, &t, 0, s->tc);
-    for (int k = 0; k < 3; k++)
-        seg_push(ax, &t, h2.j[k], h2.t[k]);
+    if (s->arc3) {
+        arc3 r;
+        arc3_eval(pr, s->u, &r);
+        seg_push(ax, &t, r.j1, r.t1);
+        if (ax->n_seg)
+            ax->a[ax->n_seg] = r.a1;
+        seg_push(ax, &t, 0, r.tp);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, r.rest.j[k], r.rest.t[k]);
+    } else {
+        vchange h1, h2;
+        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h1.j[k], h1.t[k]);
+        seg_push(ax, &t, 0, s->tc);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h2.j[k], h2.t[k]);
+    }
     ax->duration = t;
     /* The end state is the target by construction; store it exactly. */
     ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
