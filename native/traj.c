@@ -61,6 +61,44 @@ static void vel_change(double v0, double a0, double v1, double J, double A, vcha
     h->D = p;
 }
 
+/* Two jerk ramps (with a hold at the limit) from (v0, a0) to (v1, a1): the faster of the
+ * push-first and pull-first shapes. 0 if neither exists. |a0|, |a1| <= A. */
+static int gen_change(double v0, double a0, double v1, double a1, double J, double A,
+                      vchange *h)
+{
+    int found = 0;
+    for (int k = 0; k < 2; k++) {
+        double s = k ? -1.0 : 1.0, j = s * J;
+        double X = 0.5 * (a0 * a0 + a1 * a1) + j * (v1 - v0);
+        if (X < 0)
+            continue;
+        double r = sqrt(X), lo = s > 0 ? fmax(a0, a1) : fmin(a0, a1), ap;
+        if (-r >= s * lo)
+            ap = -s * r;
+        else if (r >= s * lo)
+            ap = s * r;
+        else
+            continue;
+        vchange c;
+        double th = 0;
+        if (fabs(ap) > A) {
+            ap = s * A;
+            th = fmax((v1 - v0 - (2 * A * A - a0 * a0 - a1 * a1) / (2 * j)) / ap, 0.0);
+        }
+        c.t[0] = fmax((ap - a0) / j, 0.0), c.t[1] = th, c.t[2] = fmax((ap - a1) / j, 0.0);
+        c.j[0] = j, c.j[1] = 0, c.j[2] = -j;
+        double p = 0, v = v0, a = a0;
+        for (int m = 0; m < 3; m++)
+            integ(&p, &v, &a, c.j[m], c.t[m]);
+        c.T = c.t[0] + c.t[1] + c.t[2];
+        c.D = p;
+        if (!found || c.T < h->T)
+            *h = c;
+        found = 1;
+    }
+    return found;
+}
+
 /* ---- one axis ---------------------------------------------------------------------- */
 
 typedef struct axis_problem {
@@ -78,7 +116,8 @@ typedef struct axis_solution {
     double T;                   /* total (brake included) */
     double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
     int ok;
-    int arc3;                   /* 1: three-arc family, parameter u */
+    int arc3;                   /* 1: three-arc family (u), 2: middle-state family (u = a3,
+                                   vp = v3) */
     double u;
 } axis_solution;
 
@@ -269,7 +308,8 @@ static int breakpoints(const axis_problem *pr, double *bp)
     return m;
 }
 
-#define SAMPLES_PER_PIECE 24
+int traj_samples_per_piece = 24;
+#define SAMPLES_PER_PIECE traj_samples_per_piece
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
 static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
@@ -284,7 +324,9 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, const doubl
         for (int i = 1; i <= SAMPLES_PER_PIECE; i++) {
             double x = i == SAMPLES_PER_PIECE ? hi : lo + (hi - lo) * i / SAMPLES_PER_PIECE;
             double fx = f(pr, x, T);
-            if (fx == 0) {
+            if (isnan(fx) || isnan(f_prev)) {
+                /* outside the family's domain: no bracket */
+            } else if (fx == 0) {
                 if (n < max)
                     roots[n++] = x;
             } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
@@ -339,6 +381,118 @@ static int axis_min_time(axis_work *w)
     return w->best.ok;
 }
 
+/* The middle-state family for fixed durations: two ramps from (v0, a0) to a middle
+ * state (v3, a3), then the fastest change to (vf, 0) (up-down-up-down profiles without
+ * cruise). For each a3 on a grid the v3 with the right distance are roots; along a3
+ * these form branches, on which the duration is matched by bisection. */
+static double mid_dist(const axis_problem *pr, double v3, double a3, double *T)
+{
+    vchange h1, h2;
+    if (!gen_change(pr->v0, pr->a0, v3, a3, pr->jmax, pr->amax, &h1))
+        return NAN;
+    vel_change(v3, a3, pr->vf, pr->jmax, pr->amax, &h2);
+    *T = h1.T + h2.T;
+    return h1.D + h2.D - pr->dp;
+}
+
+static double fn_mid(const axis_problem *pr, double v3, double a3)
+{
+    double T;
+    return mid_dist(pr, v3, a3, &T);
+}
+
+/* Velocity stays within the limit wherever the acceleration crosses 0. */
+static int mid_within_limits(const axis_problem *pr, double v3, double a3)
+{
+    vchange h[2];
+    gen_change(pr->v0, pr->a0, v3, a3, pr->jmax, pr->amax, &h[0]);
+    vel_change(v3, a3, pr->vf, pr->jmax, pr->amax, &h[1]);
+    double v = pr->v0, a = pr->a0, p = 0;
+    const double vlim = pr->vmax * (1 + 1e-12);
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 3; k++) {
+            double j = h[m].j[k], t = h[m].t[k];
+            if (j != 0 && (a > 0) != (a + j * t > 0) && a != 0 &&
+                fabs(v - a * a / (2 * j)) > vlim)
+                return 0;
+            integ(&p, &v, &a, j, t);
+            if (fabs(v) > vlim)
+                return 0;
+        }
+    return 1;
+}
+
+#define MID_GRID 65
+#define MID_ROOTS 8
+
+static int mid_roots(const axis_problem *pr, double a3, double *roots)
+{
+    double bp[17];
+    for (int i = 0; i < 17; i++)
+        bp[i] = pr->vmax * (-1 + i / 8.0);
+    return find_roots(fn_mid, pr, a3, bp, 17, roots, MID_ROOTS);
+}
+
+static double nearest(const double *r, int n, double x)
+{
+    double best = NAN;
+    for (int i = 0; i < n; i++)
+        if (isnan(best) || fabs(r[i] - x) < fabs(best - x))
+            best = r[i];
+    return best;
+}
+
+static int mid_fixed_time(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
+{
+    /* a middle acceleration needs |a3|^2 / (2 jmax) of velocity to return to 0 */
+    const double A = fmin(pr->amax, fmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
+    double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
+    int nr[MID_GRID];
+    for (int k = 0; k < MID_GRID; k++) {
+        grid[k] = -A + 2 * A * k / (MID_GRID - 1);
+        nr[k] = mid_roots(pr, grid[k], roots[k]);
+    }
+    const double match = 0.5 * pr->vmax;
+    for (int k = 0; k + 1 < MID_GRID; k++) {
+        double alo = grid[k], ahi = grid[k + 1];
+        for (int i = 0; i < nr[k]; i++) {
+            double vlo = roots[k][i], vhi = nearest(roots[k + 1], nr[k + 1], vlo);
+            if (isnan(vhi) || fabs(vhi - vlo) > match)
+                continue;
+            double Tlo, Thi;
+            mid_dist(pr, vlo, alo, &Tlo);
+            mid_dist(pr, vhi, ahi, &Thi);
+            double glo = Tlo - Tm, ghi = Thi - Tm;
+            if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
+                continue;
+            double a_l = alo, a_h = ahi, v_l = vlo, v_h = vhi;
+            for (int it = 0; it < 60 && a_h - a_l > 1e-15 * A; it++) {
+                double am = 0.5 * (a_l + a_h), rm[MID_ROOTS];
+                int n = mid_roots(pr, am, rm);
+                double vm = nearest(rm, n, 0.5 * (v_l + v_h)), Tmid;
+                if (isnan(vm))
+                    break;
+                mid_dist(pr, vm, am, &Tmid);
+                if ((Tmid - Tm > 0) == (glo > 0))
+                    a_l = am, v_l = vm;
+                else
+                    a_h = am, v_h = vm;
+            }
+            double T1, T2;
+            mid_dist(pr, v_l, a_l, &T1);
+            mid_dist(pr, v_h, a_h, &T2);
+            double v3 = fabs(T1 - Tm) < fabs(T2 - Tm) ? v_l : v_h;
+            double a3 = fabs(T1 - Tm) < fabs(T2 - Tm) ? a_l : a_h;
+            if (fabs(fmin(fabs(T1 - Tm), fabs(T2 - Tm))) <= 1e-9 * fmax(1.0, Tm) &&
+                mid_within_limits(pr, v3, a3)) {
+                *v3_out = v3, *a3_out = a3;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Step 2: a profile of exactly duration T (brake included); 0 if T is blocked. */
 static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
 {
@@ -362,6 +516,11 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
             *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1, 0, 0};
             return 1;
         }
+    }
+    double v3, a3;
+    if (mid_fixed_time(pr, Tm, &v3, &a3)) {
+        *out = (axis_solution){T, v3, 0, 1, 2, a3};
+        return 1;
     }
     return 0;
 }
@@ -392,7 +551,15 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    if (s->arc3) {
+    if (s->arc3 == 2) {
+        vchange h1, h2;
+        gen_change(pr->v0, pr->a0, s->vp, s->u, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, s->u, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h1.j[k], h1.t[k]);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h2.j[k], h2.t[k]);
+    } else if (s->arc3) {
         arc3 r;
         arc3_eval(pr, s->u, &r);
         seg_push(ax, &t, r.j1, r.t1);

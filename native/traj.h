@@ -53,6 +53,7 @@ void traj_at(const traj *tr, double t, double *p, double *v, double *a);
  * target command replans from the current commanded state; a latched stop brakes. */
 edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
                              const double *max_acceleration, const double *max_jerk);
+extern int traj_samples_per_piece;
 /* cffi:end */
 
 #endif
