@@ -106,6 +106,7 @@ typedef struct axis_problem {
     double pf, vf, vmax, amax, jmax;
     double dp, t_brake;
     int n_brake;
+    int mid_swap;               /* scan order of the middle-state family */
     double brake_t[2], brake_j[2];
     double p_start, v_start, a_start;   /* before the brake */
 } axis_problem;
@@ -316,6 +317,7 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, const doubl
                       int nbp, double *roots, int max)
 {
     int n = 0;
+    const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
     if (f_prev == 0 && n < max)
         roots[n++] = x_prev;
@@ -330,8 +332,10 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, const doubl
                 if (n < max)
                     roots[n++] = x;
             } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
-                if (n < max)
-                    roots[n++] = brent(f, pr, T, x_prev, x, f_prev, fx);
+                double r = brent(f, pr, T, x_prev, x, f_prev, fx);
+                /* a sign change across a jump (a family switching shape) is no root */
+                if (n < max && fabs(f(pr, r, T)) <= ftol)
+                    roots[n++] = r;
             }
             x_prev = x, f_prev = fx;
         }
@@ -395,10 +399,17 @@ static double mid_dist(const axis_problem *pr, double v3, double a3, double *T)
     return h1.D + h2.D - pr->dp;
 }
 
-static double fn_mid(const axis_problem *pr, double v3, double a3)
+/* The family is scanned twice, once with a3 on a grid and v3 as the root, once the other
+ * way round, so that a fold of the root curve in one direction is crossed in the other. */
+static double mid_xy(const axis_problem *pr, double x, double y, double *T)
+{
+    return pr->mid_swap ? mid_dist(pr, y, x, T) : mid_dist(pr, x, y, T);
+}
+
+static double fn_mid(const axis_problem *pr, double x, double y)
 {
     double T;
-    return mid_dist(pr, v3, a3, &T);
+    return mid_xy(pr, x, y, &T);
 }
 
 /* Velocity stays within the limit wherever the acceleration crosses 0. */
@@ -425,12 +436,13 @@ static int mid_within_limits(const axis_problem *pr, double v3, double a3)
 #define MID_GRID 65
 #define MID_ROOTS 8
 
-static int mid_roots(const axis_problem *pr, double a3, double *roots)
+/* Root x of the distance residual for a given y, over [-xr, xr]. */
+static int mid_roots(const axis_problem *pr, double y, double xr, double *roots)
 {
     double bp[17];
     for (int i = 0; i < 17; i++)
-        bp[i] = pr->vmax * (-1 + i / 8.0);
-    return find_roots(fn_mid, pr, a3, bp, 17, roots, MID_ROOTS);
+        bp[i] = xr * (-1 + i / 8.0);
+    return find_roots(fn_mid, pr, y, bp, 17, roots, MID_ROOTS);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -442,54 +454,65 @@ static double nearest(const double *r, int n, double x)
     return best;
 }
 
-static int mid_fixed_time(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
+static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
 {
     /* a middle acceleration needs |a3|^2 / (2 jmax) of velocity to return to 0 */
     const double A = fmin(pr->amax, fmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
+    const double xr = pr->mid_swap ? A : pr->vmax, yr = pr->mid_swap ? pr->vmax : A;
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
     int nr[MID_GRID];
     for (int k = 0; k < MID_GRID; k++) {
-        grid[k] = -A + 2 * A * k / (MID_GRID - 1);
-        nr[k] = mid_roots(pr, grid[k], roots[k]);
+        grid[k] = -yr + 2 * yr * k / (MID_GRID - 1);
+        nr[k] = mid_roots(pr, grid[k], xr, roots[k]);
     }
-    const double match = 0.5 * pr->vmax;
+    const double match = 0.25 * xr;
     for (int k = 0; k + 1 < MID_GRID; k++) {
-        double alo = grid[k], ahi = grid[k + 1];
+        double ylo = grid[k], yhi = grid[k + 1];
         for (int i = 0; i < nr[k]; i++) {
-            double vlo = roots[k][i], vhi = nearest(roots[k + 1], nr[k + 1], vlo);
-            if (isnan(vhi) || fabs(vhi - vlo) > match)
+            double xlo = roots[k][i], xhi = nearest(roots[k + 1], nr[k + 1], xlo);
+            if (isnan(xhi) || fabs(xhi - xlo) > match)
                 continue;
             double Tlo, Thi;
-            mid_dist(pr, vlo, alo, &Tlo);
-            mid_dist(pr, vhi, ahi, &Thi);
+            mid_xy(pr, xlo, ylo, &Tlo);
+            mid_xy(pr, xhi, yhi, &Thi);
             double glo = Tlo - Tm, ghi = Thi - Tm;
             if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
                 continue;
-            double a_l = alo, a_h = ahi, v_l = vlo, v_h = vhi;
-            for (int it = 0; it < 60 && a_h - a_l > 1e-15 * A; it++) {
-                double am = 0.5 * (a_l + a_h), rm[MID_ROOTS];
-                int n = mid_roots(pr, am, rm);
-                double vm = nearest(rm, n, 0.5 * (v_l + v_h)), Tmid;
-                if (isnan(vm))
+            double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi;
+            for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yr; it++) {
+                double ym = 0.5 * (y_l + y_h), rm[MID_ROOTS], Tmid;
+                int n = mid_roots(pr, ym, xr, rm);
+                double xm = nearest(rm, n, 0.5 * (x_l + x_h));
+                if (isnan(xm))
                     break;
-                mid_dist(pr, vm, am, &Tmid);
+                mid_xy(pr, xm, ym, &Tmid);
                 if ((Tmid - Tm > 0) == (glo > 0))
-                    a_l = am, v_l = vm;
+                    y_l = ym, x_l = xm;
                 else
-                    a_h = am, v_h = vm;
+                    y_h = ym, x_h = xm;
             }
             double T1, T2;
-            mid_dist(pr, v_l, a_l, &T1);
-            mid_dist(pr, v_h, a_h, &T2);
-            double v3 = fabs(T1 - Tm) < fabs(T2 - Tm) ? v_l : v_h;
-            double a3 = fabs(T1 - Tm) < fabs(T2 - Tm) ? a_l : a_h;
-            if (fabs(fmin(fabs(T1 - Tm), fabs(T2 - Tm))) <= 1e-9 * fmax(1.0, Tm) &&
-                mid_within_limits(pr, v3, a3)) {
+            double f1 = mid_xy(pr, x_l, y_l, &T1), f2 = mid_xy(pr, x_h, y_h, &T2);
+            int lo_better = fabs(T1 - Tm) < fabs(T2 - Tm);
+            double x = lo_better ? x_l : x_h, y = lo_better ? y_l : y_h;
+            double f = lo_better ? f1 : f2;
+            double v3 = pr->mid_swap ? y : x, a3 = pr->mid_swap ? x : y;
+            if (fmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * fmax(1.0, Tm) &&
+                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, v3, a3)) {
                 *v3_out = v3, *a3_out = a3;
                 return 1;
             }
         }
     }
+    return 0;
+}
+
+static int mid_fixed_time(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
+{
+    axis_problem q = *pr;
+    for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
+        if (mid_scan(&q, Tm, v3_out, a3_out))
+            return 1;
     return 0;
 }
 
@@ -607,6 +630,13 @@ void traj_at(const traj *tr, double t, double *p, double *v, double *a)
 {
     for (int i = 0; i < tr->n_axes; i++)
         axis_at(&tr->axis[i], t, &p[i], &v[i], &a[i]);
+}
+
+void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v, double *a)
+{
+    const int n = tr->n_axes;
+    for (int k = 0; k < n_t; k++)
+        traj_at(tr, t[k], p + (size_t)k * n, v + (size_t)k * n, a + (size_t)k * n);
 }
 
 /* ---- planning ---------------------------------------------------------------------- */

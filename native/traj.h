@@ -49,6 +49,9 @@ int traj_plan_stop(traj *out, int n_axes, const double *p0, const double *v0,
  * at the end velocity. p, v, a receive n_axes values each. */
 void traj_at(const traj *tr, double t, double *p, double *v, double *a);
 
+/* n_t samples at times t[0..n_t-1]; p, v, a are row-major n_t x n_axes. */
+void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v, double *a);
+
 /* The block: samples the active trajectory into q_cmd/qd_cmd/qdd_cmd each tick; a
  * target command replans from the current commanded state; a latched stop brakes. */
 edge_block *traj_block_alloc(int n_axes, const double *max_velocity,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.errors import TrajectoryError
-from edge.rt.native import require_native
+from edge.rt.native import Block, require_native
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -56,13 +56,12 @@ class Trajectory:
 
     def sample(self, times: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Arrays of shape (len(times), n_axes) for position, velocity, acceleration."""
-        times = np.asarray(times, dtype=np.float64)
+        times = np.ascontiguousarray(times, dtype=np.float64).ravel()
         out = np.empty((3, times.size, self.n_axes))
-        for k, t in enumerate(times):
-            self._lib.traj_at(self._handle, float(t), self._p, self._v, self._a)
-            out[0, k] = list(self._p)
-            out[1, k] = list(self._v)
-            out[2, k] = list(self._a)
+        fb = self._ffi.from_buffer
+        self._lib.traj_sample(self._handle, fb("double[]", times), times.size,
+                              fb("double[]", out[0]), fb("double[]", out[1]),
+                              fb("double[]", out[2]))
         return out[0], out[1], out[2]
 
 
@@ -135,3 +134,20 @@ def plan_stop(current_position: ArrayLike, max_acceleration: ArrayLike, max_jerk
     if err:
         raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
     return Trajectory(handle, n)
+
+
+TRAJ_CMD_TARGET, TRAJ_CMD_TARGET_VEL, TRAJ_CMD_STOP = 1, 2, 3
+
+
+def traj_block(max_velocity: ArrayLike, max_acceleration: ArrayLike,
+               max_jerk: ArrayLike) -> Block:
+    """The native trajectory block: samples the active trajectory into q_cmd, qd_cmd and
+    qdd_cmd each tick. Commands: TRAJ_CMD_TARGET (args: n target positions),
+    TRAJ_CMD_TARGET_VEL (n positions then n velocities, n <= 8) and TRAJ_CMD_STOP; a target
+    replans from the current commanded state; a latched stop brakes jerk-limited."""
+    _, lib = require_native()
+    vmax = _vector("max_velocity", max_velocity, None)
+    n = vmax.size
+    amax = _vector("max_acceleration", max_acceleration, n)
+    jmax = _vector("max_jerk", max_jerk, n)
+    return Block("traj", lib.traj_block_alloc(n, vmax.tolist(), amax.tolist(), jmax.tolist()))
