@@ -309,12 +309,13 @@ static int breakpoints(const axis_problem *pr, double *bp)
     return m;
 }
 
-int traj_samples_per_piece = 24;
+int traj_samples_per_piece = 2;
+#define FINE_SAMPLES 24
 #define SAMPLES_PER_PIECE traj_samples_per_piece
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
-static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                      int nbp, double *roots, int max)
+static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
+                        int nbp, double *roots, int max, int samples)
 {
     int n = 0;
     const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
@@ -323,8 +324,8 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, const doubl
         roots[n++] = x_prev;
     for (int k = 0; k + 1 < nbp; k++) {
         double lo = bp[k], hi = bp[k + 1];
-        for (int i = 1; i <= SAMPLES_PER_PIECE; i++) {
-            double x = i == SAMPLES_PER_PIECE ? hi : lo + (hi - lo) * i / SAMPLES_PER_PIECE;
+        for (int i = 1; i <= samples; i++) {
+            double x = i == samples ? hi : lo + (hi - lo) * i / samples;
             double fx = f(pr, x, T);
             if (isnan(fx) || isnan(f_prev)) {
                 /* outside the family's domain: no bracket */
@@ -341,6 +342,12 @@ static int find_roots(scalar_fn f, const axis_problem *pr, double T, const doubl
         }
     }
     return n;
+}
+
+static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
+                      int nbp, double *roots, int max)
+{
+    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE);
 }
 
 static void add_cand(axis_work *w, double vp, double tc, double T)
@@ -531,13 +538,17 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
         return 0;
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
-    int nr = find_roots(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND);
-    for (int i = 0; i < nr; i++) {
-        double T12;
-        f_dist(pr, roots[i], &T12);
-        if (T12 <= Tm + tol) {
-            *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1, 0, 0};
-            return 1;
+    /* a coarse scan first; a fine one only when the coarse one misses */
+    for (int pass = 0; pass < 2; pass++) {
+        int nr = find_roots_n(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
+                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE);
+        for (int i = 0; i < nr; i++) {
+            double T12;
+            f_dist(pr, roots[i], &T12);
+            if (T12 <= Tm + tol) {
+                *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1, 0, 0};
+                return 1;
+            }
         }
     }
     double v3, a3;
