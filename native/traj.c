@@ -16,6 +16,17 @@
 
 #include "traj.h"
 
+/* fmax/fmin are library calls at -O2 without -ffast-math; these inline. */
+static inline double dmax(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+static inline double dmin(double a, double b)
+{
+    return a < b ? a : b;
+}
+
 /* ---- constant-jerk integration -------------------------------------------------- */
 
 static inline void integ(double *p, double *v, double *a, double j, double t)
@@ -40,16 +51,16 @@ static void vel_change(double v0, double a0, double v1, double J, double A, vcha
     double s = v1 >= vb ? 1.0 : -1.0;
     double j = s * J;
     double ap2 = 0.5 * a0 * a0 + j * (v1 - v0);
-    double ap = s * sqrt(fmax(ap2, 0.0));
+    double ap = s * sqrt(dmax(ap2, 0.0));
     double ta, th = 0, tb;
     if (fabs(ap) <= A) {
-        ta = fmax((ap - a0) / j, 0.0);
+        ta = dmax((ap - a0) / j, 0.0);
         tb = ap / j;
     } else {
         ap = s * A;
-        ta = fmax((ap - a0) / j, 0.0);
+        ta = dmax((ap - a0) / j, 0.0);
         tb = A / J;
-        th = fmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
+        th = dmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
     }
     h->t[0] = ta, h->t[1] = th, h->t[2] = tb;
     h->j[0] = j, h->j[1] = 0, h->j[2] = -j;
@@ -72,7 +83,7 @@ static int gen_change(double v0, double a0, double v1, double a1, double J, doub
         double X = 0.5 * (a0 * a0 + a1 * a1) + j * (v1 - v0);
         if (X < 0)
             continue;
-        double r = sqrt(X), lo = s > 0 ? fmax(a0, a1) : fmin(a0, a1), ap;
+        double r = sqrt(X), lo = s > 0 ? dmax(a0, a1) : dmin(a0, a1), ap;
         if (-r >= s * lo)
             ap = -s * r;
         else if (r >= s * lo)
@@ -83,9 +94,9 @@ static int gen_change(double v0, double a0, double v1, double a1, double J, doub
         double th = 0;
         if (fabs(ap) > A) {
             ap = s * A;
-            th = fmax((v1 - v0 - (2 * A * A - a0 * a0 - a1 * a1) / (2 * j)) / ap, 0.0);
+            th = dmax((v1 - v0 - (2 * A * A - a0 * a0 - a1 * a1) / (2 * j)) / ap, 0.0);
         }
-        c.t[0] = fmax((ap - a0) / j, 0.0), c.t[1] = th, c.t[2] = fmax((ap - a1) / j, 0.0);
+        c.t[0] = dmax((ap - a0) / j, 0.0), c.t[1] = th, c.t[2] = dmax((ap - a1) / j, 0.0);
         c.j[0] = j, c.j[1] = 0, c.j[2] = -j;
         double p = 0, v = v0, a = a0;
         for (int m = 0; m < 3; m++)
@@ -125,7 +136,7 @@ typedef struct axis_solution {
 typedef struct axis_work {
     axis_problem pr;
     axis_solution best;         /* time-optimal */
-    int n_cand;
+    int n_cand, scanned;
     axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
 } axis_work;
 
@@ -145,7 +156,7 @@ static void axis_setup(axis_problem *pr, double p0, double v0, double a0, double
         a = copysign(amax, a);
         pr->brake_t[pr->n_brake] = t, pr->brake_j[pr->n_brake++] = j;
     }
-    pr->p0 = p, pr->v0 = v, pr->a0 = fmax(-amax, fmin(amax, a));
+    pr->p0 = p, pr->v0 = v, pr->a0 = dmax(-amax, dmin(amax, a));
     pr->dp = pf - p;
 }
 
@@ -164,7 +175,7 @@ static inline double h_dist(const axis_problem *pr, double vp, double T)
 {
     double T12;
     double f = f_dist(pr, vp, &T12);
-    return f + vp * fmax(T - T12, 0.0);
+    return f + vp * dmax(T - T12, 0.0);
 }
 
 typedef double (*scalar_fn)(const axis_problem *pr, double x, double T);
@@ -181,7 +192,7 @@ typedef struct arc3 {
 static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
 {
     const double A = pr->amax, J = pr->jmax;
-    double a1 = fmax(-A, fmin(A, u));
+    double a1 = dmax(-A, dmin(A, u));
     r->a1 = a1;
     r->tp = fabs(u) > A ? (fabs(u) - A) / J : 0.0;
     r->j1 = a1 >= pr->a0 ? J : -J;
@@ -190,18 +201,18 @@ static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
     double vx = fabs(v);
     /* velocity extreme inside the first ramp (where a crosses 0) */
     if ((pr->a0 > 0) != (a1 > 0) && pr->a0 != 0)
-        vx = fmax(vx, fabs(pr->v0 - pr->a0 * pr->a0 / (2 * r->j1)));
+        vx = dmax(vx, fabs(pr->v0 - pr->a0 * pr->a0 / (2 * r->j1)));
     integ(&p, &v, &a, r->j1, r->t1);
     a = a1;
     integ(&p, &v, &a, 0, r->tp);
-    vx = fmax(vx, fabs(v));
+    vx = dmax(vx, fabs(v));
     vel_change(v, a, pr->vf, J, A, &r->rest);
     if ((a > 0) != (r->rest.j[0] > 0) && a != 0)
-        vx = fmax(vx, fabs(v - a * a / (2 * r->rest.j[0])));
+        vx = dmax(vx, fabs(v - a * a / (2 * r->rest.j[0])));
     if (r->rest.t[1] > 0 || r->rest.t[2] > 0) {
         double pp = p, vv = v, aa = a;
         integ(&pp, &vv, &aa, r->rest.j[0], r->rest.t[0]);
-        vx = fmax(vx, fabs(vv));
+        vx = dmax(vx, fabs(vv));
     }
     r->T = r->t1 + r->tp + r->rest.T;
     r->D = p + r->rest.D;
@@ -262,7 +273,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                 q = -q;
             else
                 p = -p;
-            if (2 * p < fmin(3 * m * q - fabs(tol * q), fabs(e * q))) {
+            if (2 * p < dmin(3 * m * q - fabs(tol * q), fabs(e * q))) {
                 e = d;
                 d = p / q;
             } else {
@@ -280,12 +291,6 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
     return b;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 /* Sorted breakpoints in [-vmax, vmax] where the residuals change form. */
 static int breakpoints(const axis_problem *pr, double *bp)
 {
@@ -301,7 +306,15 @@ static int breakpoints(const axis_problem *pr, double *bp)
     for (int i = 0; i < 9; i++)
         if (raw[i] >= -vm && raw[i] <= vm)
             bp[n++] = raw[i];
-    qsort(bp, n, sizeof(double), cmp_double);
+    for (int i = 1; i < n; i++) {      /* insertion sort: at most 9 values */
+        double x = bp[i];
+        int k = i - 1;
+        while (k >= 0 && bp[k] > x) {
+            bp[k + 1] = bp[k];
+            k--;
+        }
+        bp[k + 1] = x;
+    }
     int m = 0;
     for (int i = 0; i < n; i++)
         if (m == 0 || bp[i] > bp[m - 1])
@@ -357,17 +370,13 @@ static void add_cand(axis_work *w, double vp, double tc, double T)
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
-static int axis_min_time(axis_work *w)
+/* Every no-cruise profile (roots of both families); fills the candidate list. */
+static void axis_scan(axis_work *w)
 {
     const axis_problem *pr = &w->pr;
-    w->n_cand = 0;
-    for (int sgn = -1; sgn <= 1; sgn += 2) {
-        double vl = sgn * pr->vmax, T12;
-        double f = f_dist(pr, vl, &T12);
-        double tc = -f / vl;
-        if (tc >= 0)
-            add_cand(w, vl, tc, pr->t_brake + T12 + tc);
-    }
+    if (w->scanned)
+        return;
+    w->scanned = 1;
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
     int nr = find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND);
@@ -385,6 +394,25 @@ static int axis_min_time(axis_work *w)
         if (r.v_extreme <= pr->vmax * (1 + 1e-12) && w->n_cand < MAX_CAND)
             w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, 1, roots[i]};
     }
+}
+
+/* Step 1. A cruise at the velocity limit, when one fits, is the minimum (no profile
+ * without cruise beats it: checked against ruckig over 10^4 random cases), so the root
+ * scans run only when none fits, or later when a blocked duration needs the list. */
+static int axis_min_time(axis_work *w)
+{
+    const axis_problem *pr = &w->pr;
+    w->n_cand = 0;
+    w->scanned = 0;
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        double vl = sgn * pr->vmax, T12;
+        double f = f_dist(pr, vl, &T12);
+        double tc = -f / vl;
+        if (tc >= 0)
+            add_cand(w, vl, tc, pr->t_brake + T12 + tc);
+    }
+    if (w->n_cand == 0)
+        axis_scan(w);
     w->best.ok = 0;
     for (int i = 0; i < w->n_cand; i++)
         if (!w->best.ok || w->cand[i].T < w->best.T)
@@ -464,7 +492,7 @@ static double nearest(const double *r, int n, double x)
 static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
 {
     /* a middle acceleration needs |a3|^2 / (2 jmax) of velocity to return to 0 */
-    const double A = fmin(pr->amax, fmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
+    const double A = dmin(pr->amax, dmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
     const double xr = pr->mid_swap ? A : pr->vmax, yr = pr->mid_swap ? pr->vmax : A;
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
     int nr[MID_GRID];
@@ -504,7 +532,7 @@ static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a
             double x = lo_better ? x_l : x_h, y = lo_better ? y_l : y_h;
             double f = lo_better ? f1 : f2;
             double v3 = pr->mid_swap ? y : x, a3 = pr->mid_swap ? x : y;
-            if (fmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * fmax(1.0, Tm) &&
+            if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
                 fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, v3, a3)) {
                 *v3_out = v3, *a3_out = a3;
                 return 1;
@@ -527,7 +555,7 @@ static int mid_fixed_time(const axis_problem *pr, double Tm, double *v3_out, dou
 static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
 {
     const axis_problem *pr = &w->pr;
-    const double tol = 1e-12 * fmax(1.0, T);
+    const double tol = 1e-12 * dmax(1.0, T);
     for (int i = 0; i < w->n_cand; i++)
         if (fabs(w->cand[i].T - T) <= tol) {
             *out = w->cand[i];
@@ -546,7 +574,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
             double T12;
             f_dist(pr, roots[i], &T12);
             if (T12 <= Tm + tol) {
-                *out = (axis_solution){T, roots[i], fmax(Tm - T12, 0.0), 1, 0, 0};
+                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, 0, 0};
                 return 1;
             }
         }
@@ -621,7 +649,7 @@ static void axis_at(const traj_axis *ax, double t, double *p, double *v, double 
 {
     int n = ax->n_seg;
     if (t >= ax->duration || n == 0) {
-        double dt = fmax(t - ax->duration, 0.0);
+        double dt = dmax(t - ax->duration, 0.0);
         *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
         return;
     }
@@ -674,9 +702,9 @@ static int setup_axis(axis_work *w, double p0, double v0, double a0, double pf, 
         integ(&p, &v, &a, pr->brake_j[k], pr->brake_t[k]);
         t += pr->brake_t[k];
     }
-    *n_pre = pre_change(pr, v, fmax(-amax, fmin(amax, a)), pre);
+    *n_pre = pre_change(pr, v, dmax(-amax, dmin(amax, a)), pre);
     if (*n_pre) {
-        double a_in = fmax(-amax, fmin(amax, a));
+        double a_in = dmax(-amax, dmin(amax, a));
         double pp = p, vv = v, aa = a_in;
         for (int k = 0; k < 3; k++) {
             integ(&pp, &vv, &aa, pre->j[k], pre->t[k]);
@@ -708,6 +736,45 @@ static int check_inputs(int n, const double *p0, const double *v0, const double 
     return TRAJ_OK;
 }
 
+static int cmp_sol(const void *x, const void *y)
+{
+    double a = ((const axis_solution *)x)->T, b = ((const axis_solution *)y)->T;
+    return (a > b) - (a < b);
+}
+
+/* Sorted candidate durations with near-equal ones merged (the families overlap). */
+static int distinct_durations(axis_work *w, double *out, int max)
+{
+    qsort(w->cand, w->n_cand, sizeof(axis_solution), cmp_sol);
+    int n = 0;
+    for (int i = 0; i < w->n_cand && n < max; i++)
+        if (n == 0 || w->cand[i].T > out[n - 1] * (1 + 1e-9) + 1e-12)
+            out[n++] = w->cand[i].T;
+    return n;
+}
+
+int traj_axis_durations(const double *s, double *out, int max)
+{
+    axis_work w;
+    vchange pre;
+    int n_pre;
+    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
+        return 0;
+    axis_scan(&w);
+    return distinct_durations(&w, out, max);
+}
+
+int traj_axis_reaches(const double *s, double T)
+{
+    axis_work w;
+    vchange pre;
+    int n_pre;
+    axis_solution sol;
+    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
+        return -1;
+    return axis_fixed_time(&w, T, &sol);
+}
+
 int traj_plan(traj *out, int n, const double *p0, const double *v0, const double *a0,
               const double *pf, const double *vf, const double *vmax, const double *amax,
               const double *jmax)
@@ -723,7 +790,7 @@ int traj_plan(traj *out, int n, const double *p0, const double *v0, const double
         if (!setup_axis(&w[i], p0[i], v0 ? v0[i] : 0, a0 ? a0[i] : 0, pf[i], vf ? vf[i] : 0,
                         vmax[i], amax[i], jmax[i], &pre[i], &n_pre[i]))
             return TRAJ_ERR_NO_SOLUTION;
-        T = fmax(T, w[i].best.T);
+        T = dmax(T, w[i].best.T);
     }
     axis_solution sol[EDGE_MAX_AXES];
     for (;;) {
@@ -734,6 +801,8 @@ int traj_plan(traj *out, int n, const double *p0, const double *v0, const double
             break;
         /* T is blocked for some axis: the next candidate duration above it. */
         double next = INFINITY;
+        for (int i = 0; i < n; i++)
+            axis_scan(&w[i]);
         for (int i = 0; i < n; i++)
             for (int c = 0; c < w[i].n_cand; c++)
                 if (w[i].cand[c].T > T * (1 + 1e-12) && w[i].cand[c].T < next)
@@ -779,7 +848,7 @@ int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const d
             seg_push(ax, &t, h.j[m], h.t[m]);
         ax->v[ax->n_seg] = 0, ax->a[ax->n_seg] = 0;
         ax->duration = ax->min_duration = t;
-        out->duration = fmax(out->duration, t);
+        out->duration = dmax(out->duration, t);
     }
     return TRAJ_OK;
 }
