@@ -468,7 +468,7 @@ static int mid_within_limits(const axis_problem *pr, double v3, double a3)
     return 1;
 }
 
-#define MID_GRID 65
+#define MID_GRID 33
 #define MID_ROOTS 8
 
 /* Root x of the distance residual for a given y, over [-xr, xr]. */
@@ -477,7 +477,7 @@ static int mid_roots(const axis_problem *pr, double y, double xr, double *roots)
     double bp[17];
     for (int i = 0; i < 17; i++)
         bp[i] = xr * (-1 + i / 8.0);
-    return find_roots(fn_mid, pr, y, bp, 17, roots, MID_ROOTS);
+    return find_roots_n(fn_mid, pr, y, bp, 17, roots, MID_ROOTS, 1);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -487,6 +487,28 @@ static double nearest(const double *r, int n, double x)
         if (isnan(best) || fabs(r[i] - x) < fabs(best - x))
             best = r[i];
     return best;
+}
+
+/* The root in x near x_est for this y: a bracket grown around the estimate, then Brent. */
+static double local_root(const axis_problem *pr, double y, double x_est, double step, double xr)
+{
+    double f0 = fn_mid(pr, x_est, y);
+    if (f0 == 0)
+        return x_est;
+    for (int k = 0; k < 8; k++, step *= 2) {
+        double xs[2] = {x_est - step, x_est + step};
+        for (int m = 0; m < 2; m++) {
+            double x = dmax(-xr, dmin(xr, xs[m]));
+            double f = fn_mid(pr, x, y);
+            if (!isnan(f) && !isnan(f0) && (f > 0) != (f0 > 0)) {
+                double lo = m ? x_est : x, hi = m ? x : x_est;
+                double flo = m ? f0 : f, fhi = m ? f : f0;
+                double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
+                return fabs(fn_mid(pr, r, y)) <= 1e-9 * (1 + fabs(pr->dp)) ? r : NAN;
+            }
+        }
+    }
+    return NAN;
 }
 
 static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
@@ -513,18 +535,37 @@ static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a
             double glo = Tlo - Tm, ghi = Thi - Tm;
             if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
                 continue;
-            double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi;
+            double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
+            int side = 0;
             for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yr; it++) {
-                double ym = 0.5 * (y_l + y_h), rm[MID_ROOTS], Tmid;
-                int n = mid_roots(pr, ym, xr, rm);
-                double xm = nearest(rm, n, 0.5 * (x_l + x_h));
+                /* Illinois false position on the duration along the branch */
+                double ym = (g_l * y_h - g_h * y_l) / (g_l - g_h);
+                if (!(ym > y_l && ym < y_h))
+                    ym = 0.5 * (y_l + y_h);
+                double w_ = (ym - y_l) / (y_h - y_l), Tmid;
+                double xm = local_root(pr, ym, x_l + w_ * (x_h - x_l),
+                                       dmax(fabs(x_h - x_l), 1e-9 * xr), xr);
                 if (isnan(xm))
                     break;
                 mid_xy(pr, xm, ym, &Tmid);
-                if ((Tmid - Tm > 0) == (glo > 0))
-                    y_l = ym, x_l = xm;
-                else
-                    y_h = ym, x_h = xm;
+                double gm = Tmid - Tm;
+                if (gm == 0) {
+                    y_l = y_h = ym, x_l = x_h = xm;
+                    break;
+                }
+                if ((gm > 0) == (g_l > 0)) {
+                    y_l = ym, x_l = xm, g_l = gm;
+                    if (side == -1)
+                        g_h *= 0.5;
+                    side = -1;
+                } else {
+                    y_h = ym, x_h = xm, g_h = gm;
+                    if (side == 1)
+                        g_l *= 0.5;
+                    side = 1;
+                }
+                if (fabs(gm) <= 1e-13 * dmax(1.0, Tm))
+                    break;
             }
             double T1, T2;
             double f1 = mid_xy(pr, x_l, y_l, &T1), f2 = mid_xy(pr, x_h, y_h, &T2);
@@ -564,6 +605,20 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     double Tm = T - pr->t_brake;
     if (Tm < 0)
         return 0;
+    /* Usually the profile of a longer duration cruises slower on the same side as the
+     * time-optimal one: try that bracket first. */
+    if (!w->best.arc3 && w->best.vp != 0) {
+        double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
+        double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
+        if ((f0 > 0) != (f1 > 0)) {
+            double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
+            double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
+            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * (1 + fabs(pr->dp))) {
+                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, 0, 0};
+                return 1;
+            }
+        }
+    }
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
     /* a coarse scan first; a fine one only when the coarse one misses */
@@ -793,24 +848,26 @@ int traj_plan(traj *out, int n, const double *p0, const double *v0, const double
         T = dmax(T, w[i].best.T);
     }
     axis_solution sol[EDGE_MAX_AXES];
-    for (;;) {
-        int all = 1;
-        for (int i = 0; i < n && all; i++)
-            all = axis_fixed_time(&w[i], T, &sol[i]);
-        if (all)
-            break;
-        /* T is blocked for some axis: the next candidate duration above it. */
+    for (int guard = 0; guard < 64; guard++) {
+        int failed = -1;
+        for (int i = 0; i < n && failed < 0; i++)
+            if (!axis_fixed_time(&w[i], T, &sol[i]))
+                failed = i;
+        if (failed < 0)
+            goto done;
+        /* T lies in a blocked interval of that axis; reachability only changes at its
+         * candidate durations, so the interval ends at its next one above T. */
+        axis_scan(&w[failed]);
         double next = INFINITY;
-        for (int i = 0; i < n; i++)
-            axis_scan(&w[i]);
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < w[i].n_cand; c++)
-                if (w[i].cand[c].T > T * (1 + 1e-12) && w[i].cand[c].T < next)
-                    next = w[i].cand[c].T;
+        for (int c = 0; c < w[failed].n_cand; c++)
+            if (w[failed].cand[c].T > T * (1 + 1e-12) && w[failed].cand[c].T < next)
+                next = w[failed].cand[c].T;
         if (!isfinite(next))
             return TRAJ_ERR_NO_SOLUTION;
         T = next;
     }
+    return TRAJ_ERR_NO_SOLUTION;
+done:
     out->n_axes = n;
     out->duration = T;
     for (int i = 0; i < n; i++) {
