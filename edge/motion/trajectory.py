@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,9 +30,14 @@ class Trajectory:
         self._ffi, self._lib = require_native()
         self._handle = handle
         self.n_axes = n_axes
-        self._p = self._ffi.new("double[]", n_axes)
-        self._v = self._ffi.new("double[]", n_axes)
-        self._a = self._ffi.new("double[]", n_axes)
+        self._out = None                 # sample buffers, made on first use
+
+    def _buffers(self):
+        if self._out is None:
+            self._out = np.empty((3, self.n_axes))
+            fb = self._ffi.from_buffer
+            self._ptrs = tuple(fb("double[]", row) for row in self._out)
+        return self._out, self._ptrs
 
     @property
     def duration(self) -> float:
@@ -47,12 +53,9 @@ class Trajectory:
     def at_time(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position, velocity, acceleration) at time t (s). Before 0 the start state;
         after `duration` the target state continued at the target velocity."""
-        self._lib.traj_at(self._handle, float(t), self._p, self._v, self._a)
-        n = self.n_axes
-        buf = self._ffi.buffer
-        return (np.frombuffer(buf(self._p), dtype=np.float64, count=n).copy(),
-                np.frombuffer(buf(self._v), dtype=np.float64, count=n).copy(),
-                np.frombuffer(buf(self._a), dtype=np.float64, count=n).copy())
+        out, ptrs = self._buffers()
+        self._lib.traj_at(self._handle, float(t), *ptrs)
+        return out[0].copy(), out[1].copy(), out[2].copy()
 
     def sample(self, times: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Arrays of shape (len(times), n_axes) for position, velocity, acceleration."""
@@ -65,17 +68,25 @@ class Trajectory:
         return out[0], out[1], out[2]
 
 
-def _vector(name: str, value, n: int | None) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
-    if arr.ndim != 1:
-        raise TrajectoryError(f"{name} must be a 1-D sequence, got shape {arr.shape}")
-    if n is not None and arr.size != n:
-        if arr.size == 1:
-            return np.full(n, arr[0])
-        raise TrajectoryError(f"{name} has {arr.size} values, expected {n}")
-    if not np.all(np.isfinite(arr)):
-        raise TrajectoryError(f"{name} contains a non-finite value: {arr.tolist()}")
-    return arr
+def _vector(name: str, value, n: int | None) -> list[float]:
+    """A list of n finite floats (a scalar is repeated); TrajectoryError otherwise."""
+    try:
+        seq = [float(x) for x in value]
+    except TypeError:
+        try:
+            seq = [float(value)] * (n or 1)
+        except (TypeError, ValueError) as exc:
+            raise TrajectoryError(f"{name} must be a number or a sequence of numbers") from exc
+    except ValueError as exc:
+        raise TrajectoryError(f"{name} must hold numbers: {exc}") from exc
+    if n is not None and len(seq) != n:
+        if len(seq) == 1:
+            return seq * n
+        raise TrajectoryError(f"{name} has {len(seq)} values, expected {n}")
+    for x in seq:
+        if not math.isfinite(x):
+            raise TrajectoryError(f"{name} contains a non-finite value: {seq}")
+    return seq
 
 
 def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: ArrayLike,
@@ -89,7 +100,7 @@ def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: 
     """
     ffi, lib = require_native()
     p0 = _vector("current_position", current_position, None)
-    n = p0.size
+    n = len(p0)
     if not 1 <= n <= 16:
         raise TrajectoryError(f"a trajectory has 1 to 16 axes, got {n}")
     pf = _vector("target_position", target_position, n)
@@ -97,18 +108,21 @@ def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: 
     amax = _vector("max_acceleration", max_acceleration, n)
     jmax = _vector("max_jerk", max_jerk, n)
     for name, lim in (("max_velocity", vmax), ("max_acceleration", amax), ("max_jerk", jmax)):
-        if np.any(lim <= 0):
-            raise TrajectoryError(f"{name} must be positive, got {lim.tolist()}")
-    v0 = _vector("current_velocity", 0.0 if current_velocity is None else current_velocity, n)
-    a0 = _vector("current_acceleration",
-                 0.0 if current_acceleration is None else current_acceleration, n)
-    vf = _vector("target_velocity", 0.0 if target_velocity is None else target_velocity, n)
-    if np.any(np.abs(vf) > vmax):
-        raise TrajectoryError(f"target_velocity {vf.tolist()} exceeds max_velocity "
-                              f"{vmax.tolist()}")
+        if min(lim) <= 0:
+            raise TrajectoryError(f"{name} must be positive, got {lim}")
+    v0 = [0.0] * n if current_velocity is None else _vector("current_velocity",
+                                                           current_velocity, n)
+    a0 = [0.0] * n if current_acceleration is None else _vector("current_acceleration",
+                                                               current_acceleration, n)
+    vf = [0.0] * n if target_velocity is None else _vector("target_velocity",
+                                                          target_velocity, n)
+    if any(abs(x) > lim for x, lim in zip(vf, vmax, strict=True)):
+        raise TrajectoryError(f"target_velocity {vf} exceeds max_velocity {vmax}")
     handle = ffi.new("traj *")
-    err = lib.traj_plan(handle, n, *(ffi.from_buffer("double[]", x)
-                                     for x in (p0, v0, a0, pf, vf, vmax, amax, jmax)))
+    new = ffi.new
+    err = lib.traj_plan(handle, n, new("double[]", p0), new("double[]", v0),
+                        new("double[]", a0), new("double[]", pf), new("double[]", vf),
+                        new("double[]", vmax), new("double[]", amax), new("double[]", jmax))
     if err:
         raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
     return Trajectory(handle, n)
@@ -120,17 +134,17 @@ def plan_stop(current_position: ArrayLike, max_acceleration: ArrayLike, max_jerk
     acceleration reach 0 as fast as the limits allow; axes stop independently."""
     ffi, lib = require_native()
     p0 = _vector("current_position", current_position, None)
-    n = p0.size
+    n = len(p0)
     amax = _vector("max_acceleration", max_acceleration, n)
     jmax = _vector("max_jerk", max_jerk, n)
     v0 = _vector("current_velocity", 0.0 if current_velocity is None else current_velocity, n)
     a0 = _vector("current_acceleration",
                  0.0 if current_acceleration is None else current_acceleration, n)
-    if np.any(amax <= 0) or np.any(jmax <= 0):
+    if min(amax) <= 0 or min(jmax) <= 0:
         raise TrajectoryError("max_acceleration and max_jerk must be positive")
     handle = ffi.new("traj *")
-    err = lib.traj_plan_stop(handle, n, *(ffi.from_buffer("double[]", x)
-                                          for x in (p0, v0, a0, amax, jmax)))
+    err = lib.traj_plan_stop(handle, n, *(ffi.new("double[]", x) for x in (p0, v0, a0, amax,
+                                                                          jmax)))
     if err:
         raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
     return Trajectory(handle, n)
@@ -147,7 +161,7 @@ def traj_block(max_velocity: ArrayLike, max_acceleration: ArrayLike,
     replans from the current commanded state; a latched stop brakes jerk-limited."""
     _, lib = require_native()
     vmax = _vector("max_velocity", max_velocity, None)
-    n = vmax.size
+    n = len(vmax)
     amax = _vector("max_acceleration", max_acceleration, n)
     jmax = _vector("max_jerk", max_jerk, n)
-    return Block("traj", lib.traj_block_alloc(n, vmax.tolist(), amax.tolist(), jmax.tolist()))
+    return Block("traj", lib.traj_block_alloc(len(vmax), vmax, amax, jmax))
