@@ -117,7 +117,7 @@ typedef struct axis_problem {
     double pf, vf, vmax, amax, jmax;
     double dp, t_brake;
     int n_brake;
-    int mid_swap;               /* scan order of the middle-state family */
+    int mid_swap, mid_kind;     /* scan order and kind of the middle-state families */
     double brake_t[2], brake_j[2];
     double p_start, v_start, a_start;   /* before the brake */
 } axis_problem;
@@ -128,8 +128,8 @@ typedef struct axis_solution {
     double T;                   /* total (brake included) */
     double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
     int ok;
-    int arc3;                   /* 1: three-arc family (u), 2: middle-state family (u = a3,
-                                   vp = v3) */
+    int arc3;                   /* 1: three-arc family (u); 2 + k: middle-state family of
+                                   kind k with vp = x, u = y */
     double u;
 } axis_solution;
 
@@ -420,22 +420,76 @@ static int axis_min_time(axis_work *w)
     return w->best.ok;
 }
 
-/* The middle-state family for fixed durations: two ramps from (v0, a0) to a middle
- * state (v3, a3), then the fastest change to (vf, 0) (up-down-up-down profiles without
- * cruise). For each a3 on a grid the v3 with the right distance are roots; along a3
- * these form branches, on which the duration is matched by bisection. */
-static double mid_dist(const axis_problem *pr, double v3, double a3, double *T)
+/* Families for fixed durations that the cruise family cannot reach (no cruise; a hold at
+ * any acceleration, not only at the limit). Each is a function of two numbers (x, y):
+ *   kind 0: two ramps to a middle state (v3 = x, a3 = y), the fastest change to (vf, 0)
+ *           (up-down-up-down profiles);
+ *   kind 1: two ramps to (v3 = x, a3 = y), a hold at a3, one ramp to 0;
+ *   kind 2: one ramp to a1 = y, a hold of x seconds, the fastest change to (vf, 0).
+ * The distance roots form curves in the (x, y) plane; they are traced on a grid in y
+ * (and, swapped, in x, so that a fold in one direction is crossed in the other) and the
+ * duration is matched along a branch by false position. */
+typedef struct mid_profile {
+    int n;
+    double t[8], j[8];
+} mid_profile;
+
+static int mid_build(const axis_problem *pr, int kind, double x, double y, mid_profile *m)
 {
-    vchange h1, h2;
-    if (!gen_change(pr->v0, pr->a0, v3, a3, pr->jmax, pr->amax, &h1))
-        return NAN;
-    vel_change(v3, a3, pr->vf, pr->jmax, pr->amax, &h2);
-    *T = h1.T + h2.T;
-    return h1.D + h2.D - pr->dp;
+    const double J = pr->jmax, A = pr->amax;
+    vchange h;
+    m->n = 0;
+    if (kind == 2) {
+        if (!(x >= 0) || fabs(y) > A)
+            return 0;
+        double v = pr->v0, a = pr->a0, p = 0, j1 = y >= pr->a0 ? J : -J;
+        double t1 = fabs(y - pr->a0) / J;
+        integ(&p, &v, &a, j1, t1);
+        v += y * x;
+        m->t[0] = t1, m->j[0] = j1, m->t[1] = x, m->j[1] = 0;
+        vel_change(v, y, pr->vf, J, A, &h);
+        for (int k = 0; k < 3; k++)
+            m->t[2 + k] = h.t[k], m->j[2 + k] = h.j[k];
+        m->n = 5;
+        return 1;
+    }
+    if (!gen_change(pr->v0, pr->a0, x, y, J, A, &h))
+        return 0;
+    for (int k = 0; k < 3; k++)
+        m->t[k] = h.t[k], m->j[k] = h.j[k];
+    if (kind == 0) {
+        vel_change(x, y, pr->vf, J, A, &h);
+        for (int k = 0; k < 3; k++)
+            m->t[3 + k] = h.t[k], m->j[3 + k] = h.j[k];
+        m->n = 6;
+        return 1;
+    }
+    if (y == 0)
+        return 0;
+    double th = (pr->vf - y * fabs(y) / (2 * J) - x) / y;
+    if (!(th >= 0))
+        return 0;
+    m->t[3] = th, m->j[3] = 0, m->t[4] = fabs(y) / J, m->j[4] = y > 0 ? -J : J;
+    m->n = 5;
+    return 1;
 }
 
-/* The family is scanned twice, once with a3 on a grid and v3 as the root, once the other
- * way round, so that a fold of the root curve in one direction is crossed in the other. */
+static double mid_dist(const axis_problem *pr, double x, double y, double *T)
+{
+    mid_profile m;
+    if (!mid_build(pr, pr->mid_kind, x, y, &m))
+        return NAN;
+    double p = 0, v = pr->v0, a = pr->a0, t = 0;
+    for (int k = 0; k < m.n; k++) {
+        integ(&p, &v, &a, m.j[k], m.t[k]);
+        t += m.t[k];
+    }
+    *T = t;
+    return p - pr->dp;
+}
+
+/* The family is scanned twice, once with y on the grid and x as the root, once the
+ * other way round. */
 static double mid_xy(const axis_problem *pr, double x, double y, double *T)
 {
     return pr->mid_swap ? mid_dist(pr, y, x, T) : mid_dist(pr, x, y, T);
@@ -447,36 +501,35 @@ static double fn_mid(const axis_problem *pr, double x, double y)
     return mid_xy(pr, x, y, &T);
 }
 
-/* Velocity stays within the limit wherever the acceleration crosses 0. */
-static int mid_within_limits(const axis_problem *pr, double v3, double a3)
+/* Velocity and acceleration stay within the limits, also where a crosses 0. */
+static int mid_within_limits(const axis_problem *pr, double x, double y)
 {
-    vchange h[2];
-    gen_change(pr->v0, pr->a0, v3, a3, pr->jmax, pr->amax, &h[0]);
-    vel_change(v3, a3, pr->vf, pr->jmax, pr->amax, &h[1]);
+    mid_profile m;
+    if (!mid_build(pr, pr->mid_kind, x, y, &m))
+        return 0;
     double v = pr->v0, a = pr->a0, p = 0;
-    const double vlim = pr->vmax * (1 + 1e-12);
-    for (int m = 0; m < 2; m++)
-        for (int k = 0; k < 3; k++) {
-            double j = h[m].j[k], t = h[m].t[k];
-            if (j != 0 && (a > 0) != (a + j * t > 0) && a != 0 &&
-                fabs(v - a * a / (2 * j)) > vlim)
-                return 0;
-            integ(&p, &v, &a, j, t);
-            if (fabs(v) > vlim)
-                return 0;
-        }
+    const double vlim = pr->vmax * (1 + 1e-12), alim = pr->amax * (1 + 1e-12);
+    for (int k = 0; k < m.n; k++) {
+        double j = m.j[k], t = m.t[k];
+        if (j != 0 && (a > 0) != (a + j * t > 0) && a != 0 &&
+            fabs(v - a * a / (2 * j)) > vlim)
+            return 0;
+        integ(&p, &v, &a, j, t);
+        if (fabs(v) > vlim || fabs(a) > alim)
+            return 0;
+    }
     return 1;
 }
 
 #define MID_GRID 33
 #define MID_ROOTS 8
 
-/* Root x of the distance residual for a given y, over [-xr, xr]. */
-static int mid_roots(const axis_problem *pr, double y, double xr, double *roots)
+/* Roots x in [xlo, xhi] of the distance residual for a given y. */
+static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, double *roots)
 {
     double bp[17];
     for (int i = 0; i < 17; i++)
-        bp[i] = xr * (-1 + i / 8.0);
+        bp[i] = xlo + (xhi - xlo) * i / 16.0;
     return find_roots_n(fn_mid, pr, y, bp, 17, roots, MID_ROOTS, 1);
 }
 
@@ -490,7 +543,8 @@ static double nearest(const double *r, int n, double x)
 }
 
 /* The root in x near x_est for this y: a bracket grown around the estimate, then Brent. */
-static double local_root(const axis_problem *pr, double y, double x_est, double step, double xr)
+static double local_root(const axis_problem *pr, double y, double x_est, double step,
+                         double xlo, double xhi)
 {
     double f0 = fn_mid(pr, x_est, y);
     if (f0 == 0)
@@ -498,7 +552,7 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
     for (int k = 0; k < 8; k++, step *= 2) {
         double xs[2] = {x_est - step, x_est + step};
         for (int m = 0; m < 2; m++) {
-            double x = dmax(-xr, dmin(xr, xs[m]));
+            double x = dmax(xlo, dmin(xhi, xs[m]));
             double f = fn_mid(pr, x, y);
             if (!isnan(f) && !isnan(f0) && (f > 0) != (f0 > 0)) {
                 double lo = m ? x_est : x, hi = m ? x : x_est;
@@ -511,18 +565,22 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
     return NAN;
 }
 
-static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
+static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_out)
 {
-    /* a middle acceleration needs |a3|^2 / (2 jmax) of velocity to return to 0 */
+    /* a middle acceleration needs |a|^2 / (2 jmax) of velocity to return to 0 */
     const double A = dmin(pr->amax, dmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
-    const double xr = pr->mid_swap ? A : pr->vmax, yr = pr->mid_swap ? pr->vmax : A;
+    double r0[2] = {-pr->vmax, pr->vmax}, r1[2] = {-A, A};
+    if (pr->mid_kind == 2)
+        r0[0] = 0, r0[1] = Tm;           /* x is a hold time */
+    const double *xr = pr->mid_swap ? r1 : r0, *yr = pr->mid_swap ? r0 : r1;
+    const double xspan = xr[1] - xr[0], yspan = yr[1] - yr[0];
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
     int nr[MID_GRID];
     for (int k = 0; k < MID_GRID; k++) {
-        grid[k] = -yr + 2 * yr * k / (MID_GRID - 1);
-        nr[k] = mid_roots(pr, grid[k], xr, roots[k]);
+        grid[k] = yr[0] + yspan * k / (MID_GRID - 1);
+        nr[k] = mid_roots(pr, grid[k], xr[0], xr[1], roots[k]);
     }
-    const double match = 0.25 * xr;
+    const double match = 0.125 * xspan;
     for (int k = 0; k + 1 < MID_GRID; k++) {
         double ylo = grid[k], yhi = grid[k + 1];
         for (int i = 0; i < nr[k]; i++) {
@@ -537,14 +595,14 @@ static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a
                 continue;
             double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
             int side = 0;
-            for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yr; it++) {
+            for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yspan; it++) {
                 /* Illinois false position on the duration along the branch */
                 double ym = (g_l * y_h - g_h * y_l) / (g_l - g_h);
                 if (!(ym > y_l && ym < y_h))
                     ym = 0.5 * (y_l + y_h);
                 double w_ = (ym - y_l) / (y_h - y_l), Tmid;
                 double xm = local_root(pr, ym, x_l + w_ * (x_h - x_l),
-                                       dmax(fabs(x_h - x_l), 1e-9 * xr), xr);
+                                       dmax(fabs(x_h - x_l), 1e-9 * xspan), xr[0], xr[1]);
                 if (isnan(xm))
                     break;
                 mid_xy(pr, xm, ym, &Tmid);
@@ -572,10 +630,10 @@ static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a
             int lo_better = fabs(T1 - Tm) < fabs(T2 - Tm);
             double x = lo_better ? x_l : x_h, y = lo_better ? y_l : y_h;
             double f = lo_better ? f1 : f2;
-            double v3 = pr->mid_swap ? y : x, a3 = pr->mid_swap ? x : y;
+            double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
             if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
-                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, v3, a3)) {
-                *v3_out = v3, *a3_out = a3;
+                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, nx, ny)) {
+                *x_out = nx, *y_out = ny;
                 return 1;
             }
         }
@@ -583,12 +641,15 @@ static int mid_scan(const axis_problem *pr, double Tm, double *v3_out, double *a
     return 0;
 }
 
-static int mid_fixed_time(const axis_problem *pr, double Tm, double *v3_out, double *a3_out)
+static int mid_fixed_time(const axis_problem *pr, double Tm, int *kind, double *x, double *y)
 {
     axis_problem q = *pr;
-    for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
-        if (mid_scan(&q, Tm, v3_out, a3_out))
-            return 1;
+    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++)
+        for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
+            if (mid_scan(&q, Tm, x, y)) {
+                *kind = q.mid_kind;
+                return 1;
+            }
     return 0;
 }
 
@@ -634,9 +695,10 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
             }
         }
     }
-    double v3, a3;
-    if (mid_fixed_time(pr, Tm, &v3, &a3)) {
-        *out = (axis_solution){T, v3, 0, 1, 2, a3};
+    double x, y;
+    int kind;
+    if (mid_fixed_time(pr, Tm, &kind, &x, &y)) {
+        *out = (axis_solution){T, x, 0, 1, 2 + kind, y};
         return 1;
     }
     return 0;
@@ -668,14 +730,11 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    if (s->arc3 == 2) {
-        vchange h1, h2;
-        gen_change(pr->v0, pr->a0, s->vp, s->u, pr->jmax, pr->amax, &h1);
-        vel_change(s->vp, s->u, pr->vf, pr->jmax, pr->amax, &h2);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h1.j[k], h1.t[k]);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h2.j[k], h2.t[k]);
+    if (s->arc3 >= 2) {
+        mid_profile m;
+        mid_build(pr, s->arc3 - 2, s->vp, s->u, &m);
+        for (int k = 0; k < m.n; k++)
+            seg_push(ax, &t, m.j[k], m.t[k]);
     } else if (s->arc3) {
         arc3 r;
         arc3_eval(pr, s->u, &r);
