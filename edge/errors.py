@@ -66,3 +66,7 @@ class DeviceError(EdgeError):
 
 class BusError(EdgeError):
     """A topic, subscription or bridge setting is invalid."""
+
+
+class TrajectoryError(EdgeError):
+    """A trajectory request is invalid (limits, target beyond limits, bad shapes)."""

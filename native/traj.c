@@ -1,0 +1,1083 @@
+/* traj.c — see traj.h. Time-optimal jerk-limited profiles, per axis and synchronised.
+ *
+ * Every profile here is: [brake back into the limits] + a fastest velocity change from
+ * (v0, a0) to a peak velocity vp with a = 0 + a cruise at vp + a fastest velocity change
+ * from (vp, 0) to (vf, 0). A fastest velocity change is two jerk ramps with an optional
+ * acceleration plateau at the limit, and is unique for each vp, so a whole profile is a
+ * function of the single number vp (plus the cruise time). The minimal duration is the
+ * best of: cruise at +-vmax, or no cruise with vp a root of D1(vp) + D2(vp) = dp. A
+ * profile of a given longer duration T (synchronisation) is a root vp of
+ * D1 + D2 + vp (T - T1 - T2) = dp with T1 + T2 <= T. Durations no vp reaches are the
+ * blocked intervals; the synchronised duration skips them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "traj.h"
+
+/* fmax/fmin are library calls at -O2 without -ffast-math; these inline. */
+static inline double dmax(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+static inline double dmin(double a, double b)
+{
+    return a < b ? a : b;
+}
+
+/* ---- constant-jerk integration -------------------------------------------------- */
+
+static inline void integ(double *p, double *v, double *a, double j, double t)
+{
+    *p += t * (*v + t * (*a * 0.5 + t * j / 6.0));
+    *v += t * (*a + t * j * 0.5);
+    *a += t * j;
+}
+
+/* ---- the fastest velocity change (v0, a0) -> (v1, 0), |a0| <= A ------------------- */
+
+typedef struct vchange {
+    double t[3], j[3];
+    double T, D;
+} vchange;
+
+static void vel_change(double v0, double a0, double v1, double J, double A, vchange *h)
+{
+    /* vb: the velocity where acceleration reaches 0 by the shortest jerk ramp. Above it
+     * we must push (+J first), below it pull (-J first). */
+    double vb = v0 + a0 * fabs(a0) / (2 * J);
+    double s = v1 >= vb ? 1.0 : -1.0;
+    double j = s * J;
+    double ap2 = 0.5 * a0 * a0 + j * (v1 - v0);
+    double ap = s * sqrt(dmax(ap2, 0.0));
+    double ta, th = 0, tb;
+    if (fabs(ap) <= A) {
+        ta = dmax((ap - a0) / j, 0.0);
+        tb = ap / j;
+    } else {
+        ap = s * A;
+        ta = dmax((ap - a0) / j, 0.0);
+        tb = A / J;
+        th = dmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
+    }
+    h->t[0] = ta, h->t[1] = th, h->t[2] = tb;
+    h->j[0] = j, h->j[1] = 0, h->j[2] = -j;
+    double p = 0, v = v0, a = a0;
+    integ(&p, &v, &a, j, ta);
+    integ(&p, &v, &a, 0, th);
+    integ(&p, &v, &a, -j, tb);
+    h->T = ta + th + tb;
+    h->D = p;
+}
+
+/* Two jerk ramps (with a hold at the limit) from (v0, a0) to (v1, a1): the faster of the
+ * push-first and pull-first shapes. 0 if neither exists. |a0|, |a1| <= A. */
+static int gen_change(double v0, double a0, double v1, double a1, double J, double A,
+                      vchange *h)
+{
+    int found = 0;
+    for (int k = 0; k < 2; k++) {
+        double s = k ? -1.0 : 1.0, j = s * J;
+        double X = 0.5 * (a0 * a0 + a1 * a1) + j * (v1 - v0);
+        if (X < 0)
+            continue;
+        double r = sqrt(X), lo = s > 0 ? dmax(a0, a1) : dmin(a0, a1), ap;
+        if (-r >= s * lo)
+            ap = -s * r;
+        else if (r >= s * lo)
+            ap = s * r;
+        else
+            continue;
+        vchange c;
+        double th = 0;
+        if (fabs(ap) > A) {
+            ap = s * A;
+            th = dmax((v1 - v0 - (2 * A * A - a0 * a0 - a1 * a1) / (2 * j)) / ap, 0.0);
+        }
+        c.t[0] = dmax((ap - a0) / j, 0.0), c.t[1] = th, c.t[2] = dmax((ap - a1) / j, 0.0);
+        c.j[0] = j, c.j[1] = 0, c.j[2] = -j;
+        double p = 0, v = v0, a = a0;
+        for (int m = 0; m < 3; m++)
+            integ(&p, &v, &a, c.j[m], c.t[m]);
+        c.T = c.t[0] + c.t[1] + c.t[2];
+        c.D = p;
+        if (!found || c.T < h->T)
+            *h = c;
+        found = 1;
+    }
+    return found;
+}
+
+/* ---- one axis ---------------------------------------------------------------------- */
+
+typedef struct axis_problem {
+    double p0, v0, a0;          /* after the brake segments */
+    double pf, vf, vmax, amax, jmax;
+    double dp, t_brake;
+    int n_brake;
+    int mid_swap, mid_kind;     /* scan order and kind of the middle-state families */
+    double brake_t[2], brake_j[2];
+    double p_start, v_start, a_start;   /* before the brake */
+} axis_problem;
+
+#define MAX_CAND 24
+
+typedef struct axis_solution {
+    double T;                   /* total (brake included) */
+    double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
+    int ok;
+    int arc3;                   /* 1: three-arc family (u); 2 + k: middle-state family of
+                                   kind k with vp = x, u = y */
+    double u;
+} axis_solution;
+
+typedef struct axis_work {
+    axis_problem pr;
+    axis_solution best;         /* time-optimal */
+    int n_cand, scanned;
+    axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
+} axis_work;
+
+/* Ramps an acceleration beyond amax back to the limit (the velocity return, if any,
+ * follows in setup_axis). */
+static void axis_setup(axis_problem *pr, double p0, double v0, double a0, double pf,
+                       double vf, double vmax, double amax, double jmax)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->p_start = p0, pr->v_start = v0, pr->a_start = a0;
+    pr->pf = pf, pr->vf = vf, pr->vmax = vmax, pr->amax = amax, pr->jmax = jmax;
+    double p = p0, v = v0, a = a0;
+    if (fabs(a) > amax) {
+        double j = a > 0 ? -jmax : jmax;
+        double t = (fabs(a) - amax) / jmax;
+        integ(&p, &v, &a, j, t);
+        a = copysign(amax, a);
+        pr->brake_t[pr->n_brake] = t, pr->brake_j[pr->n_brake++] = j;
+    }
+    pr->p0 = p, pr->v0 = v, pr->a0 = dmax(-amax, dmin(amax, a));
+    pr->dp = pf - p;
+}
+
+static inline double f_dist(const axis_problem *pr, double vp, double *T12)
+{
+    vchange h1, h2;
+    vel_change(pr->v0, pr->a0, vp, pr->jmax, pr->amax, &h1);
+    vel_change(vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+    *T12 = h1.T + h2.T;
+    return h1.D + h2.D - pr->dp;
+}
+
+/* Residual of the fixed-duration equation; beyond the domain (T1 + T2 > T) it continues
+ * as the no-cruise residual so it stays continuous. */
+static inline double h_dist(const axis_problem *pr, double vp, double T)
+{
+    double T12;
+    double f = f_dist(pr, vp, &T12);
+    return f + vp * dmax(T - T12, 0.0);
+}
+
+typedef double (*scalar_fn)(const axis_problem *pr, double x, double T);
+
+/* The three-arc family without cruise: a first jerk ramp from a0 to a1 (held at the
+ * limit for a while when a1 = +-amax), then the unique fastest change to (vf, 0). The
+ * parameter u is a1 inside [-amax, amax]; beyond it, |u| - amax is jmax times the hold. */
+typedef struct arc3 {
+    double t1, j1, a1, tp;
+    vchange rest;
+    double T, D, v_extreme;
+} arc3;
+
+static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
+{
+    const double A = pr->amax, J = pr->jmax;
+    double a1 = dmax(-A, dmin(A, u));
+    r->a1 = a1;
+    r->tp = fabs(u) > A ? (fabs(u) - A) / J : 0.0;
+    r->j1 = a1 >= pr->a0 ? J : -J;
+    r->t1 = fabs(a1 - pr->a0) / J;
+    double p = 0, v = pr->v0, a = pr->a0;
+    double vx = fabs(v);
+    /* velocity extreme inside the first ramp (where a crosses 0) */
+    if ((pr->a0 > 0) != (a1 > 0) && pr->a0 != 0)
+        vx = dmax(vx, fabs(pr->v0 - pr->a0 * pr->a0 / (2 * r->j1)));
+    integ(&p, &v, &a, r->j1, r->t1);
+    a = a1;
+    integ(&p, &v, &a, 0, r->tp);
+    vx = dmax(vx, fabs(v));
+    vel_change(v, a, pr->vf, J, A, &r->rest);
+    if ((a > 0) != (r->rest.j[0] > 0) && a != 0)
+        vx = dmax(vx, fabs(v - a * a / (2 * r->rest.j[0])));
+    if (r->rest.t[1] > 0 || r->rest.t[2] > 0) {
+        double pp = p, vv = v, aa = a;
+        integ(&pp, &vv, &aa, r->rest.j[0], r->rest.t[0]);
+        vx = dmax(vx, fabs(vv));
+    }
+    r->T = r->t1 + r->tp + r->rest.T;
+    r->D = p + r->rest.D;
+    r->v_extreme = vx;
+}
+
+static double fn_g(const axis_problem *pr, double u, double T)
+{
+    arc3 r;
+    (void)T;
+    arc3_eval(pr, u, &r);
+    return r.D - pr->dp;
+}
+
+
+
+static double fn_f(const axis_problem *pr, double x, double T)
+{
+    double T12;
+    (void)T;
+    return f_dist(pr, x, &T12);
+}
+
+static double fn_h(const axis_problem *pr, double x, double T)
+{
+    return h_dist(pr, x, T);
+}
+
+/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs. */
+static double brent(scalar_fn f, const axis_problem *pr, double T, double a, double b,
+                    double fa, double fb)
+{
+    double c = a, fc = fa, d = b - a, e = d;
+    for (int iter = 0; iter < 200; iter++) {
+        if ((fb > 0) == (fc > 0)) {
+            c = a, fc = fa;
+            d = e = b - a;
+        }
+        if (fabs(fc) < fabs(fb)) {
+            a = b, b = c, c = a;
+            fa = fb, fb = fc, fc = fa;
+        }
+        double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
+        double m = 0.5 * (c - b);
+        if (fabs(m) <= tol || fb == 0)
+            return b;
+        if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
+            double s = fb / fa, p, q;
+            if (a == c) {
+                p = 2 * m * s;
+                q = 1 - s;
+            } else {
+                double qq = fa / fc, r = fb / fc;
+                p = s * (2 * m * qq * (qq - r) - (b - a) * (r - 1));
+                q = (qq - 1) * (r - 1) * (s - 1);
+            }
+            if (p > 0)
+                q = -q;
+            else
+                p = -p;
+            if (2 * p < dmin(3 * m * q - fabs(tol * q), fabs(e * q))) {
+                e = d;
+                d = p / q;
+            } else {
+                d = m;
+                e = m;
+            }
+        } else {
+            d = m;
+            e = m;
+        }
+        a = b, fa = fb;
+        b += fabs(d) > tol ? d : copysign(tol, m);
+        fb = f(pr, b, T);
+    }
+    return b;
+}
+
+/* Sorted breakpoints in [-vmax, vmax] where the residuals change form. */
+static int breakpoints(const axis_problem *pr, double *bp)
+{
+    const double J = pr->jmax, A = pr->amax, vm = pr->vmax;
+    double raw[9] = {
+        -vm, vm, 0, pr->vf,
+        pr->v0 + pr->a0 * fabs(pr->a0) / (2 * J),
+        pr->v0 + (A * A - 0.5 * pr->a0 * pr->a0) / J,
+        pr->v0 - (A * A - 0.5 * pr->a0 * pr->a0) / J,
+        pr->vf + A * A / J, pr->vf - A * A / J,
+    };
+    int n = 0;
+    for (int i = 0; i < 9; i++)
+        if (raw[i] >= -vm && raw[i] <= vm)
+            bp[n++] = raw[i];
+    for (int i = 1; i < n; i++) {      /* insertion sort: at most 9 values */
+        double x = bp[i];
+        int k = i - 1;
+        while (k >= 0 && bp[k] > x) {
+            bp[k + 1] = bp[k];
+            k--;
+        }
+        bp[k + 1] = x;
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || bp[i] > bp[m - 1])
+            bp[m++] = bp[i];
+    return m;
+}
+
+int traj_samples_per_piece = 2;
+#define FINE_SAMPLES 24
+#define SAMPLES_PER_PIECE traj_samples_per_piece
+
+/* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
+static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
+                        int nbp, double *roots, int max, int samples)
+{
+    int n = 0;
+    const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
+    double x_prev = bp[0], f_prev = f(pr, x_prev, T);
+    if (f_prev == 0 && n < max)
+        roots[n++] = x_prev;
+    for (int k = 0; k + 1 < nbp; k++) {
+        double lo = bp[k], hi = bp[k + 1];
+        for (int i = 1; i <= samples; i++) {
+            double x = i == samples ? hi : lo + (hi - lo) * i / samples;
+            double fx = f(pr, x, T);
+            if (isnan(fx) || isnan(f_prev)) {
+                /* outside the family's domain: no bracket */
+            } else if (fx == 0) {
+                if (n < max)
+                    roots[n++] = x;
+            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
+                double r = brent(f, pr, T, x_prev, x, f_prev, fx);
+                /* a sign change across a jump (a family switching shape) is no root */
+                if (n < max && fabs(f(pr, r, T)) <= ftol)
+                    roots[n++] = r;
+            }
+            x_prev = x, f_prev = fx;
+        }
+    }
+    return n;
+}
+
+static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
+                      int nbp, double *roots, int max)
+{
+    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE);
+}
+
+static void add_cand(axis_work *w, double vp, double tc, double T)
+{
+    if (w->n_cand < MAX_CAND)
+        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, 0, 0};
+}
+
+/* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
+/* Every no-cruise profile (roots of both families); fills the candidate list. */
+static void axis_scan(axis_work *w)
+{
+    const axis_problem *pr = &w->pr;
+    if (w->scanned)
+        return;
+    w->scanned = 1;
+    double roots[MAX_CAND], bp[9];
+    int nbp = breakpoints(pr, bp);
+    int nr = find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND);
+    for (int i = 0; i < nr; i++) {
+        double T12;
+        f_dist(pr, roots[i], &T12);
+        add_cand(w, roots[i], 0, pr->t_brake + T12);
+    }
+    const double A = pr->amax, umax = A + pr->jmax * 2 * pr->vmax / A;
+    double ubp[5] = {-umax, -A, pr->a0, A, umax};
+    nr = find_roots(fn_g, pr, 0, ubp, 5, roots, MAX_CAND);
+    for (int i = 0; i < nr; i++) {
+        arc3 r;
+        arc3_eval(pr, roots[i], &r);
+        if (r.v_extreme <= pr->vmax * (1 + 1e-12) && w->n_cand < MAX_CAND)
+            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, 1, roots[i]};
+    }
+}
+
+/* Step 1. A cruise at the velocity limit, when one fits, is the minimum (no profile
+ * without cruise beats it: checked against ruckig over 10^4 random cases), so the root
+ * scans run only when none fits, or later when a blocked duration needs the list. */
+static int axis_min_time(axis_work *w)
+{
+    const axis_problem *pr = &w->pr;
+    w->n_cand = 0;
+    w->scanned = 0;
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        double vl = sgn * pr->vmax, T12;
+        double f = f_dist(pr, vl, &T12);
+        double tc = -f / vl;
+        if (tc >= 0)
+            add_cand(w, vl, tc, pr->t_brake + T12 + tc);
+    }
+    if (w->n_cand == 0)
+        axis_scan(w);
+    w->best.ok = 0;
+    for (int i = 0; i < w->n_cand; i++)
+        if (!w->best.ok || w->cand[i].T < w->best.T)
+            w->best = w->cand[i];
+    return w->best.ok;
+}
+
+/* Families for fixed durations that the cruise family cannot reach (no cruise; a hold at
+ * any acceleration, not only at the limit). Each is a function of two numbers (x, y):
+ *   kind 0: two ramps to a middle state (v3 = x, a3 = y), the fastest change to (vf, 0)
+ *           (up-down-up-down profiles);
+ *   kind 1: two ramps to (v3 = x, a3 = y), a hold at a3, one ramp to 0;
+ *   kind 2: one ramp to a1 = y, a hold of x seconds, the fastest change to (vf, 0).
+ * The distance roots form curves in the (x, y) plane; they are traced on a grid in y
+ * (and, swapped, in x, so that a fold in one direction is crossed in the other) and the
+ * duration is matched along a branch by false position. */
+typedef struct mid_profile {
+    int n;
+    double t[8], j[8];
+} mid_profile;
+
+static int mid_build(const axis_problem *pr, int kind, double x, double y, mid_profile *m)
+{
+    const double J = pr->jmax, A = pr->amax;
+    vchange h;
+    m->n = 0;
+    if (kind == 2) {
+        if (!(x >= 0) || fabs(y) > A)
+            return 0;
+        double v = pr->v0, a = pr->a0, p = 0, j1 = y >= pr->a0 ? J : -J;
+        double t1 = fabs(y - pr->a0) / J;
+        integ(&p, &v, &a, j1, t1);
+        v += y * x;
+        m->t[0] = t1, m->j[0] = j1, m->t[1] = x, m->j[1] = 0;
+        vel_change(v, y, pr->vf, J, A, &h);
+        for (int k = 0; k < 3; k++)
+            m->t[2 + k] = h.t[k], m->j[2 + k] = h.j[k];
+        m->n = 5;
+        return 1;
+    }
+    if (!gen_change(pr->v0, pr->a0, x, y, J, A, &h))
+        return 0;
+    for (int k = 0; k < 3; k++)
+        m->t[k] = h.t[k], m->j[k] = h.j[k];
+    if (kind == 0) {
+        vel_change(x, y, pr->vf, J, A, &h);
+        for (int k = 0; k < 3; k++)
+            m->t[3 + k] = h.t[k], m->j[3 + k] = h.j[k];
+        m->n = 6;
+        return 1;
+    }
+    if (y == 0)
+        return 0;
+    double th = (pr->vf - y * fabs(y) / (2 * J) - x) / y;
+    if (!(th >= 0))
+        return 0;
+    m->t[3] = th, m->j[3] = 0, m->t[4] = fabs(y) / J, m->j[4] = y > 0 ? -J : J;
+    m->n = 5;
+    return 1;
+}
+
+static double mid_dist(const axis_problem *pr, double x, double y, double *T)
+{
+    mid_profile m;
+    if (!mid_build(pr, pr->mid_kind, x, y, &m))
+        return NAN;
+    double p = 0, v = pr->v0, a = pr->a0, t = 0;
+    for (int k = 0; k < m.n; k++) {
+        integ(&p, &v, &a, m.j[k], m.t[k]);
+        t += m.t[k];
+    }
+    *T = t;
+    return p - pr->dp;
+}
+
+/* The family is scanned twice, once with y on the grid and x as the root, once the
+ * other way round. */
+static double mid_xy(const axis_problem *pr, double x, double y, double *T)
+{
+    return pr->mid_swap ? mid_dist(pr, y, x, T) : mid_dist(pr, x, y, T);
+}
+
+static double fn_mid(const axis_problem *pr, double x, double y)
+{
+    double T;
+    return mid_xy(pr, x, y, &T);
+}
+
+/* Velocity and acceleration stay within the limits, also where a crosses 0. */
+static int mid_within_limits(const axis_problem *pr, double x, double y)
+{
+    mid_profile m;
+    if (!mid_build(pr, pr->mid_kind, x, y, &m))
+        return 0;
+    double v = pr->v0, a = pr->a0, p = 0;
+    const double vlim = pr->vmax * (1 + 1e-12), alim = pr->amax * (1 + 1e-12);
+    for (int k = 0; k < m.n; k++) {
+        double j = m.j[k], t = m.t[k];
+        if (j != 0 && (a > 0) != (a + j * t > 0) && a != 0 &&
+            fabs(v - a * a / (2 * j)) > vlim)
+            return 0;
+        integ(&p, &v, &a, j, t);
+        if (fabs(v) > vlim || fabs(a) > alim)
+            return 0;
+    }
+    return 1;
+}
+
+#define MID_GRID 33
+#define MID_ROOTS 8
+
+/* Roots x in [xlo, xhi] of the distance residual for a given y. */
+static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, double *roots)
+{
+    double bp[17];
+    for (int i = 0; i < 17; i++)
+        bp[i] = xlo + (xhi - xlo) * i / 16.0;
+    return find_roots_n(fn_mid, pr, y, bp, 17, roots, MID_ROOTS, 1);
+}
+
+static double nearest(const double *r, int n, double x)
+{
+    double best = NAN;
+    for (int i = 0; i < n; i++)
+        if (isnan(best) || fabs(r[i] - x) < fabs(best - x))
+            best = r[i];
+    return best;
+}
+
+/* The root in x near x_est for this y: a bracket grown around the estimate, then Brent. */
+static double local_root(const axis_problem *pr, double y, double x_est, double step,
+                         double xlo, double xhi)
+{
+    double f0 = fn_mid(pr, x_est, y);
+    if (f0 == 0)
+        return x_est;
+    for (int k = 0; k < 8; k++, step *= 2) {
+        double xs[2] = {x_est - step, x_est + step};
+        for (int m = 0; m < 2; m++) {
+            double x = dmax(xlo, dmin(xhi, xs[m]));
+            double f = fn_mid(pr, x, y);
+            if (!isnan(f) && !isnan(f0) && (f > 0) != (f0 > 0)) {
+                double lo = m ? x_est : x, hi = m ? x : x_est;
+                double flo = m ? f0 : f, fhi = m ? f : f0;
+                double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
+                return fabs(fn_mid(pr, r, y)) <= 1e-9 * (1 + fabs(pr->dp)) ? r : NAN;
+            }
+        }
+    }
+    return NAN;
+}
+
+static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_out)
+{
+    /* a middle acceleration needs |a|^2 / (2 jmax) of velocity to return to 0 */
+    const double A = dmin(pr->amax, dmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
+    double r0[2] = {-pr->vmax, pr->vmax}, r1[2] = {-A, A};
+    if (pr->mid_kind == 2)
+        r0[0] = 0, r0[1] = Tm;           /* x is a hold time */
+    const double *xr = pr->mid_swap ? r1 : r0, *yr = pr->mid_swap ? r0 : r1;
+    const double xspan = xr[1] - xr[0], yspan = yr[1] - yr[0];
+    double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
+    int nr[MID_GRID];
+    for (int k = 0; k < MID_GRID; k++) {
+        grid[k] = yr[0] + yspan * k / (MID_GRID - 1);
+        nr[k] = mid_roots(pr, grid[k], xr[0], xr[1], roots[k]);
+    }
+    const double match = 0.125 * xspan;
+    for (int k = 0; k + 1 < MID_GRID; k++) {
+        double ylo = grid[k], yhi = grid[k + 1];
+        for (int i = 0; i < nr[k]; i++) {
+            double xlo = roots[k][i], xhi = nearest(roots[k + 1], nr[k + 1], xlo);
+            if (isnan(xhi) || fabs(xhi - xlo) > match)
+                continue;
+            double Tlo, Thi;
+            mid_xy(pr, xlo, ylo, &Tlo);
+            mid_xy(pr, xhi, yhi, &Thi);
+            double glo = Tlo - Tm, ghi = Thi - Tm;
+            if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
+                continue;
+            double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
+            int side = 0;
+            for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yspan; it++) {
+                /* Illinois false position on the duration along the branch */
+                double ym = (g_l * y_h - g_h * y_l) / (g_l - g_h);
+                if (!(ym > y_l && ym < y_h))
+                    ym = 0.5 * (y_l + y_h);
+                double w_ = (ym - y_l) / (y_h - y_l), Tmid;
+                double xm = local_root(pr, ym, x_l + w_ * (x_h - x_l),
+                                       dmax(fabs(x_h - x_l), 1e-9 * xspan), xr[0], xr[1]);
+                if (isnan(xm))
+                    break;
+                mid_xy(pr, xm, ym, &Tmid);
+                double gm = Tmid - Tm;
+                if (gm == 0) {
+                    y_l = y_h = ym, x_l = x_h = xm;
+                    break;
+                }
+                if ((gm > 0) == (g_l > 0)) {
+                    y_l = ym, x_l = xm, g_l = gm;
+                    if (side == -1)
+                        g_h *= 0.5;
+                    side = -1;
+                } else {
+                    y_h = ym, x_h = xm, g_h = gm;
+                    if (side == 1)
+                        g_l *= 0.5;
+                    side = 1;
+                }
+                if (fabs(gm) <= 1e-13 * dmax(1.0, Tm))
+                    break;
+            }
+            double T1, T2;
+            double f1 = mid_xy(pr, x_l, y_l, &T1), f2 = mid_xy(pr, x_h, y_h, &T2);
+            int lo_better = fabs(T1 - Tm) < fabs(T2 - Tm);
+            double x = lo_better ? x_l : x_h, y = lo_better ? y_l : y_h;
+            double f = lo_better ? f1 : f2;
+            double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
+            if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
+                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, nx, ny)) {
+                *x_out = nx, *y_out = ny;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int mid_fixed_time(const axis_problem *pr, double Tm, int *kind, double *x, double *y)
+{
+    axis_problem q = *pr;
+    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++)
+        for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
+            if (mid_scan(&q, Tm, x, y)) {
+                *kind = q.mid_kind;
+                return 1;
+            }
+    return 0;
+}
+
+/* Step 2: a profile of exactly duration T (brake included); 0 if T is blocked. */
+static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
+{
+    const axis_problem *pr = &w->pr;
+    const double tol = 1e-12 * dmax(1.0, T);
+    for (int i = 0; i < w->n_cand; i++)
+        if (fabs(w->cand[i].T - T) <= tol) {
+            *out = w->cand[i];
+            return 1;
+        }
+    double Tm = T - pr->t_brake;
+    if (Tm < 0)
+        return 0;
+    /* Usually the profile of a longer duration cruises slower on the same side as the
+     * time-optimal one: try that bracket first. */
+    if (!w->best.arc3 && w->best.vp != 0) {
+        double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
+        double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
+        if ((f0 > 0) != (f1 > 0)) {
+            double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
+            double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
+            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * (1 + fabs(pr->dp))) {
+                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, 0, 0};
+                return 1;
+            }
+        }
+    }
+    double roots[MAX_CAND], bp[9];
+    int nbp = breakpoints(pr, bp);
+    /* a coarse scan first; a fine one only when the coarse one misses */
+    for (int pass = 0; pass < 2; pass++) {
+        int nr = find_roots_n(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
+                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE);
+        for (int i = 0; i < nr; i++) {
+            double T12;
+            f_dist(pr, roots[i], &T12);
+            if (T12 <= Tm + tol) {
+                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, 0, 0};
+                return 1;
+            }
+        }
+    }
+    double x, y;
+    int kind;
+    if (mid_fixed_time(pr, Tm, &kind, &x, &y)) {
+        *out = (axis_solution){T, x, 0, 1, 2 + kind, y};
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- building and sampling ----------------------------------------------------------- */
+
+static void seg_push(traj_axis *ax, double *t, double j, double dt)
+{
+    if (!(dt > 0) || ax->n_seg >= TRAJ_MAX_SEGMENTS)
+        return;
+    int k = ax->n_seg++;
+    ax->t0[k] = *t;
+    ax->jerk[k] = j;
+    double p = ax->p[k], v = ax->v[k], a = ax->a[k];
+    integ(&p, &v, &a, j, dt);
+    ax->p[k + 1] = p, ax->v[k + 1] = v, ax->a[k + 1] = a;
+    *t += dt;
+}
+
+static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solution *s,
+                       const vchange *pre, int n_pre)
+{
+    memset(ax, 0, sizeof(*ax));
+    ax->p[0] = pr->p_start, ax->v[0] = pr->v_start, ax->a[0] = pr->a_start;
+    double t = 0;
+    for (int k = 0; k < pr->n_brake; k++)
+        seg_push(ax, &t, pr->brake_j[k], pr->brake_t[k]);
+    for (int m = 0; m < n_pre; m++)
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
+    if (s->arc3 >= 2) {
+        mid_profile m;
+        mid_build(pr, s->arc3 - 2, s->vp, s->u, &m);
+        for (int k = 0; k < m.n; k++)
+            seg_push(ax, &t, m.j[k], m.t[k]);
+    } else if (s->arc3) {
+        arc3 r;
+        arc3_eval(pr, s->u, &r);
+        seg_push(ax, &t, r.j1, r.t1);
+        if (ax->n_seg)
+            ax->a[ax->n_seg] = r.a1;
+        seg_push(ax, &t, 0, r.tp);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, r.rest.j[k], r.rest.t[k]);
+    } else {
+        vchange h1, h2;
+        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h1.j[k], h1.t[k]);
+        seg_push(ax, &t, 0, s->tc);
+        for (int k = 0; k < 3; k++)
+            seg_push(ax, &t, h2.j[k], h2.t[k]);
+    }
+    ax->duration = t;
+    /* The end state is the target by construction; store it exactly. */
+    ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
+}
+
+static void axis_at(const traj_axis *ax, double t, double *p, double *v, double *a)
+{
+    int n = ax->n_seg;
+    if (t >= ax->duration || n == 0) {
+        double dt = dmax(t - ax->duration, 0.0);
+        *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
+        return;
+    }
+    if (t <= 0) {
+        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
+        return;
+    }
+    int k = n - 1;
+    while (k > 0 && ax->t0[k] > t)
+        k--;
+    double pp = ax->p[k], vv = ax->v[k], aa = ax->a[k];
+    integ(&pp, &vv, &aa, ax->jerk[k], t - ax->t0[k]);
+    *p = pp, *v = vv, *a = aa;
+}
+
+void traj_at(const traj *tr, double t, double *p, double *v, double *a)
+{
+    for (int i = 0; i < tr->n_axes; i++)
+        axis_at(&tr->axis[i], t, &p[i], &v[i], &a[i]);
+}
+
+void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v, double *a)
+{
+    const int n = tr->n_axes;
+    for (int k = 0; k < n_t; k++)
+        traj_at(tr, t[k], p + (size_t)k * n, v + (size_t)k * n, a + (size_t)k * n);
+}
+
+/* ---- planning ---------------------------------------------------------------------- */
+
+/* Brake-to-limit velocity change folded in before the main profile (see axis_setup). */
+static int pre_change(const axis_problem *pr, double v, double a, vchange *pre)
+{
+    double vb = v + a * fabs(a) / (2 * pr->jmax);
+    if (fabs(vb) > pr->vmax * (1 + 1e-12)) {
+        vel_change(v, a, copysign(pr->vmax, vb), pr->jmax, pr->amax, pre);
+        return 1;
+    }
+    return 0;
+}
+
+static int setup_axis(axis_work *w, double p0, double v0, double a0, double pf, double vf,
+                      double vmax, double amax, double jmax, vchange *pre, int *n_pre)
+{
+    axis_setup(&w->pr, p0, v0, a0, pf, vf, vmax, amax, jmax);
+    axis_problem *pr = &w->pr;
+    /* Recompute the brake so the samples replay it: a-limit ramp then velocity return. */
+    double p = p0, v = v0, a = a0, t = 0;
+    for (int k = 0; k < pr->n_brake; k++) {
+        integ(&p, &v, &a, pr->brake_j[k], pr->brake_t[k]);
+        t += pr->brake_t[k];
+    }
+    *n_pre = pre_change(pr, v, dmax(-amax, dmin(amax, a)), pre);
+    if (*n_pre) {
+        double a_in = dmax(-amax, dmin(amax, a));
+        double pp = p, vv = v, aa = a_in;
+        for (int k = 0; k < 3; k++) {
+            integ(&pp, &vv, &aa, pre->j[k], pre->t[k]);
+            t += pre->t[k];
+        }
+        pr->p0 = pp, pr->v0 = copysign(vmax, vv), pr->a0 = 0;
+        pr->dp = pf - pp;
+    }
+    pr->t_brake = t;
+    return axis_min_time(w);
+}
+
+static int check_inputs(int n, const double *p0, const double *v0, const double *a0,
+                        const double *pf, const double *vf, const double *vmax,
+                        const double *amax, const double *jmax)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(p0[i]) || (v0 && !isfinite(v0[i])) || (a0 && !isfinite(a0[i])) ||
+            !isfinite(pf[i]) || (vf && !isfinite(vf[i])))
+            return TRAJ_ERR_INPUT;
+        if (!(vmax[i] > 0) || !(amax[i] > 0) || !(jmax[i] > 0) || !isfinite(vmax[i]) ||
+            !isfinite(amax[i]) || !isfinite(jmax[i]))
+            return TRAJ_ERR_INPUT;
+        if (vf && fabs(vf[i]) > vmax[i])
+            return TRAJ_ERR_TARGET;
+    }
+    return TRAJ_OK;
+}
+
+static int cmp_sol(const void *x, const void *y)
+{
+    double a = ((const axis_solution *)x)->T, b = ((const axis_solution *)y)->T;
+    return (a > b) - (a < b);
+}
+
+/* Sorted candidate durations with near-equal ones merged (the families overlap). */
+static int distinct_durations(axis_work *w, double *out, int max)
+{
+    qsort(w->cand, w->n_cand, sizeof(axis_solution), cmp_sol);
+    int n = 0;
+    for (int i = 0; i < w->n_cand && n < max; i++)
+        if (n == 0 || w->cand[i].T > out[n - 1] * (1 + 1e-9) + 1e-12)
+            out[n++] = w->cand[i].T;
+    return n;
+}
+
+int traj_axis_durations(const double *s, double *out, int max)
+{
+    axis_work w;
+    vchange pre;
+    int n_pre;
+    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
+        return 0;
+    axis_scan(&w);
+    return distinct_durations(&w, out, max);
+}
+
+int traj_axis_reaches(const double *s, double T)
+{
+    axis_work w;
+    vchange pre;
+    int n_pre;
+    axis_solution sol;
+    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
+        return -1;
+    return axis_fixed_time(&w, T, &sol);
+}
+
+int traj_plan(traj *out, int n, const double *p0, const double *v0, const double *a0,
+              const double *pf, const double *vf, const double *vmax, const double *amax,
+              const double *jmax)
+{
+    int err = check_inputs(n, p0, v0, a0, pf, vf, vmax, amax, jmax);
+    if (err)
+        return err;
+    axis_work w[EDGE_MAX_AXES];
+    vchange pre[EDGE_MAX_AXES];
+    int n_pre[EDGE_MAX_AXES];
+    double T = 0;
+    for (int i = 0; i < n; i++) {
+        if (!setup_axis(&w[i], p0[i], v0 ? v0[i] : 0, a0 ? a0[i] : 0, pf[i], vf ? vf[i] : 0,
+                        vmax[i], amax[i], jmax[i], &pre[i], &n_pre[i]))
+            return TRAJ_ERR_NO_SOLUTION;
+        T = dmax(T, w[i].best.T);
+    }
+    axis_solution sol[EDGE_MAX_AXES];
+    for (int guard = 0; guard < 64; guard++) {
+        int failed = -1;
+        for (int i = 0; i < n && failed < 0; i++)
+            if (!axis_fixed_time(&w[i], T, &sol[i]))
+                failed = i;
+        if (failed < 0)
+            goto done;
+        /* T lies in a blocked interval of that axis; reachability only changes at its
+         * candidate durations, so the interval ends at its next one above T. */
+        axis_scan(&w[failed]);
+        double next = INFINITY;
+        for (int c = 0; c < w[failed].n_cand; c++)
+            if (w[failed].cand[c].T > T * (1 + 1e-12) && w[failed].cand[c].T < next)
+                next = w[failed].cand[c].T;
+        if (!isfinite(next))
+            return TRAJ_ERR_NO_SOLUTION;
+        T = next;
+    }
+    return TRAJ_ERR_NO_SOLUTION;
+done:
+    out->n_axes = n;
+    out->duration = T;
+    for (int i = 0; i < n; i++) {
+        axis_build(&out->axis[i], &w[i].pr, &sol[i], &pre[i], n_pre[i]);
+        out->axis[i].min_duration = w[i].best.T;
+    }
+    return TRAJ_OK;
+}
+
+int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
+                   const double *amax, const double *jmax)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    out->n_axes = n;
+    out->duration = 0;
+    for (int i = 0; i < n; i++) {
+        double v = v0 ? v0[i] : 0, a = a0 ? a0[i] : 0;
+        if (!isfinite(p0[i]) || !isfinite(v) || !isfinite(a) || !(amax[i] > 0) ||
+            !(jmax[i] > 0))
+            return TRAJ_ERR_INPUT;
+        traj_axis *ax = &out->axis[i];
+        memset(ax, 0, sizeof(*ax));
+        ax->p[0] = p0[i], ax->v[0] = v, ax->a[0] = a;
+        double t = 0;
+        if (fabs(a) > amax[i]) {
+            double j = a > 0 ? -jmax[i] : jmax[i];
+            seg_push(ax, &t, j, (fabs(a) - amax[i]) / jmax[i]);
+            ax->a[ax->n_seg] = copysign(amax[i], a);
+        }
+        int k = ax->n_seg;
+        vchange h;
+        vel_change(ax->v[k], ax->a[k], 0, jmax[i], amax[i], &h);
+        for (int m = 0; m < 3; m++)
+            seg_push(ax, &t, h.j[m], h.t[m]);
+        ax->v[ax->n_seg] = 0, ax->a[ax->n_seg] = 0;
+        ax->duration = ax->min_duration = t;
+        out->duration = dmax(out->duration, t);
+    }
+    return TRAJ_OK;
+}
+
+/* ---- the block --------------------------------------------------------------------- */
+
+typedef struct traj_block {
+    int n;
+    int initialised, stopping;
+    double vmax[EDGE_MAX_AXES], amax[EDGE_MAX_AXES], jmax[EDGE_MAX_AXES];
+    double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
+    double t;
+    int active;
+    traj tr;
+} traj_block;
+
+static void tb_sync(traj_block *b, const edge_image *img)
+{
+    for (int i = 0; i < b->n; i++) {
+        b->q[i] = img->q[i];
+        b->qd[i] = b->qdd[i] = 0;
+    }
+    b->active = 0;
+    b->stopping = 0;
+    b->initialised = 1;
+}
+
+static int tb_stop(traj_block *b)
+{
+    if (traj_plan_stop(&b->tr, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
+        return 1;
+    b->t = 0;
+    b->active = 1;
+    return 0;
+}
+
+static int tb_command(void *self, edge_image *img, const edge_command *cmd)
+{
+    traj_block *b = self;
+    if (!b->initialised)
+        tb_sync(b, img);
+    if (cmd->kind == TRAJ_CMD_STOP)
+        return tb_stop(b);
+    if (img->stop_category != EDGE_NO_STOP)
+        return 1;
+    const double *vf = NULL;
+    if (cmd->kind == TRAJ_CMD_TARGET_VEL) {
+        if (2 * b->n > EDGE_CMD_ARGS)
+            return 2;
+        vf = cmd->args + b->n;
+    } else if (cmd->kind != TRAJ_CMD_TARGET) {
+        return 1;
+    }
+    traj next;
+    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, b->vmax, b->amax,
+                        b->jmax);
+    if (err)
+        return 2;
+    b->tr = next;
+    b->t = 0;
+    b->active = 1;
+    return 0;
+}
+
+static void tb_step(void *self, edge_image *img)
+{
+    traj_block *b = self;
+    if (!b->initialised || img->reset_request)
+        tb_sync(b, img);
+    if (img->stop_category != EDGE_NO_STOP && !b->stopping) {
+        b->stopping = 1;
+        tb_stop(b);
+    }
+    if (b->active) {
+        b->t += img->period_s;
+        traj_at(&b->tr, b->t, b->q, b->qd, b->qdd);
+    }
+    for (int i = 0; i < b->n; i++) {
+        img->q_cmd[i] = b->q[i];
+        img->qd_cmd[i] = b->qd[i];
+        img->qdd_cmd[i] = b->qdd[i];
+    }
+}
+
+static void tb_release(void *self)
+{
+    free(self);
+}
+
+edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
+                             const double *max_acceleration, const double *max_jerk)
+{
+    if (n_axes < 1 || n_axes > EDGE_MAX_AXES)
+        return NULL;
+    for (int i = 0; i < n_axes; i++)
+        if (!(max_velocity[i] > 0) || !(max_acceleration[i] > 0) || !(max_jerk[i] > 0))
+            return NULL;
+    traj_block *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->n = n_axes;
+    for (int i = 0; i < n_axes; i++) {
+        b->vmax[i] = max_velocity[i];
+        b->amax[i] = max_acceleration[i];
+        b->jmax[i] = max_jerk[i];
+    }
+    edge_block *blk = edge_block_new("traj", b);
+    if (!blk) {
+        free(b);
+        return NULL;
+    }
+    blk->command = tb_command;
+    blk->step = tb_step;
+    blk->release = tb_release;
+    return blk;
+}

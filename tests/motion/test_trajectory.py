@@ -1,0 +1,341 @@
+"""Trajectories against Ruckig (the oracle): durations, limits on a dense grid, end states,
+properties under hypothesis, and the native traj block in the cycle (virtual time)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import edge.motion as motion
+from edge.errors import NativeError, TrajectoryError
+from edge.motion.trajectory import TRAJ_CMD_STOP, TRAJ_CMD_TARGET, TRAJ_CMD_TARGET_VEL
+from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, drive_sim_block
+
+ruckig = pytest.importorskip("ruckig")
+
+LIMIT_TOL = 1e-9          # allowed limit violation on the dense grid
+DURATION_TOL = 1e-6       # relative: ours <= ruckig * (1 + DURATION_TOL)
+CYCLE_STOP, CYCLE_RESET = 1, 2
+
+
+def random_case(rng: np.random.Generator, n: int) -> dict:
+    """A random state inside the limits (including acceleration that must be braked
+    before the velocity limit), a random target, zero or non-zero target velocity."""
+    vmax = rng.uniform(0.2, 3.0, n)
+    amax = rng.uniform(0.2, 5.0, n)
+    jmax = rng.uniform(0.5, 20.0, n)
+    v0 = rng.uniform(-1, 1, n) * vmax
+    a0 = rng.uniform(-1, 1, n) * amax
+    for _ in range(80):     # the shortest ramp of a to 0 must not pass the velocity limit
+        vb = v0 + a0 * np.abs(a0) / (2 * jmax)
+        over = np.abs(vb) > vmax
+        if not over.any():
+            break
+        a0 = np.where(over, 0.8 * a0, a0)
+    vf = rng.uniform(-1, 1, n) * vmax * rng.integers(0, 2, n)
+    return dict(current_position=rng.uniform(-3, 3, n), target_position=rng.uniform(-3, 3, n),
+                max_velocity=vmax, max_acceleration=amax, max_jerk=jmax, current_velocity=v0,
+                current_acceleration=a0, target_velocity=vf)
+
+
+def ruckig_duration(case: dict) -> float | None:
+    n = len(case["current_position"])
+    inp = ruckig.InputParameter(n)
+    inp.current_position = list(case["current_position"])
+    inp.current_velocity = list(case["current_velocity"])
+    inp.current_acceleration = list(case["current_acceleration"])
+    inp.target_position = list(case["target_position"])
+    inp.target_velocity = list(case["target_velocity"])
+    inp.target_acceleration = [0.0] * n
+    inp.max_velocity = list(case["max_velocity"])
+    inp.max_acceleration = list(case["max_acceleration"])
+    inp.max_jerk = list(case["max_jerk"])
+    traj = ruckig.Trajectory(n)
+    result = ruckig.Ruckig(n).calculate(inp, traj)
+    if result not in (ruckig.Result.Working, ruckig.Result.Finished):
+        return None
+    return traj.duration
+
+
+def check_trajectory(traj: motion.Trajectory, case: dict, n_grid: int = 1500) -> None:
+    """Limits on a dense grid, jerk by differences of acceleration, the exact end state."""
+    vmax, amax, jmax = case["max_velocity"], case["max_acceleration"], case["max_jerk"]
+    t = np.linspace(0.0, traj.duration, n_grid)
+    p, v, a = traj.sample(t)
+    assert np.all(np.abs(v) <= vmax * (1 + LIMIT_TOL) + LIMIT_TOL), "velocity limit"
+    assert np.all(np.abs(a) <= amax * (1 + LIMIT_TOL) + LIMIT_TOL), "acceleration limit"
+    dt = t[1] - t[0]
+    assert np.all(np.abs(np.diff(a, axis=0)) <= jmax * dt * (1 + 1e-9) + 1e-12), "jerk limit"
+    # velocity is the derivative of position: a midpoint check over the whole grid
+    dp = np.diff(p, axis=0)
+    vm = 0.5 * (v[1:] + v[:-1])
+    assert np.all(np.abs(dp - vm * dt) <= (jmax + amax + vmax) * dt**3 + 1e-12)
+    pe, ve, ae = traj.at_time(traj.duration)
+    np.testing.assert_allclose(pe, case["target_position"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ve, case["target_velocity"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ae, 0.0, rtol=0, atol=1e-9)
+    # the last segment itself ends there (no jump hidden by the stored end state)
+    pl, vl, al = traj.at_time(traj.duration * (1 - 1e-13))
+    np.testing.assert_allclose(pl, case["target_position"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(vl, case["target_velocity"], rtol=0, atol=1e-8)
+    p0, v0, a0 = traj.at_time(0.0)
+    np.testing.assert_array_equal(p0, case["current_position"])
+    np.testing.assert_array_equal(v0, case["current_velocity"])
+
+
+@pytest.mark.parametrize("n_axes,n_cases,seed", [(1, 2500, 1), (3, 400, 2), (6, 400, 3)])
+def test_durations_match_ruckig_from_arbitrary_states(n_axes, n_cases, seed):
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_cases):
+        case = random_case(rng, n_axes)
+        reference = ruckig_duration(case)
+        assert reference is not None
+        traj = motion.plan(**case)
+        ratios.append(traj.duration / reference)
+        check_trajectory(traj, case, n_grid=300)
+    ratios = np.array(ratios)
+    assert ratios.max() <= 1 + DURATION_TOL, f"slower than ruckig by {ratios.max() - 1:.3g}"
+    # faster than the time-optimal oracle would mean a limit is broken somewhere
+    assert ratios.min() >= 1 - DURATION_TOL
+
+
+def test_dense_grid_limits_and_end_state_on_six_axes():
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        case = random_case(rng, 6)
+        check_trajectory(motion.plan(**case), case, n_grid=20000)
+
+
+def test_rest_to_rest_hand_computed():
+    # v = a = j = 1, 2 units: jerk ramps of 1 s reach v = 1 after 2 s and 1 unit, so the
+    # move is two such halves with no cruise: exactly 4 s.
+    traj = motion.plan([0.0], [2.0], 1.0, 1.0, 1.0)
+    assert traj.duration == pytest.approx(4.0, abs=1e-12)
+    p, v, a = traj.at_time(2.0)
+    assert p[0] == pytest.approx(1.0, abs=1e-12) and v[0] == pytest.approx(1.0, abs=1e-12)
+    # long move: 10 units cruise at v = 1 for 10 - 2 = 8 s after 4 s of ramps
+    assert motion.plan([0.0], [10.0], 1.0, 1.0, 1.0).duration == pytest.approx(12.0, abs=1e-12)
+
+
+def test_axes_finish_together_and_blocked_durations_are_skipped():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        case = random_case(rng, 4)
+        traj = motion.plan(**case)
+        mins = traj.axis_min_durations
+        assert traj.duration >= mins.max() * (1 - 1e-12)
+        # every axis is still moving toward its target until (close to) the end
+        for i in range(4):
+            handle = traj._handle.axis[i]
+            assert handle.duration == pytest.approx(traj.duration, rel=1e-9, abs=1e-12)
+
+
+def test_states_beyond_the_limits_are_braked_back():
+    traj = motion.plan([0.0], [1.0], 1.0, 2.0, 10.0, current_velocity=[2.5],
+                       current_acceleration=[4.0])
+    t = np.linspace(0, traj.duration, 5000)
+    _, v, a = traj.sample(t)
+    first_inside = np.argmax(np.abs(a[:, 0]) <= 2.0 + 1e-9)
+    assert np.all(np.abs(a[first_inside:, 0]) <= 2.0 + 1e-9)   # never leaves again
+    # the only excursion is the unavoidable one: ramping a to 0 as fast as the jerk allows
+    assert v[:, 0].max() <= 2.5 + 4.0**2 / (2 * 10.0) + 1e-9
+    back = np.argmax(np.abs(v[:, 0]) <= 1.0 + 1e-9)
+    assert back > 0 and np.all(np.abs(v[back:, 0]) <= 1.0 + 1e-9)
+    pe, ve, ae = traj.at_time(traj.duration)
+    assert pe[0] == pytest.approx(1.0, abs=1e-9) and ve[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_invalid_inputs_raise_trajectory_error():
+    with pytest.raises(TrajectoryError, match="max_jerk"):
+        motion.plan([0.0], [1.0], 1.0, 1.0, 0.0)
+    with pytest.raises(TrajectoryError, match="target_velocity"):
+        motion.plan([0.0], [1.0], 1.0, 1.0, 1.0, target_velocity=[2.0])
+    with pytest.raises(TrajectoryError, match="non-finite"):
+        motion.plan([np.nan], [1.0], 1.0, 1.0, 1.0)
+    with pytest.raises(TrajectoryError, match="expected 2"):
+        motion.plan([0.0, 0.0], [1.0, 1.0, 1.0], 1.0, 1.0, 1.0)
+
+
+def ruckig_stop_duration(v0: float, a0: float, amax: float, jmax: float) -> float:
+    inp = ruckig.InputParameter(1)
+    inp.control_interface = ruckig.ControlInterface.Velocity
+    inp.current_position, inp.current_velocity, inp.current_acceleration = [0.0], [v0], [a0]
+    inp.target_velocity, inp.target_acceleration = [0.0], [0.0]
+    inp.max_velocity, inp.max_acceleration, inp.max_jerk = [1e9], [amax], [jmax]
+    traj = ruckig.Trajectory(1)
+    ruckig.Ruckig(1).calculate(inp, traj)
+    return traj.duration
+
+
+def test_velocity_stop_is_time_optimal_against_ruckig_velocity_interface():
+    rng = np.random.default_rng(6)
+    for _ in range(500):
+        amax, jmax = rng.uniform(0.2, 5), rng.uniform(0.5, 20)
+        v0, a0 = rng.uniform(-3, 3), rng.uniform(-1, 1) * amax
+        traj = motion.plan_stop([0.0], amax, jmax, current_velocity=[v0],
+                                current_acceleration=[a0])
+        reference = ruckig_stop_duration(v0, a0, amax, jmax)
+        assert traj.duration <= reference * (1 + DURATION_TOL) + 1e-12
+        assert traj.duration >= reference * (1 - DURATION_TOL) - 1e-12
+        t = np.linspace(0, traj.duration, 400)
+        _, v, a = traj.sample(t)
+        assert np.all(np.abs(a) <= amax * (1 + LIMIT_TOL))
+        assert np.all(np.abs(np.diff(a[:, 0])) <= jmax * (t[1] - t[0]) * (1 + 1e-9) + 1e-12)
+        _, ve, ae = traj.at_time(traj.duration)
+        assert abs(ve[0]) <= 1e-9 and abs(ae[0]) <= 1e-9
+
+
+# -- properties ------------------------------------------------------------------------
+
+limit = st.floats(0.1, 10.0)
+unit = st.floats(-1.0, 1.0)
+
+
+@st.composite
+def one_axis(draw):
+    vmax, amax, jmax = draw(limit), draw(limit), draw(st.floats(0.1, 100.0))
+    v0 = draw(unit) * vmax
+    a0 = draw(unit) * amax
+    vb = v0 + a0 * abs(a0) / (2 * jmax)
+    if abs(vb) > vmax:           # scale a0 so that braking a to 0 stays within vmax
+        room = max(vmax - abs(v0), 0.0) if np.sign(a0) == np.sign(v0) else vmax + abs(v0)
+        a0 = np.sign(a0) * min(abs(a0), np.sqrt(2 * jmax * room) * 0.999)
+    vf = draw(unit) * vmax * draw(st.sampled_from([0.0, 1.0]))
+    return (draw(st.floats(-5, 5)), v0, a0, draw(st.floats(-5, 5)), vf, vmax, amax, jmax)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(one_axis(), min_size=1, max_size=4))
+def test_property_limits_end_state_and_optimality(axes):
+    cols = list(zip(*axes, strict=True))
+    case = dict(current_position=np.array(cols[0]), current_velocity=np.array(cols[1]),
+                current_acceleration=np.array(cols[2]), target_position=np.array(cols[3]),
+                target_velocity=np.array(cols[4]), max_velocity=np.array(cols[5]),
+                max_acceleration=np.array(cols[6]), max_jerk=np.array(cols[7]))
+    traj = motion.plan(**case)
+    check_trajectory(traj, case, n_grid=400)
+    reference = ruckig_duration(case)
+    if reference:
+        assert traj.duration <= reference * (1 + DURATION_TOL) + 1e-12
+    elif reference == 0.0:      # ruckig rounds moves below its precision (~1e-16) to 0 s
+        assert traj.duration < 1e-4
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(-5, 5), st.floats(-5, 5), st.floats(0.0, 1.0))
+def test_property_sampling_is_continuous(p0, pf, frac):
+    traj = motion.plan([p0], [pf], 1.5, 2.0, 7.0)
+    t = frac * traj.duration
+    p1, v1, a1 = traj.at_time(t)
+    p2, v2, a2 = traj.at_time(t + 1e-9)
+    assert abs(p2[0] - p1[0]) <= 2e-9 and abs(v2[0] - v1[0]) <= 3e-9
+    assert abs(a2[0] - a1[0]) <= 7.0 * 1e-9 + 1e-12
+
+
+# -- the native block in the cycle -----------------------------------------------------
+
+PERIOD_NS = 1_000_000
+VMAX, AMAX, JMAX = [1.0, 2.0, 1.5], [3.0, 4.0, 2.0], [20.0, 30.0, 10.0]
+
+
+def arm(n=3):
+    c = Cycle(PERIOD_NS, n, state_capacity=1 << 15)
+    tb = c.add_block(motion.traj_block(VMAX[:n], AMAX[:n], JMAX[:n]))
+    c.add_block(drive_sim_block([0.0] * n))
+    return c, tb
+
+
+def test_block_samples_the_planned_trajectory_each_tick():
+    c, tb = arm()
+    target = [0.5, -1.0, 0.8]
+    c.push_command(10, tb, TRAJ_CMD_TARGET, target)
+    c.step(3000)
+    s = c.pop_states()
+    ref = motion.plan([0.0] * 3, target, VMAX, AMAX, JMAX)
+    # the command applies before tick 10's step; tick 10 outputs the sample at one period
+    ticks = np.arange(10, 3000)
+    p, v, _ = ref.sample((ticks - 9) * PERIOD_NS * 1e-9)
+    np.testing.assert_allclose(s["q_cmd"][10:, :3], p, atol=1e-12)
+    np.testing.assert_allclose(s["qd_cmd"][10:, :3], v, atol=1e-12)
+    assert np.all(s["q_cmd"][:10, :3] == 0.0)
+    np.testing.assert_allclose(s["q_cmd"][-1, :3], target, atol=1e-12)
+
+
+def _assert_jerk_limited(s, dt):
+    v = s["qd_cmd"][:, :3]
+    assert np.all(np.abs(v) <= np.array(VMAX) * (1 + 1e-9))
+    acc = np.diff(v, axis=0) / dt
+    assert np.all(np.abs(acc) <= np.array(AMAX) * (1 + 1e-6) + 1e-9)
+    jerk = np.diff(acc, axis=0) / dt
+    assert np.all(np.abs(jerk) <= np.array(JMAX) * (1 + 1e-6) + 1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 700), st.lists(st.floats(-2, 2), min_size=3,
+                                                         max_size=3)), min_size=1, max_size=5))
+def test_block_replans_at_any_tick_without_breaking_the_limits(commands):
+    c, tb = arm()
+    tick = 0
+    last = [0.0] * 3
+    for gap, target in commands:
+        tick += gap
+        c.push_command(tick, tb, TRAJ_CMD_TARGET, target)
+        last = target
+    c.step(tick + 4000)
+    s = c.pop_states()
+    _assert_jerk_limited(s, PERIOD_NS * 1e-9)
+    np.testing.assert_allclose(s["q_cmd"][-1, :3], last, atol=1e-9)
+    assert c.stats().rejected_commands == 0
+
+
+def test_block_target_velocity_and_stop_command():
+    c, tb = arm(2)
+    c.push_command(0, tb, TRAJ_CMD_TARGET_VEL, [0.3, -0.2, 0.5, -0.4])
+    c.step(1500)
+    s = c.pop_states()
+    ref = motion.plan([0.0, 0.0], [0.3, -0.2], VMAX[:2], AMAX[:2], JMAX[:2],
+                      target_velocity=[0.5, -0.4])
+    k = int(np.ceil(ref.duration * 1000)) + 1
+    np.testing.assert_allclose(s["qd_cmd"][k, :2], [0.5, -0.4], atol=1e-12)
+    c.push_command(1500, tb, TRAJ_CMD_STOP)
+    c.step(1500)
+    s2 = c.pop_states()
+    assert np.all(s2["qd_cmd"][-1, :2] == 0.0)
+    v = np.concatenate([s["qd_cmd"][:, :2], s2["qd_cmd"][:, :2]])
+    acc = np.diff(v, axis=0) * 1000
+    assert np.all(np.abs(acc) <= np.array(AMAX[:2]) * (1 + 1e-6))
+
+
+def test_latched_stop_brakes_jerk_limited_and_refuses_targets_until_reset():
+    c, tb = arm()
+    c.push_command(0, tb, TRAJ_CMD_TARGET, [2.0, -2.0, 2.0])
+    c.push_command(700, TARGET_CYCLE, CYCLE_STOP, [1, 0])
+    c.push_command(900, tb, TRAJ_CMD_TARGET, [0.0, 0.0, 0.0])      # refused while stopped
+    c.step(3000)
+    s = c.pop_states()
+    assert s["stop_category"][700] == 1
+    _assert_jerk_limited(s, 1e-3)
+    assert np.all(s["qd_cmd"][-1, :3] == 0.0)
+    assert c.stats().rejected_commands == 1
+    # tick k outputs the sample at (k + 1) periods; the stop starts from tick 699's state
+    move = motion.plan([0.0] * 3, [2.0, -2.0, 2.0], VMAX, AMAX, JMAX)
+    p, v, a = move.at_time(0.7)
+    np.testing.assert_allclose(s["qd_cmd"][699, :3], v, atol=1e-12)
+    stop = motion.plan_stop(p, AMAX, JMAX, v, a)
+    done = 700 + int(np.ceil(stop.duration * 1000))
+    assert np.all(s["qd_cmd"][done:, :3] == 0.0)
+    assert np.any(s["qd_cmd"][done - 2, :3] != 0.0)        # not earlier: it is time-optimal
+    c.push_command(3000, TARGET_CYCLE, CYCLE_RESET)
+    c.push_command(3001, tb, TRAJ_CMD_TARGET, [0.0, 0.0, 0.0])
+    c.step(4000)
+    s = c.pop_states()
+    assert s["stop_category"][-1] == NO_STOP
+    np.testing.assert_allclose(s["q_cmd"][-1, :3], 0.0, atol=1e-9)
+
+
+def test_block_refuses_bad_configuration():
+    with pytest.raises(NativeError):
+        motion.traj_block([1.0], [1.0], [0.0])
