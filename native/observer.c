@@ -54,8 +54,11 @@ static void observer_step(void *self, edge_image *img)
         o->active = 0;
         memset(o->r, 0, sizeof o->r);
     } else {
-        if (!o->active)
+        if (!o->active) {
+            /* start from here; the torque read this tick may predate the stop's end */
             observer_init(o, img);
+            goto publish;
+        }
         double p[EDGE_MAX_AXES], g[EDGE_MAX_AXES], beta[EDGE_MAX_AXES];
         double qh[EDGE_MAX_AXES], pp[EDGE_MAX_AXES], pm[EDGE_MAX_AXES];
         momentum(&o->model, img->q, img->qd, p);
@@ -104,6 +107,7 @@ static void observer_step(void *self, edge_image *img)
             edge_request_stop(img, (uint32_t)c->category, OBSERVER_FAULT_COLLISION);
         }
     }
+publish:
     st->active = o->active;
     memcpy(st->residual, o->r, sizeof(double) * n);
     atomic_fetch_add_explicit(&o->seq, 1, memory_order_release);
