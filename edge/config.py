@@ -25,7 +25,7 @@ SECTION_PARSERS: dict[str, str] = {
     "cycle": "edge.config:parse_cycle",
     "axes": "edge.config:parse_axes",
     "motion": "edge.motion.config:parse_motion",
-    "safety": "edge.motion.config:parse_safety",
+    "safety": "edge.motion.safety:parse_safety",
     "program": "edge.motion.config:parse_program",
     "logic": "edge.logic.config:parse_logic",
     "acquisition": "edge.acquisition.config:parse_acquisition",

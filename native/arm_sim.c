@@ -220,7 +220,9 @@ static void arm_sim_write(void *self, edge_image *img)
         for (int i = 0; i < n; i++) {
             s->qd[i] = v[i];
             s->q[i] += h * v[i];
-            s->tau_motor[i] = tau[i];
+            /* reported torque: the mean over the tick, as a drive's current filter shows */
+            s->tau_motor[i] = sub == 0 ? tau[i] / s->cfg.substeps
+                                       : s->tau_motor[i] + tau[i] / s->cfg.substeps;
         }
     }
 }

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # section name -> "module:function" taking (runtime, parsed section), in attach order
 SECTION_ATTACH: dict[str, str] = {
     "motion": "edge.motion.runtime:attach",
+    "safety": "edge.motion.safety:attach",      # after motion: checks what motion commands
     "logic": "edge.logic.runtime:attach",
     "acquisition": "edge.acquisition.runtime:attach",
     "bus": "edge.rt.bus_config:attach",
@@ -63,7 +64,8 @@ class Runtime:
             busy_tail_ns=int(cfg.busy_tail_us * 1000),
             cpu=cfg.cpu if cfg.cpu >= 0 else _default_cpu(),
             priority=cfg.priority, lock_memory=cfg.lock_memory,
-            watchdog_ticks=watchdog_ticks)
+            watchdog_ticks=watchdog_ticks,
+            estop_category=getattr(board.sections.get("safety"), "estop_category", 0))
         clock = (lambda: self.bus.tick * self.period_ns) if virtual_time else time.time_ns
         bus_cfg = board.sections.get("bus")
         self.bus = Bus(clock, order=bus_cfg.order, default_maxlen=bus_cfg.queue,

@@ -1,0 +1,161 @@
+/* observer.c — see observer.h. C^T qd is computed as dT/dq with T = qd^T M(q) qd / 2
+ * (Lagrange: p' = tau + tau_ext - g + dT/dq), by central differences of M(q) qd from the
+ * RNEA, so the observer needs no Christoffel symbols and no measured acceleration. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observer.h"
+
+#define OBSERVER_DQ 1e-6   /* rad, central-difference step for dT/dq */
+
+typedef struct observer {
+    arm_model model;
+    observer_config cfg;
+    int n, active;
+    double p0[EDGE_MAX_AXES], integral[EDGE_MAX_AXES], r[EDGE_MAX_AXES];
+    observer_status status;
+    _Atomic uint32_t seq;
+} observer;
+
+/* p = M(q) qd (N*m*s): the RNEA with qdd = qd, no velocity terms and no gravity. */
+static void momentum(const arm_model *m, const double *q, const double *qd, double *p)
+{
+    static const double no_gravity[3] = {0, 0, 0};
+    double zero[ARM_MAX_LINKS] = {0};
+    arm_rnea(m, q, zero, qd, no_gravity, p);
+}
+
+static void observer_init(observer *o, const edge_image *img)
+{
+    momentum(&o->model, img->q, img->qd, o->p0);
+    memset(o->integral, 0, sizeof o->integral);
+    memset(o->r, 0, sizeof o->r);
+    o->active = 1;
+}
+
+static void observer_step(void *self, edge_image *img)
+{
+    observer *o = self;
+    const observer_config *c = &o->cfg;
+    const int n = o->n;
+    const double dt = img->period_s;
+    observer_status *st = &o->status;
+    atomic_fetch_add_explicit(&o->seq, 1, memory_order_acq_rel);
+    st->tick = img->tick;
+    if (img->reset_request) {
+        st->collision = 0;
+        st->collision_tick = -1;
+        st->collision_axis = -1;
+        o->active = 0;
+    }
+    if (img->stop_category == 0) {      /* brakes hold the arm: nothing to observe */
+        o->active = 0;
+        memset(o->r, 0, sizeof o->r);
+    } else {
+        if (!o->active) {
+            /* start from here; the torque read this tick may predate the stop's end */
+            observer_init(o, img);
+            goto publish;
+        }
+        double p[EDGE_MAX_AXES], g[EDGE_MAX_AXES], beta[EDGE_MAX_AXES];
+        double qh[EDGE_MAX_AXES], pp[EDGE_MAX_AXES], pm[EDGE_MAX_AXES];
+        momentum(&o->model, img->q, img->qd, p);
+        arm_gravity(&o->model, img->q, g);
+        memcpy(qh, img->q, sizeof(double) * n);
+        for (int i = 0; i < n; i++) {
+            qh[i] = img->q[i] + OBSERVER_DQ;
+            momentum(&o->model, qh, img->qd, pp);
+            qh[i] = img->q[i] - OBSERVER_DQ;
+            momentum(&o->model, qh, img->qd, pm);
+            qh[i] = img->q[i];
+            double tp = 0, tm = 0;
+            for (int k = 0; k < n; k++) {
+                tp += img->qd[k] * pp[k];
+                tm += img->qd[k] * pm[k];
+            }
+            beta[i] = (tp - tm) / (4 * OBSERVER_DQ);     /* d(qd^T M qd / 2)/dq_i */
+        }
+        double peak = 0;
+        int contact = 0, axis = -1;
+        for (int i = 0; i < n; i++) {
+            double qd = img->qd[i], fc = c->coulomb[i];
+            double friction = c->viscous[i] * qd +
+                              (fabs(qd) >= c->coulomb_velocity ? copysign(fc, qd)
+                                                               : fc * qd / c->coulomb_velocity);
+            o->integral[i] += (img->tau[i] + beta[i] - g[i] - friction + o->r[i]) * dt;
+            o->r[i] = c->gain[i] * (p[i] - o->p0[i] - o->integral[i]);
+            double ratio = fabs(o->r[i]) / c->collision_threshold[i];
+            if (ratio > peak) {
+                peak = ratio;
+                axis = i;
+            }
+            if (fabs(o->r[i]) > c->contact_threshold[i])
+                contact = 1;
+        }
+        if (contact && !st->contact)
+            st->contact_tick = img->tick;
+        if (!contact)
+            st->contact_tick = -1;
+        st->contact = contact;
+        st->peak_ratio = peak;
+        if (peak > 1 && !st->collision) {
+            st->collision = 1;
+            st->collision_tick = img->tick;
+            st->collision_axis = axis;
+            edge_request_stop(img, (uint32_t)c->category, OBSERVER_FAULT_COLLISION);
+        }
+    }
+publish:
+    st->active = o->active;
+    memcpy(st->residual, o->r, sizeof(double) * n);
+    atomic_fetch_add_explicit(&o->seq, 1, memory_order_release);
+}
+
+static void observer_release(void *self)
+{
+    free(self);
+}
+
+edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg)
+{
+    if (!model || !cfg || arm_model_check(model) || cfg->n != model->n)
+        return NULL;
+    if (cfg->category < 0 || cfg->category > 2 || !(cfg->coulomb_velocity > 0))
+        return NULL;
+    for (int i = 0; i < cfg->n; i++)
+        if (!(cfg->gain[i] > 0) || !(cfg->contact_threshold[i] > 0) ||
+            !(cfg->collision_threshold[i] >= cfg->contact_threshold[i]) ||
+            !(cfg->viscous[i] >= 0) || !(cfg->coulomb[i] >= 0) ||
+            !isfinite(cfg->collision_threshold[i]))
+            return NULL;
+    observer *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->model = *model;
+    o->cfg = *cfg;
+    o->n = cfg->n;
+    o->status.contact_tick = o->status.collision_tick = -1;
+    o->status.collision_axis = -1;
+    edge_block *b = edge_block_new("observer", o);
+    if (!b) {
+        free(o);
+        return NULL;
+    }
+    b->step = observer_step;
+    b->release = observer_release;
+    return b;
+}
+
+void observer_get_status(const edge_block *b, observer_status *out)
+{
+    observer *o = b->self;
+    uint32_t before, after;
+    do {
+        before = atomic_load_explicit(&o->seq, memory_order_acquire);
+        *out = o->status;
+        atomic_thread_fence(memory_order_acquire);
+        after = atomic_load_explicit(&o->seq, memory_order_relaxed);
+    } while ((before & 1) || before != after);
+}

@@ -1,0 +1,42 @@
+/* observer.h — collision detection with a generalised-momentum observer: the residual
+ *   r = K (p - p0 - integral(tau + C^T qd - g - tau_friction + r) dt),  p = M(q) qd
+ * estimates the external joint torque from measured q, qd and motor torque alone (no
+ * acceleration). Above the contact threshold a contact is reported; above the collision
+ * threshold the configured stop is requested and the collision latches until a reset. */
+#ifndef EDGE_OBSERVER_H
+#define EDGE_OBSERVER_H
+#include "arm_model.h"
+#include "block.h"
+
+/* cffi:begin */
+#define OBSERVER_FAULT_COLLISION 300
+
+typedef struct observer_config {
+    int32_t n;
+    double gain[EDGE_MAX_AXES];                /* K, 1/s (K * period < 1) */
+    double contact_threshold[EDGE_MAX_AXES];   /* N*m, |r| above: contact */
+    double collision_threshold[EDGE_MAX_AXES]; /* N*m, |r| above: collision, stop */
+    double viscous[EDGE_MAX_AXES];             /* friction model, N*m*s/rad */
+    double coulomb[EDGE_MAX_AXES];             /* N*m */
+    double coulomb_velocity;                   /* rad/s: Coulomb sign smoothed below this */
+    int32_t category;                          /* stop category on a collision */
+} observer_config;
+
+typedef struct observer_status {
+    int64_t tick;
+    int32_t active;               /* 0 while the brakes hold (category 0) or before start */
+    int32_t contact;              /* some |r_i| above its contact threshold this tick */
+    int32_t collision;            /* latched until a reset */
+    int32_t collision_axis;
+    int64_t contact_tick;         /* first tick of the current contact, -1 if none */
+    int64_t collision_tick;       /* -1 if none */
+    double residual[EDGE_MAX_AXES];   /* N*m, estimated external joint torque */
+    double peak_ratio;            /* max_i |r_i| / collision_threshold_i this tick */
+} observer_status;
+
+/* The model and config are copied; NULL on bad input. */
+edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg);
+void observer_get_status(const edge_block *b, observer_status *out);
+/* cffi:end */
+
+#endif
