@@ -26,7 +26,7 @@ SECTION_PARSERS: dict[str, str] = {
     "axes": "edge.config:parse_axes",
     "motion": "edge.motion.config:parse_motion",
     "safety": "edge.motion.safety:parse_safety",
-    "program": "edge.motion.config:parse_program",
+    "program": "edge.motion.program:parse_program",
     "logic": "edge.logic.config:parse_logic",
     "acquisition": "edge.acquisition.config:parse_acquisition",
     "bus": "edge.rt.bus_config:parse_bus",
@@ -184,6 +184,7 @@ class AxisConfig:
     max_velocity: float        # rad/s
     max_acceleration: float    # rad/s^2
     initial_position: float = 0.0
+    max_jerk: float = 0.0      # rad/s^3; 0 in the file means 10 x max_acceleration per second
 
 
 @dataclass
@@ -219,7 +220,7 @@ def parse_axes(node: Node, board: Board) -> list[AxisConfig]:
     if not 1 <= len(items) <= 16:
         raise node.error(f"a board has 1 to 16 axes, got {len(items)}")
     for item in items:
-        item.only("name", "max_velocity", "max_acceleration", "initial_position")
+        item.only("name", "max_velocity", "max_acceleration", "max_jerk", "initial_position")
         if any(a.name == item.get("name", str) for a in axes):
             raise item.error("axis names must be unique", "name")
         axes.append(AxisConfig(
@@ -228,6 +229,8 @@ def parse_axes(node: Node, board: Board) -> list[AxisConfig]:
             max_acceleration=item.get("max_acceleration", float, min=1e-9),
             initial_position=item.get("initial_position", float, 0.0),
         ))
+        axes[-1].max_jerk = item.get("max_jerk", float, 10.0 * axes[-1].max_acceleration,
+                                     min=1e-9)
     return axes
 
 

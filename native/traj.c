@@ -978,6 +978,7 @@ typedef struct traj_block {
     double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
     double t;
     int active;
+    int following;            /* TRAJ_CMD_FOLLOW: track the measured position */
     traj tr;
 } traj_block;
 
@@ -989,6 +990,7 @@ static void tb_sync(traj_block *b, const edge_image *img)
     }
     b->active = 0;
     b->stopping = 0;
+    b->following = 0;
     b->initialised = 1;
 }
 
@@ -1001,6 +1003,20 @@ static int tb_stop(traj_block *b)
     return 0;
 }
 
+/* Take over a state (from another block's output or from the drive); brake if it moves. */
+static int tb_adopt(traj_block *b, const edge_image *img, int measured)
+{
+    int moving = 0;
+    for (int i = 0; i < b->n; i++) {
+        b->q[i] = measured ? img->q[i] : img->q_cmd[i];
+        b->qd[i] = measured ? img->qd[i] : img->qd_cmd[i];
+        b->qdd[i] = measured ? 0.0 : img->qdd_cmd[i];
+        moving |= b->qd[i] != 0.0 || b->qdd[i] != 0.0;
+    }
+    b->active = 0;
+    return moving ? tb_stop(b) : 0;
+}
+
 static int tb_command(void *self, edge_image *img, const edge_command *cmd)
 {
     traj_block *b = self;
@@ -1008,19 +1024,38 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
         tb_sync(b, img);
     if (cmd->kind == TRAJ_CMD_STOP)
         return tb_stop(b);
+    if (cmd->kind == TRAJ_CMD_ADOPT)
+        return tb_adopt(b, img, cmd->args[0] != 0.0);
+    if (cmd->kind == TRAJ_CMD_FOLLOW) {
+        b->following = cmd->args[0] != 0.0;
+        return b->following ? 0 : tb_adopt(b, img, 1);
+    }
+    if (b->following)
+        return 1;                     /* no targets while the arm is being led by hand */
     if (img->stop_category != EDGE_NO_STOP)
         return 1;
     const double *vf = NULL;
+    const double *vmax = b->vmax, *amax = b->amax, *jmax = b->jmax;
+    double sv[EDGE_MAX_AXES], sa[EDGE_MAX_AXES], sj[EDGE_MAX_AXES];
     if (cmd->kind == TRAJ_CMD_TARGET_VEL) {
         if (2 * b->n > EDGE_CMD_ARGS)
             return 2;
         vf = cmd->args + b->n;
+    } else if (cmd->kind == TRAJ_CMD_TARGET_SCALED) {
+        double s = b->n < EDGE_CMD_ARGS ? cmd->args[b->n] : 0.0;
+        if (!(s > 0.0 && s <= 1.0))
+            return 2;
+        for (int i = 0; i < b->n; i++) {
+            sv[i] = b->vmax[i] * s;
+            sa[i] = b->amax[i] * s * s;
+            sj[i] = b->jmax[i] * s * s * s;
+        }
+        vmax = sv, amax = sa, jmax = sj;
     } else if (cmd->kind != TRAJ_CMD_TARGET) {
         return 1;
     }
     traj next;
-    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, b->vmax, b->amax,
-                        b->jmax);
+    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, vmax, amax, jmax);
     if (err)
         return 2;
     b->tr = next;
@@ -1036,9 +1071,16 @@ static void tb_step(void *self, edge_image *img)
         tb_sync(b, img);
     if (img->stop_category != EDGE_NO_STOP && !b->stopping) {
         b->stopping = 1;
+        b->following = 0;
         tb_stop(b);
     }
-    if (b->active) {
+    if (b->following && img->stop_category == EDGE_NO_STOP) {
+        for (int i = 0; i < b->n; i++) {
+            b->q[i] = img->q[i];
+            b->qd[i] = img->qd[i];
+            b->qdd[i] = 0.0;
+        }
+    } else if (b->active) {
         b->t += img->period_s;
         traj_at(&b->tr, b->t, b->q, b->qd, b->qdd);
     }

@@ -19,6 +19,14 @@
 #define TRAJ_CMD_TARGET 1        /* args[0..n-1]: target positions (target velocity 0) */
 #define TRAJ_CMD_TARGET_VEL 2    /* args[0..n-1]: positions, args[n..2n-1]: velocities */
 #define TRAJ_CMD_STOP 3          /* jerk-limited stop of every axis from the current state */
+#define TRAJ_CMD_ADOPT 4         /* take over the state in the image: args[0] = 0 the commanded
+                                    (q_cmd, qd_cmd, qdd_cmd another block wrote last tick),
+                                    1 the measured (q, qd); brakes (jerk-limited) if moving */
+#define TRAJ_CMD_TARGET_SCALED 6 /* args[0..n-1]: positions, args[n]: speed scale in (0, 1]:
+                                    velocity, acceleration and jerk limits times s, s^2, s^3
+                                    (the move runs 1/s times slower), n <= 15 */
+#define TRAJ_CMD_FOLLOW 5        /* args[0] = 1: output the measured position every tick (drag
+                                    teaching); 0: adopt the measured state and brake */
 
 typedef struct traj_axis {
     int32_t n_seg;

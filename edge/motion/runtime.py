@@ -1,9 +1,9 @@
-"""Attaches the board's `motion:` section to a Runtime: the simulated arm drive.
+"""Attaches the board's `motion:` section to a Runtime: the simulated arm drive, the
+trajectory block, the path player and the motion controller (LET task).
 
-Interim wiring (issue 4, kinematics part): rate-limited joint setpoints feed the arm_sim
-drive, and a demo task moves between the initial pose and an offset pose, as the runtime
-does without a motion section. The motion controller replaces the setpoint block and the
-demo with its trajectory sampler, safety blocks and program.
+Block order each tick: drive (reads the arm) → trajectory → path player (overrides while
+it plays) → then, from the safety section, observer → safety monitor (last word on what
+is commanded) → drive writes.
 """
 
 from __future__ import annotations
@@ -12,31 +12,57 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import arm_sim_block_from_config
 from edge.motion.config import MotionConfig
-from edge.rt.executor import LetTask
-from edge.rt.native import setpoint_block
+from edge.motion.controller import MotionController
+from edge.motion.paths import JointLimits, JointPath
+from edge.motion.trajectory import traj_block
+from edge.rt.native import Block, require_native
 
 if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
 
-SETPOINT_CMD_TARGET = 1
+PATH_SECONDS = 60.0          # longest Cartesian move or playback, per buffer
 
 
-def attach(runtime: Runtime, motion: MotionConfig) -> None:
+def path_block(n_axes: int, capacity: int) -> Block:
+    """The native path player with two buffers of `capacity` samples each."""
+    _, lib = require_native()
+    return Block("path", lib.path_block_alloc(n_axes, capacity))
+
+
+def load_path(block: Block, buffer: int, path: JointPath) -> None:
+    """Copy a path into one of the player's buffers (the one not playing)."""
+    ffi, lib = require_native()
+    arrays = [np.ascontiguousarray(a, dtype=float) for a in (path.q, path.qd, path.qdd)]
+    ptrs = [ffi.cast("double *", ffi.from_buffer(a)) for a in arrays]
+    if lib.path_block_load(block.handle, buffer, *ptrs, len(path.q)) != 0:
+        raise RuntimeError(f"path buffer {buffer} is busy or too small for {len(path.q)} "
+                           "samples")
+
+
+def joint_limits(runtime: Runtime) -> JointLimits:
+    axes = runtime.board.axes
+    return JointLimits(np.array([a.max_velocity for a in axes]),
+                       np.array([a.max_acceleration for a in axes]),
+                       np.array([a.max_jerk for a in axes]))
+
+
+def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     axes = runtime.board.axes
     home = np.array([a.initial_position for a in axes])
-    runtime.add_block(arm_sim_block_from_config(motion, home))
-    setpoint_index = runtime.add_block(setpoint_block([a.max_velocity for a in axes],
-                                                      [a.max_acceleration for a in axes]))
-    period_ticks = max(1, int(round(2e9 / runtime.period_ns)))   # every 2 s
-    offset = np.clip(home + 0.3, motion.arm.q_min, motion.arm.q_max)
-    poses = [home.tolist(), offset.tolist()]
-
-    def demo(ctx) -> None:
-        ctx.command(setpoint_index, SETPOINT_CMD_TARGET, poses[(ctx.tick // period_ticks) % 2])
-
-    runtime.add_task(LetTask("demo_moves", demo, period_ticks=period_ticks,
-                             deadline_ticks=min(10, period_ticks)))
+    limits = joint_limits(runtime)
+    drive = runtime.add_block(arm_sim_block_from_config(motion, home))
+    traj = runtime.add_block(traj_block(limits.velocity, limits.acceleration, limits.jerk))
+    capacity = int(PATH_SECONDS * 1e9 / runtime.period_ns)
+    runtime.path_block = path_block(len(axes), capacity)
+    path = runtime.add_block(runtime.path_block)
+    controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), traj_index=traj,
+                                  path_index=path, drive_index=drive, limits=limits,
+                                  path_capacity=capacity)
+    runtime.motion = controller
     runtime.extra_summary["arm"] = lambda: {"model": motion.arm.name, "joints": motion.arm.n,
                                             "drive": "arm_sim"}
+    runtime.extra_summary["motion"] = controller.status
+    return controller

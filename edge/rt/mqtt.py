@@ -278,6 +278,7 @@ def attach(runtime, cfg: MqttConfig) -> None:
     runtime.add_service(factory)
     runtime.extra_summary["mqtt"] = lambda: (bridge_holder["bridge"].stats_dict()
                                              if bridge_holder else None)
-    if "stop" in cfg.commands:
+    if "stop" in cfg.commands and getattr(runtime, "motion", None) is None:
+        # with a motion controller, it takes cmd/stop (and the other motion commands)
         runtime.bus.subscribe("cmd/stop", callback=lambda m: runtime.request_stop(
             m.data["args"].get("category", 1)))

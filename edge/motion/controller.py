@@ -1,0 +1,541 @@
+"""The motion controller: a state machine over the native motion blocks, run as a LET task.
+
+States: disabled → idle → moving → stopping → idle, faulted on any latched stop, and
+teach (the arm held weightless and led by hand). Requests (move_joint, move_linear,
+move_circular, jog, move_velocity, stop, enable, disable, reset, teach, playback,
+force mode) come from Python or from bus topics `cmd/<name>`; they are queued and taken
+in order at the task's next release, so what happens depends on requests and ticks only.
+The native blocks do the motion and the safety layer re-checks all of it every tick; this
+task only decides what to ask for.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.errors import EdgeError
+from edge.motion.paths import (
+    JointLimits,
+    JointPath,
+    PathError,
+    arc,
+    cartesian_path,
+    line,
+    playback_path,
+)
+from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
+from edge.rt.native import TARGET_CYCLE
+
+log = logging.getLogger(__name__)
+
+TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP, TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED = (
+    1, 2, 3, 4, 5, 6)
+PATH_START, PATH_RELEASE = 1, 2
+ARM_SIM_MODE, ARM_SIM_POSITION, ARM_SIM_TORQUE = 2, 0, 1
+CYCLE_CMD_RESET = 2
+NO_STOP = 255
+FAULT_FORCE_LIMIT = 320
+STANDSTILL_RAD_S = 1e-6
+JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
+
+
+class State(enum.StrEnum):
+    DISABLED = "disabled"
+    IDLE = "idle"
+    MOVING = "moving"
+    STOPPING = "stopping"
+    FAULTED = "faulted"
+    TEACH = "teach"
+
+
+class MotionError(EdgeError):
+    """A motion request that cannot be carried out (wrong state, unreachable, limits)."""
+
+
+@dataclass
+class Request:
+    """One queued request; `status` goes pending → accepted/rejected → done."""
+
+    name: str
+    args: dict[str, Any]
+    status: str = "pending"
+    reason: str = ""
+    tick: int | None = None           # tick at which it was taken
+
+    def reject(self, reason: str) -> None:
+        self.status, self.reason = "rejected", reason
+
+
+@dataclass
+class Recording:
+    """Waypoints recorded in teach mode, one every `period_s`."""
+
+    period_s: float
+    waypoints: list[np.ndarray] = field(default_factory=list)
+
+    def array(self) -> np.ndarray:
+        return np.array(self.waypoints)
+
+
+@dataclass(frozen=True)
+class ForceSettings:
+    """Admittance: tool velocity = (wrench - target) / damping, zeroed below the deadband;
+    above `force_limit_n` the arm stops (category 2)."""
+
+    damping_n_s_m: float = 200.0
+    damping_nm_s_rad: float = 20.0
+    deadband_n: float = 3.0
+    force_limit_n: float = 150.0
+    target_wrench: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class MotionController:
+    """Owns the trajectory and path blocks and the drive's mode; see the module text."""
+
+    def __init__(self, runtime, arm, native_arm, *, traj_index: int, path_index: int,
+                 drive_index: int, limits: JointLimits, path_capacity: int,
+                 tcp_speed_m_s: float = 0.25, tcp_accel_m_s2: float = 1.0,
+                 tcp_jerk_m_s3: float = 10.0, angular_speed_rad_s: float = 1.0,
+                 period_ticks: int = 4) -> None:
+        self.runtime = runtime
+        self.arm = arm
+        self.native_arm = native_arm
+        self.traj_index, self.path_index, self.drive_index = traj_index, path_index, drive_index
+        self.limits = limits
+        self.path_capacity = path_capacity
+        self.tcp = dict(speed_m_s=tcp_speed_m_s, accel_m_s2=tcp_accel_m_s2,
+                        jerk_m_s3=tcp_jerk_m_s3, angular_speed=angular_speed_rad_s)
+        self.period_s = runtime.period_ns * 1e-9
+        self.state = State.DISABLED
+        self.mode = "position"
+        self.fault: dict[str, Any] | None = None
+        self.requests: deque[Request] = deque()
+        self.history: list[Request] = []
+        self.planners: dict[str, Callable[..., JointPath]] = {}
+        self.recording: Recording | None = None
+        self.force = ForceSettings()
+        self._next_buffer = 0
+        self._path_end_tick: int | None = None
+        self._pending_path: JointPath | None = None     # playback after the approach move
+        self._deadman_tick: int | None = None
+        self._record_every = 1
+        self.moves_done = 0
+        self._moved_tick = 0
+        self.task = LetTask("motion_controller", self._scan, period_ticks=period_ticks,
+                            deadline_ticks=1, priority=50, on_miss="stop")
+        runtime.add_task(self.task)
+        runtime.bus.subscribe("cmd/+", callback=self._bus_command)
+
+    # -- the public API: every call queues a request ----------------------------------
+    def request(self, name: str, **args: Any) -> Request:
+        if name not in _HANDLERS:
+            raise MotionError(f"unknown motion request {name!r}; known: {', '.join(_HANDLERS)}")
+        req = Request(name, args)
+        self.requests.append(req)
+        return req
+
+    def enable(self) -> Request:
+        return self.request("enable")
+
+    def disable(self) -> Request:
+        return self.request("disable")
+
+    def reset(self) -> Request:
+        return self.request("reset")
+
+    def stop(self) -> Request:
+        return self.request("stop")
+
+    def move_joint(self, positions: Sequence[float], speed_scale: float = 1.0) -> Request:
+        return self.request("move_joint", positions=list(positions), speed_scale=speed_scale)
+
+    def move_linear(self, xyz: Sequence[float], rpy: Sequence[float] | None = None,
+                    speed_m_s: float | None = None) -> Request:
+        return self.request("move_linear", xyz=list(xyz), rpy=rpy, speed_m_s=speed_m_s)
+
+    def move_circular(self, via_xyz: Sequence[float], xyz: Sequence[float],
+                      rpy: Sequence[float] | None = None,
+                      speed_m_s: float | None = None) -> Request:
+        return self.request("move_circular", via=list(via_xyz), xyz=list(xyz), rpy=rpy,
+                            speed_m_s=speed_m_s)
+
+    def jog(self, axis: int, velocity: float) -> Request:
+        return self.request("jog", axis=axis, velocity=velocity)
+
+    def move_velocity(self, velocities: Sequence[float]) -> Request:
+        return self.request("move_velocity", velocities=list(velocities))
+
+    def teach(self, on: bool, record_hz: float = 50.0) -> Request:
+        return self.request("teach", on=on, record_hz=record_hz)
+
+    def playback(self, recording: Recording | None = None, smoothing: float = 1e-4) -> Request:
+        return self.request("playback", recording=recording, smoothing=smoothing)
+
+    def set_mode(self, mode: str, **force: Any) -> Request:
+        return self.request("set_mode", mode=mode, force=force)
+
+    def register_planner(self, name: str,
+                         planner: Callable[[np.ndarray, Any, JointLimits, float], JointPath]
+                         ) -> None:
+        """An integrator's planner: planner(q_start, goal, limits, period_s) -> JointPath
+        sampled once per tick; run with `move_custom(name, goal)`. The path is checked
+        against the joint limits before it plays, and the safety layer checks every tick."""
+        if not name.isidentifier():
+            raise MotionError(f"planner name {name!r} must be an identifier")
+        self.planners[name] = planner
+
+    def move_custom(self, planner: str, goal: Any) -> Request:
+        return self.request("move_custom", planner=planner, goal=goal)
+
+    def _bus_command(self, msg) -> None:
+        """`cmd/<name>` from the bus (MQTT commands arrive here once validated). A stop
+        with a category is a latched protective stop of the cycle, not a motion stop."""
+        name = msg.topic.rsplit("/", 1)[-1]
+        args = dict(msg.data.get("args", {})) if isinstance(msg.data, dict) else {}
+        if name == "stop" and "category" in args:
+            self.runtime.request_stop(int(args["category"]))
+        elif name in _BUS_COMMANDS:
+            self.request(name, **args)
+
+    # -- the scan: once per release ----------------------------------------------------
+    def _scan(self, ctx: TaskContext) -> None:
+        rec = ctx.state
+        n = self.arm.n
+        self.q, self.qd = rec["q"][:n].copy(), rec["qd"][:n].copy()
+        self.q_cmd, self.qd_cmd = rec["q_cmd"][:n].copy(), rec["qd_cmd"][:n].copy()
+        self._observe(ctx, rec)
+        while self.requests:
+            req = self.requests.popleft()
+            req.tick = ctx.tick
+            try:
+                _HANDLERS[req.name](self, ctx, **req.args)
+                if req.status == "pending":
+                    req.status = "accepted"
+            except (MotionError, PathError, TypeError, ValueError) as exc:
+                req.reject(str(exc))
+            self.history.append(req)
+            ctx.publish("motion/requests", {"name": req.name, "status": req.status,
+                                            "reason": req.reason})
+            if req.status == "rejected":
+                log.warning("motion request %s rejected: %s", req.name, req.reason)
+        ctx.publish("motion/state", {"state": self.state.value, "mode": self.mode,
+                                     "fault": self.fault})
+
+    def _observe(self, ctx: TaskContext, rec) -> None:
+        """Follow what the native side did since the last release."""
+        stop = int(rec["stop_category"])
+        if stop != NO_STOP and self.state not in (State.FAULTED, State.DISABLED):
+            self.fault = {"code": int(rec["fault_code"]), "category": stop, "tick": ctx.tick}
+            log.warning("motion: stop category %d latched (fault %d)", stop, self.fault["code"])
+            self._enter(ctx, State.FAULTED)
+            self._pending_path = None
+            self.recording = None if self.state == State.TEACH else self.recording
+            return
+        if stop == NO_STOP and self.state == State.FAULTED:
+            self.fault = None
+            self._enter(ctx, State.DISABLED)
+        standstill = bool(np.all(np.abs(self.qd_cmd) < STANDSTILL_RAD_S))
+        if self.state == State.MOVING and self._path_end_tick is not None:
+            if ctx.tick >= self._path_end_tick:
+                self._hand_over(ctx)
+                if self._pending_path is not None:
+                    self._play(ctx, self._pending_path)
+                    self._pending_path = None
+        elif self.state == State.MOVING and self._deadman_tick is not None:
+            if ctx.tick >= self._deadman_tick:
+                ctx.command(self.traj_index, TRAJ_STOP)
+                self._deadman_tick = None
+                self._enter(ctx, State.STOPPING)
+        elif self.state in (State.MOVING, State.STOPPING) and standstill and \
+                ctx.tick > self._moved_tick + 1:
+            if self._pending_path is not None and self.state == State.MOVING:
+                self._play(ctx, self._pending_path)
+                self._pending_path = None
+            else:
+                self.moves_done += self.state == State.MOVING
+                self._enter(ctx, State.IDLE)
+        if self.state == State.TEACH and self.recording is not None and \
+                ctx.tick % self._record_every == 0:
+            self.recording.waypoints.append(self.q.copy())
+        if self.mode == "force" and self.state in (State.IDLE, State.MOVING):
+            self._admittance(ctx)
+
+    def _enter(self, ctx: TaskContext, state: State) -> None:
+        if state != self.state:
+            ctx.publish("motion/events", {"from": self.state.value, "to": state.value,
+                                          "tick": ctx.tick})
+            self.state = state
+        if state in (State.IDLE, State.FAULTED, State.DISABLED):
+            self._path_end_tick = None
+            self._deadman_tick = None
+
+    # -- helpers -----------------------------------------------------------------------
+    def _require(self, *states: State) -> None:
+        if self.state not in states:
+            raise MotionError(f"not possible while {self.state.value} "
+                              f"(needs {' or '.join(s.value for s in states)})")
+
+    def _check_joints(self, q: Sequence[float]) -> np.ndarray:
+        q = np.asarray(q, float)
+        if q.shape != (self.arm.n,) or not np.all(np.isfinite(q)):
+            raise MotionError(f"expected {self.arm.n} finite joint positions")
+        if not self.arm.within_limits(q):
+            raise MotionError("target outside the joint limits")
+        return q
+
+    def _target_pose(self, xyz, rpy) -> np.ndarray:
+        from edge.motion.kinematics import pose
+
+        T = self.arm.fk(self.q_cmd)
+        if rpy is None:
+            T = T.copy()
+            T[:3, 3] = np.asarray(xyz, float)
+            return T
+        return pose(xyz, rpy)
+
+    def _play(self, ctx: TaskContext, path: JointPath) -> None:
+        """Load the idle buffer and start it at the effective tick."""
+        from edge.motion.runtime import load_path
+
+        buffer = self._next_buffer
+        load_path(self.runtime.path_block, buffer, path)
+        self._next_buffer = 1 - buffer
+        ctx.command(self.path_index, PATH_START, (buffer,))
+        self._path_end_tick = ctx.effective_tick + len(path.q)
+        self._moved_tick = ctx.tick
+        self._enter(ctx, State.MOVING)
+
+    def _hand_over(self, ctx: TaskContext) -> None:
+        """The path ended or is cut short: the trajectory block takes over from the path's
+        commanded state (braking if it still moves) and the path player lets go."""
+        ctx.command(self.traj_index, TRAJ_ADOPT, (0,))
+        ctx.command(self.path_index, PATH_RELEASE)
+        self._path_end_tick = None
+        self._moved_tick = ctx.tick
+
+    def _admittance(self, ctx: TaskContext) -> None:
+        safety = getattr(self.runtime, "safety", None)
+        if safety is None or safety.observer is None:
+            return
+        residual = np.asarray(safety.observer_status()["residual"][:self.arm.n])
+        J = self.native_arm.jacobian(self.q)
+        wrench = np.linalg.pinv(J.T, rcond=1e-3) @ residual
+        if np.linalg.norm(wrench[:3]) > self.force.force_limit_n:
+            ctx.command(TARGET_CYCLE, CYCLE_CMD_STOP, (2, FAULT_FORCE_LIMIT))
+            return
+        f = wrench - np.asarray(self.force.target_wrench)
+        f[np.abs(f) < self.force.deadband_n] = 0.0
+        twist = np.concatenate([f[:3] / self.force.damping_n_s_m,
+                                f[3:] / self.force.damping_nm_s_rad])
+        qd = np.linalg.pinv(J, rcond=1e-3) @ twist
+        qd = np.clip(qd, -self.limits.velocity * 0.5, self.limits.velocity * 0.5)
+        horizon = self.task.period_ticks * self.period_s * 4
+        target = self.arm.clip(self.q_cmd + qd * horizon)
+        ctx.command(self.traj_index, TRAJ_TARGET_VEL, (*target, *np.zeros(self.arm.n)))
+        self._moved_tick = ctx.tick
+        if np.any(qd != 0):
+            self._enter(ctx, State.MOVING)
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state.value, "mode": self.mode, "fault": self.fault,
+                "moves_done": self.moves_done,
+                "requests": {s: sum(r.status == s for r in self.history)
+                             for s in ("accepted", "rejected")},
+                "tool_xyz_m": [round(float(x), 6) for x in self.arm.fk(self.q_cmd)[:3, 3]]
+                if hasattr(self, "q_cmd") else None}
+
+
+# -- request handlers ----------------------------------------------------------------------
+def _enable(c: MotionController, ctx: TaskContext) -> None:
+    c._require(State.DISABLED, State.IDLE)
+    safety = getattr(c.runtime, "safety", None)
+    if safety is not None:
+        safety.set_enabled(True, ctx.command)
+    ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_POSITION,))
+    c._enter(ctx, State.IDLE)
+
+
+def _disable(c: MotionController, ctx: TaskContext) -> None:
+    c._require(State.IDLE, State.DISABLED)
+    safety = getattr(c.runtime, "safety", None)
+    if safety is not None:
+        safety.set_enabled(False, ctx.command)
+    c._enter(ctx, State.DISABLED)
+
+
+def _reset(c: MotionController, ctx: TaskContext) -> None:
+    c._require(State.FAULTED)
+    ctx.command(TARGET_CYCLE, CYCLE_CMD_RESET)
+
+
+def _stop(c: MotionController, ctx: TaskContext) -> None:
+    if c.state == State.TEACH:
+        _teach(c, ctx, on=False)
+        return
+    c._require(State.MOVING, State.STOPPING, State.IDLE)
+    c._pending_path = None
+    if c._path_end_tick is not None:
+        c._hand_over(ctx)               # adopt brakes jerk-limited from the path's state
+    else:
+        ctx.command(c.traj_index, TRAJ_STOP)
+    c._deadman_tick = None
+    c._moved_tick = ctx.tick
+    if c.state != State.IDLE:
+        c._enter(ctx, State.STOPPING)
+
+
+def _move_joint(c: MotionController, ctx: TaskContext, positions, speed_scale=1.0) -> None:
+    c._require(State.IDLE, State.MOVING)
+    if c._path_end_tick is not None:
+        raise MotionError("a Cartesian move or playback is running: stop it first")
+    q = c._check_joints(positions)
+    if not 0.0 < float(speed_scale) <= 1.0:
+        raise MotionError("speed_scale must be in (0, 1]")
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale)))
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _cartesian(c: MotionController, ctx: TaskContext, pose_at, length, rotation,
+               speed_m_s) -> None:
+    tcp = dict(c.tcp)
+    if speed_m_s is not None:
+        if not 0 < float(speed_m_s) <= c.tcp["speed_m_s"]:
+            raise MotionError(f"speed must be in (0, {c.tcp['speed_m_s']}] m/s")
+        tcp["speed_m_s"] = float(speed_m_s)
+    path = cartesian_path(c.native_arm.ik_once, c.q_cmd, pose_at, length, rotation,
+                          limits=c.limits, period_s=c.period_s, max_samples=c.path_capacity,
+                          **tcp)
+    c._play(ctx, path)
+
+
+def _move_linear(c: MotionController, ctx: TaskContext, xyz, rpy=None, speed_m_s=None) -> None:
+    c._require(State.IDLE)
+    pose_at, length, rotation = line(c.arm.fk(c.q_cmd), c._target_pose(xyz, rpy))
+    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
+
+
+def _move_circular(c: MotionController, ctx: TaskContext, via, xyz, rpy=None,
+                   speed_m_s=None) -> None:
+    c._require(State.IDLE)
+    pose_at, length, rotation = arc(c.arm.fk(c.q_cmd), via, c._target_pose(xyz, rpy))
+    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
+
+
+def _jog(c: MotionController, ctx: TaskContext, axis, velocity) -> None:
+    """Hold-to-run: move one joint toward its limit at |velocity| until the jog stops
+    being repeated (JOG_DEADMAN_S) or a zero velocity arrives."""
+    c._require(State.IDLE, State.MOVING)
+    if c._path_end_tick is not None:
+        raise MotionError("a Cartesian move or playback is running: stop it first")
+    axis, velocity = int(axis), float(velocity)
+    if not 0 <= axis < c.arm.n:
+        raise MotionError(f"axis must be 0..{c.arm.n - 1}")
+    if velocity == 0.0:
+        _stop(c, ctx)
+        return
+    scale = abs(velocity) / c.limits.velocity[axis]
+    if scale > 1.0:
+        raise MotionError(f"jog velocity beyond the axis limit {c.limits.velocity[axis]} rad/s")
+    target = c.q_cmd.copy()
+    target[axis] = c.arm.q_max[axis] if velocity > 0 else c.arm.q_min[axis]
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale))
+    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
+    """Velocity interface: reach the joint velocities (jerk-limited) and hold them while
+    the command is repeated; a jerk-limited stop when it is not (deadman)."""
+    c._require(State.IDLE, State.MOVING)
+    v = np.asarray(velocities, float)
+    if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
+        raise MotionError("expected one velocity per joint within the velocity limits")
+    horizon_s = JOG_DEADMAN_S * 4
+    target = np.clip(c.q_cmd + v * horizon_s, c.arm.q_min, c.arm.q_max)
+    ctx.command(c.traj_index, TRAJ_TARGET_VEL, (*target, *np.where(target == c.q_cmd + v *
+                                                                   horizon_s, v, 0.0)))
+    c.mode = "velocity"
+    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
+    if on:
+        c._require(State.IDLE)
+        ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_TORQUE,))
+        ctx.command(c.traj_index, TRAJ_FOLLOW, (1,))
+        c._record_every = max(1, int(round(1.0 / (float(record_hz) * c.period_s))))
+        c.recording = Recording(c._record_every * c.period_s)
+        c._enter(ctx, State.TEACH)
+    else:
+        c._require(State.TEACH)
+        ctx.command(c.traj_index, TRAJ_FOLLOW, (0,))
+        ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_POSITION,))
+        c._moved_tick = ctx.tick
+        c._enter(ctx, State.STOPPING)
+
+
+def _playback(c: MotionController, ctx: TaskContext, recording=None, smoothing=1e-4) -> None:
+    c._require(State.IDLE)
+    rec = recording or c.recording
+    if rec is None or len(rec.waypoints) < 4:
+        raise MotionError("nothing recorded to play back")
+    path = playback_path(rec.array(), rec.period_s, c.limits, c.period_s, c.path_capacity,
+                         smoothing)
+    start = path.q[0]
+    if np.max(np.abs(start - c.q_cmd)) > 1e-6:      # approach the start first
+        _move_joint(c, ctx, c.arm.clip(start))
+        c._pending_path = path
+    else:
+        c._play(ctx, path)
+
+
+def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
+    c._require(State.IDLE)
+    if mode not in ("position", "velocity", "force"):
+        raise MotionError("mode must be position, velocity or force")
+    if mode == "force":
+        safety = getattr(c.runtime, "safety", None)
+        if safety is None or safety.observer is None:
+            raise MotionError("force mode needs the safety section's momentum observer "
+                              "(the wrench is estimated from its residual)")
+        c.force = ForceSettings(**(force or {}))
+    c.mode = mode
+
+
+def _move_custom(c: MotionController, ctx: TaskContext, planner, goal) -> None:
+    c._require(State.IDLE)
+    if planner not in c.planners:
+        raise MotionError(f"no planner named {planner!r} is registered")
+    path = c.planners[planner](c.q_cmd.copy(), goal, c.limits, c.period_s)
+    if not isinstance(path, JointPath) or path.q.shape[1:] != (c.arm.n,):
+        raise MotionError(f"planner {planner!r} must return a JointPath with {c.arm.n} axes")
+    from edge.motion.paths import limit_ratio
+
+    if limit_ratio(path, c.limits) > 1.0 + 1e-9:
+        raise MotionError(f"planner {planner!r} produced a path beyond the joint limits")
+    if np.max(np.abs(path.q[0] - c.q_cmd)) > c.limits.velocity.max() * c.period_s * 1.01:
+        raise MotionError(f"planner {planner!r} must start at the current position")
+    if not all(c.arm.within_limits(q) for q in path.q[:: max(1, len(path.q) // 100)]):
+        raise MotionError(f"planner {planner!r} left the joint limits")
+    c._play(ctx, path)
+
+
+_HANDLERS: dict[str, Callable[..., None]] = {
+    "enable": _enable, "disable": _disable, "reset": _reset, "stop": _stop,
+    "move_joint": _move_joint, "move_linear": _move_linear, "move_circular": _move_circular,
+    "jog": _jog, "move_velocity": _move_velocity, "teach": _teach, "playback": _playback,
+    "set_mode": _set_mode, "move_custom": _move_custom,
+}
+# what the bus (and so MQTT, where the board allows it) may ask for
+_BUS_COMMANDS = ("enable", "disable", "reset", "stop", "move_joint", "move_linear", "jog")

@@ -1,0 +1,174 @@
+"""The board's `program:` section: a short sequence of motion steps run once at start
+(the simulated arm's demo), each waiting for the previous one to finish.
+
+    program:
+      - enable: {}
+      - move_joint: {positions: [0, -1.2, 1.2, 0, 1.57, 0], speed_scale: 0.5}
+      - move_linear: {offset: [0.1, 0, -0.05], speed_m_s: 0.1}   # or xyz: [..], rpy: [..]
+      - move_circular: {via_offset: [0.05, 0.05, 0], offset: [0, 0.1, 0]}
+      - wait: 0.5                                                # seconds
+      - move_joint: {positions: [...]}
+      - stop: {after_s: 0.3}          # stop the move before it, 0.3 s after it began
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.config import Board, Node
+from edge.rt.executor import LetTask
+
+STEP_FIELDS = {
+    "enable": (), "disable": (), "wait": None,
+    "move_joint": ("positions", "speed_scale"),
+    "move_linear": ("xyz", "rpy", "offset", "speed_m_s"),
+    "move_circular": ("via", "via_offset", "xyz", "offset", "rpy", "speed_m_s"),
+    "stop": ("after_s",),
+}
+
+
+@dataclass
+class ProgramStep:
+    kind: str
+    args: dict[str, Any]
+    line: int
+
+
+@dataclass
+class Program:
+    steps: list[ProgramStep]
+    file: str = ""
+
+
+def parse_program(node: Node, board: Board) -> Program:
+    steps = []
+    n_axes = len(board.axes)
+    for item in node.sequence():
+        m = item.mapping()
+        if len(m) != 1:
+            raise item.error(f"a step is one of: {', '.join(STEP_FIELDS)}")
+        (kind, body), = m.items()
+        if kind not in STEP_FIELDS:
+            raise item.error(f"unknown step {kind!r} (steps: {', '.join(STEP_FIELDS)})")
+        if kind == "wait":
+            steps.append(ProgramStep(kind, {"seconds": body.scalar(float, min=0.0, max=3600)},
+                                     body.line))
+            continue
+        if body.value is None:
+            body.value = {}
+        body.only(*STEP_FIELDS[kind])
+        args: dict[str, Any] = {}
+        for name, child in body.mapping().items():
+            if name in ("positions",):
+                args[name] = body.floats(name, n_axes)
+            elif name in ("xyz", "offset", "via", "via_offset", "rpy"):
+                args[name] = body.floats(name, 3)
+            else:
+                args[name] = child.scalar(float, min=0.0)
+        if kind == "move_joint" and "positions" not in args:
+            raise body.error("required field is missing", "positions")
+        if kind in ("move_linear", "move_circular") and ("xyz" in args) == ("offset" in args):
+            raise body.error("give exactly one of xyz (absolute, m) or offset (from the "
+                             "tool's position at the start of the step)")
+        if kind == "move_circular" and ("via" in args) == ("via_offset" in args):
+            raise body.error("give exactly one of via or via_offset")
+        steps.append(ProgramStep(kind, args, body.line))
+    return Program(steps, node.file)
+
+
+@dataclass
+class ProgramRunner:
+    """Issues the steps one by one through the motion controller (a LET task, 10 ms)."""
+
+    runtime: Any
+    program: Program
+    index: int = 0
+    started_tick: int = 0
+    current: Any = None
+    log: list[dict[str, Any]] = field(default_factory=list)
+    failed: str | None = None
+
+    def attach(self) -> None:
+        period = max(1, int(round(10e6 / self.runtime.period_ns)))
+        self.runtime.add_task(LetTask("program", self.scan, period_ticks=period, priority=40))
+        self.runtime.extra_summary["program"] = self.summary
+
+    def _busy(self) -> bool:
+        c = self.runtime.motion
+        if self.current is None:
+            return False
+        if self.current.status == "pending":
+            return True
+        if self.current.status == "rejected":
+            return False
+        return c.state.value in ("moving", "stopping") or bool(c.requests)
+
+    def scan(self, ctx) -> None:
+        if self.failed or self.index >= len(self.program.steps):
+            return
+        c = self.runtime.motion
+        if c.state.value == "faulted":
+            self.failed = f"controller faulted during step {self.index + 1}"
+            return
+        step = self.program.steps[self.index]
+        period_s = self.runtime.period_ns * 1e-9
+        if step.kind == "stop":
+            if (ctx.tick - self.started_tick) * period_s < step.args.get("after_s", 0.0) \
+                    and self._busy():
+                return
+        elif step.kind == "wait":
+            if self.current != "wait":
+                if self._busy():
+                    return
+                self.current, self.started_tick = "wait", ctx.tick
+                return
+            if (ctx.tick - self.started_tick) * period_s < step.args["seconds"]:
+                return
+            self._done(step, "done", ctx.tick)
+            return
+        elif self._busy():
+            return
+        if self.current is not None and getattr(self.current, "status", "") == "rejected":
+            self.failed = (f"{self.program.file}:{self.program.steps[self.index - 1].line}: "
+                           f"step rejected: {self.current.reason}")
+            return
+        self.current = self._issue(c, step)
+        self.started_tick = ctx.tick
+        self._done(step, "issued", ctx.tick)
+
+    def _done(self, step: ProgramStep, what: str, tick: int) -> None:
+        self.log.append({"step": self.index + 1, "kind": step.kind, what: tick})
+        self.index += 1
+        if step.kind == "wait":
+            self.current = None
+
+    def _issue(self, c, step: ProgramStep):
+        a = dict(step.args)
+        tool = c.arm.fk(c.q_cmd)[:3, 3] if hasattr(c, "q_cmd") else np.zeros(3)
+        if "offset" in a:
+            a["xyz"] = list(tool + np.asarray(a.pop("offset")))
+        if "via_offset" in a:
+            a["via"] = list(tool + np.asarray(a.pop("via_offset")))
+        if step.kind == "stop":
+            return c.stop()
+        if step.kind == "move_circular":
+            return c.move_circular(a["via"], a["xyz"], a.get("rpy"), a.get("speed_m_s"))
+        return c.request(step.kind, **a)
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": len(self.program.steps), "completed": self.index,
+                "failed": self.failed}
+
+
+def attach(runtime, program: Program) -> ProgramRunner:
+    if getattr(runtime, "motion", None) is None:
+        from edge.errors import ConfigError
+
+        raise ConfigError("the program section needs a motion section", field="program")
+    runner = ProgramRunner(runtime, program)
+    runner.attach()
+    runtime.program = runner
+    return runner
