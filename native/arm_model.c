@@ -48,7 +48,7 @@ int arm_model_check(const arm_model *m)
         for (unsigned k = 0; k < sizeof v / sizeof v[0]; k++)
             if (!isfinite(v[k]))
                 return -1;
-        if (m->mass[i] < 0)
+        if (m->mass[i] < 0 || !(m->armature[i] >= 0) || !isfinite(m->armature[i]))
             return -1;
         for (int k = 0; k < 3; k++)
             if (!isfinite(m->com[i][k]))
@@ -208,7 +208,7 @@ void arm_rnea(const arm_model *m, const double *q, const double *qd, const doubl
             f[k] = f_up[k] + F[i][k];
         }
         const double *R = t[i].r;                    /* joint axis z_{i-1} in frame i */
-        tau[i] = mom[0] * R[6] + mom[1] * R[7] + mom[2] * R[8];
+        tau[i] = mom[0] * R[6] + mom[1] * R[7] + mom[2] * R[8] + m->armature[i] * qdd[i];
     }
 }
 

@@ -23,6 +23,7 @@ def native_model(arm: SerialArm):
     for i, link in enumerate(arm.links):
         m.a[i], m.d[i], m.alpha[i] = link.a, link.d, link.alpha
         m.theta_offset[i], m.mass[i] = link.theta_offset, link.mass
+        m.armature[i] = link.armature
         for k in range(3):
             m.com[i][k] = float(link.com[k])
         for k, v in enumerate(link.inertia.reshape(9)):

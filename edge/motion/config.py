@@ -14,7 +14,8 @@ import numpy as np
 from edge.config import Board, Node
 from edge.motion.kinematics import Link, SerialArm, inertia_matrix, pose
 
-LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_min", "q_max")
+LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_min", "q_max",
+               "armature")
 
 
 @dataclass
@@ -79,7 +80,8 @@ def parse_arm(node: Node, board: Board) -> SerialArm:
             theta_offset=item.get("theta_offset", float, 0.0) * k,
             mass=item.get("mass", float, 0.0, min=0.0),
             com=item.floats("com", 3, [0.0, 0.0, 0.0]), inertia=I,
-            q_min=q_min, q_max=q_max))
+            q_min=q_min, q_max=q_max,
+            armature=item.get("armature", float, 0.0, min=0.0)))
         if board.axes:
             q0 = board.axes[i].initial_position
             if not q_min <= q0 <= q_max:

@@ -17,7 +17,8 @@ def inverse_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
                      qdd: Sequence[float], *, gravity: Sequence[float] | None = None,
                      payload_mass: float = 0.0,
                      payload_com: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-    """Joint torques tau = M(q) qdd + C(q, qd) qd + g(q) (N·m), shape (n,).
+    """Joint torques tau = M(q) qdd + C(q, qd) qd + g(q) (N·m), shape (n,); M includes
+    the links' armature (reflected rotor inertia) on its diagonal.
 
     gravity: world gravity (m/s²), default the arm's; payload: a point mass (kg) at
     payload_com (m, tool frame) carried by the last link.
@@ -56,7 +57,7 @@ def inverse_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
         m = m_up + _cross(p[i], f_up) + _cross(p[i] + com[i], F[i]) + N[i]
         f = f_up + F[i]
         tau[i] = m @ R[i][2, :]                       # joint axis z_{i-1} in frame i
-    return tau
+    return tau + arm.armature * qdd                   # the rotors, about their own axes
 
 
 def gravity_torques(arm: SerialArm, q: Sequence[float], **kw) -> np.ndarray:

@@ -30,7 +30,9 @@ class Link:
     """One link of a serial arm: its DH row, mass properties and joint range.
 
     a, d in m; alpha, theta_offset in rad; mass in kg; com (3,) in m in frame i;
-    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad.
+    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad;
+    armature in kg·m²: the motor's rotor inertia reflected through the gear (ratio² times
+    the rotor's), felt about the joint axis only.
     """
 
     a: float
@@ -42,6 +44,7 @@ class Link:
     inertia: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     q_min: float = -np.inf
     q_max: float = np.inf
+    armature: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "com", np.asarray(self.com, dtype=float).reshape(3))
@@ -51,8 +54,9 @@ class Link:
         object.__setattr__(self, "inertia", inertia.reshape(3, 3))
         if not self.q_min <= self.q_max:
             raise ValueError(f"joint range is empty: q_min {self.q_min} > q_max {self.q_max}")
-        if self.mass < 0:
-            raise ValueError(f"link mass must be >= 0, got {self.mass}")
+        if self.mass < 0 or self.armature < 0:
+            raise ValueError(f"link mass and armature must be >= 0, got {self.mass}, "
+                             f"{self.armature}")
 
 
 def inertia_matrix(ixx: float, iyy: float, izz: float, ixy: float = 0.0, ixz: float = 0.0,
@@ -148,6 +152,7 @@ class SerialArm:
         self.mass = np.array([lk.mass for lk in self.links])
         self.com = np.array([lk.com for lk in self.links])
         self.inertia = np.array([lk.inertia for lk in self.links])
+        self.armature = np.array([lk.armature for lk in self.links])
         # No tool point is farther than this from the base origin (triangle inequality).
         self.reach = float(np.sum(np.hypot(self.a, self.d)) + np.linalg.norm(self.tool[:3, 3]))
 

@@ -37,7 +37,8 @@ def potential_by_hand(arm, q):
 
 
 def kinetic_by_finite_differences(arm, q, qd, h=1e-6):
-    """Sum of 1/2 m v_c^2 + 1/2 w^T I w, velocities from FK at q +- h qd."""
+    """Sum of 1/2 m v_c^2 + 1/2 w^T I w, velocities from FK at q +- h qd, plus the rotors'
+    1/2 I_a qd_i^2 (armature: the usual model of a geared motor's rotor)."""
     Fp, Fm, F0 = arm.frames(q + h * qd), arm.frames(q - h * qd), arm.frames(q)
     total = 0.0
     for i, lk in enumerate(arm.links):
@@ -48,6 +49,7 @@ def kinetic_by_finite_differences(arm, q, qd, h=1e-6):
         W = (Fp[i + 1][:3, :3] - Fm[i + 1][:3, :3]) / (2 * h) @ R.T
         w = np.array([W[2, 1], W[0, 2], W[1, 0]])
         total += 0.5 * lk.mass * v @ v + 0.5 * w @ (R @ lk.inertia @ R.T) @ w
+        total += 0.5 * lk.armature * qd[i] ** 2
     return total
 
 
