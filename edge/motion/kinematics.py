@@ -204,6 +204,26 @@ class SerialArm:
     def clip(self, q: Sequence[float]) -> np.ndarray:
         return np.clip(self._q(q), self.q_min, self.q_max)
 
+    def with_payload(self, mass: float, com: Sequence[float] = (0.0, 0.0, 0.0),
+                     inertia: np.ndarray | None = None) -> SerialArm:
+        """The same arm carrying a rigid payload on its last link: mass (kg) with its
+        centre at com (m, tool frame) and inertia (3x3 kg·m² about that centre, tool axes;
+        default a point mass). Everything downstream (dynamics, the C model, the simulated
+        drive) then sees it."""
+        if mass < 0:
+            raise ValueError(f"payload mass must be >= 0, got {mass}")
+        last = self.links[-1]
+        r_p = self.tool[:3, :3] @ np.asarray(com, dtype=float) + self.tool[:3, 3]
+        I_p = np.zeros((3, 3)) if inertia is None else (
+            self.tool[:3, :3] @ np.asarray(inertia, dtype=float) @ self.tool[:3, :3].T)
+        total = last.mass + mass
+        c = (last.mass * last.com + mass * r_p) / total if total > 0 else last.com
+        I = (last.inertia + _steiner(last.mass, last.com - c) + I_p + _steiner(mass, r_p - c))
+        merged = Link(last.a, last.d, last.alpha, last.theta_offset, total, c, I,
+                      last.q_min, last.q_max, last.armature)
+        return SerialArm([*self.links[:-1], merged], tool=self.tool, base=self.base,
+                         gravity=self.gravity, name=self.name)
+
     # -- inverse kinematics ------------------------------------------------------------
     def ik(self, target: np.ndarray, q0: Sequence[float], *, orientation: bool = True,
            position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
@@ -293,6 +313,11 @@ class SerialArm:
         re = float(np.linalg.norm(e[3:])) if rows == 6 else 0.0
         ok = pe <= tol_p and re <= tol_r
         return IKResult(q, ok, pe, re, it)
+
+
+def _steiner(m: float, r: np.ndarray) -> np.ndarray:
+    """Parallel-axis term: inertia of a point mass m at offset r (kg·m²)."""
+    return m * (float(r @ r) * np.eye(3) - np.outer(r, r))
 
 
 def _jacobian_from_frames(F: np.ndarray) -> np.ndarray:

@@ -184,3 +184,34 @@ def test_momentum_observer_terms_are_the_kinetic_energy_gradient(q, qd):
     p, beta = NativeArm(ARM).momentum(q, qd)
     np.testing.assert_allclose(p, mass_matrix(ARM, q) @ qd, atol=1e-12)
     np.testing.assert_allclose(beta, gravity_torques(ARM, q) - dT, atol=1e-6)
+
+
+def test_payload_from_the_board_is_carried_everywhere():
+    from pathlib import Path
+
+    from edge.config import parse_board
+
+    text = Path(load_board("sim_arm").file).read_text()
+    text = text.replace("    tool: {xyz: [0.0, 0.0, 0.0]}\n",
+                        "    tool: {xyz: [0.0, 0.0, 0.05]}\n"
+                        "    payload: {mass: 2.0, com: [0.0, 0.01, 0.04],"
+                        " inertia: [0.002, 0.002, 0.001, 0, 0, 0]}\n")
+    loaded = parse_board(text, "b.yaml").sections["motion"].arm
+    q = np.array([0.3, -1.1, 1.4, -0.2, 0.7, 0.5])
+    tool = np.eye(4)
+    tool[:3, 3] = [0.0, 0.01, 0.09]                   # payload centre in the last frame
+    bare = SerialArm(ARM.links, tool=tool)
+    J = bare.jacobian(q)[:3]
+    np.testing.assert_allclose(gravity_torques(loaded, q) - gravity_torques(ARM, q),
+                               -J.T @ (2.0 * np.array([0, 0, -G])), atol=1e-10)
+    # its own inertia adds R I R^T about the last joint axis for a pure last-joint motion
+    e6 = np.eye(6)[5]
+    z = ARM.frames(q)[5][:3, 2]
+    R = ARM.frames(q)[6][:3, :3]
+    r = bare.fk(q)[:3, 3] - ARM.frames(q)[5][:3, 3]
+    r_perp = r - (r @ z) * z
+    extra = z @ R @ np.diag([0.002, 0.002, 0.001]) @ R.T @ z + 2.0 * r_perp @ r_perp
+    assert e6 @ mass_matrix(loaded, q) @ e6 - e6 @ mass_matrix(ARM, q) @ e6 == pytest.approx(
+        extra, rel=1e-9)
+    np.testing.assert_allclose(NativeArm(loaded).gravity_torques(q), gravity_torques(loaded, q),
+                               atol=1e-11)
