@@ -114,6 +114,10 @@ class NativeArm:
         """SerialArm.ik (same options, restarts and reach check) with the C inner solve."""
         return self.arm.ik(target, q0, solve_once=self.ik_once, **options)
 
+    def ik_path(self, targets, q0: Sequence[float], **options):
+        """SerialArm.ik_path with the C solve for each point."""
+        return self.arm.ik_path(targets, q0, solve_once=self.ik_once, **options)
+
     def ik_once(self, target: np.ndarray, q0: Sequence[float], orientation: bool = True,
                 position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
                 max_iterations: int = 200, damping: float = 1e-3) -> IKResult:

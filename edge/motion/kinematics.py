@@ -125,6 +125,17 @@ class IKResult:
         return self.q
 
 
+@dataclass(frozen=True)
+class PathIK:
+    """Joint positions for the first `reached` points of a path (shape (reached, n));
+    `ok` is False when a point could not be followed, `reason` says which and why."""
+
+    q: np.ndarray
+    ok: bool
+    reached: int
+    reason: str = ""
+
+
 class SerialArm:
     """A serial arm of revolute joints described by standard DH rows.
 
@@ -271,6 +282,37 @@ class SerialArm:
                   f"from {restarts + 1} starts")
         return IKResult(best.q, False, best.position_error, best.orientation_error, total,
                         reason)
+
+    def ik_path(self, targets: Sequence[np.ndarray], q0: Sequence[float], *,
+                max_joint_step: float = 0.2, orientation: bool = True,
+                solve_once: Callable[..., IKResult] | None = None, **options) -> PathIK:
+        """Joint positions for a sequence of tool poses (a sampled Cartesian path), each
+        solved from the previous answer and never restarted elsewhere, so the arm stays on
+        one branch. A point that is not reached, or that needs a joint to move more than
+        max_joint_step (rad) from the previous point (a singularity or a branch change on
+        the way), ends the path there: the result says which point and why."""
+        solve = solve_once or self._dls
+        opts = dict(position_tolerance=1e-7, orientation_tolerance=1e-7, max_iterations=200,
+                    damping=1e-3)
+        opts.update(options)
+        q_prev = self.clip(q0)
+        out = []
+        for k, target in enumerate(targets):
+            r = solve(np.asarray(target, dtype=float), q_prev, orientation,
+                      opts["position_tolerance"], opts["orientation_tolerance"],
+                      opts["max_iterations"], opts["damping"])
+            if not r.reachable:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} is not reached from point {k - 1}'s solution: "
+                              f"{r.position_error:.3g} m, {r.orientation_error:.3g} rad away")
+            step = float(np.max(np.abs(r.q - q_prev)))
+            if step > max_joint_step:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} needs a joint step of {step:.3g} rad (limit "
+                              f"{max_joint_step:g}): a singularity or a branch change")
+            out.append(r.q)
+            q_prev = r.q
+        return PathIK(np.array(out).reshape(-1, self.n), True, len(out), "")
 
     def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
