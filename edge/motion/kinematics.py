@@ -14,15 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import UnreachableError
 
-
-class UnreachableError(EdgeError):
-    """Inverse kinematics found no joint position within limits reaching the target."""
-
-    def __init__(self, result: IKResult) -> None:
-        self.result = result
-        super().__init__(f"target unreachable: {result.reason}")
+__all__ = ["IKResult", "Link", "PathIK", "SerialArm", "UnreachableError", "dh_transform",
+           "inertia_matrix", "pose", "rotation_log"]
 
 
 @dataclass(frozen=True)
