@@ -48,7 +48,7 @@ int arm_model_check(const arm_model *m)
         for (unsigned k = 0; k < sizeof v / sizeof v[0]; k++)
             if (!isfinite(v[k]))
                 return -1;
-        if (m->mass[i] < 0)
+        if (m->mass[i] < 0 || !(m->armature[i] >= 0) || !isfinite(m->armature[i]))
             return -1;
         for (int k = 0; k < 3; k++)
             if (!isfinite(m->com[i][k]))
@@ -208,7 +208,7 @@ void arm_rnea(const arm_model *m, const double *q, const double *qd, const doubl
             f[k] = f_up[k] + F[i][k];
         }
         const double *R = t[i].r;                    /* joint axis z_{i-1} in frame i */
-        tau[i] = mom[0] * R[6] + mom[1] * R[7] + mom[2] * R[8];
+        tau[i] = mom[0] * R[6] + mom[1] * R[7] + mom[2] * R[8] + m->armature[i] * qdd[i];
     }
 }
 
@@ -218,23 +218,75 @@ void arm_gravity(const arm_model *m, const double *q, double *tau)
     arm_rnea(m, q, zero, zero, NULL, tau);
 }
 
+/* M(q) by the composite-rigid-body algorithm, in world coordinates: M_ji (j <= i) is the
+ * torque at joint j needed to give the bodies beyond joint i (links i..n-1, rigidly
+ * joined) a unit acceleration of joint i from rest. A different algorithm from the
+ * column-by-column RNEA of edge/motion/dynamics.py, so the two check each other. */
 void arm_mass_matrix(const arm_model *m, const double *q, double *mass_matrix)
 {
     const int n = m->n;
-    double zero[ARM_MAX_LINKS] = {0}, e[ARM_MAX_LINKS] = {0}, col[ARM_MAX_LINKS];
-    const double no_gravity[3] = {0, 0, 0};
-    for (int j = 0; j < n; j++) {
-        e[j] = 1;
-        arm_rnea(m, q, zero, e, no_gravity, col);
-        e[j] = 0;
-        for (int i = 0; i < n; i++)
-            mass_matrix[i * n + j] = col[i];
-    }
-    for (int i = 0; i < n; i++)            /* symmetrise: round-off only */
-        for (int j = i + 1; j < n; j++) {
-            double s = 0.5 * (mass_matrix[i * n + j] + mass_matrix[j * n + i]);
-            mass_matrix[i * n + j] = mass_matrix[j * n + i] = s;
+    double frames[(ARM_MAX_LINKS + 2) * 16];
+    arm_fk_frames(m, q, frames);
+    double cm = 0, S[3] = {0, 0, 0}, J[9] = {0};    /* mass, first and second moments */
+    for (int i = n - 1; i >= 0; i--) {
+        const double *F = frames + 16 * (i + 1);    /* link i's own frame */
+        double R[9], c[3], RI[9], Iw[9];
+        for (int r = 0; r < 3; r++) {
+            for (int k = 0; k < 3; k++)
+                R[3 * r + k] = F[4 * r + k];
+            c[r] = F[4 * r + 3];
+            for (int k = 0; k < 3; k++)
+                c[r] += F[4 * r + k] * m->com[i][k];
         }
+        for (int r = 0; r < 3; r++)                 /* Iw = R I R^T */
+            for (int k = 0; k < 3; k++) {
+                double s = 0;
+                for (int l = 0; l < 3; l++)
+                    s += R[3 * r + l] * m->inertia[i][3 * l + k];
+                RI[3 * r + k] = s;
+            }
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) {
+                double s = 0;
+                for (int l = 0; l < 3; l++)
+                    s += RI[3 * r + l] * R[3 * k + l];
+                Iw[3 * r + k] = s;
+            }
+        const double mi = m->mass[i], cc = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+        cm += mi;
+        for (int r = 0; r < 3; r++) {
+            S[r] += mi * c[r];
+            for (int k = 0; k < 3; k++)
+                J[3 * r + k] += Iw[3 * r + k] + mi * ((r == k ? cc : 0) - c[r] * c[k]);
+        }
+        /* The composite beyond joint i: inertia about its centre of mass. */
+        double cbar[3] = {0, 0, 0}, Ic[9];
+        if (cm > 0)
+            for (int r = 0; r < 3; r++)
+                cbar[r] = S[r] / cm;
+        double bb = cbar[0] * cbar[0] + cbar[1] * cbar[1] + cbar[2] * cbar[2];
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++)
+                Ic[3 * r + k] = J[3 * r + k] - cm * ((r == k ? bb : 0) - cbar[r] * cbar[k]);
+        /* Unit acceleration of joint i: axis z_i through o_i (frame i, 0-based = i). */
+        const double *Fi = frames + 16 * i;
+        double z[3] = {Fi[2], Fi[6], Fi[10]}, o[3] = {Fi[3], Fi[7], Fi[11]};
+        double r_io[3] = {cbar[0] - o[0], cbar[1] - o[1], cbar[2] - o[2]}, a[3], f[3], nc[3];
+        cross(z, r_io, a);                           /* acceleration of the centre */
+        for (int k = 0; k < 3; k++)
+            f[k] = cm * a[k];
+        mul_r(Ic, z, nc);                            /* moment about the centre */
+        for (int j = 0; j <= i; j++) {
+            const double *Fj = frames + 16 * j;
+            double zj[3] = {Fj[2], Fj[6], Fj[10]};
+            double r_jo[3] = {cbar[0] - Fj[3], cbar[1] - Fj[7], cbar[2] - Fj[11]}, mo[3];
+            cross(r_jo, f, mo);
+            double v = zj[0] * (nc[0] + mo[0]) + zj[1] * (nc[1] + mo[1]) +
+                       zj[2] * (nc[2] + mo[2]);
+            mass_matrix[j * n + i] = mass_matrix[i * n + j] = v;
+        }
+        mass_matrix[i * n + i] += m->armature[i];
+    }
 }
 
 void arm_momentum(const arm_model *m, const double *q, const double *qd, double *p,

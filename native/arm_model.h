@@ -23,6 +23,7 @@ typedef struct arm_model {
     double gravity[3];                  /* m/s^2, world */
     double q_min[ARM_MAX_LINKS];        /* joint range, rad (+-HUGE_VAL: none) */
     double q_max[ARM_MAX_LINKS];
+    double armature[ARM_MAX_LINKS];     /* kg*m^2, reflected rotor inertia, >= 0 */
 } arm_model;
 
 typedef struct arm_ik_options {

@@ -1,6 +1,6 @@
-/* arm_sim.c — see arm_sim.h. Semi-implicit Euler per substep: viscous friction is
- * implicit ((M + h B) qd' = M qd + h (tau - bias + tau_ext - c)), and Coulomb friction c
- * is the torque that would stop each joint, saturated at its Coulomb level, so a joint
+/* arm_sim.c — see arm_sim.h. Semi-implicit Euler per substep with viscous friction
+ * implicit: (M + h B) qd' = M qd + h (tau - bias + tau_ext - c), M factored once per tick.
+ * Coulomb torques c solve a small box-constrained problem (arm_sim_coulomb), so a joint
  * held below breakaway sticks exactly instead of chattering around zero velocity. */
 #include <math.h>
 #include <stdlib.h>
@@ -55,6 +55,8 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
             s->tau_ext[i] = cmd->args[i];
         return 0;
     case ARM_SIM_CMD_MODE: {
+        if (!(cmd->args[0] >= 0 && cmd->args[0] <= ARM_SIM_MODE_TORQUE_RAW))
+            return 2;
         int mode = (int)cmd->args[0];
         if (mode < ARM_SIM_MODE_POSITION || mode > ARM_SIM_MODE_TORQUE_RAW)
             return 2;

@@ -23,6 +23,7 @@ def native_model(arm: SerialArm):
     for i, link in enumerate(arm.links):
         m.a[i], m.d[i], m.alpha[i] = link.a, link.d, link.alpha
         m.theta_offset[i], m.mass[i] = link.theta_offset, link.mass
+        m.armature[i] = link.armature
         for k in range(3):
             m.com[i][k] = float(link.com[k])
         for k, v in enumerate(link.inertia.reshape(9)):
@@ -112,6 +113,10 @@ class NativeArm:
     def ik(self, target: np.ndarray, q0: Sequence[float], **options) -> IKResult:
         """SerialArm.ik (same options, restarts and reach check) with the C inner solve."""
         return self.arm.ik(target, q0, solve_once=self.ik_once, **options)
+
+    def ik_path(self, targets, q0: Sequence[float], **options):
+        """SerialArm.ik_path with the C solve for each point."""
+        return self.arm.ik_path(targets, q0, solve_once=self.ik_once, **options)
 
     def ik_once(self, target: np.ndarray, q0: Sequence[float], orientation: bool = True,
                 position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,

@@ -14,15 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import UnreachableError
 
-
-class UnreachableError(EdgeError):
-    """Inverse kinematics found no joint position within limits reaching the target."""
-
-    def __init__(self, result: IKResult) -> None:
-        self.result = result
-        super().__init__(f"target unreachable: {result.reason}")
+__all__ = ["IKResult", "Link", "PathIK", "SerialArm", "UnreachableError", "dh_transform",
+           "inertia_matrix", "pose", "rotation_log"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +25,9 @@ class Link:
     """One link of a serial arm: its DH row, mass properties and joint range.
 
     a, d in m; alpha, theta_offset in rad; mass in kg; com (3,) in m in frame i;
-    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad.
+    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad;
+    armature in kg·m²: the motor's rotor inertia reflected through the gear (ratio² times
+    the rotor's), felt about the joint axis only.
     """
 
     a: float
@@ -42,6 +39,7 @@ class Link:
     inertia: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     q_min: float = -np.inf
     q_max: float = np.inf
+    armature: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "com", np.asarray(self.com, dtype=float).reshape(3))
@@ -51,8 +49,9 @@ class Link:
         object.__setattr__(self, "inertia", inertia.reshape(3, 3))
         if not self.q_min <= self.q_max:
             raise ValueError(f"joint range is empty: q_min {self.q_min} > q_max {self.q_max}")
-        if self.mass < 0:
-            raise ValueError(f"link mass must be >= 0, got {self.mass}")
+        if self.mass < 0 or self.armature < 0:
+            raise ValueError(f"link mass and armature must be >= 0, got {self.mass}, "
+                             f"{self.armature}")
 
 
 def inertia_matrix(ixx: float, iyy: float, izz: float, ixy: float = 0.0, ixz: float = 0.0,
@@ -121,6 +120,17 @@ class IKResult:
         return self.q
 
 
+@dataclass(frozen=True)
+class PathIK:
+    """Joint positions for the first `reached` points of a path (shape (reached, n));
+    `ok` is False when a point could not be followed, `reason` says which and why."""
+
+    q: np.ndarray
+    ok: bool
+    reached: int
+    reason: str = ""
+
+
 class SerialArm:
     """A serial arm of revolute joints described by standard DH rows.
 
@@ -148,6 +158,7 @@ class SerialArm:
         self.mass = np.array([lk.mass for lk in self.links])
         self.com = np.array([lk.com for lk in self.links])
         self.inertia = np.array([lk.inertia for lk in self.links])
+        self.armature = np.array([lk.armature for lk in self.links])
         # No tool point is farther than this from the base origin (triangle inequality).
         self.reach = float(np.sum(np.hypot(self.a, self.d)) + np.linalg.norm(self.tool[:3, 3]))
 
@@ -199,6 +210,26 @@ class SerialArm:
     def clip(self, q: Sequence[float]) -> np.ndarray:
         return np.clip(self._q(q), self.q_min, self.q_max)
 
+    def with_payload(self, mass: float, com: Sequence[float] = (0.0, 0.0, 0.0),
+                     inertia: np.ndarray | None = None) -> SerialArm:
+        """The same arm carrying a rigid payload on its last link: mass (kg) with its
+        centre at com (m, tool frame) and inertia (3x3 kg·m² about that centre, tool axes;
+        default a point mass). Everything downstream (dynamics, the C model, the simulated
+        drive) then sees it."""
+        if mass < 0:
+            raise ValueError(f"payload mass must be >= 0, got {mass}")
+        last = self.links[-1]
+        r_p = self.tool[:3, :3] @ np.asarray(com, dtype=float) + self.tool[:3, 3]
+        I_p = np.zeros((3, 3)) if inertia is None else (
+            self.tool[:3, :3] @ np.asarray(inertia, dtype=float) @ self.tool[:3, :3].T)
+        total = last.mass + mass
+        c = (last.mass * last.com + mass * r_p) / total if total > 0 else last.com
+        I = (last.inertia + _steiner(last.mass, last.com - c) + I_p + _steiner(mass, r_p - c))
+        merged = Link(last.a, last.d, last.alpha, last.theta_offset, total, c, I,
+                      last.q_min, last.q_max, last.armature)
+        return SerialArm([*self.links[:-1], merged], tool=self.tool, base=self.base,
+                         gravity=self.gravity, name=self.name)
+
     # -- inverse kinematics ------------------------------------------------------------
     def ik(self, target: np.ndarray, q0: Sequence[float], *, orientation: bool = True,
            position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
@@ -247,6 +278,37 @@ class SerialArm:
         return IKResult(best.q, False, best.position_error, best.orientation_error, total,
                         reason)
 
+    def ik_path(self, targets: Sequence[np.ndarray], q0: Sequence[float], *,
+                max_joint_step: float = 0.2, orientation: bool = True,
+                solve_once: Callable[..., IKResult] | None = None, **options) -> PathIK:
+        """Joint positions for a sequence of tool poses (a sampled Cartesian path), each
+        solved from the previous answer and never restarted elsewhere, so the arm stays on
+        one branch. A point that is not reached, or that needs a joint to move more than
+        max_joint_step (rad) from the previous point (a singularity or a branch change on
+        the way), ends the path there: the result says which point and why."""
+        solve = solve_once or self._dls
+        opts = dict(position_tolerance=1e-7, orientation_tolerance=1e-7, max_iterations=200,
+                    damping=1e-3)
+        opts.update(options)
+        q_prev = self.clip(q0)
+        out = []
+        for k, target in enumerate(targets):
+            r = solve(np.asarray(target, dtype=float), q_prev, orientation,
+                      opts["position_tolerance"], opts["orientation_tolerance"],
+                      opts["max_iterations"], opts["damping"])
+            if not r.reachable:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} is not reached from point {k - 1}'s solution: "
+                              f"{r.position_error:.3g} m, {r.orientation_error:.3g} rad away")
+            step = float(np.max(np.abs(r.q - q_prev)))
+            if step > max_joint_step:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} needs a joint step of {step:.3g} rad (limit "
+                              f"{max_joint_step:g}): a singularity or a branch change")
+            out.append(r.q)
+            q_prev = r.q
+        return PathIK(np.array(out).reshape(-1, self.n), True, len(out), "")
+
     def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
         if not orientation:
@@ -288,6 +350,11 @@ class SerialArm:
         re = float(np.linalg.norm(e[3:])) if rows == 6 else 0.0
         ok = pe <= tol_p and re <= tol_r
         return IKResult(q, ok, pe, re, it)
+
+
+def _steiner(m: float, r: np.ndarray) -> np.ndarray:
+    """Parallel-axis term: inertia of a point mass m at offset r (kg·m²)."""
+    return m * (float(r @ r) * np.eye(3) - np.outer(r, r))
 
 
 def _jacobian_from_frames(F: np.ndarray) -> np.ndarray:
