@@ -521,16 +521,17 @@ static int mid_within_limits(const axis_problem *pr, double x, double y)
     return 1;
 }
 
-#define MID_GRID 33
+#define MID_GRID 17
+#define MID_X 10
 #define MID_ROOTS 8
 
 /* Roots x in [xlo, xhi] of the distance residual for a given y. */
 static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, double *roots)
 {
-    double bp[17];
-    for (int i = 0; i < 17; i++)
-        bp[i] = xlo + (xhi - xlo) * i / 16.0;
-    return find_roots_n(fn_mid, pr, y, bp, 17, roots, MID_ROOTS, 1);
+    double bp[MID_X + 1];
+    for (int i = 0; i <= MID_X; i++)
+        bp[i] = xlo + (xhi - xlo) * i / MID_X;
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1);
 }
 
 static double nearest(const double *r, int n, double x)
