@@ -47,29 +47,27 @@ static void vel_change(double v0, double a0, double v1, double J, double A, vcha
 {
     /* vb: the velocity where acceleration reaches 0 by the shortest jerk ramp. Above it
      * we must push (+J first), below it pull (-J first). */
-    double vb = v0 + a0 * fabs(a0) / (2 * J);
-    double s = v1 >= vb ? 1.0 : -1.0;
-    double j = s * J;
-    double ap2 = 0.5 * a0 * a0 + j * (v1 - v0);
-    double ap = s * sqrt(dmax(ap2, 0.0));
-    double ta, th = 0, tb;
-    if (fabs(ap) <= A) {
-        ta = dmax((ap - a0) / j, 0.0);
-        tb = ap / j;
-    } else {
+    const double iJ = 1.0 / J;
+    const double vb = v0 + 0.5 * a0 * fabs(a0) * iJ;
+    const double s = v1 >= vb ? 1.0 : -1.0;
+    const double j = s * J, ij = s * iJ;
+    double ap = s * sqrt(dmax(0.5 * a0 * a0 + j * (v1 - v0), 0.0));
+    double th = 0;
+    if (fabs(ap) > A) {
         ap = s * A;
-        ta = dmax((ap - a0) / j, 0.0);
-        tb = A / J;
-        th = dmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
+        th = dmax((v1 - v0 - (ap * ap - 0.5 * a0 * a0) * ij) / ap, 0.0);
     }
+    const double ta = dmax((ap - a0) * ij, 0.0), tb = ap * ij;
     h->t[0] = ta, h->t[1] = th, h->t[2] = tb;
     h->j[0] = j, h->j[1] = 0, h->j[2] = -j;
-    double p = 0, v = v0, a = a0;
-    integ(&p, &v, &a, j, ta);
-    integ(&p, &v, &a, 0, th);
-    integ(&p, &v, &a, -j, tb);
+    /* distance in closed form: ramp up, hold at ap, ramp down */
+    const double v_a = v0 + ta * (a0 + 0.5 * j * ta);
+    const double d_a = ta * (v0 + ta * (0.5 * a0 + j * ta * (1.0 / 6)));
+    const double d_h = th * (v_a + 0.5 * ap * th);
+    const double v_h = v_a + ap * th;
+    const double d_b = tb * (v_h + tb * (0.5 * ap - j * tb * (1.0 / 6)));
     h->T = ta + th + tb;
-    h->D = p;
+    h->D = d_a + d_h + d_b;
 }
 
 /* Two jerk ramps (with a hold at the limit) from (v0, a0) to (v1, a1): the faster of the
@@ -246,6 +244,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
+    const double ftol = 1e-14 * (1 + fabs(pr->dp));
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -257,7 +256,8 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        if (fabs(m) <= tol || fb == 0)
+        /* every residual here is a distance: 1e-14 of the move is far below any use */
+        if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
             double s = fb / fa, p, q;
