@@ -52,6 +52,8 @@ static void vel_change(double v0, double a0, double v1, double J, double A, vcha
     const double s = v1 >= vb ? 1.0 : -1.0;
     const double j = s * J, ij = s * iJ;
     double ap = s * sqrt(dmax(0.5 * a0 * a0 + j * (v1 - v0), 0.0));
+    if (s * ap < s * a0)    /* v1 rounds onto vb: the single ramp of a0 to 0 */
+        ap = a0;
     double th = 0;
     if (fabs(ap) > A) {
         ap = s * A;
@@ -763,13 +765,13 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
 static void axis_at(const traj_axis *ax, double t, double *p, double *v, double *a)
 {
     int n = ax->n_seg;
+    if (t <= 0) {
+        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
+        return;
+    }
     if (t >= ax->duration || n == 0) {
         double dt = dmax(t - ax->duration, 0.0);
         *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
-        return;
-    }
-    if (t <= 0) {
-        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
         return;
     }
     int k = n - 1;

@@ -81,8 +81,8 @@ def check_trajectory(traj: motion.Trajectory, case: dict, n_grid: int = 1500) ->
     np.testing.assert_allclose(pl, case["target_position"], rtol=0, atol=1e-8)
     np.testing.assert_allclose(vl, case["target_velocity"], rtol=0, atol=1e-8)
     p0, v0, a0 = traj.at_time(0.0)
-    np.testing.assert_array_equal(p0, case["current_position"])
-    np.testing.assert_array_equal(v0, case["current_velocity"])
+    np.testing.assert_allclose(p0, case["current_position"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(v0, case["current_velocity"], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("n_axes,n_cases,seed", [(1, 2500, 1), (3, 400, 2), (6, 400, 3)])
@@ -154,9 +154,7 @@ def test_synchronisation_outside_the_cruise_family(columns):
     case = {k: np.array(v) for k, v in zip(KEYS, columns, strict=True)}
     reference = ruckig_duration(case)
     traj = motion.plan(**case)
-    assert traj.duration <= reference * (1 + DURATION_TOL)
-    assert traj.duration > traj.axis_min_durations.max() * (1 + 1e-3) or \
-        traj.duration == pytest.approx(traj.axis_min_durations.max(), rel=1e-12)
+    assert reference * (1 - DURATION_TOL) <= traj.duration <= reference * (1 + DURATION_TOL)
     check_trajectory(traj, case, n_grid=5000)
 
 
