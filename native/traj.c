@@ -981,7 +981,8 @@ typedef struct traj_block {
     double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
     double t;
     int active;
-    traj tr;
+    traj buf[2];                /* active and scratch: a plan that fails leaves the active */
+    traj *tr, *next;
 } traj_block;
 
 static void tb_sync(traj_block *b, const edge_image *img)
@@ -997,8 +998,10 @@ static void tb_sync(traj_block *b, const edge_image *img)
 
 static int tb_stop(traj_block *b)
 {
-    if (traj_plan_stop(&b->tr, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
+    if (traj_plan_stop(b->next, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
         return 1;
+    traj *tmp = b->tr;
+    b->tr = b->next, b->next = tmp;
     b->t = 0;
     b->active = 1;
     return 0;
@@ -1021,12 +1024,12 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
     } else if (cmd->kind != TRAJ_CMD_TARGET) {
         return 1;
     }
-    traj next;
-    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, b->vmax, b->amax,
+    int err = traj_plan(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, b->vmax, b->amax,
                         b->jmax);
     if (err)
         return 2;
-    b->tr = next;
+    traj *tmp = b->tr;
+    b->tr = b->next, b->next = tmp;
     b->t = 0;
     b->active = 1;
     return 0;
@@ -1043,7 +1046,7 @@ static void tb_step(void *self, edge_image *img)
     }
     if (b->active) {
         b->t += img->period_s;
-        traj_at(&b->tr, b->t, b->q, b->qd, b->qdd);
+        traj_at(b->tr, b->t, b->q, b->qd, b->qdd);
     }
     for (int i = 0; i < b->n; i++) {
         img->q_cmd[i] = b->q[i];
@@ -1069,6 +1072,7 @@ edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
     if (!b)
         return NULL;
     b->n = n_axes;
+    b->tr = &b->buf[0], b->next = &b->buf[1];
     for (int i = 0; i < n_axes; i++) {
         b->vmax[i] = max_velocity[i];
         b->amax[i] = max_acceleration[i];
