@@ -47,29 +47,29 @@ static void vel_change(double v0, double a0, double v1, double J, double A, vcha
 {
     /* vb: the velocity where acceleration reaches 0 by the shortest jerk ramp. Above it
      * we must push (+J first), below it pull (-J first). */
-    double vb = v0 + a0 * fabs(a0) / (2 * J);
-    double s = v1 >= vb ? 1.0 : -1.0;
-    double j = s * J;
-    double ap2 = 0.5 * a0 * a0 + j * (v1 - v0);
-    double ap = s * sqrt(dmax(ap2, 0.0));
-    double ta, th = 0, tb;
-    if (fabs(ap) <= A) {
-        ta = dmax((ap - a0) / j, 0.0);
-        tb = ap / j;
-    } else {
+    const double iJ = 1.0 / J;
+    const double vb = v0 + 0.5 * a0 * fabs(a0) * iJ;
+    const double s = v1 >= vb ? 1.0 : -1.0;
+    const double j = s * J, ij = s * iJ;
+    double ap = s * sqrt(dmax(0.5 * a0 * a0 + j * (v1 - v0), 0.0));
+    if (s * ap < s * a0)    /* v1 rounds onto vb: the single ramp of a0 to 0 */
+        ap = a0;
+    double th = 0;
+    if (fabs(ap) > A) {
         ap = s * A;
-        ta = dmax((ap - a0) / j, 0.0);
-        tb = A / J;
-        th = dmax((v1 - v0 - (2 * ap * ap - a0 * a0) / (2 * j)) / ap, 0.0);
+        th = dmax((v1 - v0 - (ap * ap - 0.5 * a0 * a0) * ij) / ap, 0.0);
     }
+    const double ta = dmax((ap - a0) * ij, 0.0), tb = ap * ij;
     h->t[0] = ta, h->t[1] = th, h->t[2] = tb;
     h->j[0] = j, h->j[1] = 0, h->j[2] = -j;
-    double p = 0, v = v0, a = a0;
-    integ(&p, &v, &a, j, ta);
-    integ(&p, &v, &a, 0, th);
-    integ(&p, &v, &a, -j, tb);
+    /* distance in closed form: ramp up, hold at ap, ramp down */
+    const double v_a = v0 + ta * (a0 + 0.5 * j * ta);
+    const double d_a = ta * (v0 + ta * (0.5 * a0 + j * ta * (1.0 / 6)));
+    const double d_h = th * (v_a + 0.5 * ap * th);
+    const double v_h = v_a + ap * th;
+    const double d_b = tb * (v_h + tb * (0.5 * ap - j * tb * (1.0 / 6)));
     h->T = ta + th + tb;
-    h->D = p;
+    h->D = d_a + d_h + d_b;
 }
 
 /* Two jerk ramps (with a hold at the limit) from (v0, a0) to (v1, a1): the faster of the
@@ -246,6 +246,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
+    const double ftol = 1e-14 * (1 + fabs(pr->dp));
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -257,7 +258,8 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        if (fabs(m) <= tol || fb == 0)
+        /* every residual here is a distance: 1e-14 of the move is far below any use */
+        if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
             double s = fb / fa, p, q;
@@ -521,16 +523,17 @@ static int mid_within_limits(const axis_problem *pr, double x, double y)
     return 1;
 }
 
-#define MID_GRID 33
+#define MID_GRID 17
+#define MID_X 10
 #define MID_ROOTS 8
 
 /* Roots x in [xlo, xhi] of the distance residual for a given y. */
 static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, double *roots)
 {
-    double bp[17];
-    for (int i = 0; i < 17; i++)
-        bp[i] = xlo + (xhi - xlo) * i / 16.0;
-    return find_roots_n(fn_mid, pr, y, bp, 17, roots, MID_ROOTS, 1);
+    double bp[MID_X + 1];
+    for (int i = 0; i <= MID_X; i++)
+        bp[i] = xlo + (xhi - xlo) * i / MID_X;
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -762,13 +765,13 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
 static void axis_at(const traj_axis *ax, double t, double *p, double *v, double *a)
 {
     int n = ax->n_seg;
+    if (t <= 0) {
+        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
+        return;
+    }
     if (t >= ax->duration || n == 0) {
         double dt = dmax(t - ax->duration, 0.0);
         *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
-        return;
-    }
-    if (t <= 0) {
-        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
         return;
     }
     int k = n - 1;
@@ -978,8 +981,9 @@ typedef struct traj_block {
     double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
     double t;
     int active;
-    int following;            /* TRAJ_CMD_FOLLOW: track the measured position */
-    traj tr;
+    int following;              /* TRAJ_CMD_FOLLOW: track the measured position */
+    traj buf[2];                /* active and scratch: a plan that fails leaves the active */
+    traj *tr, *next;
 } traj_block;
 
 static void tb_sync(traj_block *b, const edge_image *img)
@@ -996,8 +1000,10 @@ static void tb_sync(traj_block *b, const edge_image *img)
 
 static int tb_stop(traj_block *b)
 {
-    if (traj_plan_stop(&b->tr, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
+    if (traj_plan_stop(b->next, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
         return 1;
+    traj *tmp = b->tr;
+    b->tr = b->next, b->next = tmp;
     b->t = 0;
     b->active = 1;
     return 0;
@@ -1054,11 +1060,11 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
     } else if (cmd->kind != TRAJ_CMD_TARGET) {
         return 1;
     }
-    traj next;
-    int err = traj_plan(&next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, vmax, amax, jmax);
+    int err = traj_plan(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, vmax, amax, jmax);
     if (err)
         return 2;
-    b->tr = next;
+    traj *tmp = b->tr;
+    b->tr = b->next, b->next = tmp;
     b->t = 0;
     b->active = 1;
     return 0;
@@ -1082,7 +1088,7 @@ static void tb_step(void *self, edge_image *img)
         }
     } else if (b->active) {
         b->t += img->period_s;
-        traj_at(&b->tr, b->t, b->q, b->qd, b->qdd);
+        traj_at(b->tr, b->t, b->q, b->qd, b->qdd);
     }
     for (int i = 0; i < b->n; i++) {
         img->q_cmd[i] = b->q[i];
@@ -1108,6 +1114,7 @@ edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
     if (!b)
         return NULL;
     b->n = n_axes;
+    b->tr = &b->buf[0], b->next = &b->buf[1];
     for (int i = 0; i < n_axes; i++) {
         b->vmax[i] = max_velocity[i];
         b->amax[i] = max_acceleration[i];
