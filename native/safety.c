@@ -376,11 +376,15 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
         /* Brake along the current direction at the stop deceleration (the first step of
          * the stop ramp, always stoppable if the last tick was), then blend toward the
          * candidate as far as the stop check allows. */
-        double A, J, T, qf[EDGE_MAX_AXES], vf[EDGE_MAX_AXES], qb[EDGE_MAX_AXES],
-            vb[EDGE_MAX_AXES];
-        ramp_params(s, s->vs, &A, &J, &T);
-        double k = T > 0 ? fmax(0.0, 1 - dt / T) : 0;
-        double adv = T > 0 ? fmin(dt - dt * dt / (2 * T), T / 2) : 0;
+        double qf[EDGE_MAX_AXES], vf[EDGE_MAX_AXES], qb[EDGE_MAX_AXES], vb[EDGE_MAX_AXES];
+        /* full deceleration (no jerk phase): the stop predicted from the next state then
+         * ends no further along the line than the one predicted from this state */
+        double A = HUGE_VAL;
+        for (int i = 0; i < n; i++)
+            if (s->vs[i] != 0)
+                A = fmin(A, c->a_stop[i] / fabs(s->vs[i]));
+        double k = A * dt >= 1 ? 0 : 1 - A * dt;
+        double adv = A * dt >= 1 ? 1 / (2 * A) : dt - A * dt * dt / 2;
         for (int i = 0; i < n; i++) {
             vf[i] = s->vs[i] * k;
             qf[i] = s->qs[i] + s->vs[i] * adv;

@@ -1,0 +1,183 @@
+"""Safety figures for `edge bench motion`: collision detection latency (ticks from an
+injected external torque above the collision threshold to the latched stop) and the
+minimum wall distance kept over a randomized campaign of targets beyond a wall, both on
+the simulated arm in virtual time. SafetyRig is the closed loop the tests use as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.config import Board, load_board
+from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP, ARM_SIM_CMD_EXT_TORQUE, arm_sim_block
+from edge.motion.safety import SafetyConfig, SafetyMonitor, SafetyWall
+from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, setpoint_block
+
+SETPOINT_CMD_TARGET = 1
+CYCLE_CMD_RESET = 2
+
+
+class SafetyRig:
+    """Simulated arm drive -> setpoint -> observer -> safety, stepped in virtual time."""
+
+    def __init__(self, board: Board | None = None, cfg: SafetyConfig | None = None, *,
+                 q0: Sequence[float] | None = None, estop_category: int | None = None,
+                 period_ns: int = 1_000_000, **drive_overrides) -> None:
+        self.board = board or load_board("sim_arm")
+        motion = self.board.sections["motion"]
+        self.arm = motion.arm
+        self.cfg = cfg or self.board.sections["safety"]
+        self.q0 = np.array(q0 if q0 is not None else
+                           [a.initial_position for a in self.board.axes], dtype=float)
+        d = motion.drive
+        drive = dict(viscous=d.viscous, coulomb=d.coulomb, torque_limit=d.torque_limit,
+                     servo_bandwidth_hz=d.servo_bandwidth_hz, servo_damping=d.servo_damping,
+                     servo_integral_hz=d.servo_integral_hz, substeps=d.substeps)
+        drive.update(drive_overrides)
+        cat = self.cfg.estop_category if estop_category is None else estop_category
+        self.cycle = Cycle(period_ns, self.arm.n, estop_category=cat)
+        self.dt = period_ns * 1e-9
+        self.drive = self.cycle.add_block(arm_sim_block(self.arm, self.q0, **drive))
+        self.setpoint = self.cycle.add_block(setpoint_block(
+            [a.max_velocity for a in self.board.axes],
+            [a.max_acceleration for a in self.board.axes]))
+        self.monitor = SafetyMonitor(self.arm, self.cfg)
+        self.monitor.add_to(self.cycle.add_block)
+
+    # -- commands (effective at the next tick) ---------------------------------------
+    def move(self, target: Sequence[float]) -> None:
+        self.cycle.push_command(self.cycle.tick, self.setpoint, SETPOINT_CMD_TARGET,
+                                [float(v) for v in target])
+
+    def inject(self, tau_ext: Sequence[float]) -> None:
+        self.cycle.push_command(self.cycle.tick, self.drive, ARM_SIM_CMD_EXT_TORQUE,
+                                [float(v) for v in tau_ext])
+
+    def estop(self, pressed: bool) -> None:
+        self.cycle.push_command(self.cycle.tick, self.drive, ARM_SIM_CMD_ESTOP,
+                                [1.0 if pressed else 0.0])
+
+    def reset(self) -> None:
+        self.cycle.push_command(self.cycle.tick, TARGET_CYCLE, CYCLE_CMD_RESET)
+
+    def command(self, kind: int, args: Sequence[float]) -> None:
+        self.cycle.push_command(self.cycle.tick, self.monitor.index, kind, args)
+
+    def run(self, ticks: int) -> np.ndarray:
+        """Step `ticks` ticks; the state records of those ticks."""
+        chunks = []
+        left = ticks
+        while left > 0:
+            k = min(left, 1000)
+            self.cycle.step(k)
+            chunks.append(self.cycle.pop_states())
+            left -= k
+        return np.concatenate(chunks)
+
+    def sphere_distance(self, q_rows: np.ndarray) -> np.ndarray:
+        """Minimum sphere-to-wall distance (m) for each row of joint positions."""
+        n = self.arm.n
+        return np.array([self.monitor.sphere_distances(q[:n]).min() for q in q_rows])
+
+
+@dataclass
+class SafetyBenchReport:
+    collision_cases: int
+    detection_latency_ticks_p50: float
+    detection_latency_ticks_max: int
+    observer_detections: int            # stops latched by the observer (code 300)
+    observer_latency_ticks_max: int
+    missed_collisions: int
+    wall_cases: int
+    min_wall_distance_m: float          # measured, over every tick of every case
+    min_wall_distance_cmd_m: float      # commanded
+    wall_margin_m: float
+    wall_faults: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def with_wall(cfg: SafetyConfig, wall: SafetyWall) -> SafetyConfig:
+    return dataclasses.replace(cfg, walls=[*cfg.walls, wall])
+
+
+def floor_wall_under(rig: SafetyRig, normal: np.ndarray, clearance: float) -> SafetyWall:
+    """A plane with the given normal placed `clearance` m from the rig's arm at q0."""
+    probe = SafetyRig(rig.board, dataclasses.replace(
+        rig.cfg, walls=[SafetyWall("probe", "plane", tuple(normal), 0.0)]), q0=rig.q0)
+    d0 = probe.monitor.sphere_distances(rig.q0).min()
+    return SafetyWall("campaign", "plane", tuple(float(x) for x in normal), d0 - clearance)
+
+
+def collision_campaign(n_cases: int, seed: int, ticks_before: int = 300,
+                       factor: tuple[float, float] = (1.2, 3.0)
+                       ) -> list[tuple[int, int] | None]:
+    """External torques `factor` x the collision threshold, injected on a random joint
+    while the arm moves to a random target: (ticks from injection to the latched stop,
+    fault code that latched it) per case, None if nothing stopped the arm in 200 ticks.
+    A light wrist may hit its velocity limit (code 2) before the observer's residual
+    crosses the threshold; either way the arm is stopped."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[int, int] | None] = []
+    for _ in range(n_cases):
+        rig = SafetyRig()
+        thr = np.array(rig.cfg.observer.collision_threshold)
+        rig.move(rig.q0 + rng.uniform(-0.8, 0.8, rig.arm.n))
+        rig.run(int(rng.integers(50, ticks_before)))
+        joint = int(rng.integers(0, rig.arm.n))
+        tau = np.zeros(rig.arm.n)
+        tau[joint] = rng.choice([-1, 1]) * rng.uniform(*factor) * thr[joint]
+        rig.inject(tau)
+        injected_at = rig.cycle.tick
+        states = rig.run(200)
+        hit = np.nonzero(states["stop_category"] != NO_STOP)[0]
+        out.append((int(states["tick"][hit[0]] - injected_at), int(states["fault_code"][hit[0]]))
+                   if hit.size else None)
+    return out
+
+
+def wall_campaign(n_cases: int, seed: int, ticks: int = 2500) -> tuple[float, float, int, float]:
+    """Random plane walls near the arm and random targets (many beyond the wall): the
+    minimum measured and commanded sphere distance over every tick, and wall faults."""
+    rng = np.random.default_rng(seed)
+    base = SafetyRig()
+    worst, worst_cmd, faults = np.inf, np.inf, 0
+    for _ in range(n_cases):
+        normal = rng.normal(size=3)
+        normal /= np.linalg.norm(normal)
+        wall = floor_wall_under(base, normal, float(rng.uniform(0.02, 0.15)))
+        cfg = dataclasses.replace(base.cfg, walls=[wall], observer=None)
+        rig = SafetyRig(base.board, cfg)
+        for _ in range(2):
+            rig.move(rig.q0 + rng.uniform(-1.5, 1.5, rig.arm.n))
+            states = rig.run(ticks // 2)
+            n = rig.arm.n
+            worst = min(worst, rig.sphere_distance(states["q"][::2, :n]).min())
+            worst_cmd = min(worst_cmd, rig.sphere_distance(states["q_cmd"][::2, :n]).min())
+            faults += int(np.any(states["fault_code"] == 5))
+            if np.any(states["stop_category"] != NO_STOP):
+                break
+    return float(worst), float(worst_cmd), faults, base.cfg.wall_margin
+
+
+def run_safety_bench(collision_cases: int = 50, wall_cases: int = 30, seed: int = 1
+                     ) -> SafetyBenchReport:
+    """The safety figures of `edge bench motion` (virtual time, deterministic per seed)."""
+    cases = collision_campaign(collision_cases, seed)
+    hits = [c[0] for c in cases if c is not None]
+    by_observer = [c[0] for c in cases if c is not None and c[1] == 300]
+    worst, worst_cmd, faults, margin = wall_campaign(wall_cases, seed + 1)
+    return SafetyBenchReport(
+        collision_cases=collision_cases,
+        detection_latency_ticks_p50=float(np.median(hits)) if hits else float("nan"),
+        detection_latency_ticks_max=max(hits) if hits else -1,
+        observer_detections=len(by_observer),
+        observer_latency_ticks_max=max(by_observer) if by_observer else -1,
+        missed_collisions=len(cases) - len(hits),
+        wall_cases=wall_cases, min_wall_distance_m=worst, min_wall_distance_cmd_m=worst_cmd,
+        wall_margin_m=margin, wall_faults=faults)
