@@ -1,6 +1,7 @@
 /* path.c — plays joint-space paths sampled once per tick; see path.h. */
 #include "path.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,4 +133,27 @@ void path_block_status(const edge_block *blk, path_status *out)
     out->sample = p->sample;
     out->length = p->playing >= 0 ? p->buf[p->playing].length : 0;
     out->started_tick = p->started_tick;
+}
+
+int64_t path_ik(const arm_model *m, const double *poses, int64_t n, const double *q0,
+                const arm_ik_options *opt, double max_step, double *q_out, int *why)
+{
+    const int dof = m->n;
+    const double *prev = q0;
+    *why = 0;
+    for (int64_t k = 0; k < n; k++) {
+        double *q = q_out + k * dof;
+        arm_ik_report report;
+        if (arm_ik(m, poses + k * 16, prev, opt, q, &report) != 0) {
+            *why = 1;
+            return k;
+        }
+        for (int j = 0; j < dof; j++)
+            if (fabs(q[j] - prev[j]) > max_step) {
+                *why = 2;
+                return k;
+            }
+        prev = q;
+    }
+    return n;
 }

@@ -6,6 +6,7 @@
 #ifndef EDGE_PATH_H
 #define EDGE_PATH_H
 #include "block.h"
+#include "arm_model.h"
 
 /* cffi:begin */
 #define PATH_CMD_START 1     /* args[0]: buffer (0/1); plays it from its first sample */
@@ -26,6 +27,13 @@ edge_block *path_block_alloc(int n_axes, int64_t capacity);
 int path_block_load(edge_block *b, int buffer, const double *q, const double *qd,
                     const double *qdd, int64_t n);
 void path_block_status(const edge_block *b, path_status *out);
+
+/* Joint positions for n tool poses (n x 16 row-major), each solved from the previous
+ * answer (q0 for the first), staying on one branch. Returns n when all are reached, or
+ * the index of the first point that is not reached (*why = 1) or needs a step larger
+ * than max_step rad on some joint (*why = 2). q_out: n x model->n. */
+int64_t path_ik(const arm_model *m, const double *poses, int64_t n, const double *q0,
+                const arm_ik_options *opt, double max_step, double *q_out, int *why);
 /* cffi:end */
 
 #endif

@@ -27,7 +27,9 @@ from edge.motion.paths import (
     PathError,
     arc,
     cartesian_path,
+    limit_ratio,
     line,
+    native_ik_path,
     playback_path,
 )
 from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
@@ -103,7 +105,8 @@ class MotionController:
                  drive_index: int, limits: JointLimits, path_capacity: int,
                  tcp_speed_m_s: float = 0.25, tcp_accel_m_s2: float = 1.0,
                  tcp_jerk_m_s3: float = 10.0, angular_speed_rad_s: float = 1.0,
-                 period_ticks: int = 4) -> None:
+                 period_ticks: int = 10, planner_ticks: int = 50,
+                 start_ticks: int = 100) -> None:
         self.runtime = runtime
         self.arm = arm
         self.native_arm = native_arm
@@ -128,9 +131,21 @@ class MotionController:
         self._record_every = 1
         self.moves_done = 0
         self._moved_tick = 0
+        self._planning: np.ndarray | None = None     # q_cmd a queued plan starts from
+        # D = period: requests take effect within two periods; the native blocks, not this
+        # task, keep the arm safe between releases. A miss is a controlled stop.
         self.task = LetTask("motion_controller", self._scan, period_ticks=period_ticks,
-                            deadline_ticks=1, priority=50, on_miss="stop")
+                            priority=50, on_miss="stop", offset_ticks=start_ticks)
         runtime.add_task(self.task)
+        # Paths (Cartesian moves, playback, integrators' planners) take milliseconds to
+        # tens of milliseconds: they are planned by a slower LET task of their own, whose
+        # result is handed over exactly PLANNER_TICKS after its release.
+        self._to_plan: deque[tuple[Request, Callable[[], JointPath]]] = deque()
+        self._planned: deque[tuple[int, Request, JointPath | Exception]] = deque()
+        self.planner_task = LetTask("motion_planner", self._plan_scan,
+                                    period_ticks=planner_ticks, priority=10, on_miss="log",
+                                    offset_ticks=start_ticks)
+        runtime.add_task(self.planner_task)
         runtime.bus.subscribe("cmd/+", callback=self._bus_command)
 
     # -- the public API: every call queues a request ----------------------------------
@@ -204,6 +219,49 @@ class MotionController:
         elif name in _BUS_COMMANDS:
             self.request(name, **args)
 
+    # -- the planner: paths for requests the controller accepted -----------------------
+    def _plan_scan(self, ctx: TaskContext) -> None:
+        while self._to_plan:
+            req, make = self._to_plan.popleft()
+            try:
+                result: JointPath | Exception = make()
+            except (MotionError, PathError, ValueError) as exc:
+                result = exc
+            self._planned.append((ctx.effective_tick, req, result))
+
+    def _plan_then_play(self, ctx: TaskContext, req: Request,
+                        make: Callable[[], JointPath]) -> None:
+        """Queue a path for the planner; the controller starts it when it is handed over
+        (if the arm is still where the plan began)."""
+        self._to_plan.append((req, make))
+        req.status = "planning"
+        self._planning = self.q_cmd.copy()
+
+    def _take_planned(self, ctx: TaskContext) -> None:
+        while self._planned and self._planned[0][0] <= ctx.tick:
+            _, req, result = self._planned.popleft()
+            start = self._planning
+            self._planning = None
+            if isinstance(result, Exception):
+                req.reject(str(result))
+            elif self.state != State.IDLE or start is None or \
+                    np.max(np.abs(self.q_cmd - start)) > 1e-9:
+                req.reject("the arm moved or left idle while the path was planned")
+            else:
+                req.status = "accepted"
+                start = result.start if result.start is not None else self.q_cmd
+                if np.max(np.abs(start - self.q_cmd)) > 1e-6:     # approach the start first
+                    ctx.command(self.traj_index, TRAJ_TARGET, tuple(self.arm.clip(start)))
+                    self._moved_tick = ctx.tick
+                    self._pending_path = result
+                    self._enter(ctx, State.MOVING)
+                else:
+                    self._play(ctx, result)
+            ctx.publish("motion/requests", {"name": req.name, "status": req.status,
+                                            "reason": req.reason})
+            if req.status == "rejected":
+                log.warning("motion request %s rejected: %s", req.name, req.reason)
+
     # -- the scan: once per release ----------------------------------------------------
     def _scan(self, ctx: TaskContext) -> None:
         rec = ctx.state
@@ -211,9 +269,11 @@ class MotionController:
         self.q, self.qd = rec["q"][:n].copy(), rec["qd"][:n].copy()
         self.q_cmd, self.qd_cmd = rec["q_cmd"][:n].copy(), rec["qd_cmd"][:n].copy()
         self._observe(ctx, rec)
+        self._take_planned(ctx)
         while self.requests:
             req = self.requests.popleft()
             req.tick = ctx.tick
+            self._current = req
             try:
                 _HANDLERS[req.name](self, ctx, **req.args)
                 if req.status == "pending":
@@ -278,6 +338,8 @@ class MotionController:
 
     # -- helpers -----------------------------------------------------------------------
     def _require(self, *states: State) -> None:
+        if self._planning is not None:
+            raise MotionError("a path is being planned: wait for it or stop")
         if self.state not in states:
             raise MotionError(f"not possible while {self.state.value} "
                               f"(needs {' or '.join(s.value for s in states)})")
@@ -410,10 +472,13 @@ def _cartesian(c: MotionController, ctx: TaskContext, pose_at, length, rotation,
         if not 0 < float(speed_m_s) <= c.tcp["speed_m_s"]:
             raise MotionError(f"speed must be in (0, {c.tcp['speed_m_s']}] m/s")
         tcp["speed_m_s"] = float(speed_m_s)
-    path = cartesian_path(c.native_arm.ik_once, c.q_cmd, pose_at, length, rotation,
-                          limits=c.limits, period_s=c.period_s, max_samples=c.path_capacity,
-                          **tcp)
-    c._play(ctx, path)
+    def solve(poses, q0, max_step):
+        return native_ik_path(c.native_arm, poses, q0, max_step)
+
+    q0 = c.q_cmd.copy()
+    c._plan_then_play(ctx, c._current, lambda: cartesian_path(
+        solve, q0, pose_at, length, rotation, limits=c.limits, period_s=c.period_s,
+        max_samples=c.path_capacity, **tcp))
 
 
 def _move_linear(c: MotionController, ctx: TaskContext, xyz, rpy=None, speed_m_s=None) -> None:
@@ -490,14 +555,9 @@ def _playback(c: MotionController, ctx: TaskContext, recording=None, smoothing=1
     rec = recording or c.recording
     if rec is None or len(rec.waypoints) < 4:
         raise MotionError("nothing recorded to play back")
-    path = playback_path(rec.array(), rec.period_s, c.limits, c.period_s, c.path_capacity,
-                         smoothing)
-    start = path.q[0]
-    if np.max(np.abs(start - c.q_cmd)) > 1e-6:      # approach the start first
-        _move_joint(c, ctx, c.arm.clip(start))
-        c._pending_path = path
-    else:
-        c._play(ctx, path)
+    waypoints = rec.array()
+    c._plan_then_play(ctx, c._current, lambda: playback_path(
+        waypoints, rec.period_s, c.limits, c.period_s, c.path_capacity, smoothing))
 
 
 def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
@@ -517,18 +577,23 @@ def _move_custom(c: MotionController, ctx: TaskContext, planner, goal) -> None:
     c._require(State.IDLE)
     if planner not in c.planners:
         raise MotionError(f"no planner named {planner!r} is registered")
-    path = c.planners[planner](c.q_cmd.copy(), goal, c.limits, c.period_s)
-    if not isinstance(path, JointPath) or path.q.shape[1:] != (c.arm.n,):
-        raise MotionError(f"planner {planner!r} must return a JointPath with {c.arm.n} axes")
-    from edge.motion.paths import limit_ratio
+    q0 = c.q_cmd.copy()
 
-    if limit_ratio(path, c.limits) > 1.0 + 1e-9:
-        raise MotionError(f"planner {planner!r} produced a path beyond the joint limits")
-    if np.max(np.abs(path.q[0] - c.q_cmd)) > c.limits.velocity.max() * c.period_s * 1.01:
-        raise MotionError(f"planner {planner!r} must start at the current position")
-    if not all(c.arm.within_limits(q) for q in path.q[:: max(1, len(path.q) // 100)]):
-        raise MotionError(f"planner {planner!r} left the joint limits")
-    c._play(ctx, path)
+    def make() -> JointPath:
+        path = c.planners[planner](q0.copy(), goal, c.limits, c.period_s)
+        if not isinstance(path, JointPath) or path.q.ndim != 2 or path.q.shape[1] != c.arm.n:
+            raise MotionError(f"planner {planner!r} must return a JointPath with {c.arm.n} "
+                              "axes")
+        if limit_ratio(path, c.limits) > 1.0 + 1e-9:
+            raise MotionError(f"planner {planner!r} produced a path beyond the joint limits")
+        if not np.all((path.q >= c.arm.q_min) & (path.q <= c.arm.q_max)):
+            raise MotionError(f"planner {planner!r} left the joint limits")
+        if np.max(np.abs(path.q[0] - q0)) > c.limits.velocity.max() * c.period_s * 1.01:
+            raise MotionError(f"planner {planner!r} must start at the current position")
+        path.start = q0
+        return path
+
+    c._plan_then_play(ctx, c._current, make)
 
 
 _HANDLERS: dict[str, Callable[..., None]] = {

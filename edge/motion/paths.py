@@ -32,6 +32,7 @@ class JointPath:
     qd: np.ndarray
     qdd: np.ndarray
     period_s: float
+    start: np.ndarray | None = None      # where the arm must be before the first sample
 
     @property
     def duration(self) -> float:
@@ -45,34 +46,37 @@ class JointLimits:
     jerk: np.ndarray
 
 
-def _axis_angle_rotation(axis_angle: np.ndarray) -> np.ndarray:
+def _rotations(axis_angle: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """exp(axis_angle * u_k) for every u_k (Rodrigues), shape (len(u), 3, 3)."""
     angle = float(np.linalg.norm(axis_angle))
+    out = np.broadcast_to(np.eye(3), (len(u), 3, 3)).copy()
     if angle < 1e-12:
-        return np.eye(3)
+        return out
     k = axis_angle / angle
     K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+    th = angle * u
+    return out + np.sin(th)[:, None, None] * K + (1 - np.cos(th))[:, None, None] * (K @ K)
 
 
 def line(start: np.ndarray, end: np.ndarray):
-    """Tool poses along a straight line (orientation by constant angular velocity);
-    returns (pose_at(u) for u in [0, 1], length m, rotation rad)."""
+    """Tool poses along a straight line (orientation turning at a constant rate about one
+    axis); returns (poses_at(u) -> (len(u), 4, 4) for u in [0, 1], length m, rotation rad)."""
     p0, p1 = start[:3, 3], end[:3, 3]
     R0 = start[:3, :3]
     rot = rotation_log(R0.T @ end[:3, :3])
 
-    def pose_at(u: float) -> np.ndarray:
-        T = np.eye(4)
-        T[:3, 3] = p0 + (p1 - p0) * u
-        T[:3, :3] = R0 @ _axis_angle_rotation(rot * u)
+    def poses_at(u: np.ndarray) -> np.ndarray:
+        T = np.broadcast_to(np.eye(4), (len(u), 4, 4)).copy()
+        T[:, :3, 3] = p0 + np.outer(u, p1 - p0)
+        T[:, :3, :3] = R0 @ _rotations(rot, u)
         return T
 
-    return pose_at, float(np.linalg.norm(p1 - p0)), float(np.linalg.norm(rot))
+    return poses_at, float(np.linalg.norm(p1 - p0)), float(np.linalg.norm(rot))
 
 
-def arc(start: np.ndarray, via: np.ndarray, end: np.ndarray):
+def arc(start: np.ndarray, via, end: np.ndarray):
     """Tool poses along the circle through the start, via and end points (orientation
-    from start to end as for a line); returns (pose_at, arc length m, rotation rad)."""
+    from start to end as for a line); returns (poses_at, arc length m, rotation rad)."""
     a, b, c = start[:3, 3], np.asarray(via, float)[:3], end[:3, 3]
     ab, ac = b - a, c - a
     normal = np.cross(ab, ac)
@@ -94,26 +98,32 @@ def arc(start: np.ndarray, via: np.ndarray, end: np.ndarray):
         raise PathError("the via point is not between start and end on the circle")
     orientation, _, rotation = line(start, end)
 
-    def pose_at(s: float) -> np.ndarray:
-        T = orientation(s)
-        phi = sweep * s
-        T[:3, 3] = center + radius * (np.cos(phi) * u_axis + np.sin(phi) * v_axis)
+    def poses_at(u: np.ndarray) -> np.ndarray:
+        T = orientation(u)
+        phi = sweep * u
+        T[:, :3, 3] = center + radius * (np.outer(np.cos(phi), u_axis)
+                                         + np.outer(np.sin(phi), v_axis))
         return T
 
-    return pose_at, radius * sweep, rotation
+    return poses_at, radius * sweep, rotation
 
 
-def cartesian_path(ik_once, q_start: np.ndarray, pose_at, length_m: float,
+def cartesian_path(solve_path, q_start: np.ndarray, poses_at, length_m: float,
                    rotation_rad: float, *, speed_m_s: float, accel_m_s2: float,
                    jerk_m_s3: float, angular_speed: float, limits: JointLimits,
                    period_s: float, max_samples: int) -> JointPath:
     """Sample a tool path at the tick rate into joint space, within the limits.
-    `ik_once(pose, q_seed)` is a warm-started IK (NativeArm.ik_once) returning IKResult."""
+    `solve_path(poses, q_seed, max_step)` solves all poses on one branch (native_ik_path)
+    and raises PathError where it cannot."""
     if length_m < 1e-9 and rotation_rad < 1e-9:
         raise PathError("the target is where the tool already is")
     # path parameter u in [0, 1]: its limits follow from the tool's speed limits
     scale = max(length_m, rotation_rad * speed_m_s / max(angular_speed, 1e-9))
     slow = 1.0
+    q_start = np.asarray(q_start, float)
+    # a joint step far beyond what the velocity limit allows in one tick means the IK
+    # solution jumped: a singularity or a flip of configuration on the way
+    max_step = float(4.0 * limits.velocity.max() * period_s)
     for _ in range(MAX_SLOWDOWN_ITERATIONS):
         profile = plan([0.0], [1.0], speed_m_s * slow / scale, accel_m_s2 * slow**2 / scale,
                        jerk_m_s3 * slow**3 / scale)
@@ -122,25 +132,35 @@ def cartesian_path(ik_once, q_start: np.ndarray, pose_at, length_m: float,
             raise PathError(f"the move takes {n * period_s:.1f} s, longer than the path "
                             f"buffer ({max_samples * period_s:.1f} s)")
         u = profile.sample(np.arange(1, n + 1) * period_s)[0][:, 0]
-        seed = np.asarray(q_start, float)
-        q = np.empty((n, len(seed)))
-        for i, ui in enumerate(u):
-            result = ik_once(pose_at(float(ui)), seed)
-            if not result.reachable:
-                raise PathError(f"the path leaves the workspace at {100 * ui:.0f} % "
-                                f"({result.reason})")
-            # a joint step far beyond what the velocity limit allows in one tick: the IK
-            # solution jumped (a singularity or a flip of configuration on the way)
-            if np.any(np.abs(result.q - seed) > 4.0 * limits.velocity * period_s):
-                raise PathError(f"the path passes a singularity or a joint flip at "
-                                f"{100 * ui:.0f} %")
-            q[i] = seed = result.q
+        q = solve_path(poses_at(u), q_start, max_step)
         path = differentiate(np.vstack([q_start, q]), period_s)
         ratio = limit_ratio(path, limits)
         if ratio <= 1.0:
             return path
         slow /= ratio ** (1 / 3) * 1.02
     raise PathError("the path cannot be slowed down enough to respect the joint limits")
+
+
+def native_ik_path(native_arm, poses: np.ndarray, q0: np.ndarray, max_step: float,
+                   u: np.ndarray | None = None) -> np.ndarray:
+    """All poses through the C IK, warm-started point to point (path_ik in native/path.c)."""
+    ffi, lib = native_arm.ffi, native_arm.lib
+    n = len(poses)
+    poses = np.ascontiguousarray(poses, dtype=float).reshape(n, 16)
+    out = np.empty((n, native_arm.n))
+    opt = ffi.new("arm_ik_options *", dict(orientation=1, max_iterations=100,
+                                           position_tolerance=1e-7,
+                                           orientation_tolerance=1e-7, damping=1e-3))
+    why = ffi.new("int *")
+    k = lib.path_ik(native_arm.model, ffi.cast("double *", ffi.from_buffer(poses)), n,
+                    ffi.new("double[]", list(map(float, q0))), opt, max_step,
+                    ffi.cast("double *", ffi.from_buffer(out)), why)
+    if k < n:
+        where = f"{100 * k / n:.0f} % along"
+        if why[0] == 1:
+            raise PathError(f"the path leaves the workspace {where}")
+        raise PathError(f"the path passes a singularity or a joint flip {where}")
+    return out
 
 
 def differentiate(q: np.ndarray, period_s: float) -> JointPath:
@@ -150,7 +170,7 @@ def differentiate(q: np.ndarray, period_s: float) -> JointPath:
     padded = np.vstack([q[:1], q, q[-1:]])          # at rest on both sides
     qd = np.gradient(padded, period_s, axis=0)
     qdd = np.gradient(qd, period_s, axis=0)
-    return JointPath(q[1:].copy(), qd[2:-1].copy(), qdd[2:-1].copy(), period_s)
+    return JointPath(q[1:].copy(), qd[2:-1].copy(), qdd[2:-1].copy(), period_s, q[0].copy())
 
 
 def limit_ratio(path: JointPath, limits: JointLimits) -> float:

@@ -100,7 +100,7 @@ class ProgramRunner:
         c = self.runtime.motion
         if self.current is None:
             return False
-        if self.current.status == "pending":
+        if self.current.status in ("pending", "planning"):
             return True
         if self.current.status == "rejected":
             return False
