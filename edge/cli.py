@@ -105,7 +105,20 @@ def _format_summary(s: dict[str, Any]) -> str:
                      f"{task['misses']} misses, max runtime {task['max_runtime_us']:.0f} us")
     for refused in s.get("realtime", {}).get("refused", []):
         lines.append(f"note: {refused}")
+    for name in ("program", "motion", "safety", "mqtt", "acquisition", "logic"):
+        if s.get(name):
+            lines.append(f"{name}: {_compact(s[name])}")
     return "\n".join(lines)
+
+
+def _compact(value: Any) -> str:
+    """A one-line rendering of a section's summary (the JSON has it in full)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_compact(v)}" for k, v in value.items()
+                         if not isinstance(v, (dict, list)) or k in ("faults", "tool_xyz_m"))
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_compact, value)) + "]"
+    return str(value)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

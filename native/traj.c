@@ -1048,13 +1048,14 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
             return 2;
         vf = cmd->args + b->n;
     } else if (cmd->kind == TRAJ_CMD_TARGET_SCALED) {
-        double s = b->n < EDGE_CMD_ARGS ? cmd->args[b->n] : 0.0;
+        double s = b->n + 1 < EDGE_CMD_ARGS ? cmd->args[b->n] : 0.0;
+        int velocity_only = b->n + 1 < EDGE_CMD_ARGS && cmd->args[b->n + 1] != 0.0;
         if (!(s > 0.0 && s <= 1.0))
             return 2;
         for (int i = 0; i < b->n; i++) {
             sv[i] = b->vmax[i] * s;
-            sa[i] = b->amax[i] * s * s;
-            sj[i] = b->jmax[i] * s * s * s;
+            sa[i] = velocity_only ? b->amax[i] : b->amax[i] * s * s;
+            sj[i] = velocity_only ? b->jmax[i] : b->jmax[i] * s * s * s;
         }
         vmax = sv, amax = sa, jmax = sj;
     } else if (cmd->kind != TRAJ_CMD_TARGET) {

@@ -22,9 +22,10 @@
 #define TRAJ_CMD_ADOPT 4         /* take over the state in the image: args[0] = 0 the commanded
                                     (q_cmd, qd_cmd, qdd_cmd another block wrote last tick),
                                     1 the measured (q, qd); brakes (jerk-limited) if moving */
-#define TRAJ_CMD_TARGET_SCALED 6 /* args[0..n-1]: positions, args[n]: speed scale in (0, 1]:
-                                    velocity, acceleration and jerk limits times s, s^2, s^3
-                                    (the move runs 1/s times slower), n <= 15 */
+#define TRAJ_CMD_TARGET_SCALED 6 /* args[0..n-1]: positions, args[n]: speed scale s in (0, 1],
+                                    args[n+1]: 0 = time scaling (velocity, acceleration and
+                                    jerk limits times s, s^2, s^3: the same move 1/s times
+                                    slower), 1 = velocity limit only (jogging); n <= 14 */
 #define TRAJ_CMD_FOLLOW 5        /* args[0] = 1: output the measured position every tick (drag
                                     teaching); 0: adopt the measured state and brake */
 

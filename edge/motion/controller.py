@@ -460,7 +460,7 @@ def _move_joint(c: MotionController, ctx: TaskContext, positions, speed_scale=1.
     q = c._check_joints(positions)
     if not 0.0 < float(speed_scale) <= 1.0:
         raise MotionError("speed_scale must be in (0, 1]")
-    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale)))
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale), 0.0))
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)
 
@@ -511,7 +511,7 @@ def _jog(c: MotionController, ctx: TaskContext, axis, velocity) -> None:
         raise MotionError(f"jog velocity beyond the axis limit {c.limits.velocity[axis]} rad/s")
     target = c.q_cmd.copy()
     target[axis] = c.arm.q_max[axis] if velocity > 0 else c.arm.q_min[axis]
-    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale))
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale, 1.0))
     c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)

@@ -148,9 +148,11 @@ def native_ik_path(native_arm, poses: np.ndarray, q0: np.ndarray, max_step: floa
     n = len(poses)
     poses = np.ascontiguousarray(poses, dtype=float).reshape(n, 16)
     out = np.empty((n, native_arm.n))
+    # tight tolerances: the path is differentiated three times at the tick rate, so IK
+    # residual noise of e rad shows up as e / period^3 of jerk
     opt = ffi.new("arm_ik_options *", dict(orientation=1, max_iterations=100,
-                                           position_tolerance=1e-7,
-                                           orientation_tolerance=1e-7, damping=1e-3))
+                                           position_tolerance=1e-11,
+                                           orientation_tolerance=1e-11, damping=1e-3))
     why = ffi.new("int *")
     k = lib.path_ik(native_arm.model, ffi.cast("double *", ffi.from_buffer(poses)), n,
                     ffi.new("double[]", list(map(float, q0))), opt, max_step,
@@ -183,8 +185,10 @@ def limit_ratio(path: JointPath, limits: JointLimits) -> float:
 
 def playback_path(waypoints: np.ndarray, waypoint_period_s: float, limits: JointLimits,
                   period_s: float, max_samples: int, smoothing: float = 1e-4) -> JointPath:
-    """A smooth trajectory through recorded waypoints: a smoothing spline in time (hand
-    tremor filtered), slowed down uniformly until the joint limits hold."""
+    """A smooth trajectory through recorded waypoints: a smoothing spline of the
+    recording (hand tremor filtered) followed at a speed that starts and ends at rest (a
+    jerk-limited profile of recording time), slowed down uniformly until the joint limits
+    hold. At full speed it replays the recording at the pace it was taught."""
     from scipy.interpolate import make_smoothing_spline
 
     if len(waypoints) < 4:
@@ -192,17 +196,19 @@ def playback_path(waypoints: np.ndarray, waypoint_period_s: float, limits: Joint
     t = np.arange(len(waypoints)) * waypoint_period_s
     splines = [make_smoothing_spline(t, waypoints[:, j], lam=smoothing)
                for j in range(waypoints.shape[1])]
-    stretch = 1.0
+    start = np.array([s(0.0) for s in splines])
+    slow = 1.0
     for _ in range(MAX_SLOWDOWN_ITERATIONS):
-        n = int(np.ceil(t[-1] * stretch / period_s)) + 1
+        # recording time as a function of playback time: rate <= slow, from rest to rest
+        clock = plan([0.0], [t[-1]], slow, 4.0 * slow**2, 40.0 * slow**3)
+        n = int(np.ceil(clock.duration / period_s)) + 1
         if n > max_samples:
             raise PathError("the recording is longer than the path buffer")
-        tau = np.minimum(np.arange(1, n + 1) * period_s / stretch, t[-1])
+        tau = clock.sample(np.arange(1, n + 1) * period_s)[0][:, 0]
         q = np.column_stack([s(tau) for s in splines])
-        # start exactly at the first waypoint's spline value and hold the last
-        path = differentiate(np.vstack([[s(0.0) for s in splines], q]), period_s)
+        path = differentiate(np.vstack([start, q]), period_s)
         ratio = limit_ratio(path, limits)
         if ratio <= 1.0:
             return path
-        stretch *= ratio ** (1 / 3) * 1.02
+        slow /= ratio ** (1 / 3) * 1.02
     raise PathError("the recording cannot be slowed down enough to respect the joint limits")
