@@ -942,6 +942,12 @@ done:
 int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
                    const double *amax, const double *jmax)
 {
+    return traj_plan_velocity(out, n, p0, v0, a0, NULL, amax, jmax);
+}
+
+int traj_plan_velocity(traj *out, int n, const double *p0, const double *v0, const double *a0,
+                       const double *vf, const double *amax, const double *jmax)
+{
     if (n < 1 || n > EDGE_MAX_AXES)
         return TRAJ_ERR_INPUT;
     out->n_axes = n;
@@ -961,11 +967,14 @@ int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const d
             ax->a[ax->n_seg] = copysign(amax[i], a);
         }
         int k = ax->n_seg;
+        double target = vf ? vf[i] : 0.0;
+        if (!isfinite(target))
+            return TRAJ_ERR_INPUT;
         vchange h;
-        vel_change(ax->v[k], ax->a[k], 0, jmax[i], amax[i], &h);
+        vel_change(ax->v[k], ax->a[k], target, jmax[i], amax[i], &h);
         for (int m = 0; m < 3; m++)
             seg_push(ax, &t, h.j[m], h.t[m]);
-        ax->v[ax->n_seg] = 0, ax->a[ax->n_seg] = 0;
+        ax->v[ax->n_seg] = target, ax->a[ax->n_seg] = 0;
         ax->duration = ax->min_duration = t;
         out->duration = dmax(out->duration, t);
     }
@@ -1032,6 +1041,19 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
         return tb_stop(b);
     if (cmd->kind == TRAJ_CMD_ADOPT)
         return tb_adopt(b, img, cmd->args[0] != 0.0);
+    if (cmd->kind == TRAJ_CMD_VELOCITY && !b->following && img->stop_category == EDGE_NO_STOP) {
+        for (int i = 0; i < b->n; i++)
+            if (fabs(cmd->args[i]) > b->vmax[i])
+                return 2;
+        if (traj_plan_velocity(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, b->amax,
+                               b->jmax))
+            return 2;
+        traj *tmp = b->tr;
+        b->tr = b->next, b->next = tmp;
+        b->t = 0;
+        b->active = 1;
+        return 0;
+    }
     if (cmd->kind == TRAJ_CMD_FOLLOW) {
         b->following = cmd->args[0] != 0.0;
         return b->following ? 0 : tb_adopt(b, img, 1);

@@ -26,6 +26,8 @@
                                     args[n+1]: 0 = time scaling (velocity, acceleration and
                                     jerk limits times s, s^2, s^3: the same move 1/s times
                                     slower), 1 = velocity limit only (jogging); n <= 14 */
+#define TRAJ_CMD_VELOCITY 7      /* args[0..n-1]: target velocities; reached jerk-limited
+                                    and then held (velocity interface) */
 #define TRAJ_CMD_FOLLOW 5        /* args[0] = 1: output the measured position every tick (drag
                                     teaching); 0: adopt the measured state and brake */
 
@@ -54,6 +56,11 @@ int traj_plan(traj *out, int n_axes, const double *p0, const double *v0, const d
 /* Time-optimal jerk-limited stop (velocity and acceleration to 0) of each axis. */
 int traj_plan_stop(traj *out, int n_axes, const double *p0, const double *v0,
                    const double *a0, const double *amax, const double *jmax);
+/* Velocity interface: time-optimal jerk-limited change of each axis' velocity to vf
+ * (acceleration to 0), then constant velocity; vf NULL is a stop. */
+int traj_plan_velocity(traj *out, int n_axes, const double *p0, const double *v0,
+                       const double *a0, const double *vf, const double *amax,
+                       const double *jmax);
 /* Samples at time t (s); before 0 the start state, after the end the end state moved on
  * at the end velocity. p, v, a receive n_axes values each. */
 void traj_at(const traj *tr, double t, double *p, double *v, double *a);

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP, TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED = (
     1, 2, 3, 4, 5, 6)
+TRAJ_VELOCITY = 7
 PATH_START, PATH_RELEASE = 1, 2
 ARM_SIM_MODE, ARM_SIM_POSITION, ARM_SIM_TORQUE = 2, 0, 1
 CYCLE_CMD_RESET = 2
@@ -524,10 +525,7 @@ def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
     v = np.asarray(velocities, float)
     if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
         raise MotionError("expected one velocity per joint within the velocity limits")
-    horizon_s = JOG_DEADMAN_S * 4
-    target = np.clip(c.q_cmd + v * horizon_s, c.arm.q_min, c.arm.q_max)
-    ctx.command(c.traj_index, TRAJ_TARGET_VEL, (*target, *np.where(target == c.q_cmd + v *
-                                                                   horizon_s, v, 0.0)))
+    ctx.command(c.traj_index, TRAJ_VELOCITY, tuple(v))
     c.mode = "velocity"
     c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
     c._moved_tick = ctx.tick

@@ -238,3 +238,37 @@ def test_the_demo_program_is_reproducible_bit_for_bit() -> None:
         assert rt.program.summary() == {"steps": 8, "completed": 8, "failed": None}
         runs.append(logical_states(np.concatenate(seen)))
     assert runs[0].tobytes() == runs[1].tobytes()
+
+
+def test_force_mode_yields_to_a_push_on_the_tool(rt: Runtime) -> None:
+    from edge.motion.arm_sim import ARM_SIM_CMD_EXT_TORQUE
+
+    c = rt.motion
+    c.move_joint(READY)
+    settle(rt)
+    r = c.set_mode("force", deadband_n=2.0, damping_n_s_m=200.0)
+    rt.executor.step(50)
+    assert r.status == "accepted" and c.mode == "force"
+    p0 = c.arm.fk(q_now(rt))[:3, 3]
+    push = c.native_arm.jacobian(q_now(rt)).T @ np.array([30.0, 0, 0, 0, 0, 0])   # 30 N +x
+    rt.cycle.push_command(-1, c.drive_index, ARM_SIM_CMD_EXT_TORQUE, list(push))
+    rt.executor.step(1000)
+    moved = c.arm.fk(q_now(rt))[:3, 3] - p0
+    assert moved[0] > 0.03 and abs(moved[1]) < 0.3 * moved[0] and abs(moved[2]) < 0.3 * moved[0]
+    rt.cycle.push_command(-1, c.drive_index, ARM_SIM_CMD_EXT_TORQUE, [0] * 6)
+    rt.executor.step(500)
+    p1 = c.arm.fk(q_now(rt))[:3, 3]
+    rt.executor.step(500)
+    assert np.linalg.norm(c.arm.fk(q_now(rt))[:3, 3] - p1) < 0.01     # no push, (almost) still
+
+
+def test_velocity_interface_holds_a_speed_and_brakes_without_refresh(rt: Runtime) -> None:
+    c = rt.motion
+    v = np.array([0.2, 0, 0, 0, 0, 0])
+    for _ in range(10):                                  # refreshed every 100 ms for 1 s
+        c.move_velocity(v)
+        rt.executor.step(100)
+    qd = rt.executor.history(1)["qd_cmd"][0][:6]
+    assert abs(qd[0] - 0.2) < 1e-6 and np.allclose(qd[1:], 0)
+    settle(rt)
+    assert c.state == State.IDLE and rt.executor.history(1)["qd_cmd"][0][0] == 0.0
