@@ -2,8 +2,8 @@
 trajectory block, the path player and the motion controller (LET task).
 
 Block order each tick: drive (reads the arm) → trajectory → path player (overrides while
-it plays) → then, from the safety section, observer → safety monitor (last word on what
-is commanded) → drive writes.
+it plays) → integrators' blocks → then, from the safety section, observer → safety
+monitor (last word on what is commanded) → drive writes.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     capacity = int(PATH_SECONDS * 1e9 / runtime.period_ns)
     runtime.path_block = path_block(len(axes), capacity)
     path = runtime.add_block(runtime.path_block)
+    for block in runtime.user_blocks:          # integrators' blocks: before the safety layer
+        runtime.add_block(block)
     controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), traj_index=traj,
                                   path_index=path, drive_index=drive, limits=limits,
                                   path_capacity=capacity)

@@ -114,6 +114,41 @@ class Block:
         self.index: int | None = None
 
 
+def include_dir() -> str:
+    """Where block.h lives, for compiling an integrator's own native blocks (the
+    `native/` directory of a source checkout or an editable install)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidate = os.path.normpath(os.path.join(here, "..", "..", "native"))
+    if not os.path.exists(os.path.join(candidate, "block.h")):
+        raise NativeError("the native headers are not installed here: build integrator "
+                          "blocks against native/ of the edge source tree")
+    return candidate
+
+
+def load_block(library: str | os.PathLike, factory: str, signature: str, *args) -> Block:
+    """An integrator's native block from a shared library: `factory` is a C function
+    returning `edge_block *` (NULL on bad input), declared by `signature`, e.g.
+    load_block("libclamp.so", "velocity_clamp_alloc", "edge_block *velocity_clamp_alloc(int,
+    double);", 2, 0.5). The block runs in the cycle like the built-in ones; see
+    docs/motion-extending.md for the rules a block must follow."""
+    import cffi
+
+    ffi_, _ = require_native()
+    user = cffi.FFI()
+    user.cdef("typedef struct edge_block edge_block;\n" + signature)
+    try:
+        libh = user.dlopen(os.fspath(library))
+        fn = getattr(libh, factory)
+    except (OSError, AttributeError) as exc:
+        raise NativeError(f"cannot load native block {factory} from {library}: {exc}") from None
+    handle = fn(*args)
+    if handle == user.NULL:
+        raise NativeError(f"native block factory {factory}{args} refused its input")
+    block = Block(factory, ffi_.cast("edge_block *", int(user.cast("uintptr_t", handle))))
+    block.library = libh          # keep the library loaded as long as the block lives
+    return block
+
+
 def setpoint_block(max_velocity: Sequence[float], max_acceleration: Sequence[float]) -> Block:
     """Rate-limited joint position setpoints (commands: SETPOINT_CMD_TARGET)."""
     _, lib_ = require_native()

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -54,7 +54,11 @@ def _default_cpu() -> int:
 class Runtime:
     """One controller: build it from a board, then `run_virtual` or `run_realtime`."""
 
-    def __init__(self, board: Board, *, virtual_time: bool = False) -> None:
+    def __init__(self, board: Board, *, virtual_time: bool = False,
+                 user_blocks: Sequence[Block] = ()) -> None:
+        """user_blocks: integrators' native blocks (edge.rt.native.load_block), run after
+        the motion blocks and before the safety layer, in the order given."""
+        self.user_blocks = list(user_blocks)
         cfg = board.cycle
         self.board = board
         self.virtual_time = virtual_time
