@@ -104,7 +104,8 @@ def rotation_log(R: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class IKResult:
     """What inverse kinematics found: `q` is the best joint position reached (within
-    limits) even when `reachable` is False; errors are in m and rad."""
+    limits) even when `reachable` is False; errors are in m and rad (orientation_error is
+    NaN when the target was rejected as beyond reach without iterating)."""
 
     q: np.ndarray
     reachable: bool
@@ -257,7 +258,7 @@ class SerialArm:
                             f"the target is {distance:.4g} m from the base, beyond the arm's "
                             f"reach of {self.reach:.4g} m")
         best = solve(target, q_start, orientation, position_tolerance,
-                         orientation_tolerance, max_iterations, damping)
+                     orientation_tolerance, max_iterations, damping)
         total = best.iterations
         rng = np.random.default_rng(seed)
         lo = np.where(np.isfinite(self.q_min), self.q_min, -np.pi)
@@ -266,7 +267,7 @@ class SerialArm:
             if best.reachable:
                 break
             r = solve(target, rng.uniform(lo, hi), orientation, position_tolerance,
-                          orientation_tolerance, max_iterations, damping)
+                      orientation_tolerance, max_iterations, damping)
             total += r.iterations
             if r.reachable or _cost(r) < _cost(best):
                 best = r
