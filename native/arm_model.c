@@ -420,6 +420,14 @@ static double ik_error(const double *target, const double *T, int rows, double *
     return cost;
 }
 
+/* x shifted by one turn into [lo, hi] where that lands inside (the same pose for a
+ * revolute joint); NAN where it does not. */
+static double wrap_into(double x, double lo, double hi)
+{
+    double s = x > hi ? x - 2 * M_PI : x < lo ? x + 2 * M_PI : x;
+    return s >= lo && s <= hi ? s : NAN;
+}
+
 static void jacobian_from_frames(int n, const double *frames, double *jac)
 {
     const double *tool = frames + 16 * (n + 1);
@@ -484,7 +492,8 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
                     for (int r = 0; r < rows; r++)
                         s += J[r * n + k] * x[r];
                 dq[k] = s;
-                int blocked = (q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0);
+                int blocked = ((q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0))
+                              && isnan(wrap_into(q[k] + s, m->q_min[k], m->q_max[k]));
                 if (blocked && free_[k]) {
                     free_[k] = 0;
                     newly_blocked = 1;
@@ -493,8 +502,10 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
             if (!newly_blocked)
                 break;
         }
-        for (int k = 0; k < n; k++)
-            q_new[k] = fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k]));
+        for (int k = 0; k < n; k++) {   /* past a limit: one turn round if the range allows */
+            double w = wrap_into(q[k] + dq[k], m->q_min[k], m->q_max[k]);
+            q_new[k] = isnan(w) ? fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k])) : w;
+        }
         arm_fk_frames(m, q_new, frames_new);
         double cost_new = ik_error(target, frames_new + 16 * (n + 1), rows, e_new);
         if (cost_new < cost) {

@@ -310,6 +310,20 @@ class SerialArm:
             q_prev = r.q
         return PathIK(np.array(out).reshape(-1, self.n), True, len(out), "")
 
+    def _wrap(self, q: np.ndarray) -> np.ndarray:
+        """q shifted by one turn into the joint range where that lands inside (the same
+        pose, a revolute joint), NaN where it does not."""
+        turn = 2.0 * math.pi
+        shifted = np.where(q > self.q_max, q - turn, np.where(q < self.q_min, q + turn, q))
+        return np.where((shifted >= self.q_min) & (shifted <= self.q_max), shifted, np.nan)
+
+    def _into_range(self, q: np.ndarray) -> np.ndarray:
+        """A step past a limit continues one turn round where the range allows (a joint
+        with >= 360° of travel stuck at its limit is the commonest IK stall), else stops
+        at the limit."""
+        wrapped = self._wrap(q)
+        return np.where(np.isnan(wrapped), np.clip(q, self.q_min, self.q_max), wrapped)
+
     def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
         if not orientation:
@@ -332,11 +346,12 @@ class SerialArm:
             for _ in range(2):
                 Jf = J * free
                 dq = Jf.T @ np.linalg.solve(Jf @ Jf.T + lam**2 * np.eye(rows), e)
-                blocked = ((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0))
+                blocked = ((((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0)))
+                           & np.isnan(self._wrap(q + dq)))
                 if not np.any(blocked & free):
                     break
                 free &= ~blocked
-            q_new = np.clip(q + dq, self.q_min, self.q_max)
+            q_new = self._into_range(q + dq)
             F_new = self.frames(q_new)
             e_new = self._error(target, F_new[-1], orientation)
             cost_new = float(e_new @ e_new)
