@@ -365,31 +365,31 @@ int arm_solve_spd(int n, double *A, double *b)
 
 void arm_rotation_log(const double *R, double *w)
 {
-    double c = (R[0] + R[4] + R[8] - 1.0) / 2.0;
-    c = fmax(-1.0, fmin(1.0, c));
-    double angle = acos(c);
-    double v[3] = {R[7] - R[5], R[2] - R[6], R[3] - R[1]};
+    double v[3] = {R[7] - R[5], R[2] - R[6], R[3] - R[1]};          /* 2 sin(a) n */
+    double s = 0.5 * sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    double c = 0.5 * (R[0] + R[4] + R[8] - 1.0);
+    double angle = atan2(s, c);
     if (angle < 1e-6) {
         for (int k = 0; k < 3; k++)
             w[k] = 0.5 * v[k];
         return;
     }
-    if (angle < M_PI - 1e-4) {
-        double s = angle / (2.0 * sin(angle));
+    if (angle < M_PI - 1e-3) {
+        double f = angle / (2.0 * s);
         for (int k = 0; k < 3; k++)
-            w[k] = s * v[k];
+            w[k] = f * v[k];
         return;
     }
-    /* Near pi the antisymmetric part vanishes: R + I = 2 n n^T (+ O(eps)). */
-    double B[9];
-    for (int k = 0; k < 9; k++)
-        B[k] = R[k] / 2.0;
-    B[0] += 0.5; B[4] += 0.5; B[8] += 0.5;
+    /* Near pi: (R + R^T) / 2 = cos(a) I + (1 - cos(a)) n n^T, exactly. */
+    double N[9];
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 3; k++)
+            N[3 * r + k] = (0.5 * (R[3 * r + k] + R[3 * k + r]) - (r == k ? c : 0)) / (1.0 - c);
     int col = 0;
-    if (B[4] > B[0]) col = 1;
-    if (B[8] > B[4 * col]) col = 2;
-    double d = sqrt(fmax(B[4 * col], 1e-300));
-    double n[3] = {B[col] / d, B[3 + col] / d, B[6 + col] / d};
+    if (N[4] > N[0]) col = 1;
+    if (N[8] > N[4 * col]) col = 2;
+    double d = sqrt(fmax(N[4 * col], 1e-300));
+    double n[3] = {N[col] / d, N[3 + col] / d, N[6 + col] / d};
     if (n[0] * v[0] + n[1] * v[1] + n[2] * v[2] < 0)
         for (int k = 0; k < 3; k++)
             n[k] = -n[k];
@@ -418,6 +418,14 @@ static double ik_error(const double *target, const double *T, int rows, double *
     for (int k = 0; k < rows; k++)
         cost += e[k] * e[k];
     return cost;
+}
+
+/* x shifted by one turn into [lo, hi] where that lands inside (the same pose for a
+ * revolute joint); NAN where it does not. */
+static double wrap_into(double x, double lo, double hi)
+{
+    double s = x > hi ? x - 2 * M_PI : x < lo ? x + 2 * M_PI : x;
+    return s >= lo && s <= hi ? s : NAN;
 }
 
 static void jacobian_from_frames(int n, const double *frames, double *jac)
@@ -476,7 +484,9 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
                 }
             for (int r = 0; r < rows; r++)
                 x[r] = e[r];
-            arm_solve_spd(rows, A, x);
+            if (arm_solve_spd(rows, A, x))   /* numerically singular: a step that fails */
+                for (int r = 0; r < rows; r++)
+                    x[r] = 0;
             int newly_blocked = 0;
             for (int k = 0; k < n; k++) {
                 double s = 0;
@@ -484,7 +494,8 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
                     for (int r = 0; r < rows; r++)
                         s += J[r * n + k] * x[r];
                 dq[k] = s;
-                int blocked = (q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0);
+                int blocked = ((q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0))
+                              && isnan(wrap_into(q[k] + s, m->q_min[k], m->q_max[k]));
                 if (blocked && free_[k]) {
                     free_[k] = 0;
                     newly_blocked = 1;
@@ -493,8 +504,10 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
             if (!newly_blocked)
                 break;
         }
-        for (int k = 0; k < n; k++)
-            q_new[k] = fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k]));
+        for (int k = 0; k < n; k++) {   /* past a limit: one turn round if the range allows */
+            double w = wrap_into(q[k] + dq[k], m->q_min[k], m->q_max[k]);
+            q_new[k] = isnan(w) ? fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k])) : w;
+        }
         arm_fk_frames(m, q_new, frames_new);
         double cost_new = ik_error(target, frames_new + 16 * (n + 1), rows, e_new);
         if (cost_new < cost) {
@@ -502,7 +515,7 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
             memcpy(frames, frames_new, sizeof(double) * 16 * (n + 2));
             memcpy(e, e_new, sizeof e);
             cost = cost_new;
-            lam = fmax(lam / 3.0, 1e-9);
+            lam = fmax(lam / 3.0, 1e-6);   /* never quite Gauss-Newton: J may be singular */
         } else {
             lam *= 4.0;
             if (lam > 1e3)

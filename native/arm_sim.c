@@ -14,6 +14,8 @@ typedef struct arm_sim {
     int n, mode, estop_pressed, started;
     double q[ARM_MAX_LINKS], qd[ARM_MAX_LINKS];
     double tau_motor[ARM_MAX_LINKS], tau_ext[ARM_MAX_LINKS];
+    double wrench_ext[6];             /* on the tool point, world axes */
+    int has_wrench;
     double integral[ARM_MAX_LINKS];   /* servo: integral of the position error, rad*s */
 } arm_sim;
 
@@ -66,6 +68,16 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
     }
     case ARM_SIM_CMD_ESTOP:
         s->estop_pressed = cmd->args[0] != 0;
+        return 0;
+    case ARM_SIM_CMD_EXT_WRENCH:
+        for (int k = 0; k < 6; k++)
+            if (!isfinite(cmd->args[k]))
+                return 2;
+        s->has_wrench = 0;
+        for (int k = 0; k < 6; k++) {
+            s->wrench_ext[k] = cmd->args[k];
+            s->has_wrench |= cmd->args[k] != 0;
+        }
         return 0;
     case ARM_SIM_CMD_SET_STATE:
         for (int i = 0; i < s->n; i++)
@@ -205,7 +217,16 @@ static void arm_sim_write(void *self, edge_image *img)
             col[j] = 1;
             arm_cholesky_solve(n, A, col);
         }
+    double ext[ARM_MAX_LINKS], J[6 * ARM_MAX_LINKS];
     for (int sub = 0; sub < s->cfg.substeps; sub++) {
+        for (int i = 0; i < n; i++)
+            ext[i] = s->tau_ext[i];
+        if (s->has_wrench) {            /* the contact moves with the arm: J(q)^T w */
+            arm_jacobian(&s->model, s->q, J);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < 6; k++)
+                    ext[i] += J[k * n + i] * s->wrench_ext[k];
+        }
         arm_rnea(&s->model, s->q, zero, zero, NULL, g);
         arm_rnea(&s->model, s->q, s->qd, zero, NULL, bias);
         arm_sim_motor_torque(s, img, M, g, h, tau);
@@ -213,7 +234,7 @@ static void arm_sim_write(void *self, edge_image *img)
             double mqd = 0;
             for (int j = 0; j < n; j++)
                 mqd += M[i * n + j] * s->qd[j];
-            rhs[i] = mqd + h * (tau[i] - bias[i] + s->tau_ext[i]);
+            rhs[i] = mqd + h * (tau[i] - bias[i] + ext[i]);
             v[i] = rhs[i];
         }
         arm_cholesky_solve(n, A, v);                  /* velocity without Coulomb */

@@ -85,17 +85,19 @@ def pose(xyz: Sequence[float] = (0.0, 0.0, 0.0), rpy: Sequence[float] = (0.0, 0.
 
 def rotation_log(R: np.ndarray) -> np.ndarray:
     """The rotation vector (axis * angle, rad) of a rotation matrix; exact near pi too."""
-    cos_angle = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos_angle)
-    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])   # 2 sin(a) n
+    s = 0.5 * float(np.linalg.norm(w))
+    c = 0.5 * (float(np.trace(R)) - 1.0)
+    angle = math.atan2(s, c)
     if angle < 1e-6:
         return 0.5 * w                      # sin(angle) ~ angle
-    if angle < np.pi - 1e-4:
-        return angle / (2.0 * np.sin(angle)) * w
-    # Near pi the antisymmetric part vanishes: read the axis off R + I = 2 n n^T (+ O(eps)).
-    B = (R + np.eye(3)) / 2.0
-    k = int(np.argmax(np.diag(B)))
-    n = B[:, k] / np.sqrt(max(B[k, k], 1e-300))
+    if angle < np.pi - 1e-3:
+        return (angle / (2.0 * s)) * w
+    # Near pi the antisymmetric part vanishes: the axis comes from the symmetric part,
+    # (R + R^T) / 2 = cos(a) I + (1 - cos(a)) n n^T, exactly.
+    N = ((R + R.T) / 2.0 - c * np.eye(3)) / (1.0 - c)
+    k = int(np.argmax(np.diag(N)))
+    n = N[:, k] / math.sqrt(max(N[k, k], 1e-300))
     if np.dot(n, w) < 0:
         n = -n
     return angle * n / np.linalg.norm(n)
@@ -104,7 +106,8 @@ def rotation_log(R: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class IKResult:
     """What inverse kinematics found: `q` is the best joint position reached (within
-    limits) even when `reachable` is False; errors are in m and rad."""
+    limits) even when `reachable` is False; errors are in m and rad (orientation_error is
+    NaN when the target was rejected as beyond reach without iterating)."""
 
     q: np.ndarray
     reachable: bool
@@ -257,7 +260,7 @@ class SerialArm:
                             f"the target is {distance:.4g} m from the base, beyond the arm's "
                             f"reach of {self.reach:.4g} m")
         best = solve(target, q_start, orientation, position_tolerance,
-                         orientation_tolerance, max_iterations, damping)
+                     orientation_tolerance, max_iterations, damping)
         total = best.iterations
         rng = np.random.default_rng(seed)
         lo = np.where(np.isfinite(self.q_min), self.q_min, -np.pi)
@@ -266,7 +269,7 @@ class SerialArm:
             if best.reachable:
                 break
             r = solve(target, rng.uniform(lo, hi), orientation, position_tolerance,
-                          orientation_tolerance, max_iterations, damping)
+                      orientation_tolerance, max_iterations, damping)
             total += r.iterations
             if r.reachable or _cost(r) < _cost(best):
                 best = r
@@ -309,6 +312,20 @@ class SerialArm:
             q_prev = r.q
         return PathIK(np.array(out).reshape(-1, self.n), True, len(out), "")
 
+    def _wrap(self, q: np.ndarray) -> np.ndarray:
+        """q shifted by one turn into the joint range where that lands inside (the same
+        pose, a revolute joint), NaN where it does not."""
+        turn = 2.0 * math.pi
+        shifted = np.where(q > self.q_max, q - turn, np.where(q < self.q_min, q + turn, q))
+        return np.where((shifted >= self.q_min) & (shifted <= self.q_max), shifted, np.nan)
+
+    def _into_range(self, q: np.ndarray) -> np.ndarray:
+        """A step past a limit continues one turn round where the range allows (a joint
+        with >= 360° of travel stuck at its limit is the commonest IK stall), else stops
+        at the limit."""
+        wrapped = self._wrap(q)
+        return np.where(np.isnan(wrapped), np.clip(q, self.q_min, self.q_max), wrapped)
+
     def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
         if not orientation:
@@ -330,18 +347,19 @@ class SerialArm:
             free = np.ones(self.n, dtype=bool)
             for _ in range(2):
                 Jf = J * free
-                dq = Jf.T @ np.linalg.solve(Jf @ Jf.T + lam**2 * np.eye(rows), e)
-                blocked = ((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0))
+                dq = Jf.T @ _spd_solve(Jf @ Jf.T + lam**2 * np.eye(rows), e)
+                blocked = ((((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0)))
+                           & np.isnan(self._wrap(q + dq)))
                 if not np.any(blocked & free):
                     break
                 free &= ~blocked
-            q_new = np.clip(q + dq, self.q_min, self.q_max)
+            q_new = self._into_range(q + dq)
             F_new = self.frames(q_new)
             e_new = self._error(target, F_new[-1], orientation)
             cost_new = float(e_new @ e_new)
             if cost_new < cost:
                 q, F, e, cost = q_new, F_new, e_new, cost_new
-                lam = max(lam / 3.0, 1e-9)
+                lam = max(lam / 3.0, 1e-6)   # never quite Gauss-Newton: J may be singular
             else:
                 lam *= 4.0
                 if lam > 1e3:               # no descent direction left: a local minimum
@@ -350,6 +368,16 @@ class SerialArm:
         re = float(np.linalg.norm(e[3:])) if rows == 6 else 0.0
         ok = pe <= tol_p and re <= tol_r
         return IKResult(q, ok, pe, re, it)
+
+
+def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A^-1 b for symmetric positive definite A (Cholesky, as the C twin does); zeros if
+    A is numerically singular, which the caller then sees as a step that did not help."""
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return np.zeros_like(b)
+    return np.linalg.solve(L.T, np.linalg.solve(L, b))
 
 
 def _steiner(m: float, r: np.ndarray) -> np.ndarray:

@@ -238,3 +238,17 @@ def test_servo_reaches_any_target_and_stays_finite_through_a_bump(q0, move, bump
     assert np.all(np.isfinite(s["q"])) and np.all(np.isfinite(s["tau"]))
     assert np.all(np.abs(s["tau"][:, :6]) <= MOTION.drive.torque_limit + 1e-9)
     np.testing.assert_allclose(q_of(s)[-1], target, atol=5e-3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(poses, st.lists(st.floats(-30, 30), min_size=6, max_size=6).map(np.array))
+def test_a_wrench_on_the_tool_acts_through_the_jacobian_transpose(q0, wrench):
+    from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
+
+    c, drive, _ = sim(q0, mode="torque", substeps=8)
+    c.push_command(0, drive, ARM_SIM_CMD_EXT_WRENCH, wrench)
+    c.step(3)
+    s = c.pop_states()
+    qdd = np.linalg.solve(mass_matrix(ARM, q0), ARM.jacobian(q0).T @ wrench)
+    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2,
+                               atol=1e-3 * np.abs(qdd * DT).max() + 1e-6)

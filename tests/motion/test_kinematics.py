@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError, NativeError
+from edge.motion.analytic_ik import is_ur_shaped, ur_ik_solutions
 from edge.motion.arm_model import NativeArm
 from edge.motion.kinematics import Link, SerialArm, UnreachableError, pose, rotation_log
 
@@ -358,3 +359,48 @@ def test_ik_path_stops_at_the_first_unreachable_point():
     assert not path.ok and 0 < path.reached < 21
     assert path.q.shape == (path.reached, 6)
     assert f"point {path.reached}" in path.reason
+
+
+# -- closed-form IK (a second method) ---------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(joint_positions)
+def test_closed_form_ik_finds_every_branch_and_the_original(q):
+    target = ur5e_poe(q)
+    sols = ur_ik_solutions(ARM, target, q_ref=q)
+    assert 1 <= len(sols) <= 8
+    for s in sols:
+        np.testing.assert_allclose(ARM.fk(s), target, atol=1e-9)
+        assert ARM.within_limits(s)
+    # nearest to q_ref comes first; it is q itself unless the pose pins q only weakly
+    # (near a singularity, where a 1e-16 change of the pose moves the joints visibly)
+    if np.linalg.svd(ARM.jacobian(q), compute_uv=False)[-1] > 1e-3:
+        np.testing.assert_allclose(sols[0], q, atol=1e-6)
+    assert len({tuple(np.round(s, 6)) for s in sols}) == len(sols)
+
+
+@settings(max_examples=30, deadline=None)
+@given(reachable_q, st.integers(0, 2**31))
+def test_numerical_ik_lands_on_a_closed_form_branch(q_true, seed):
+    target = ur5e_poe(q_true)
+    start = np.random.default_rng(seed).uniform(-math.pi, math.pi, 6)
+    r = NativeArm(ARM).ik(target, start)
+    assert r.reachable
+    sols = ur_ik_solutions(ARM, target, q_ref=r.q)
+    wrapped = (sols - r.q + math.pi) % (2 * math.pi) - math.pi   # equal modulo 2π
+    # The numerical answer meets the pose to 1e-7; near a singular pose that is a joint
+    # error of 1e-7 / sigma_min, so the branch is identified to 1e-3 rad (branches lie
+    # radians apart except where they merge at a singularity).
+    assert np.abs(wrapped).max(axis=1).min() < 1e-3
+
+
+def test_closed_form_ik_with_base_and_tool_and_out_of_reach():
+    arm = SerialArm(ARM.links, tool=pose([0, 0.02, 0.12], [0.3, 0, 0]),
+                    base=pose([0.1, 0.2, 0.7], [math.pi, 0, 0.5]))
+    q = np.array([0.4, -1.9, 1.2, -0.7, 1.1, 2.0])
+    sols = ur_ik_solutions(arm, arm.fk(q), q_ref=q)
+    np.testing.assert_allclose(sols[0], q, atol=1e-8)
+    assert len(ur_ik_solutions(ARM, pose([1.2, 0, 0.16]))) == 0
+    planar = SerialArm([Link(0.5, 0, 0), Link(0.5, 0, 0)])
+    assert not is_ur_shaped(planar)
+    with pytest.raises(ValueError, match="UR-shaped"):
+        ur_ik_solutions(planar, np.eye(4))
