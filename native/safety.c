@@ -343,21 +343,35 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
     const double dt = img->period_s;
     double v_des[EDGE_MAX_AXES], vc[EDGE_MAX_AXES], qc[EDGE_MAX_AXES];
     double request = 0, scale = 1;
-    int lagging = 0;
+    /* Follow the upstream position exactly when one tick within the acceleration limit
+     * reaches it; otherwise (after limiting) catch up on its velocity, braking-distance
+     * limited so the lag closes without overshoot. */
+    int direct = 1;
     for (int i = 0; i < n; i++) {
-        double lag = img->q_cmd[i] - s->qs[i] - img->qd_cmd[i] * dt;
-        double catch_up = fmin(fabs(lag) / dt, sqrt(2 * c->a_max[i] * fabs(lag)));
-        if (fabs(lag) > 1e-12)
-            lagging = 1;
-        v_des[i] = img->qd_cmd[i] + copysign(catch_up, lag);
+        double v_fd = (img->q_cmd[i] - s->qs[i]) / dt;
+        if (!(fabs(v_fd - s->vs[i]) <= c->a_max[i] * dt))
+            direct = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if (direct) {
+            v_des[i] = (img->q_cmd[i] - s->qs[i]) / dt;
+        } else {
+            double lag = img->q_cmd[i] - s->qs[i] - img->qd_cmd[i] * dt;
+            double catch_up = fmin(fabs(lag) / dt, sqrt(2 * c->a_max[i] * fabs(lag)));
+            v_des[i] = img->qd_cmd[i] + copysign(catch_up, lag);
+        }
         if (!isfinite(v_des[i]))
             v_des[i] = 0;
         request = fmax(request, fabs(v_des[i]));
         if (fabs(v_des[i]) > c->v_max[i])
             scale = fmin(scale, c->v_max[i] / fabs(v_des[i]));
     }
-    double tcp_limit = s->reduced ? c->tcp_speed_reduced : c->tcp_speed_max;
-    double u = tcp_speed(s, s->qs, v_des) * scale;
+    /* 0.1 % headroom: the limit is checked with the Jacobian of this tick's pose */
+    double tcp_limit = (s->reduced ? c->tcp_speed_reduced : c->tcp_speed_max) * 0.999;
+    double q_next[EDGE_MAX_AXES];      /* the TCP speed that matters is at the next pose */
+    for (int i = 0; i < n; i++)
+        q_next[i] = s->qs[i] + scale * v_des[i] * dt;
+    double u = tcp_speed(s, q_next, v_des) * scale;
     if (u > tcp_limit)
         scale *= tcp_limit / u;
     double r = 1;
@@ -366,11 +380,26 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
         if (fabs(dv) > c->a_max[i] * dt)
             r = fmin(r, c->a_max[i] * dt / fabs(dv));
     }
-    int exact = scale == 1 && r == 1 && !lagging;
+    int exact = scale == 1 && r == 1 && direct;
     for (int i = 0; i < n; i++) {
         vc[i] = s->vs[i] + r * (scale * v_des[i] - s->vs[i]);
-        qc[i] = exact ? img->q_cmd[i] : s->qs[i] + vc[i] * dt;
+        q_next[i] = s->qs[i] + vc[i] * dt;
     }
+    /* The acceleration clamp may keep the tool above its limit (joints the upstream
+     * accelerates independently); the limit wins over the acceleration limit, except
+     * while a reduced-mode transition is still allowed to brake gradually. */
+    int transition = s->reduced &&
+                     (img->tick - s->reduced_since) * dt < c->reduced_transition_s;
+    double hard = (transition ? c->tcp_speed_max : tcp_limit / 0.999) * 0.999;
+    u = tcp_speed(s, q_next, vc);
+    if (u > hard) {
+        for (int i = 0; i < n; i++)
+            vc[i] *= hard / u;
+        exact = 0;
+        r = 0;
+    }
+    for (int i = 0; i < n; i++)
+        qc[i] = exact ? img->q_cmd[i] : s->qs[i] + vc[i] * dt;
     double clear_c = stop_clearance(s, qc, vc);
     if (clear_c < 0) {
         /* Brake along the current direction at the stop deceleration (the first step of
