@@ -66,6 +66,22 @@ def test_plane_walls_are_never_crossed(normal, clearance, targets):
         assert not np.any(s["fault_code"] == 5)
 
 
+def test_a_target_beyond_the_floor_stops_at_the_margin():
+    """Reaching down through the floor: the arm brakes and rests wall_margin above it."""
+    floor = SafetyWall("floor", "plane", (0.0, 0.0, 1.0), 0.0)
+    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[floor]))
+    target = HOME + np.array([0.0, 1.2, 0.6, 0.0, 0.0, 0.0])   # shoulder and elbow down
+    assert rig.monitor.sphere_distances(target).min() < -0.1
+    rig.move(target)
+    s = rig.run(3000)
+    cmd = rig.sphere_distance(s["q_cmd"][-1:])[0]
+    assert abs(cmd - CFG.wall_margin) < 2e-3                 # parked at the margin
+    assert rig.sphere_distance(s["q"][::5]).min() > 0
+    assert np.all(s["qd_cmd"][-1, :N] == 0)
+    assert rig.monitor.status()["limiting"] == 1
+    assert set(s["fault_code"]) == {0}
+
+
 @settings(max_examples=8, deadline=None)
 @given(st.tuples(st.floats(0.3, 0.6), st.floats(-0.1, 0.1), st.floats(0.5, 0.9)),
        st.floats(0.1, 0.3), st.lists(offsets, min_size=2, max_size=2))
