@@ -147,7 +147,11 @@ def _to_nodes(node: yaml.Node, file: str, path: str) -> Node:
     if isinstance(node, yaml.SequenceNode):
         return Node([_to_nodes(v, file, f"{path}[{i}]") for i, v in enumerate(node.value)],
                     file, line, path)
-    value = yaml.SafeLoader(yaml.serialize(node)).get_single_data() if node.tag else node.value
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        raise ConfigError(f"YAML value: {exc.problem}", file=file, line=line,
+                          field=path or None) from None
     return Node(value, file, line, path)
 
 

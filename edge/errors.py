@@ -41,6 +41,15 @@ class NativeError(EdgeError):
     """The native extension is missing, or refused a setup call."""
 
 
+class UnreachableError(EdgeError):
+    """Inverse kinematics found no joint position within limits reaching a target;
+    `result` (an edge.motion.kinematics.IKResult) holds the closest answer and the reason."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+        super().__init__(f"target unreachable: {result.reason}")
+
+
 class SchedulingError(EdgeError):
     """A period, deadline or task set that the executor cannot honour."""
 

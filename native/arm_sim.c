@@ -1,6 +1,6 @@
-/* arm_sim.c — see arm_sim.h. Semi-implicit Euler per substep: viscous friction is
- * implicit ((M + h B) qd' = M qd + h (tau - bias + tau_ext - c)), and Coulomb friction c
- * is the torque that would stop each joint, saturated at its Coulomb level, so a joint
+/* arm_sim.c — see arm_sim.h. Semi-implicit Euler per substep with viscous friction
+ * implicit: (M + h B) qd' = M qd + h (tau - bias + tau_ext - c), M factored once per tick.
+ * Coulomb torques c solve a small box-constrained problem (arm_sim_coulomb), so a joint
  * held below breakaway sticks exactly instead of chattering around zero velocity. */
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +14,8 @@ typedef struct arm_sim {
     int n, mode, estop_pressed, started;
     double q[ARM_MAX_LINKS], qd[ARM_MAX_LINKS];
     double tau_motor[ARM_MAX_LINKS], tau_ext[ARM_MAX_LINKS];
+    double wrench_ext[6];             /* on the tool point, world axes */
+    int has_wrench;
     double integral[ARM_MAX_LINKS];   /* servo: integral of the position error, rad*s */
 } arm_sim;
 
@@ -55,6 +57,8 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
             s->tau_ext[i] = cmd->args[i];
         return 0;
     case ARM_SIM_CMD_MODE: {
+        if (!(cmd->args[0] >= 0 && cmd->args[0] <= ARM_SIM_MODE_TORQUE_RAW))
+            return 2;
         int mode = (int)cmd->args[0];
         if (mode < ARM_SIM_MODE_POSITION || mode > ARM_SIM_MODE_TORQUE_RAW)
             return 2;
@@ -64,6 +68,16 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
     }
     case ARM_SIM_CMD_ESTOP:
         s->estop_pressed = cmd->args[0] != 0;
+        return 0;
+    case ARM_SIM_CMD_EXT_WRENCH:
+        for (int k = 0; k < 6; k++)
+            if (!isfinite(cmd->args[k]))
+                return 2;
+        s->has_wrench = 0;
+        for (int k = 0; k < 6; k++) {
+            s->wrench_ext[k] = cmd->args[k];
+            s->has_wrench |= cmd->args[k] != 0;
+        }
         return 0;
     case ARM_SIM_CMD_SET_STATE:
         for (int i = 0; i < s->n; i++)
@@ -203,7 +217,16 @@ static void arm_sim_write(void *self, edge_image *img)
             col[j] = 1;
             arm_cholesky_solve(n, A, col);
         }
+    double ext[ARM_MAX_LINKS], J[6 * ARM_MAX_LINKS];
     for (int sub = 0; sub < s->cfg.substeps; sub++) {
+        for (int i = 0; i < n; i++)
+            ext[i] = s->tau_ext[i];
+        if (s->has_wrench) {            /* the contact moves with the arm: J(q)^T w */
+            arm_jacobian(&s->model, s->q, J);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < 6; k++)
+                    ext[i] += J[k * n + i] * s->wrench_ext[k];
+        }
         arm_rnea(&s->model, s->q, zero, zero, NULL, g);
         arm_rnea(&s->model, s->q, s->qd, zero, NULL, bias);
         arm_sim_motor_torque(s, img, M, g, h, tau);
@@ -211,7 +234,7 @@ static void arm_sim_write(void *self, edge_image *img)
             double mqd = 0;
             for (int j = 0; j < n; j++)
                 mqd += M[i * n + j] * s->qd[j];
-            rhs[i] = mqd + h * (tau[i] - bias[i] + s->tau_ext[i]);
+            rhs[i] = mqd + h * (tau[i] - bias[i] + ext[i]);
             v[i] = rhs[i];
         }
         arm_cholesky_solve(n, A, v);                  /* velocity without Coulomb */

@@ -13,6 +13,8 @@
 #define ARM_SIM_CMD_MODE 2         /* args[0]: ARM_SIM_MODE_* */
 #define ARM_SIM_CMD_ESTOP 3        /* args[0]: 1 pressed, 0 released */
 #define ARM_SIM_CMD_SET_STATE 4    /* args[0..n-1]: q (rad); velocities set to zero */
+#define ARM_SIM_CMD_EXT_WRENCH 5   /* args[0..5]: force (N), moment (N*m) on the tool point,
+                                      world axes, held; acts as J(q)^T w on the joints */
 
 #define ARM_SIM_MODE_POSITION 0    /* servo: PID + g(q) + M(q) qdd_cmd + friction + tau_cmd */
 #define ARM_SIM_MODE_TORQUE 1      /* tau_cmd + g(q): gravity-compensated torque */

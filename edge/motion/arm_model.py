@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.errors import NativeError
-from edge.motion.kinematics import SerialArm
+from edge.motion.kinematics import IKResult, SerialArm
 from edge.rt.native import require_native
 
 
@@ -23,6 +23,7 @@ def native_model(arm: SerialArm):
     for i, link in enumerate(arm.links):
         m.a[i], m.d[i], m.alpha[i] = link.a, link.d, link.alpha
         m.theta_offset[i], m.mass[i] = link.theta_offset, link.mass
+        m.armature[i] = link.armature
         for k in range(3):
             m.com[i][k] = float(link.com[k])
         for k, v in enumerate(link.inertia.reshape(9)):
@@ -33,6 +34,8 @@ def native_model(arm: SerialArm):
         m.tool[k] = float(v)
     for k in range(3):
         m.gravity[k] = float(arm.gravity[k])
+    for i in range(arm.n):
+        m.q_min[i], m.q_max[i] = float(arm.q_min[i]), float(arm.q_max[i])
     if lib.arm_model_check(m) != 0:
         raise NativeError("the arm model has non-finite numbers or negative masses")
     return m
@@ -99,3 +102,37 @@ class NativeArm:
         buf, out = self._out(self.n, self.n)
         self.lib.arm_mass_matrix(self.model, cq, buf)
         return out
+
+    def momentum(self, q: Sequence[float], qd: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(p, beta) of the momentum observer: M(q) qd and g(q) - C(q, qd)^T qd."""
+        pb, p = self._out(self.n)
+        bb, beta = self._out(self.n)
+        self.lib.arm_momentum(self.model, self._in(q), self._in(qd), pb, bb)
+        return p, beta
+
+    def ik(self, target: np.ndarray, q0: Sequence[float], **options) -> IKResult:
+        """SerialArm.ik (same options, restarts and reach check) with the C inner solve."""
+        return self.arm.ik(target, q0, solve_once=self.ik_once, **options)
+
+    def ik_path(self, targets, q0: Sequence[float], **options):
+        """SerialArm.ik_path with the C solve for each point."""
+        return self.arm.ik_path(targets, q0, solve_once=self.ik_once, **options)
+
+    def ik_once(self, target: np.ndarray, q0: Sequence[float], orientation: bool = True,
+                position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
+                max_iterations: int = 200, damping: float = 1e-3) -> IKResult:
+        """The C damped-least-squares IK from one start (no restarts): bounded work, for
+        warm-started use. Same algorithm as SerialArm.ik's numpy inner solve."""
+        t = np.ascontiguousarray(target, dtype=float).reshape(16)
+        opt = self.ffi.new("arm_ik_options *", dict(
+            orientation=int(orientation), max_iterations=int(max_iterations),
+            position_tolerance=float(position_tolerance),
+            orientation_tolerance=float(orientation_tolerance), damping=float(damping)))
+        report = self.ffi.new("arm_ik_report *")
+        buf, q = self._out(self.n)
+        rc = self.lib.arm_ik(self.model, self.ffi.from_buffer("double[]", t), self._in(q0),
+                             opt, buf, report)
+        if rc < 0:
+            raise NativeError("arm_ik refused its input (non-finite start or bad options)")
+        return IKResult(q, rc == 0, report.position_error, report.orientation_error,
+                        report.iterations, "" if rc == 0 else "not reached from this start")

@@ -20,6 +20,7 @@ ARM_SIM_CMD_EXT_TORQUE = 1     # args: external joint torques (N·m), held until
 ARM_SIM_CMD_MODE = 2           # args[0]: one of the modes below
 ARM_SIM_CMD_ESTOP = 3          # args[0]: 1 pressed, 0 released
 ARM_SIM_CMD_SET_STATE = 4      # args: joint positions (rad); velocities become zero
+ARM_SIM_CMD_EXT_WRENCH = 5     # args: force (N), moment (N·m) on the tool point, world axes
 
 MODES = {"position": 0, "torque": 1, "torque_raw": 2}
 

@@ -14,7 +14,8 @@ import numpy as np
 from edge.config import Board, Node
 from edge.motion.kinematics import Link, SerialArm, inertia_matrix, pose
 
-LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_min", "q_max")
+LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_min", "q_max",
+               "armature")
 
 
 @dataclass
@@ -47,7 +48,7 @@ def parse_motion(node: Node, board: Board) -> MotionConfig:
 
 
 def parse_arm(node: Node, board: Board) -> SerialArm:
-    node.only("convention", "angle_unit", "gravity", "base", "tool", "links")
+    node.only("convention", "angle_unit", "gravity", "base", "tool", "payload", "links")
     node.get("convention", str, "standard_dh", choices=("standard_dh",))
     unit = node.get("angle_unit", str, "rad", choices=("rad", "deg"))
     k = math.pi / 180.0 if unit == "deg" else 1.0
@@ -79,13 +80,24 @@ def parse_arm(node: Node, board: Board) -> SerialArm:
             theta_offset=item.get("theta_offset", float, 0.0) * k,
             mass=item.get("mass", float, 0.0, min=0.0),
             com=item.floats("com", 3, [0.0, 0.0, 0.0]), inertia=I,
-            q_min=q_min, q_max=q_max))
+            q_min=q_min, q_max=q_max,
+            armature=item.get("armature", float, 0.0, min=0.0)))
         if board.axes:
             q0 = board.axes[i].initial_position
             if not q_min <= q0 <= q_max:
                 raise item.error(f"axis '{board.axes[i].name}' starts at {q0:g} rad, outside "
                                  f"[{q_min:g}, {q_max:g}]", "q_min")
-    return SerialArm(links, tool=tool, base=base, gravity=gravity, name=board.name)
+    arm = SerialArm(links, tool=tool, base=base, gravity=gravity, name=board.name)
+    payload = node.child("payload", None)
+    if payload is not None:
+        payload.only("mass", "com", "inertia")
+        p_inertia = inertia_matrix(*payload.floats("inertia", 6, [0.0] * 6))
+        if np.any(np.linalg.eigvalsh(p_inertia) < -1e-12):
+            raise payload.error("inertia [ixx, iyy, izz, ixy, ixz, iyz] is not positive "
+                                "semi-definite", "inertia")
+        arm = arm.with_payload(payload.get("mass", float, min=0.0),
+                               payload.floats("com", 3, [0.0, 0.0, 0.0]), p_inertia)
+    return arm
 
 
 def parse_drive(node: Node, n: int) -> ArmSimConfig:

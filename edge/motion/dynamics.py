@@ -17,7 +17,8 @@ def inverse_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
                      qdd: Sequence[float], *, gravity: Sequence[float] | None = None,
                      payload_mass: float = 0.0,
                      payload_com: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-    """Joint torques tau = M(q) qdd + C(q, qd) qd + g(q) (N·m), shape (n,).
+    """Joint torques tau = M(q) qdd + C(q, qd) qd + g(q) (N·m), shape (n,); M includes
+    the links' armature (reflected rotor inertia) on its diagonal.
 
     gravity: world gravity (m/s²), default the arm's; payload: a point mass (kg) at
     payload_com (m, tool frame) carried by the last link.
@@ -56,7 +57,7 @@ def inverse_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
         m = m_up + _cross(p[i], f_up) + _cross(p[i] + com[i], F[i]) + N[i]
         f = f_up + F[i]
         tau[i] = m @ R[i][2, :]                       # joint axis z_{i-1} in frame i
-    return tau
+    return tau + arm.armature * qdd                   # the rotors, about their own axes
 
 
 def gravity_torques(arm: SerialArm, q: Sequence[float], **kw) -> np.ndarray:
@@ -89,6 +90,21 @@ def forward_dynamics(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
     return np.linalg.solve(mass_matrix(arm, q, **kw), rhs)
 
 
+def coriolis_transpose_qd(arm: SerialArm, q: Sequence[float], qd: Sequence[float],
+                          step: float = 1e-6) -> np.ndarray:
+    """C(q, qd)^T qd (N·m), the term the momentum observer needs (C from the Christoffel
+    symbols): dM/dt qd - C qd, with dM/dt qd by a central difference of M(q) qd along qd."""
+    q, qd = np.asarray(q, dtype=float), np.asarray(qd, dtype=float)
+    norm = float(np.max(np.abs(qd)))
+    if norm == 0.0:
+        return np.zeros(arm.n)
+    eps = step / norm
+    zero, g0 = np.zeros(arm.n), np.zeros(3)
+    m_dot_qd = (inverse_dynamics(arm, q + eps * qd, zero, qd, gravity=g0)
+                - inverse_dynamics(arm, q - eps * qd, zero, qd, gravity=g0)) / (2 * eps)
+    return m_dot_qd - inverse_dynamics(arm, q, qd, zero, gravity=g0)
+
+
 def potential_energy(arm: SerialArm, q: Sequence[float]) -> float:
     """Gravitational potential energy of the links (J), zero at the world origin."""
     return float(-np.sum(arm.mass * (arm.com_points(q) @ arm.gravity)))
@@ -103,18 +119,5 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _mass_properties(arm: SerialArm, payload_mass: float, payload_com: Sequence[float]):
     if payload_mass == 0.0:
         return arm.mass, arm.com, arm.inertia
-    if payload_mass < 0:
-        raise ValueError(f"payload mass must be >= 0, got {payload_mass}")
-    # Fold the point mass into the last link (parallel-axis theorem).
-    mass, com, inertia = arm.mass.copy(), arm.com.copy(), arm.inertia.copy()
-    r_p = arm.tool[:3, :3] @ np.asarray(payload_com, dtype=float) + arm.tool[:3, 3]
-    m0, c0 = mass[-1], com[-1]
-    mt = m0 + payload_mass
-    ct = (m0 * c0 + payload_mass * r_p) / mt
-    inertia[-1] = (inertia[-1] + _steiner(m0, c0 - ct) + _steiner(payload_mass, r_p - ct))
-    mass[-1], com[-1] = mt, ct
-    return mass, com, inertia
-
-
-def _steiner(m: float, r: np.ndarray) -> np.ndarray:
-    return m * (float(r @ r) * np.eye(3) - np.outer(r, r))
+    loaded = arm.with_payload(payload_mass, payload_com)
+    return loaded.mass, loaded.com, loaded.inertia

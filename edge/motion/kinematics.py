@@ -9,20 +9,15 @@ T_i = Rz(theta_i + offset_i) Tz(d_i) Tx(a_i) Rx(alpha_i)). Revolute joints only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import UnreachableError
 
-
-class UnreachableError(EdgeError):
-    """Inverse kinematics found no joint position within limits reaching the target."""
-
-    def __init__(self, result: IKResult) -> None:
-        self.result = result
-        super().__init__(f"target unreachable: {result.reason}")
+__all__ = ["IKResult", "Link", "PathIK", "SerialArm", "UnreachableError", "dh_transform",
+           "inertia_matrix", "pose", "rotation_log"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +25,9 @@ class Link:
     """One link of a serial arm: its DH row, mass properties and joint range.
 
     a, d in m; alpha, theta_offset in rad; mass in kg; com (3,) in m in frame i;
-    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad.
+    inertia (3, 3) in kg·m² about the centre of mass, axes of frame i; q_min/q_max in rad;
+    armature in kg·m²: the motor's rotor inertia reflected through the gear (ratio² times
+    the rotor's), felt about the joint axis only.
     """
 
     a: float
@@ -42,6 +39,7 @@ class Link:
     inertia: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     q_min: float = -np.inf
     q_max: float = np.inf
+    armature: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "com", np.asarray(self.com, dtype=float).reshape(3))
@@ -51,8 +49,9 @@ class Link:
         object.__setattr__(self, "inertia", inertia.reshape(3, 3))
         if not self.q_min <= self.q_max:
             raise ValueError(f"joint range is empty: q_min {self.q_min} > q_max {self.q_max}")
-        if self.mass < 0:
-            raise ValueError(f"link mass must be >= 0, got {self.mass}")
+        if self.mass < 0 or self.armature < 0:
+            raise ValueError(f"link mass and armature must be >= 0, got {self.mass}, "
+                             f"{self.armature}")
 
 
 def inertia_matrix(ixx: float, iyy: float, izz: float, ixy: float = 0.0, ixz: float = 0.0,
@@ -86,17 +85,19 @@ def pose(xyz: Sequence[float] = (0.0, 0.0, 0.0), rpy: Sequence[float] = (0.0, 0.
 
 def rotation_log(R: np.ndarray) -> np.ndarray:
     """The rotation vector (axis * angle, rad) of a rotation matrix; exact near pi too."""
-    cos_angle = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos_angle)
-    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])   # 2 sin(a) n
+    s = 0.5 * float(np.linalg.norm(w))
+    c = 0.5 * (float(np.trace(R)) - 1.0)
+    angle = math.atan2(s, c)
     if angle < 1e-6:
         return 0.5 * w                      # sin(angle) ~ angle
-    if angle < np.pi - 1e-4:
-        return angle / (2.0 * np.sin(angle)) * w
-    # Near pi the antisymmetric part vanishes: read the axis off R + I = 2 n n^T (+ O(eps)).
-    B = (R + np.eye(3)) / 2.0
-    k = int(np.argmax(np.diag(B)))
-    n = B[:, k] / np.sqrt(max(B[k, k], 1e-300))
+    if angle < np.pi - 1e-3:
+        return (angle / (2.0 * s)) * w
+    # Near pi the antisymmetric part vanishes: the axis comes from the symmetric part,
+    # (R + R^T) / 2 = cos(a) I + (1 - cos(a)) n n^T, exactly.
+    N = ((R + R.T) / 2.0 - c * np.eye(3)) / (1.0 - c)
+    k = int(np.argmax(np.diag(N)))
+    n = N[:, k] / math.sqrt(max(N[k, k], 1e-300))
     if np.dot(n, w) < 0:
         n = -n
     return angle * n / np.linalg.norm(n)
@@ -105,7 +106,8 @@ def rotation_log(R: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class IKResult:
     """What inverse kinematics found: `q` is the best joint position reached (within
-    limits) even when `reachable` is False; errors are in m and rad."""
+    limits) even when `reachable` is False; errors are in m and rad (orientation_error is
+    NaN when the target was rejected as beyond reach without iterating)."""
 
     q: np.ndarray
     reachable: bool
@@ -119,6 +121,17 @@ class IKResult:
         if not self.reachable:
             raise UnreachableError(self)
         return self.q
+
+
+@dataclass(frozen=True)
+class PathIK:
+    """Joint positions for the first `reached` points of a path (shape (reached, n));
+    `ok` is False when a point could not be followed, `reason` says which and why."""
+
+    q: np.ndarray
+    ok: bool
+    reached: int
+    reason: str = ""
 
 
 class SerialArm:
@@ -148,6 +161,7 @@ class SerialArm:
         self.mass = np.array([lk.mass for lk in self.links])
         self.com = np.array([lk.com for lk in self.links])
         self.inertia = np.array([lk.inertia for lk in self.links])
+        self.armature = np.array([lk.armature for lk in self.links])
         # No tool point is farther than this from the base origin (triangle inequality).
         self.reach = float(np.sum(np.hypot(self.a, self.d)) + np.linalg.norm(self.tool[:3, 3]))
 
@@ -199,11 +213,31 @@ class SerialArm:
     def clip(self, q: Sequence[float]) -> np.ndarray:
         return np.clip(self._q(q), self.q_min, self.q_max)
 
+    def with_payload(self, mass: float, com: Sequence[float] = (0.0, 0.0, 0.0),
+                     inertia: np.ndarray | None = None) -> SerialArm:
+        """The same arm carrying a rigid payload on its last link: mass (kg) with its
+        centre at com (m, tool frame) and inertia (3x3 kg·m² about that centre, tool axes;
+        default a point mass). Everything downstream (dynamics, the C model, the simulated
+        drive) then sees it."""
+        if mass < 0:
+            raise ValueError(f"payload mass must be >= 0, got {mass}")
+        last = self.links[-1]
+        r_p = self.tool[:3, :3] @ np.asarray(com, dtype=float) + self.tool[:3, 3]
+        I_p = np.zeros((3, 3)) if inertia is None else (
+            self.tool[:3, :3] @ np.asarray(inertia, dtype=float) @ self.tool[:3, :3].T)
+        total = last.mass + mass
+        c = (last.mass * last.com + mass * r_p) / total if total > 0 else last.com
+        I = (last.inertia + _steiner(last.mass, last.com - c) + I_p + _steiner(mass, r_p - c))
+        merged = Link(last.a, last.d, last.alpha, last.theta_offset, total, c, I,
+                      last.q_min, last.q_max, last.armature)
+        return SerialArm([*self.links[:-1], merged], tool=self.tool, base=self.base,
+                         gravity=self.gravity, name=self.name)
+
     # -- inverse kinematics ------------------------------------------------------------
     def ik(self, target: np.ndarray, q0: Sequence[float], *, orientation: bool = True,
            position_tolerance: float = 1e-7, orientation_tolerance: float = 1e-7,
            max_iterations: int = 200, damping: float = 1e-3, restarts: int = 16,
-           seed: int = 0) -> IKResult:
+           seed: int = 0, solve_once: Callable[..., IKResult] | None = None) -> IKResult:
         """Joint positions within limits putting the tool at `target` (4x4 world pose),
         by damped least squares (Levenberg–Marquardt damping) from `q0`.
 
@@ -211,7 +245,11 @@ class SerialArm:
         stalls, up to `restarts` further starts drawn (deterministically from `seed`)
         inside the joint limits are tried. A target no start reaches gives
         reachable=False with a reason and the closest q found; it never raises.
+        solve_once(target, q_start, orientation, position_tolerance,
+        orientation_tolerance, max_iterations, damping) replaces the numpy inner solve
+        (NativeArm.ik passes the C one).
         """
+        solve = solve_once or self._dls
         target = np.asarray(target, dtype=float)
         if target.shape != (4, 4):
             raise ValueError(f"target must be a 4x4 pose, got shape {target.shape}")
@@ -221,8 +259,8 @@ class SerialArm:
             return IKResult(q_start, False, distance - self.reach, math.nan, 0,
                             f"the target is {distance:.4g} m from the base, beyond the arm's "
                             f"reach of {self.reach:.4g} m")
-        best = self._dls(target, q_start, orientation, position_tolerance,
-                         orientation_tolerance, max_iterations, damping)
+        best = solve(target, q_start, orientation, position_tolerance,
+                     orientation_tolerance, max_iterations, damping)
         total = best.iterations
         rng = np.random.default_rng(seed)
         lo = np.where(np.isfinite(self.q_min), self.q_min, -np.pi)
@@ -230,8 +268,8 @@ class SerialArm:
         for _ in range(restarts):
             if best.reachable:
                 break
-            r = self._dls(target, rng.uniform(lo, hi), orientation, position_tolerance,
-                          orientation_tolerance, max_iterations, damping)
+            r = solve(target, rng.uniform(lo, hi), orientation, position_tolerance,
+                      orientation_tolerance, max_iterations, damping)
             total += r.iterations
             if r.reachable or _cost(r) < _cost(best):
                 best = r
@@ -242,6 +280,51 @@ class SerialArm:
                   f"from {restarts + 1} starts")
         return IKResult(best.q, False, best.position_error, best.orientation_error, total,
                         reason)
+
+    def ik_path(self, targets: Sequence[np.ndarray], q0: Sequence[float], *,
+                max_joint_step: float = 0.2, orientation: bool = True,
+                solve_once: Callable[..., IKResult] | None = None, **options) -> PathIK:
+        """Joint positions for a sequence of tool poses (a sampled Cartesian path), each
+        solved from the previous answer and never restarted elsewhere, so the arm stays on
+        one branch. A point that is not reached, or that needs a joint to move more than
+        max_joint_step (rad) from the previous point (a singularity or a branch change on
+        the way), ends the path there: the result says which point and why."""
+        solve = solve_once or self._dls
+        opts = dict(position_tolerance=1e-7, orientation_tolerance=1e-7, max_iterations=200,
+                    damping=1e-3)
+        opts.update(options)
+        q_prev = self.clip(q0)
+        out = []
+        for k, target in enumerate(targets):
+            r = solve(np.asarray(target, dtype=float), q_prev, orientation,
+                      opts["position_tolerance"], opts["orientation_tolerance"],
+                      opts["max_iterations"], opts["damping"])
+            if not r.reachable:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} is not reached from point {k - 1}'s solution: "
+                              f"{r.position_error:.3g} m, {r.orientation_error:.3g} rad away")
+            step = float(np.max(np.abs(r.q - q_prev)))
+            if step > max_joint_step:
+                return PathIK(np.array(out).reshape(-1, self.n), False, k,
+                              f"point {k} needs a joint step of {step:.3g} rad (limit "
+                              f"{max_joint_step:g}): a singularity or a branch change")
+            out.append(r.q)
+            q_prev = r.q
+        return PathIK(np.array(out).reshape(-1, self.n), True, len(out), "")
+
+    def _wrap(self, q: np.ndarray) -> np.ndarray:
+        """q shifted by one turn into the joint range where that lands inside (the same
+        pose, a revolute joint), NaN where it does not."""
+        turn = 2.0 * math.pi
+        shifted = np.where(q > self.q_max, q - turn, np.where(q < self.q_min, q + turn, q))
+        return np.where((shifted >= self.q_min) & (shifted <= self.q_max), shifted, np.nan)
+
+    def _into_range(self, q: np.ndarray) -> np.ndarray:
+        """A step past a limit continues one turn round where the range allows (a joint
+        with >= 360° of travel stuck at its limit is the commonest IK stall), else stops
+        at the limit."""
+        wrapped = self._wrap(q)
+        return np.where(np.isnan(wrapped), np.clip(q, self.q_min, self.q_max), wrapped)
 
     def _error(self, target: np.ndarray, T: np.ndarray, orientation: bool) -> np.ndarray:
         e_p = target[:3, 3] - T[:3, 3]
@@ -264,18 +347,19 @@ class SerialArm:
             free = np.ones(self.n, dtype=bool)
             for _ in range(2):
                 Jf = J * free
-                dq = Jf.T @ np.linalg.solve(Jf @ Jf.T + lam**2 * np.eye(rows), e)
-                blocked = ((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0))
+                dq = Jf.T @ _spd_solve(Jf @ Jf.T + lam**2 * np.eye(rows), e)
+                blocked = ((((q <= self.q_min) & (dq < 0)) | ((q >= self.q_max) & (dq > 0)))
+                           & np.isnan(self._wrap(q + dq)))
                 if not np.any(blocked & free):
                     break
                 free &= ~blocked
-            q_new = np.clip(q + dq, self.q_min, self.q_max)
+            q_new = self._into_range(q + dq)
             F_new = self.frames(q_new)
             e_new = self._error(target, F_new[-1], orientation)
             cost_new = float(e_new @ e_new)
             if cost_new < cost:
                 q, F, e, cost = q_new, F_new, e_new, cost_new
-                lam = max(lam / 3.0, 1e-9)
+                lam = max(lam / 3.0, 1e-6)   # never quite Gauss-Newton: J may be singular
             else:
                 lam *= 4.0
                 if lam > 1e3:               # no descent direction left: a local minimum
@@ -284,6 +368,21 @@ class SerialArm:
         re = float(np.linalg.norm(e[3:])) if rows == 6 else 0.0
         ok = pe <= tol_p and re <= tol_r
         return IKResult(q, ok, pe, re, it)
+
+
+def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A^-1 b for symmetric positive definite A (Cholesky, as the C twin does); zeros if
+    A is numerically singular, which the caller then sees as a step that did not help."""
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return np.zeros_like(b)
+    return np.linalg.solve(L.T, np.linalg.solve(L, b))
+
+
+def _steiner(m: float, r: np.ndarray) -> np.ndarray:
+    """Parallel-axis term: inertia of a point mass m at offset r (kg·m²)."""
+    return m * (float(r @ r) * np.eye(3) - np.outer(r, r))
 
 
 def _jacobian_from_frames(F: np.ndarray) -> np.ndarray:

@@ -1,25 +1,31 @@
-"""The in-process bus: topics, LET delivery, latest values.
+"""The in-process bus: topics, LET delivery, latest values, bounded subscriber queues.
 
 What is published during tick k is staged and delivered when the executor opens tick
-k + 1 (`deliver`), in publish order — which is fixed by the executor's task order, never
-by timing. `seq` counts from 0 per topic per session with no gaps.
+k + 1 (`deliver`). The delivery order is fixed by configuration, never by timing: messages
+are ranked by the first `order` pattern their topic matches (unmatched last), and within a
+rank they keep publish order — itself fixed by the executor's task order. `seq` counts from
+0 per topic per session with no gaps. Every drop is counted.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import msgpack
 
 from edge.errors import BusError
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class Message:
+OverflowPolicy = Literal["drop_oldest", "drop_newest"]
+OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
+
+
+class Message(NamedTuple):
     topic: str
     seq: int
     tick: int
@@ -38,6 +44,15 @@ def check_topic(topic: str) -> None:
         raise BusError(f"invalid topic {topic!r}: '/'-separated non-empty names, no wildcards")
 
 
+def check_pattern(pattern: str) -> None:
+    """A subscription pattern: '+' stands for one whole segment, '#' only as the last."""
+    segs = pattern.split("/")
+    if not pattern or any(not s for s in segs) or "#" in segs[:-1] or any(
+            ("+" in s or "#" in s) and len(s) > 1 for s in segs):
+        raise BusError(f"invalid subscription pattern {pattern!r}: '/'-separated names, "
+                       "'+' for one segment, '#' only at the end")
+
+
 def topic_matches(pattern: str, topic: str) -> bool:
     """MQTT-style match: '+' is one segment, a final '#' is any number (including none)."""
     p, t = pattern.split("/"), topic.split("/")
@@ -50,25 +65,37 @@ def topic_matches(pattern: str, topic: str) -> bool:
 
 
 class Subscription:
-    """A bounded queue of messages matching `pattern`; drops are counted, never silent."""
+    """A bounded queue of messages matching `pattern`, or a callback run at delivery.
 
-    def __init__(self, pattern: str, maxlen: int,
+    When the queue is full, `overflow` decides: drop_oldest (the newest state matters
+    most) or drop_newest (keep history intact). Either way the drop is counted."""
+
+    def __init__(self, pattern: str, maxlen: int, overflow: OverflowPolicy,
                  callback: Callable[[Message], None] | None) -> None:
         self.pattern = pattern
         self.maxlen = maxlen
+        self.overflow = overflow
         self.callback = callback
         self.queue: deque[Message] = deque()
         self.delivered = 0
         self.dropped = 0
+        self.callback_errors = 0
 
     def offer(self, msg: Message) -> None:
         self.delivered += 1
         if self.callback is not None:
-            self.callback(msg)
+            try:
+                self.callback(msg)
+            except Exception:                  # one bad subscriber must not starve the rest
+                self.callback_errors += 1
+                log.exception("subscriber of %r failed on %s seq %d",
+                              self.pattern, msg.topic, msg.seq)
             return
         if len(self.queue) >= self.maxlen:
-            self.queue.popleft()           # drop-oldest: the newest state matters most
             self.dropped += 1
+            if self.overflow == "drop_newest":
+                return
+            self.queue.popleft()
         self.queue.append(msg)
 
     def drain(self) -> list[Message]:
@@ -76,51 +103,86 @@ class Subscription:
         self.queue.clear()
         return out
 
+    def stats(self) -> dict[str, Any]:
+        return {"pattern": self.pattern, "delivered": self.delivered, "dropped": self.dropped,
+                "queued": len(self.queue), "overflow": self.overflow,
+                "callback_errors": self.callback_errors}
+
 
 class Bus:
     """Topic bus with LET delivery; `deliver(tick)` is called by the executor each tick."""
 
-    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns, *,
+                 order: Sequence[str] = (), default_maxlen: int = 1024,
+                 default_overflow: OverflowPolicy = "drop_oldest") -> None:
+        for pattern in order:
+            check_pattern(pattern)
+        if default_overflow not in OVERFLOW_POLICIES:
+            raise BusError(f"overflow policy must be one of {OVERFLOW_POLICIES}")
         self._clock_ns = clock_ns
+        self.order = tuple(order)
+        self.default_maxlen = default_maxlen
+        self.default_overflow: OverflowPolicy = default_overflow
         self._seq: dict[str, int] = {}
         self._staged: list[Message] = []
         self._latest: dict[str, Message] = {}
         self._subs: list[Subscription] = []
+        self._routes: dict[str, tuple[int, list[Subscription]]] = {}   # topic -> rank, subs
+        self.delivered = 0
         self.tick = 0
 
     def publish(self, topic: str, data: Any) -> Message:
         """Stage `data` on `topic` in the current tick; visible from the next tick."""
-        check_topic(topic)
-        seq = self._seq.get(topic, 0)
+        seq = self._seq.get(topic)
+        if seq is None:
+            check_topic(topic)
+            seq = 0
         self._seq[topic] = seq + 1
         msg = Message(topic, seq, self.tick, self._clock_ns(), data)
         self._staged.append(msg)
         return msg
 
-    def subscribe(self, pattern: str, *, maxlen: int = 1024,
+    def subscribe(self, pattern: str, *, maxlen: int | None = None,
+                  overflow: OverflowPolicy | None = None,
                   callback: Callable[[Message], None] | None = None) -> Subscription:
-        """Subscribe to a topic or a '+'/'#' pattern."""
-        segs = pattern.split("/")
-        if not pattern or any(not s for s in segs) or "#" in segs[:-1] or any(
-                ("+" in s or "#" in s) and len(s) > 1 for s in segs):
-            raise BusError(f"invalid subscription pattern {pattern!r}")
+        """Subscribe to a topic or a '+'/'#' pattern. Messages queue (bounded) or go to
+        `callback` at delivery, in delivery order."""
+        check_pattern(pattern)
+        maxlen = self.default_maxlen if maxlen is None else maxlen
+        overflow = overflow or self.default_overflow
         if maxlen < 1:
             raise BusError("a subscription queue holds at least one message")
-        sub = Subscription(pattern, maxlen, callback)
+        if overflow not in OVERFLOW_POLICIES:
+            raise BusError(f"overflow policy must be one of {OVERFLOW_POLICIES}")
+        sub = Subscription(pattern, maxlen, overflow, callback)
         self._subs.append(sub)
+        self._routes.clear()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.remove(sub)
+        self._routes.clear()
+
+    def _route(self, topic: str) -> tuple[int, list[Subscription]]:
+        route = self._routes.get(topic)
+        if route is None:
+            rank = next((i for i, p in enumerate(self.order) if topic_matches(p, topic)),
+                        len(self.order))
+            route = (rank, [s for s in self._subs if topic_matches(s.pattern, topic)])
+            self._routes[topic] = route
+        return route
 
     def deliver(self, tick: int) -> int:
         """Open `tick`: deliver everything staged in earlier ticks; returns the count."""
         staged, self._staged = self._staged, []
+        if self.order and len(staged) > 1:
+            staged.sort(key=lambda m: self._route(m.topic)[0])     # stable: keeps publish order
+        latest = self._latest
         for msg in staged:
-            self._latest[msg.topic] = msg
-            for sub in self._subs:
-                if topic_matches(sub.pattern, msg.topic):
-                    sub.offer(msg)
+            latest[msg.topic] = msg
+            for sub in self._route(msg.topic)[1]:
+                sub.offer(msg)
+        self.delivered += len(staged)
         self.tick = tick
         return len(staged)
 
@@ -132,10 +194,15 @@ class Bus:
         """The last delivered message on `topic` (state topics), or None."""
         return self._latest.get(topic)
 
+    def topics(self) -> dict[str, int]:
+        """Every topic published this session with its message count."""
+        return dict(self._seq)
+
     def stats(self) -> dict[str, Any]:
         return {
             "topics": len(self._seq),
             "published": sum(self._seq.values()),
-            "subscriptions": [{"pattern": s.pattern, "delivered": s.delivered,
-                               "dropped": s.dropped, "queued": len(s.queue)} for s in self._subs],
+            "delivered": self.delivered,
+            "dropped": sum(s.dropped for s in self._subs),
+            "subscriptions": [s.stats() for s in self._subs],
         }

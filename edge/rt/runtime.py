@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -20,8 +21,15 @@ from typing import Any
 from edge.config import Board
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus
-from edge.rt.executor import Executor, LetTask
-from edge.rt.native import Block, Cycle, drive_sim_block, setpoint_block
+from edge.rt.executor import CYCLE_CMD_STOP, FAULT_REQUESTED, Executor, LetTask
+from edge.rt.native import (
+    TARGET_CYCLE,
+    TICK_ASAP,
+    Block,
+    Cycle,
+    drive_sim_block,
+    setpoint_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +66,10 @@ class Runtime:
             priority=cfg.priority, lock_memory=cfg.lock_memory,
             watchdog_ticks=watchdog_ticks,
             estop_category=getattr(board.sections.get("safety"), "estop_category", 0))
-        clock = (lambda: self.bus.tick * self.period_ns) if virtual_time else None
-        self.bus = Bus(clock_ns=clock) if clock else Bus()
+        clock = (lambda: self.bus.tick * self.period_ns) if virtual_time else time.time_ns
+        bus_cfg = board.sections.get("bus")
+        self.bus = Bus(clock, order=bus_cfg.order, default_maxlen=bus_cfg.queue,
+                       default_overflow=bus_cfg.overflow) if bus_cfg else Bus(clock)
         kick_every = max(1, watchdog_ticks // 4) if watchdog_ticks else 0
         self.executor = Executor(self.cycle, self.bus, kick_every_ticks=kick_every)
         self._services: list[Callable[[], AbstractAsyncContextManager]] = []
@@ -73,6 +83,13 @@ class Runtime:
 
     def add_task(self, task: LetTask) -> None:
         self.executor.add_task(task)
+
+    def request_stop(self, category: int, fault_code: int = FAULT_REQUESTED) -> None:
+        """A stop from outside the tasks (a console, a bus command): applied at the next
+        tick boundary, latched until reset."""
+        if category not in (0, 1, 2):
+            raise SchedulingError(f"stop category must be 0, 1 or 2, got {category}")
+        self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
 
     def add_service(self, factory: Callable[[], AbstractAsyncContextManager]) -> None:
         """Something long-lived (a bridge, a device poller), entered when running in real

@@ -104,7 +104,10 @@ def test_moves_under_external_torque_as_predicted(q0, tau_ext):
     c.step(3)
     s = c.pop_states()
     qdd = np.linalg.solve(mass_matrix(ARM, q0), tau_ext)      # gravity is compensated
-    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2, atol=1e-6)
+    # to first order in dt; within the tick the light wrist spins up and Coriolis terms
+    # couple a little into the other joints
+    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2,
+                               atol=1e-3 * np.abs(qdd * DT).max() + 1e-6)
     # and the motor torque it reports is just the gravity compensation
     np.testing.assert_allclose(s["tau"][1, :6], gravity_torques(ARM, q0), atol=0.05)
 
@@ -113,7 +116,7 @@ def test_energy_is_conserved_without_friction_and_dissipated_with_it():
     q0 = np.array([0.3, -0.8, 0.9, -0.4, 0.6, 0.2])
     c, _, _ = sim(q0, mode="torque_raw", substeps=16)
     c.step(400)
-    s = c.pop_states()
+    s = c.pop_states()[::4]
     e = np.array([energy(q, qd) for q, qd in zip(q_of(s), s["qd"][:, :6], strict=True)])
     kinetic = np.array([0.5 * qd @ mass_matrix(ARM, q) @ qd
                         for q, qd in zip(q_of(s), s["qd"][:, :6], strict=True)])
@@ -121,7 +124,7 @@ def test_energy_is_conserved_without_friction_and_dissipated_with_it():
     assert np.ptp(e) < 0.01 * kinetic.max()             # semi-implicit Euler: small drift
     c, _, _ = sim(q0, mode="torque_raw", substeps=16, viscous=[3.0] * 6)
     c.step(400)
-    s = c.pop_states()
+    s = c.pop_states()[::4]
     e = np.array([energy(q, qd) for q, qd in zip(q_of(s), s["qd"][:, :6], strict=True)])
     assert np.all(np.diff(e) <= 1e-6)                   # viscous friction only takes energy
     assert e[-1] < e[0] - 1.0
@@ -219,3 +222,33 @@ def test_block_from_board_config_and_bad_configuration():
         arm_sim_block(ARM, HOME, substeps=0)
     with pytest.raises(ValueError):
         arm_sim_block(ARM, HOME[:3])
+
+
+@settings(max_examples=12, deadline=None)
+@given(poses, st.lists(st.floats(-0.6, 0.6), min_size=6, max_size=6).map(np.array),
+       st.integers(0, 1500), st.lists(st.floats(-30, 30), min_size=6, max_size=6))
+def test_servo_reaches_any_target_and_stays_finite_through_a_bump(q0, move, bump_tick, bump):
+    target = np.clip(q0 + move, ARM.q_min, ARM.q_max)
+    c, drive, sp = sim(q0, with_setpoint=True, **_board_drive())
+    c.push_command(0, sp, SETPOINT_TARGET, target)
+    c.push_command(bump_tick, drive, ARM_SIM_CMD_EXT_TORQUE, bump)
+    c.push_command(bump_tick + 50, drive, ARM_SIM_CMD_EXT_TORQUE, [0.0] * 6)
+    c.step(4000)
+    s = c.pop_states()
+    assert np.all(np.isfinite(s["q"])) and np.all(np.isfinite(s["tau"]))
+    assert np.all(np.abs(s["tau"][:, :6]) <= MOTION.drive.torque_limit + 1e-9)
+    np.testing.assert_allclose(q_of(s)[-1], target, atol=5e-3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(poses, st.lists(st.floats(-30, 30), min_size=6, max_size=6).map(np.array))
+def test_a_wrench_on_the_tool_acts_through_the_jacobian_transpose(q0, wrench):
+    from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
+
+    c, drive, _ = sim(q0, mode="torque", substeps=8)
+    c.push_command(0, drive, ARM_SIM_CMD_EXT_WRENCH, wrench)
+    c.step(3)
+    s = c.pop_states()
+    qdd = np.linalg.solve(mass_matrix(ARM, q0), ARM.jacobian(q0).T @ wrench)
+    np.testing.assert_allclose(s["qd"][1, :6], qdd * DT, rtol=2e-2,
+                               atol=1e-3 * np.abs(qdd * DT).max() + 1e-6)

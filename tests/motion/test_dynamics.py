@@ -13,6 +13,7 @@ from edge.config import load_board
 from edge.motion.arm_model import NativeArm
 from edge.motion.dynamics import (
     bias_torques,
+    coriolis_transpose_qd,
     forward_dynamics,
     gravity_torques,
     inverse_dynamics,
@@ -36,7 +37,8 @@ def potential_by_hand(arm, q):
 
 
 def kinetic_by_finite_differences(arm, q, qd, h=1e-6):
-    """Sum of 1/2 m v_c^2 + 1/2 w^T I w, velocities from FK at q +- h qd."""
+    """Sum of 1/2 m v_c^2 + 1/2 w^T I w, velocities from FK at q +- h qd, plus the rotors'
+    1/2 I_a qd_i^2 (armature: the usual model of a geared motor's rotor)."""
     Fp, Fm, F0 = arm.frames(q + h * qd), arm.frames(q - h * qd), arm.frames(q)
     total = 0.0
     for i, lk in enumerate(arm.links):
@@ -47,6 +49,7 @@ def kinetic_by_finite_differences(arm, q, qd, h=1e-6):
         W = (Fp[i + 1][:3, :3] - Fm[i + 1][:3, :3]) / (2 * h) @ R.T
         w = np.array([W[2, 1], W[0, 2], W[1, 0]])
         total += 0.5 * lk.mass * v @ v + 0.5 * w @ (R @ lk.inertia @ R.T) @ w
+        total += 0.5 * lk.armature * qd[i] ** 2
     return total
 
 
@@ -168,3 +171,47 @@ def test_native_cholesky_solve():
     bad = -np.eye(6)
     assert lib.arm_solve_spd(6, ffi.from_buffer("double[]", bad),
                              ffi.from_buffer("double[]", b.copy())) == -1
+
+
+@settings(max_examples=30, deadline=None)
+@given(vec6, small6)
+def test_momentum_observer_terms_are_the_kinetic_energy_gradient(q, qd):
+    # With Christoffel C, C^T qd = dM/dt qd - C qd = dT/dq where T = 1/2 qd^T M(q) qd.
+    h = 1e-6
+    dT = np.array([(0.5 * qd @ mass_matrix(ARM, q + h * e) @ qd
+                    - 0.5 * qd @ mass_matrix(ARM, q - h * e) @ qd) / (2 * h) for e in np.eye(6)])
+    np.testing.assert_allclose(coriolis_transpose_qd(ARM, q, qd), dT, atol=1e-6)
+    p, beta = NativeArm(ARM).momentum(q, qd)
+    np.testing.assert_allclose(p, mass_matrix(ARM, q) @ qd, atol=1e-12)
+    np.testing.assert_allclose(beta, gravity_torques(ARM, q) - dT, atol=1e-6)
+
+
+def test_payload_from_the_board_is_carried_everywhere():
+    from pathlib import Path
+
+    from edge.config import parse_board
+
+    text = Path(load_board("sim_arm").file).read_text()
+    text = text.replace("    tool: {xyz: [0.0, 0.0, 0.0]}\n",
+                        "    tool: {xyz: [0.0, 0.0, 0.05]}\n"
+                        "    payload: {mass: 2.0, com: [0.0, 0.01, 0.04],"
+                        " inertia: [0.002, 0.002, 0.001, 0, 0, 0]}\n")
+    loaded = parse_board(text, "b.yaml").sections["motion"].arm
+    q = np.array([0.3, -1.1, 1.4, -0.2, 0.7, 0.5])
+    tool = np.eye(4)
+    tool[:3, 3] = [0.0, 0.01, 0.09]                   # payload centre in the last frame
+    bare = SerialArm(ARM.links, tool=tool)
+    J = bare.jacobian(q)[:3]
+    np.testing.assert_allclose(gravity_torques(loaded, q) - gravity_torques(ARM, q),
+                               -J.T @ (2.0 * np.array([0, 0, -G])), atol=1e-10)
+    # its own inertia adds R I R^T about the last joint axis for a pure last-joint motion
+    e6 = np.eye(6)[5]
+    z = ARM.frames(q)[5][:3, 2]
+    R = ARM.frames(q)[6][:3, :3]
+    r = bare.fk(q)[:3, 3] - ARM.frames(q)[5][:3, 3]
+    r_perp = r - (r @ z) * z
+    extra = z @ R @ np.diag([0.002, 0.002, 0.001]) @ R.T @ z + 2.0 * r_perp @ r_perp
+    assert e6 @ mass_matrix(loaded, q) @ e6 - e6 @ mass_matrix(ARM, q) @ e6 == pytest.approx(
+        extra, rel=1e-9)
+    np.testing.assert_allclose(NativeArm(loaded).gravity_torques(q), gravity_torques(loaded, q),
+                               atol=1e-11)

@@ -12,7 +12,8 @@ from scipy.linalg import expm
 from scipy.spatial.transform import Rotation
 
 from edge.config import load_board, parse_board
-from edge.errors import ConfigError
+from edge.errors import ConfigError, NativeError
+from edge.motion.analytic_ik import is_ur_shaped, ur_ik_solutions
 from edge.motion.arm_model import NativeArm
 from edge.motion.kinematics import Link, SerialArm, UnreachableError, pose, rotation_log
 
@@ -26,6 +27,7 @@ UR5E_COM = [[0, -0.02561, 0.00193], [0.2125, 0, 0.11336], [0.15, 0, 0.0265],
 
 BOARD = load_board("sim_arm")
 ARM: SerialArm = BOARD.sections["motion"].arm
+HOME_Q = np.array([a.initial_position for a in BOARD.axes])
 
 joint_positions = st.lists(st.floats(-math.pi, math.pi), min_size=6, max_size=6).map(np.array)
 
@@ -62,6 +64,7 @@ def test_board_carries_the_published_ur5e_table():
     np.testing.assert_allclose(ARM.alpha, UR5E_ALPHA, atol=1e-12)
     np.testing.assert_allclose(ARM.mass, UR5E_MASS, atol=1e-12)
     np.testing.assert_allclose(ARM.com, UR5E_COM, atol=1e-12)
+    assert np.all(ARM.armature > 0)
     for inertia in ARM.inertia:
         np.testing.assert_allclose(inertia, inertia.T)
         assert np.all(np.linalg.eigvalsh(inertia) > 0)
@@ -73,7 +76,7 @@ def test_zero_pose_by_hand():
     np.testing.assert_allclose(T[:3, :3], [[1, 0, 0], [0, 0, -1], [0, 1, 0]], atol=1e-12)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(joint_positions)
 def test_fk_matches_product_of_exponentials(q):
     np.testing.assert_allclose(ARM.fk(q), ur5e_poe(q), atol=1e-12)
@@ -148,7 +151,7 @@ reachable_q = st.tuples(st.floats(-3, 3), st.floats(-2.8, -0.3), st.floats(0.3, 
                         st.floats(-3, 3), st.floats(0.3, 2.8), st.floats(-3, 3)).map(np.array)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(reachable_q, st.lists(st.floats(-0.3, 0.3), min_size=6, max_size=6).map(np.array))
 def test_ik_round_trip(q_true, perturbation):
     target = ur5e_poe(q_true)
@@ -257,3 +260,141 @@ def test_initial_position_outside_joint_limits_is_a_config_error():
                               "initial_position: 2.0}")
     with pytest.raises(ConfigError, match="outside"):
         parse_board(text, "t.yaml")
+
+
+def test_ik_beyond_reach_answers_at_once():
+    target = pose([ARM.reach + 0.05, 0.0, 0.0])
+    r = ARM.ik(target, HOME_Q)
+    assert not r.reachable and r.iterations == 0
+    assert "beyond the arm's reach" in r.reason
+    assert r.position_error == pytest.approx(0.05)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3),
+       st.lists(st.floats(-math.pi, math.pi), min_size=3, max_size=3))
+def test_ik_answer_is_always_within_limits_and_honest(xyz, rpy):
+    limited = SerialArm([Link(lk.a, lk.d, lk.alpha, mass=lk.mass, q_min=-2.0, q_max=2.0)
+                         for lk in ARM.links])
+    target = pose(xyz, rpy)
+    r = limited.ik(target, np.zeros(6), restarts=1, max_iterations=60)
+    assert limited.within_limits(r.q)
+    reached = np.linalg.norm(limited.fk(r.q)[:3, 3] - target[:3, 3])
+    if r.reachable:
+        assert reached <= 1e-7
+    else:
+        assert r.reason and r.position_error >= 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(reachable_q, st.lists(st.floats(-0.4, 0.4), min_size=6, max_size=6).map(np.array))
+def test_native_ik_matches_the_numpy_solve(q_true, perturbation):
+    native = NativeArm(ARM)
+    target = ur5e_poe(q_true)
+    c = native.ik_once(target, q_true + perturbation)
+    p = ARM.ik(target, q_true + perturbation, restarts=0)
+    assert c.reachable == p.reachable
+    if c.reachable:
+        np.testing.assert_allclose(ur5e_poe(c.q), target, atol=1e-6)
+        np.testing.assert_allclose(c.q, p.q, atol=1e-6)
+    assert ARM.within_limits(c.q)
+
+
+def test_native_ik_with_restarts_and_unreachable():
+    native = NativeArm(ARM)
+    q_true = np.array([1.0, -2.0, 2.0, -1.5, 1.2, 0.4])
+    r = native.ik(ur5e_poe(q_true), -q_true)
+    assert r.reachable
+    np.testing.assert_allclose(ur5e_poe(r.q), ur5e_poe(q_true), atol=1e-6)
+    far = pose([1.2, 0.0, UR5E_D[0]])                    # inside the bound, out of reach
+    assert np.linalg.norm(far[:3, 3]) < ARM.reach
+    r = native.ik(far, HOME_Q, restarts=2)
+    assert not r.reachable and r.iterations > 0 and r.position_error > 0.05
+    assert "away" in r.reason
+    with pytest.raises(NativeError):
+        native.ik_once(ur5e_poe(q_true), [math.nan] * 6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-math.pi, math.pi), min_size=3, max_size=3).map(np.array))
+def test_native_rotation_log_matches_python(rotvec):
+    from edge.rt.native import require_native
+
+    ffi, lib = require_native()
+    R = np.ascontiguousarray(Rotation.from_rotvec(rotvec).as_matrix())
+    w = np.empty(3)
+    lib.arm_rotation_log(ffi.from_buffer("double[]", R), ffi.from_buffer("double[]", w))
+    np.testing.assert_allclose(w, rotation_log(R), atol=1e-12)
+
+
+def _line(start: np.ndarray, offset, n: int) -> list[np.ndarray]:
+    out = []
+    for s in np.linspace(0.0, 1.0, n):
+        T = start.copy()
+        T[:3, 3] += s * np.asarray(offset)
+        out.append(T)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(reachable_q, st.lists(st.floats(-0.15, 0.15), min_size=3, max_size=3))
+def test_ik_path_follows_a_straight_line_on_one_branch(q_start, offset):
+    start = ARM.fk(q_start)
+    targets = _line(start, offset, 40)
+    for solver in (ARM, NativeArm(ARM)):
+        path = solver.ik_path(targets, q_start, max_joint_step=0.5)
+        if not path.ok:          # a singularity on the way is reported, never papered over
+            assert path.reason and path.reached < len(targets)
+            continue
+        assert path.q.shape == (40, 6)
+        for q, T in zip(path.q, targets, strict=True):     # (fk is checked against PoE above)
+            np.testing.assert_allclose(ARM.fk(q), T, atol=1e-6)
+        assert np.abs(np.diff(np.vstack([q_start, path.q]), axis=0)).max() <= 0.5
+
+
+def test_ik_path_stops_at_the_first_unreachable_point():
+    start = ARM.fk(HOME_Q)
+    targets = _line(start, [2.0, 0.0, 0.0], 21)           # runs out of reach on the way
+    path = NativeArm(ARM).ik_path(targets, HOME_Q)
+    assert not path.ok and 0 < path.reached < 21
+    assert path.q.shape == (path.reached, 6)
+    assert f"point {path.reached}" in path.reason
+
+
+# -- closed-form IK (a second method) ---------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(joint_positions)
+def test_closed_form_ik_finds_every_branch_and_the_original(q):
+    target = ur5e_poe(q)
+    sols = ur_ik_solutions(ARM, target, q_ref=q)
+    assert 1 <= len(sols) <= 8
+    for s in sols:
+        np.testing.assert_allclose(ARM.fk(s), target, atol=1e-9)
+        assert ARM.within_limits(s)
+    np.testing.assert_allclose(sols[0], q, atol=1e-6)      # nearest to q_ref comes first
+    assert len({tuple(np.round(s, 6)) for s in sols}) == len(sols)
+
+
+@settings(max_examples=30, deadline=None)
+@given(reachable_q, st.integers(0, 2**31))
+def test_numerical_ik_lands_on_a_closed_form_branch(q_true, seed):
+    target = ur5e_poe(q_true)
+    start = np.random.default_rng(seed).uniform(-math.pi, math.pi, 6)
+    r = NativeArm(ARM).ik(target, start)
+    assert r.reachable
+    sols = ur_ik_solutions(ARM, target, q_ref=r.q)
+    wrapped = (sols - r.q + math.pi) % (2 * math.pi) - math.pi   # equal modulo 2π
+    assert np.abs(wrapped).max(axis=1).min() < 1e-5
+
+
+def test_closed_form_ik_with_base_and_tool_and_out_of_reach():
+    arm = SerialArm(ARM.links, tool=pose([0, 0.02, 0.12], [0.3, 0, 0]),
+                    base=pose([0.1, 0.2, 0.7], [math.pi, 0, 0.5]))
+    q = np.array([0.4, -1.9, 1.2, -0.7, 1.1, 2.0])
+    sols = ur_ik_solutions(arm, arm.fk(q), q_ref=q)
+    np.testing.assert_allclose(sols[0], q, atol=1e-8)
+    assert len(ur_ik_solutions(ARM, pose([1.2, 0, 0.16]))) == 0
+    planar = SerialArm([Link(0.5, 0, 0), Link(0.5, 0, 0)])
+    assert not is_ur_shaped(planar)
+    with pytest.raises(ValueError, match="UR-shaped"):
+        ur_ik_solutions(planar, np.eye(4))

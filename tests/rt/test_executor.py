@@ -165,9 +165,10 @@ def test_deadline_miss_with_stop_policy_stops_the_arm():
     def slow(ctx):
         ctx.command(sp, SETPOINT_TARGET, [1.0, 1.0])
         if ctx.tick >= 200:
-            time.sleep(0.03)           # fault injection: 30 ms against a 5 ms deadline
+            time.sleep(0.12)           # fault injection: 120 ms against a 20 ms deadline
 
-    ex.add_task(LetTask("slow", slow, period_ticks=100, deadline_ticks=5, on_miss="stop"))
+    # the deadline leaves room for a loaded machine before the injected fault
+    ex.add_task(LetTask("slow", slow, period_ticks=100, deadline_ticks=20, on_miss="stop"))
     asyncio.run(ex.run(duration_s=0.4))
     s = np.concatenate(frames)
     assert ex.deadline_misses >= 1 and ex.tasks[0].misses >= 1

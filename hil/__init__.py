@@ -1,0 +1,1 @@
+"""HIL rigs: real brokers, device simulators and fault injectors that tests and benches run."""
