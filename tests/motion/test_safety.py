@@ -314,6 +314,28 @@ def test_checksum_is_stable_and_reported_by_the_native_block():
     assert rig.monitor.status()["checksum"] == CFG.checksum
 
 
+def test_checksum_ignores_how_the_section_is_written():
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    rewritten = head + """
+safety:
+  observer:
+    category: 1
+    collision_threshold: [20.0, 20, 15, 6, 6, 6.000]
+    contact_threshold: [8, 8, 6, 3, 3, 3]
+    gain: [200, 200, 200, 200, 200, 200]
+  spheres: {tool_radius: 0.030, link_radius: 5.0e-2, per_link: 3}
+  walls:
+    - name: floor
+      plane: {point: [0.5, -0.25, 0], normal: [0, 0, 2.0]}
+  wall_margin: 0.01
+  following_error: 0.1
+  stop: {estop_category: 1, following_category: 0, fault_category: 0, profile: jerk}
+  tcp_speed: {tolerance: 0.15, transition_s: 0.5, reduced: 0.25, normal: 1.5}
+"""
+    same = parse_board(rewritten, "rewritten.yaml").sections["safety"]
+    assert same.checksum == CFG.checksum
+
+
 NUMERIC = ["tcp_speed_max", "tcp_speed_reduced", "reduced_transition_s", "position_tolerance",
            "velocity_tolerance", "tcp_speed_tolerance", "following_error_max", "wall_margin"]
 
@@ -372,3 +394,27 @@ def test_board_errors_name_file_line_and_field(snippet, field, message):
     err = exc.value
     assert err.file == "bad.yaml" and err.field == field and message in err.message
     assert err.line is not None and err.line > head.count("\n")
+
+
+# -- in the runtime -------------------------------------------------------------------
+
+def test_runtime_reports_checksum_and_publishes_faults_on_the_bus():
+    from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
+    from edge.rt.runtime import Runtime
+
+    rt = Runtime(load_board("sim_arm"), virtual_time=True)
+    names = [b.name for b in rt.cycle.blocks]
+    assert names.index("safety") > names.index("setpoint") > names.index("arm_sim")
+    sub = rt.bus.subscribe("safety/#")
+    rt.run_virtual(0.05)
+    drive = names.index("arm_sim")
+    rt.cycle.push_command(rt.cycle.tick, drive, ARM_SIM_CMD_ESTOP, [1.0])
+    rt.run_virtual(0.1)
+    msgs = sub.drain()
+    config = [m.data for m in msgs if m.topic == "safety/config"]
+    faults = [m.data for m in msgs if m.topic == FAULT_TOPIC]
+    assert config == [{"checksum": CFG.checksum, "walls": 1, "spheres": len(CFG.spheres)}]
+    assert [f["code"] for f in faults] == [256]
+    assert faults[0]["category"] == CFG.estop_category
+    summary = rt.summary()["safety"]
+    assert summary["checksum"] == CFG.checksum and summary["faults"] == ["estop"]
