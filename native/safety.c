@@ -514,6 +514,11 @@ static void safety_step(void *self, edge_image *img)
         scale = run_motion(s, img, &limiting);
     }
     for (int i = 0; i < s->n; i++) {
+        double tau = img->tau_cmd[i];          /* commanded feed-forward torque */
+        if (!(fabs(tau) <= c->tau_max[i])) {
+            img->tau_cmd[i] = isnan(tau) ? 0 : copysign(c->tau_max[i], tau);
+            limiting = 1;
+        }
         img->q_cmd[i] = s->qs[i];
         img->qd_cmd[i] = s->vs[i];
         img->qdd_cmd[i] = s->as[i];
