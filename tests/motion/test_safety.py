@@ -367,10 +367,18 @@ def test_configuration_cannot_change_while_enabled():
     rig.run(2)
     assert rig.monitor.status()["enabled"] == 0
     rig.monitor.reconfigure(other)
+    assert rig.monitor.config_state() == "queued"
+    assert rig.monitor.status()["checksum"] == NO_OBSERVER.checksum
+    rig.run(1)                                            # applied at a tick boundary
+    assert rig.monitor.config_state() == "applied"
     assert rig.monitor.status()["checksum"] == other.checksum != NO_OBSERVER.checksum
-    # the native block refuses too, whatever Python believes
+    # queued while disabled but enabled before the tick boundary: refused when applied
+    rig.monitor.reconfigure(NO_OBSERVER)
     rig.command(SAFETY_CMD_ENABLE, [1])
-    rig.run(2)
+    rig.run(1)
+    assert rig.monitor.config_state() == "refused"
+    assert rig.monitor.status()["checksum"] == other.checksum
+    # and the native block refuses at once while enabled, whatever Python believes
     rig.monitor.enabled = False
     with pytest.raises(SafetyConfigLocked):
         rig.monitor.reconfigure(NO_OBSERVER)
