@@ -37,6 +37,8 @@ typedef struct safety {
     int64_t n_hist;
     safety_status status;
     _Atomic uint32_t seq;                     /* seqlock over status and hist */
+    safety_config pending;                    /* written by safety_set_config ... */
+    _Atomic int pending_state;                /* 0 free, 1 queued, 2 applied, -1 refused */
     double frames[(ARM_MAX_LINKS + 2) * 16];
 } safety;
 
@@ -136,20 +138,20 @@ static double wall_distance(const safety_wall *w, const double *x)
 
 /* Distance of each sphere's surface to its nearest wall at q (out may be NULL); returns
  * the minimum over spheres (HUGE_VAL without walls). */
-static double sphere_distances(safety *s, const double *q, double *out)
+static double sphere_distances_with(const arm_model *model, const safety_config *c,
+                                    double *frames, const double *q, double *out)
 {
-    const safety_config *c = &s->cfg;
     if (c->n_walls == 0) {
         if (out)
             for (int k = 0; k < c->n_spheres; k++)
                 out[k] = HUGE_VAL;
         return HUGE_VAL;
     }
-    arm_fk_frames(&s->model, q, s->frames);
+    arm_fk_frames(model, q, frames);
     double best = HUGE_VAL;
     for (int k = 0; k < c->n_spheres; k++) {
         const safety_sphere *sp = &c->spheres[k];
-        const double *F = s->frames + 16 * sp->frame;
+        const double *F = frames + 16 * sp->frame;
         double x[3];
         for (int r = 0; r < 3; r++)
             x[r] = F[r * 4] * sp->center[0] + F[r * 4 + 1] * sp->center[1] +
@@ -162,6 +164,11 @@ static double sphere_distances(safety *s, const double *q, double *out)
         best = fmin(best, d);
     }
     return best;
+}
+
+static double sphere_distances(safety *s, const double *q, double *out)
+{
+    return sphere_distances_with(&s->model, &s->cfg, s->frames, q, out);
 }
 
 /* Linear tool speed |J_v(q) v| in m/s. */
@@ -341,23 +348,37 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
     const safety_config *c = &s->cfg;
     const int n = s->n;
     const double dt = img->period_s;
-    double v_des[EDGE_MAX_AXES], vc[EDGE_MAX_AXES], qc[EDGE_MAX_AXES];
+    double v_des[EDGE_MAX_AXES] = {0}, vc[EDGE_MAX_AXES] = {0}, qc[EDGE_MAX_AXES] = {0};
     double request = 0, scale = 1;
-    int lagging = 0;
+    /* Follow the upstream position exactly when one tick within the acceleration limit
+     * reaches it; otherwise (after limiting) catch up on its velocity, braking-distance
+     * limited so the lag closes without overshoot. */
+    int direct = 1;
     for (int i = 0; i < n; i++) {
-        double lag = img->q_cmd[i] - s->qs[i] - img->qd_cmd[i] * dt;
-        double catch_up = fmin(fabs(lag) / dt, sqrt(2 * c->a_max[i] * fabs(lag)));
-        if (fabs(lag) > 1e-12)
-            lagging = 1;
-        v_des[i] = img->qd_cmd[i] + copysign(catch_up, lag);
+        double v_fd = (img->q_cmd[i] - s->qs[i]) / dt;
+        if (!(fabs(v_fd - s->vs[i]) <= c->a_max[i] * dt))
+            direct = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if (direct) {
+            v_des[i] = (img->q_cmd[i] - s->qs[i]) / dt;
+        } else {
+            double lag = img->q_cmd[i] - s->qs[i] - img->qd_cmd[i] * dt;
+            double catch_up = fmin(fabs(lag) / dt, sqrt(2 * c->a_max[i] * fabs(lag)));
+            v_des[i] = img->qd_cmd[i] + copysign(catch_up, lag);
+        }
         if (!isfinite(v_des[i]))
             v_des[i] = 0;
         request = fmax(request, fabs(v_des[i]));
         if (fabs(v_des[i]) > c->v_max[i])
             scale = fmin(scale, c->v_max[i] / fabs(v_des[i]));
     }
-    double tcp_limit = s->reduced ? c->tcp_speed_reduced : c->tcp_speed_max;
-    double u = tcp_speed(s, s->qs, v_des) * scale;
+    /* 0.1 % headroom: the limit is checked with the Jacobian of this tick's pose */
+    double tcp_limit = (s->reduced ? c->tcp_speed_reduced : c->tcp_speed_max) * 0.999;
+    double q_next[EDGE_MAX_AXES] = {0}; /* the TCP speed that matters is at the next pose */
+    for (int i = 0; i < n; i++)
+        q_next[i] = s->qs[i] + scale * v_des[i] * dt;
+    double u = tcp_speed(s, q_next, v_des) * scale;
     if (u > tcp_limit)
         scale *= tcp_limit / u;
     double r = 1;
@@ -366,11 +387,26 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
         if (fabs(dv) > c->a_max[i] * dt)
             r = fmin(r, c->a_max[i] * dt / fabs(dv));
     }
-    int exact = scale == 1 && r == 1 && !lagging;
+    int exact = scale == 1 && r == 1 && direct;
     for (int i = 0; i < n; i++) {
         vc[i] = s->vs[i] + r * (scale * v_des[i] - s->vs[i]);
-        qc[i] = exact ? img->q_cmd[i] : s->qs[i] + vc[i] * dt;
+        q_next[i] = s->qs[i] + vc[i] * dt;
     }
+    /* The acceleration clamp may keep the tool above its limit (joints the upstream
+     * accelerates independently); the limit wins over the acceleration limit, except
+     * while a reduced-mode transition is still allowed to brake gradually. */
+    int transition = s->reduced &&
+                     (img->tick - s->reduced_since) * dt < c->reduced_transition_s;
+    double hard = (transition ? c->tcp_speed_max : tcp_limit / 0.999) * 0.999;
+    u = tcp_speed(s, q_next, vc);
+    if (u > hard) {
+        for (int i = 0; i < n; i++)
+            vc[i] *= hard / u;
+        exact = 0;
+        r = 0;
+    }
+    for (int i = 0; i < n; i++)
+        qc[i] = exact ? img->q_cmd[i] : s->qs[i] + vc[i] * dt;
     double clear_c = stop_clearance(s, qc, vc);
     if (clear_c < 0) {
         /* Brake along the current direction at the stop deceleration (the first step of
@@ -449,9 +485,26 @@ static int safety_command(void *self, edge_image *img, const edge_command *cmd)
     }
 }
 
+/* A queued configuration takes effect at a tick boundary, and only while disabled. */
+static void apply_pending_config(safety *s)
+{
+    if (atomic_load_explicit(&s->pending_state, memory_order_acquire) != 1)
+        return;
+    if (s->enabled) {
+        atomic_store_explicit(&s->pending_state, -1, memory_order_release);
+        return;
+    }
+    publish_begin(s);
+    s->cfg = s->pending;
+    memcpy(s->status.checksum, s->cfg.checksum, 32);
+    publish_end(s);
+    atomic_store_explicit(&s->pending_state, 2, memory_order_release);
+}
+
 static void safety_step(void *self, edge_image *img)
 {
     safety *s = self;
+    apply_pending_config(s);
     const safety_config *c = &s->cfg;
     if (!s->initialised || img->reset_request) {
         sync_to_measured(s, img);
@@ -485,6 +538,11 @@ static void safety_step(void *self, edge_image *img)
         scale = run_motion(s, img, &limiting);
     }
     for (int i = 0; i < s->n; i++) {
+        double tau = img->tau_cmd[i];          /* commanded feed-forward torque */
+        if (!(fabs(tau) <= c->tau_max[i])) {
+            img->tau_cmd[i] = isnan(tau) ? 0 : copysign(c->tau_max[i], tau);
+            limiting = 1;
+        }
         img->q_cmd[i] = s->qs[i];
         img->qd_cmd[i] = s->vs[i];
         img->qdd_cmd[i] = s->as[i];
@@ -603,11 +661,17 @@ int safety_set_config(edge_block *b, const safety_config *cfg)
         return -1;
     if (safety_config_check(&s->model, cfg))
         return -2;
-    publish_begin(s);
-    s->cfg = *cfg;
-    memcpy(s->status.checksum, cfg->checksum, 32);
-    publish_end(s);
+    if (atomic_load_explicit(&s->pending_state, memory_order_acquire) == 1)
+        return -3;
+    s->pending = *cfg;
+    atomic_store_explicit(&s->pending_state, 1, memory_order_release);
     return 0;
+}
+
+int safety_config_state(const edge_block *b)
+{
+    safety *s = b->self;
+    return atomic_load_explicit(&s->pending_state, memory_order_acquire);
 }
 
 void safety_get_status(const edge_block *b, safety_status *out)
@@ -642,5 +706,9 @@ int safety_fault_history(const edge_block *b, safety_fault *out, int max)
 
 void safety_sphere_distances(const edge_block *b, const double *q, double *out)
 {
-    sphere_distances((safety *)b->self, q, out);
+    /* own FK buffer: callable while the cycle thread runs (the config only changes at a
+     * tick boundary, from the pending copy, while the arm is disabled) */
+    const safety *s = b->self;
+    double frames[(ARM_MAX_LINKS + 2) * 16];
+    sphere_distances_with(&s->model, &s->cfg, frames, q, out);
 }

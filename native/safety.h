@@ -109,9 +109,12 @@ typedef struct safety_status {
 edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg);
 /* 0 if cfg is usable with the model, else a negative number naming the first problem. */
 int safety_config_check(const arm_model *model, const safety_config *cfg);
-/* Replace the configuration: 0, -1 while enabled (refused), -2 if cfg is invalid.
- * Only call it while the cycle is not running a tick (stepped, or stopped). */
+/* Queue a new configuration, applied at the next tick boundary if the block is still
+ * disabled then: 0 queued, -1 enabled (refused), -2 cfg invalid, -3 one already queued.
+ * One caller thread at a time. */
 int safety_set_config(edge_block *b, const safety_config *cfg);
+/* The last queued configuration: 0 none, 1 queued, 2 applied, -1 refused (enabled). */
+int safety_config_state(const edge_block *b);
 void safety_get_status(const edge_block *b, safety_status *out);
 /* Copies the most recent faults, oldest first; returns how many. */
 int safety_fault_history(const edge_block *b, safety_fault *out, int max);

@@ -490,7 +490,9 @@ class SafetyMonitor:
         return out
 
     def reconfigure(self, cfg: SafetyConfig) -> None:
-        """Replace the configuration; refused (SafetyConfigLocked) while enabled."""
+        """Queue a new configuration; the native block applies it at the next tick
+        boundary if it is still disabled then (see config_state()). Raises
+        SafetyConfigLocked while the arm is enabled, ConfigError if C refuses cfg."""
         if self.enabled:
             raise SafetyConfigLocked("the safety configuration cannot change while the arm "
                                      "is enabled; disable it first")
@@ -501,10 +503,17 @@ class SafetyMonitor:
         if rc == -1:
             raise SafetyConfigLocked("the native safety block is enabled; configuration "
                                      "refused")
+        if rc == -3:
+            raise SafetyConfigLocked("a configuration change is already queued")
         if rc:
             raise ConfigError(f"the native safety block refused the configuration ({rc})")
         self.config = cfg
-        log.info("safety configuration changed, checksum %s", cfg.checksum)
+        log.info("safety configuration queued, checksum %s", cfg.checksum)
+
+    def config_state(self) -> str:
+        """What became of the last queued configuration: none, queued, applied, refused."""
+        return {0: "none", 1: "queued", 2: "applied", -1: "refused"}[
+            self.lib.safety_config_state(self.block.handle)]
 
     def set_enabled(self, enabled: bool, push_command) -> None:
         """Record the intent and send SAFETY_CMD_ENABLE through `push_command(target,

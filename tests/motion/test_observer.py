@@ -1,0 +1,157 @@
+"""The generalised-momentum observer in closed loop with the simulated arm: its residual
+is the external joint torque the plant receives (the injected one, compared directly),
+a torque above the collision threshold stops the arm within a bounded number of ticks
+and latches until reset, a torque between the thresholds is only a contact, and ordinary
+motion with friction raises nothing."""
+
+import dataclasses
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.config import load_board
+from edge.motion.bench_safety import SafetyRig
+from edge.rt.native import NO_STOP
+
+BOARD = load_board("sim_arm")
+CFG = BOARD.sections["safety"]
+OBS = CFG.observer
+ARM = BOARD.sections["motion"].arm
+N = ARM.n
+HOME = np.array([a.initial_position for a in BOARD.axes])
+DT = 1e-3
+K = OBS.gain[0]
+
+poses = st.tuples(st.floats(-2, 2), st.floats(-2.5, -0.6), st.floats(-2, 2), st.floats(-2, 2),
+                  st.floats(-2, 2), st.floats(-2, 2)).map(np.array)
+offsets = st.lists(st.floats(-0.8, 0.8), min_size=N, max_size=N).map(np.array)
+
+
+def frictionless(thresholds: float = 1e6):
+    obs = dataclasses.replace(OBS, viscous=[0.0] * N, coulomb=[0.0] * N,
+                              contact_threshold=[thresholds] * N,
+                              collision_threshold=[thresholds] * N)
+    # a push on a light wrist swings it fast against its soft servo: this test is about
+    # the estimate, so the measured-limit faults are out of the way
+    return dataclasses.replace(CFG, observer=obs, walls=[], following_error_max=0.0,
+                               velocity_tolerance=100.0, tcp_speed_tolerance=100.0,
+                               tau_max=[1e4] * N)
+
+
+@settings(max_examples=12, deadline=None)
+@given(poses, st.lists(st.floats(-8, 8), min_size=N, max_size=N).map(np.array), offsets)
+def test_residual_is_the_injected_external_torque(q0, tau_ext, off):
+    rig = SafetyRig(cfg=frictionless(), q0=q0, viscous=[0.0] * N, coulomb=[0.0] * N,
+                    torque_limit=[1e4] * N)
+    rig.run(20)
+    rig.inject(tau_ext)
+    rig.move(q0 + off)                  # moving while pushed: the estimate must hold
+    rig.run(120)                        # 24 observer time constants
+    for _ in range(5):
+        rig.run(37)
+        r = rig.monitor.observer_status()["residual"]
+        np.testing.assert_allclose(r, tau_ext, atol=0.05 + 0.01 * np.abs(tau_ext).max())
+
+
+def detection_bound_ticks(factor: float) -> int:
+    """First-order residual r = tau (1 - exp(-K t)) crosses tau / factor at
+    t = ln(factor / (factor - 1)) / K; plus a tick for the command and one for the read,
+    and friction's worth of slack."""
+    return math.ceil(math.log(factor / (factor - 1)) / (K * DT)) + 4
+
+
+@settings(max_examples=15, deadline=None)
+@given(offsets, st.integers(0, 2), st.floats(1.3, 4.0), st.sampled_from([-1, 1]),
+       st.integers(30, 300))
+def test_collision_on_a_main_joint_stops_the_arm_within_bounded_ticks(off, joint, factor,
+                                                                      sign, after):
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, walls=[]))
+    rig.move(HOME + off)
+    rig.run(after)
+    tau = np.zeros(N)
+    tau[joint] = sign * factor * OBS.collision_threshold[joint]
+    rig.inject(tau)
+    injected = rig.cycle.tick           # the drive applies it from this tick on
+    s = rig.run(1500)
+    stopped = np.nonzero(s["stop_category"] != NO_STOP)[0]
+    assert stopped.size
+    k = stopped[0]
+    assert s["fault_code"][k] == 300
+    assert s["tick"][k] - injected <= detection_bound_ticks(factor)
+    st_ = rig.monitor.observer_status()
+    assert st_["collision"] == 1 and st_["collision_tick"] == s["tick"][k]
+    # category 1: a controlled stop, then power off; the arm is at rest within 1 s
+    off_at = np.nonzero(s["stop_category"][k:] == 0)[0]
+    assert off_at.size and off_at[0] <= 1000
+    assert np.all(s["qd"][k + off_at[0] + 1:, :N] == 0)
+    assert np.all(s["fault_code"][k:] == 300)          # latched
+
+
+@settings(max_examples=10, deadline=None)
+@given(offsets, st.integers(0, N - 1), st.floats(1.3, 3.0), st.sampled_from([-1, 1]))
+def test_any_injected_collision_stops_the_arm(off, joint, factor, sign):
+    """On a light wrist the joint may reach its velocity limit before the residual
+    crosses the threshold: a different fault, but the arm stops just as fast."""
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, walls=[]))
+    rig.move(HOME + off)
+    rig.run(100)
+    tau = np.zeros(N)
+    tau[joint] = sign * factor * OBS.collision_threshold[joint]
+    rig.inject(tau)
+    injected = rig.cycle.tick
+    s = rig.run(300)
+    stopped = np.nonzero(s["stop_category"] != NO_STOP)[0]
+    assert stopped.size and s["tick"][stopped[0]] - injected <= detection_bound_ticks(factor)
+    assert s["fault_code"][stopped[0]] in (300, 2)
+
+
+def test_contact_below_the_collision_threshold_does_not_stop():
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, walls=[]))
+    rig.run(50)
+    tau = np.zeros(N)
+    tau[1] = 0.5 * (OBS.contact_threshold[1] + OBS.collision_threshold[1])
+    rig.inject(tau)
+    s = rig.run(300)
+    st_ = rig.monitor.observer_status()
+    assert st_["contact"] == 1 and st_["collision"] == 0
+    assert np.all(s["stop_category"] == NO_STOP)
+    assert abs(st_["residual"][1] - tau[1]) < OBS.coulomb[1] + 0.5
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(offsets, min_size=2, max_size=2))
+def test_ordinary_motion_with_friction_raises_no_collision(targets):
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, walls=[]))
+    for off in targets:
+        rig.move(HOME + off)
+        s = rig.run(1200)
+        assert np.all(s["fault_code"] == 0)
+    assert rig.monitor.observer_status()["peak_ratio"] < 0.5
+
+
+def test_collision_latches_until_reset_and_category_is_configurable():
+    obs = dataclasses.replace(OBS, category=2)
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, observer=obs, walls=[]))
+    rig.move(HOME + 0.3)
+    rig.run(100)
+    tau = np.zeros(N)
+    tau[0] = 2 * OBS.collision_threshold[0]
+    rig.inject(tau)
+    rig.run(50)
+    rig.inject(np.zeros(N))             # the obstacle goes away
+    s = rig.run(800)
+    assert np.all(s["stop_category"] == 2) and np.all(s["fault_code"] == 300)
+    assert np.all(s["qd_cmd"][-100:, :N] == 0)         # stopped, power kept (category 2)
+    assert rig.monitor.observer_status()["collision"] == 1
+    rig.reset()
+    s = rig.run(10)
+    assert s["stop_category"][-1] == NO_STOP and s["fault_code"][-1] == 0
+    assert rig.monitor.observer_status()["collision"] == 0
+    target = s["q"][-1, :N] + 0.2
+    rig.move(target)
+    s = rig.run(1500)
+    np.testing.assert_allclose(s["q"][-1, :N], target, atol=5e-3)
+    assert np.all(s["fault_code"] == 0)
+    assert [f.code for f in rig.monitor.faults()] == [300]

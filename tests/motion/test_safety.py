@@ -1,0 +1,428 @@
+"""The safety layer in closed loop with the simulated arm, in virtual time: walls and
+joint limits are never crossed whatever the target, TCP speed and reduced mode hold,
+e-stop categories 0/1/2 behave as IEC 60204-1 says, following errors trip, faults latch
+until reset and are kept in a history and published, and the configuration checksum is
+stable and changes with the configuration."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.config import load_board, parse_board
+from edge.errors import ConfigError
+from edge.motion.arm_model import NativeArm
+from edge.motion.arm_sim import ARM_SIM_CMD_SET_STATE, arm_sim_block
+from edge.motion.bench_safety import SafetyRig, floor_wall_under
+from edge.motion.safety import (
+    FAULT_CODES,
+    FAULT_TOPIC,
+    SAFETY_CMD_ENABLE,
+    SAFETY_CMD_REDUCED,
+    SafetyConfigLocked,
+    SafetyWall,
+    fault_message,
+    publish_faults,
+)
+from edge.rt.bus import Bus
+from edge.rt.native import NO_STOP, Cycle, setpoint_block
+
+BOARD = load_board("sim_arm")
+CFG = BOARD.sections["safety"]
+ARM = BOARD.sections["motion"].arm
+N = ARM.n
+HOME = np.array([a.initial_position for a in BOARD.axes])
+NATIVE = NativeArm(ARM)
+NO_OBSERVER = dataclasses.replace(CFG, observer=None)
+
+unit_vectors = st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(
+    lambda v: np.linalg.norm(v) > 0.2).map(lambda v: v / np.linalg.norm(v))
+offsets = st.lists(st.floats(-1.5, 1.5), min_size=N, max_size=N).map(np.array)
+
+
+def tcp_speeds(q_rows, v_rows):
+    return np.array([np.linalg.norm(NATIVE.jacobian(q[:N])[:3] @ v[:N])
+                     for q, v in zip(q_rows, v_rows, strict=True)])
+
+
+# -- walls and limits -----------------------------------------------------------------
+
+@settings(max_examples=12, deadline=None)
+@given(unit_vectors, st.floats(0.02, 0.2), st.lists(offsets, min_size=2, max_size=2))
+def test_plane_walls_are_never_crossed(normal, clearance, targets):
+    base = SafetyRig(cfg=NO_OBSERVER)
+    wall = floor_wall_under(base, normal, clearance)
+    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[wall]))
+    for off in targets:
+        rig.move(HOME + off)
+        s = rig.run(1200)
+        cmd = rig.sphere_distance(s["q_cmd"][::3])
+        meas = rig.sphere_distance(s["q"][::3])
+        assert cmd.min() >= CFG.wall_margin - 1e-9       # the command keeps the margin
+        assert meas.min() > 0                             # the arm never touches the wall
+        assert not np.any(s["fault_code"] == 5)
+
+
+def test_a_target_beyond_the_floor_stops_at_the_margin():
+    """Reaching down through the floor: the arm brakes and rests wall_margin above it."""
+    floor = SafetyWall("floor", "plane", (0.0, 0.0, 1.0), 0.0)
+    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[floor]))
+    target = HOME + np.array([0.0, 1.2, 0.6, 0.0, 0.0, 0.0])   # shoulder and elbow down
+    assert rig.monitor.sphere_distances(target).min() < -0.1
+    rig.move(target)
+    s = rig.run(3000)
+    cmd = rig.sphere_distance(s["q_cmd"][-1:])[0]
+    assert abs(cmd - CFG.wall_margin) < 2e-3                 # parked at the margin
+    assert rig.sphere_distance(s["q"][::5]).min() > 0
+    assert np.all(s["qd_cmd"][-1, :N] == 0)
+    assert rig.monitor.status()["limiting"] == 1
+    assert set(s["fault_code"]) == {0}
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.tuples(st.floats(0.3, 0.6), st.floats(-0.1, 0.1), st.floats(0.5, 0.9)),
+       st.floats(0.1, 0.3), st.lists(offsets, min_size=2, max_size=2))
+def test_keep_out_boxes_are_never_entered(center, half, targets):
+    lo = tuple(c - half for c in center)
+    hi = tuple(c + half for c in center)
+    box = SafetyWall("obstacle", "keep_out", lo=lo, hi=hi)
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[box])
+    rig = SafetyRig(cfg=cfg)
+    start = rig.monitor.sphere_distances(HOME).min()
+    if start < CFG.wall_margin:
+        return      # the box already touches the arm at home: not this property's case
+    for off in targets:
+        rig.move(HOME + off)
+        s = rig.run(1200)
+        assert rig.sphere_distance(s["q_cmd"][::3]).min() >= CFG.wall_margin - 1e-9
+        assert rig.sphere_distance(s["q"][::3]).min() > 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.floats(0.1, 0.6), min_size=N, max_size=N).map(np.array), offsets)
+def test_joint_limits_are_never_crossed(span, off):
+    q_min, q_max = (HOME - span).tolist(), (HOME + span).tolist()
+    cfg = dataclasses.replace(NO_OBSERVER, q_min=q_min, q_max=q_max, walls=[])
+    rig = SafetyRig(cfg=cfg)
+    rig.move(HOME + 3 * off)            # mostly far beyond the limits
+    s = rig.run(1500)
+    q_cmd, qd_cmd = s["q_cmd"][:, :N], s["qd_cmd"][:, :N]
+    assert np.all(q_cmd >= np.array(q_min) - 1e-12) and np.all(q_cmd <= np.array(q_max) + 1e-12)
+    q = s["q"][:, :N]
+    assert np.all(q >= np.array(q_min) - CFG.position_tolerance)
+    assert np.all(q <= np.array(q_max) + CFG.position_tolerance)
+    assert np.all(np.abs(qd_cmd) <= np.array(cfg.v_max) + 1e-12)
+    acc = np.diff(qd_cmd, axis=0) / 1e-3
+    assert np.all(np.abs(acc) <= np.maximum(cfg.a_max, cfg.a_stop) * (1 + 1e-9))
+    assert set(s["fault_code"]) == {0}
+
+
+@settings(max_examples=6, deadline=None)
+@given(offsets)
+def test_tcp_speed_limit_and_reduced_mode(off):
+    rig = SafetyRig(cfg=NO_OBSERVER)
+    rig.move(HOME + off)
+    s = rig.run(400)
+    v = tcp_speeds(s["q_cmd"], s["qd_cmd"])
+    assert v.max() <= CFG.tcp_speed_max * (1 + 1e-9)
+    rig.command(SAFETY_CMD_REDUCED, [1])
+    s = rig.run(800)
+    v = tcp_speeds(s["q_cmd"], s["qd_cmd"])
+    settled = int(CFG.reduced_transition_s / 1e-3)
+    assert v[settled:].max() <= CFG.tcp_speed_reduced * (1 + 1e-9)
+    assert tcp_speeds(s["q"][settled:], s["qd"][settled:]).max() <= \
+        CFG.tcp_speed_reduced + CFG.tcp_speed_tolerance
+    assert set(s["fault_code"]) == {0}
+    assert rig.monitor.status()["reduced"] == 1
+
+
+def test_unlimited_motion_passes_through_unchanged():
+    """Inside every limit the monitor must not alter the command at all: the same loop
+    without the safety block commands the same positions, bit for bit."""
+    # (the setpoint's final snap onto its target is a small step of up to twice its
+    # acceleration limit: the monitor's own limit here leaves room for it)
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+                              tcp_speed_reduced=100.0,
+                              a_max=[3 * a.max_acceleration for a in BOARD.axes])
+    rig = SafetyRig(cfg=cfg)
+    d = BOARD.sections["motion"].drive
+    ref = Cycle(1_000_000, N)
+    ref.add_block(arm_sim_block(ARM, HOME, viscous=d.viscous, coulomb=d.coulomb,
+                                torque_limit=d.torque_limit, substeps=d.substeps))
+    sp = ref.add_block(setpoint_block([a.max_velocity for a in BOARD.axes],
+                                      [a.max_acceleration for a in BOARD.axes]))
+    target = HOME + np.array([0.3, -0.2, 0.2, 0.1, -0.1, 0.2])
+    rig.move(target)
+    ref.push_command(0, sp, 1, target.tolist())
+    s = rig.run(1500)
+    ref.step(1500)
+    r = ref.pop_states()
+    for name in ("q_cmd", "qd_cmd", "q", "qd"):
+        np.testing.assert_array_equal(s[name][:, :N], r[name][:, :N])
+    assert rig.monitor.status()["speed_scale"] == 1.0
+
+
+# -- stops --------------------------------------------------------------------------
+
+def _moving_rig(category, **kw):
+    rig = SafetyRig(cfg=NO_OBSERVER, estop_category=category, **kw)
+    rig.move(HOME + np.array([1.0, -0.6, 0.8, 1.0, -1.0, 1.0]))
+    rig.run(250)
+    return rig
+
+
+def _stop_time(cfg, v0):
+    v0 = np.abs(v0)
+    moving = v0 > 0
+    a = np.min(np.array(cfg.a_stop)[moving] / v0[moving])
+    j = np.min(np.array(cfg.j_stop)[moving] / v0[moving])
+    if a * a / j > 1:
+        a = math.sqrt(j)
+    return 1 / a + a / j
+
+
+def test_estop_category_0_removes_power_at_once():
+    rig = _moving_rig(0)
+    rig.estop(True)                  # the drive reports the input from the next tick
+    s = rig.run(50)[1:]
+    assert s["stop_category"][0] == 0 and s["fault_code"][0] == 256
+    assert np.abs(s["qd"][0, :N]).max() > 0.1           # it was moving when pressed
+    assert np.all(s["qd"][1:, :N] == 0)                 # brakes: standstill next tick
+    np.testing.assert_array_equal(s["q_cmd"][1:, :N], s["q"][1:, :N])
+
+
+@pytest.mark.parametrize("category", [1, 2])
+def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
+    rig = _moving_rig(category)
+    rig.estop(True)
+    s = rig.run(1501)
+    v0 = s["qd_cmd"][0, :N].copy()      # the last command before the stop latched
+    s = s[1:]
+    assert s["fault_code"][0] == 256 and np.abs(v0).max() > 0.5
+    qd = s["qd_cmd"][:, :N]
+    speed = np.abs(qd).max(axis=1)
+    assert np.all(np.diff(speed) <= 1e-12)               # never speeds up
+    cfg = CFG
+    t_stop = _stop_time(cfg, v0)
+    stopped = int(np.argmax(speed == 0))
+    assert speed[stopped] == 0 and stopped <= math.ceil(t_stop / 1e-3) + 1
+    acc = np.diff(qd, axis=0) / 1e-3
+    assert np.all(np.abs(acc) <= np.array(cfg.a_stop) * (1 + 1e-9))
+    jerk = np.diff(acc[:stopped], axis=0) / 1e-3
+    assert np.all(np.abs(jerk) <= np.array(cfg.j_stop) * (1 + 1e-6))
+    # the stop follows the current joint-space direction (the path the walls were
+    # checked against): velocities stay parallel to v0
+    unit = v0 / np.linalg.norm(v0)
+    par = qd[:stopped] @ unit
+    np.testing.assert_allclose(qd[:stopped], np.outer(par, unit), atol=1e-9)
+    tail = s[stopped + 5:]
+    if category == 1:                                    # power removed once stopped
+        assert np.all(tail["stop_category"] == 0)
+        assert np.all(tail["qd"][:, :N] == 0)
+    else:                                                # power kept, holding position
+        assert np.all(tail["stop_category"] == 2)
+        assert np.abs(tail["q"][-1, :N] - tail["q_cmd"][-1, :N]).max() < 1e-3
+
+
+def test_reset_refused_while_estop_pressed_then_motion_resumes():
+    rig = _moving_rig(1)
+    rig.estop(True)
+    rig.run(1000)
+    rig.reset()
+    s = rig.run(10)
+    assert np.all(s["stop_category"] == 0)               # still latched
+    rig.estop(False)
+    rig.run(2)
+    rig.reset()
+    s = rig.run(5)
+    assert s["stop_category"][-1] == NO_STOP and s["fault_code"][-1] == 0
+    target = s["q"][-1, :N] + 0.2
+    rig.move(target)
+    s = rig.run(1500)
+    np.testing.assert_allclose(s["q"][-1, :N], target, atol=5e-3)
+    faults = rig.monitor.faults()
+    assert [f.code for f in faults] == [256]
+    assert faults[0].message == FAULT_CODES[256][1]
+
+
+def test_following_error_trips_and_latches():
+    # a shoulder too weak to hold the arm up cannot follow: the following error trips
+    weak = list(BOARD.sections["motion"].drive.torque_limit)
+    weak[1] = 25.0              # holds the arm at home (18.4 N·m), not at -1 rad
+    cfg = dataclasses.replace(NO_OBSERVER, tau_max=[1e3] * N)
+    rig = SafetyRig(cfg=cfg, torque_limit=weak)
+    rig.move(HOME + np.array([0, -1.0, 0, 0, 0, 0]))   # lifting against gravity
+    s = rig.run(2000)
+    hit = np.nonzero(s["fault_code"] == 6)[0]
+    assert hit.size, "the following error did not trip"
+    k = hit[0]
+    err = np.abs(s["q_cmd"][k - 1, :N] - s["q"][k, :N]).max()
+    assert err > CFG.following_error_max
+    assert np.abs(s["q_cmd"][:k - 1, :N] - s["q"][1:k, :N]).max() <= CFG.following_error_max
+    assert np.all(s["stop_category"][k:] == CFG.following_category)
+    f = rig.monitor.faults()[0]
+    assert (f.code, f.tick, f.axis) == (6, s["tick"][k], 1)
+
+
+def test_measured_limits_trip():
+    rig = SafetyRig(cfg=NO_OBSERVER)
+    rig.run(5)
+    beyond = HOME.copy()
+    beyond[2] = ARM.links[2].q_max + 0.1
+    rig.cycle.push_command(rig.cycle.tick, rig.drive, ARM_SIM_CMD_SET_STATE, beyond.tolist())
+    s = rig.run(5)
+    assert s["fault_code"][0] == 0 and s["fault_code"][1] == 1
+    assert rig.monitor.faults()[0].axis == 2
+    rig2 = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, tau_max=[5.0] * N))
+    s = rig2.run(5)
+    assert 3 in set(s["fault_code"])
+
+
+def test_faults_latch_until_reset_and_are_published():
+    rig = SafetyRig(cfg=NO_OBSERVER, estop_category=2)
+    rig.estop(True)
+    rig.run(3)
+    rig.estop(False)
+    s = rig.run(300)
+    assert np.all(s["fault_code"] == 256)                # latched though released
+    bus = Bus(clock_ns=lambda: 0)
+    sub = bus.subscribe(FAULT_TOPIC)
+    assert publish_faults(bus, rig.monitor.new_faults()) == 1
+    assert rig.monitor.new_faults() == []
+    bus.deliver(1)
+    (msg,) = sub.drain()
+    assert msg.data["code"] == 256 and msg.data["message"] == fault_message(256)
+    assert msg.data["tick"] == rig.monitor.faults()[0].tick
+    rig.reset()
+    s = rig.run(3)
+    assert s["fault_code"][-1] == 0
+    assert len(rig.monitor.faults()) == 1                # the history outlives the reset
+
+
+# -- configuration --------------------------------------------------------------------
+
+BOARD_TEXT = open(BOARD.file).read()
+
+
+def test_checksum_is_stable_and_reported_by_the_native_block():
+    again = parse_board(BOARD_TEXT, "again.yaml").sections["safety"]
+    assert again.checksum == CFG.checksum
+    rig = SafetyRig()
+    assert rig.monitor.status()["checksum"] == CFG.checksum
+
+
+def test_checksum_ignores_how_the_section_is_written():
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    rewritten = head + """
+safety:
+  observer:
+    category: 1
+    collision_threshold: [20.0, 20, 15, 6, 6, 6.000]
+    contact_threshold: [8, 8, 6, 3, 3, 3]
+    gain: [200, 200, 200, 200, 200, 200]
+  spheres: {tool_radius: 0.030, link_radius: 5.0e-2, per_link: 3}
+  walls:
+    - name: floor
+      plane: {point: [0.5, -0.25, 0], normal: [0, 0, 2.0]}
+  wall_margin: 0.01
+  following_error: 0.1
+  stop: {estop_category: 1, following_category: 0, fault_category: 0, profile: jerk}
+  tcp_speed: {tolerance: 0.15, transition_s: 0.5, reduced: 0.25, normal: 1.5}
+"""
+    same = parse_board(rewritten, "rewritten.yaml").sections["safety"]
+    assert same.checksum == CFG.checksum
+
+
+NUMERIC = ["tcp_speed_max", "tcp_speed_reduced", "reduced_transition_s", "position_tolerance",
+           "velocity_tolerance", "tcp_speed_tolerance", "following_error_max", "wall_margin"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(NUMERIC + ["v_max", "a_stop", "q_max", "wall"]),
+       st.integers(0, N - 1), st.floats(1e-6, 0.5))
+def test_checksum_changes_with_any_change(name, joint, delta):
+    if name == "wall":
+        w = CFG.walls[0]
+        changed = dataclasses.replace(CFG, walls=[dataclasses.replace(w, offset=w.offset - delta)])
+    elif name in NUMERIC:
+        changed = dataclasses.replace(CFG, **{name: getattr(CFG, name) * (1 + delta) + delta})
+    else:
+        values = list(getattr(CFG, name))
+        values[joint] += delta
+        changed = dataclasses.replace(CFG, **{name: values})
+    assert changed.checksum != CFG.checksum
+    assert dataclasses.replace(changed).checksum == changed.checksum
+
+
+def test_configuration_cannot_change_while_enabled():
+    rig = SafetyRig(cfg=NO_OBSERVER)
+    other = dataclasses.replace(NO_OBSERVER, tcp_speed_max=1.0)
+    with pytest.raises(SafetyConfigLocked):
+        rig.monitor.reconfigure(other)
+    rig.run(5)
+    rig.monitor.set_enabled(False, lambda t, k, a: rig.cycle.push_command(rig.cycle.tick, t, k, a))
+    rig.run(2)
+    assert rig.monitor.status()["enabled"] == 0
+    rig.monitor.reconfigure(other)
+    assert rig.monitor.config_state() == "queued"
+    assert rig.monitor.status()["checksum"] == NO_OBSERVER.checksum
+    rig.run(1)                                            # applied at a tick boundary
+    assert rig.monitor.config_state() == "applied"
+    assert rig.monitor.status()["checksum"] == other.checksum != NO_OBSERVER.checksum
+    # queued while disabled but enabled before the tick boundary: refused when applied
+    rig.monitor.reconfigure(NO_OBSERVER)
+    rig.command(SAFETY_CMD_ENABLE, [1])
+    rig.run(1)
+    assert rig.monitor.config_state() == "refused"
+    assert rig.monitor.status()["checksum"] == other.checksum
+    # and the native block refuses at once while enabled, whatever Python believes
+    rig.monitor.enabled = False
+    with pytest.raises(SafetyConfigLocked):
+        rig.monitor.reconfigure(NO_OBSERVER)
+
+
+@pytest.mark.parametrize("snippet, field, message", [
+    ("  tcp_speed: {normal: 0.2, reduced: 0.25}", "safety.tcp_speed.reduced", "cannot exceed"),
+    ("  joints: {velocity: [1, 1, 1]}", "safety.joints.velocity", "expected 6 numbers"),
+    ("  walls:\n    - {name: w, plane: {normal: [0, 0, 0]}}", "safety.walls[0].plane.normal",
+     "zero"),
+    ("  walls:\n    - {name: b, keep_out: {lo: [0, 0, 1], hi: [1, 1, 0]}}",
+     "safety.walls[0].keep_out.hi", "below"),
+    ("  stop: {estop_category: 3}", "safety.stop.estop_category", "must be one of"),
+    ("  bogus: 1", "safety.bogus", "unknown field"),
+])
+def test_board_errors_name_file_line_and_field(snippet, field, message):
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    text = head + "\nsafety:\n" + snippet + "\n"
+    with pytest.raises(ConfigError) as exc:
+        parse_board(text, "bad.yaml")
+    err = exc.value
+    assert err.file == "bad.yaml" and err.field == field and message in err.message
+    assert err.line is not None and err.line > head.count("\n")
+
+
+# -- in the runtime -------------------------------------------------------------------
+
+def test_runtime_reports_checksum_and_publishes_faults_on_the_bus():
+    from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
+    from edge.rt.runtime import Runtime
+
+    rt = Runtime(load_board("sim_arm"), virtual_time=True)
+    names = [b.name for b in rt.cycle.blocks]
+    assert names.index("safety") > names.index("setpoint") > names.index("arm_sim")
+    sub = rt.bus.subscribe("safety/#")
+    rt.run_virtual(0.05)
+    drive = names.index("arm_sim")
+    rt.cycle.push_command(rt.cycle.tick, drive, ARM_SIM_CMD_ESTOP, [1.0])
+    rt.run_virtual(0.1)
+    msgs = sub.drain()
+    config = [m.data for m in msgs if m.topic == "safety/config"]
+    faults = [m.data for m in msgs if m.topic == FAULT_TOPIC]
+    assert config == [{"checksum": CFG.checksum, "walls": 1, "spheres": len(CFG.spheres)}]
+    assert [f["code"] for f in faults] == [256]
+    assert faults[0]["category"] == CFG.estop_category
+    summary = rt.summary()["safety"]
+    assert summary["checksum"] == CFG.checksum and summary["faults"] == ["estop"]
