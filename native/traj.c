@@ -326,11 +326,12 @@ static int breakpoints(const axis_problem *pr, double *bp)
 
 int traj_samples_per_piece = 2;
 #define FINE_SAMPLES 24
+#define ARC3_SAMPLES 4       /* per amax of u */
 #define SAMPLES_PER_PIECE traj_samples_per_piece
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                        int nbp, double *roots, int max, int samples)
+                        int nbp, double *roots, int max, int samples, double per_unit)
 {
     int n = 0;
     const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
@@ -339,8 +340,12 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
         roots[n++] = x_prev;
     for (int k = 0; k + 1 < nbp; k++) {
         double lo = bp[k], hi = bp[k + 1];
-        for (int i = 1; i <= samples; i++) {
-            double x = i == samples ? hi : lo + (hi - lo) * i / samples;
+        int ns = samples;
+        /* denser sampling is asked for the pieces inside [-amax, amax] only */
+        if (per_unit > 0 && lo >= -pr->amax && hi <= pr->amax && (hi - lo) * per_unit > ns)
+            ns = (int)dmin(ceil((hi - lo) * per_unit), 64);
+        for (int i = 1; i <= ns; i++) {
+            double x = i == ns ? hi : lo + (hi - lo) * i / ns;
             double fx = f(pr, x, T);
             if (isnan(fx) || isnan(f_prev)) {
                 /* outside the family's domain: no bracket */
@@ -362,7 +367,7 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
 static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
                       int nbp, double *roots, int max)
 {
-    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE);
+    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE, 0);
 }
 
 static void add_cand(axis_work *w, double vp, double tc, double T)
@@ -372,6 +377,53 @@ static void add_cand(axis_work *w, double vp, double tc, double T)
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
+/* Sorted values of u where the three-arc residual changes form: the ends of the hold
+ * ranges, a0, and where the final change flips push/pull or gains a plateau. */
+static int arc3_breakpoints(const axis_problem *pr, double *bp)
+{
+    const double A = pr->amax, J = pr->jmax, a0 = pr->a0, dv = pr->vf - pr->v0;
+    const double umax = A + J * 2 * pr->vmax / A;
+    double raw[16];
+    int n = 0;
+    raw[n++] = -umax, raw[n++] = umax, raw[n++] = -A, raw[n++] = A, raw[n++] = a0;
+    double q;
+    if ((q = (2 * J * dv + a0 * a0) / 2) >= 0)          /* flip, ramp up to u >= 0 */
+        raw[n++] = sqrt(q);
+    if ((q = (a0 * a0 - 2 * J * dv) / 2) >= 0)          /* flip, ramp down to u < 0 */
+        raw[n++] = -sqrt(q);
+    for (int s = -1; s <= 1; s += 2)                     /* plateau in the final change */
+        if ((q = A * A + 0.5 * a0 * a0 - s * J * dv) >= 0)
+            raw[n++] = sqrt(q), raw[n++] = -sqrt(q);
+    /* with a hold at +-A for tp = (|u| - A) / J */
+    for (int s = -1; s <= 1; s += 2) {
+        double sa = s * A, v1 = (A * A - a0 * a0) / (2 * J) * s;   /* after the ramp */
+        double tp_flip = (dv - v1 - sa * A / (2 * J)) / sa;
+        double tp_plat = (dv - v1 + sa * A / (2 * J)) / sa;
+        if (tp_flip > 0)
+            raw[n++] = s * (A + J * tp_flip);
+        if (tp_plat > 0)
+            raw[n++] = s * (A + J * tp_plat);
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (raw[i] >= -umax && raw[i] <= umax)
+            bp[m++] = raw[i];
+    for (int i = 1; i < m; i++) {
+        double x = bp[i];
+        int k = i - 1;
+        while (k >= 0 && bp[k] > x) {
+            bp[k + 1] = bp[k];
+            k--;
+        }
+        bp[k + 1] = x;
+    }
+    int u = 0;
+    for (int i = 0; i < m; i++)
+        if (u == 0 || bp[i] > bp[u - 1])
+            bp[u++] = bp[i];
+    return u;
+}
+
 /* Every no-cruise profile (roots of both families); fills the candidate list. */
 static void axis_scan(axis_work *w)
 {
@@ -387,9 +439,10 @@ static void axis_scan(axis_work *w)
         f_dist(pr, roots[i], &T12);
         add_cand(w, roots[i], 0, pr->t_brake + T12);
     }
-    const double A = pr->amax, umax = A + pr->jmax * 2 * pr->vmax / A;
-    double ubp[5] = {-umax, -A, pr->a0, A, umax};
-    nr = find_roots(fn_g, pr, 0, ubp, 5, roots, MAX_CAND);
+    double ubp[16];
+    int nu = arc3_breakpoints(pr, ubp);
+    /* this residual can turn twice inside one piece: sample it more densely */
+    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax);
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
@@ -533,7 +586,7 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1);
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -688,7 +741,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     /* a coarse scan first; a fine one only when the coarse one misses */
     for (int pass = 0; pass < 2; pass++) {
         int nr = find_roots_n(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
-                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE);
+                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0);
         for (int i = 0; i < nr; i++) {
             double T12;
             f_dist(pr, roots[i], &T12);

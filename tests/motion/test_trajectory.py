@@ -102,7 +102,7 @@ def test_durations_match_ruckig_from_arbitrary_states(n_axes, n_cases, seed):
     assert ratios.min() >= 1 - DURATION_TOL
 
 
-# Cases found by random search where a synchronised duration needs a profile outside the
+# Cases found by random search. Synchronised durations that need a profile outside the
 # cruise family: up-down-up-down without cruise (a fold of the middle-state curve), and a
 # hold at an acceleration below the limit. Columns: p0, v0, a0, pf, vf, vmax, amax, jmax.
 HARD_CASES = [
@@ -145,6 +145,11 @@ HARD_CASES = [
      [11.232328266047713, 17.389241620404874, 16.915160889856335, 3.0601930340156924,
       5.970605099304893, 1.8652948489121772]],
 ]
+# A single axis whose time-optimal profile is pull-push-pull without cruise: the residual
+# of that family turns twice between two of its structural breakpoints.
+HARD_CASES.append([[-2.6932013843495497], [-0.9842726074196099], [3.171258581494476],
+                   [-2.3677583909522397], [1.0646142837354073], [1.3544698717181338],
+                   [4.0088954794479355], [4.6095895055383584]])
 KEYS = ("current_position", "current_velocity", "current_acceleration", "target_position",
         "target_velocity", "max_velocity", "max_acceleration", "max_jerk")
 
