@@ -20,22 +20,35 @@ DURATION_TOL = 1e-6       # relative: ours <= ruckig * (1 + DURATION_TOL)
 CYCLE_STOP, CYCLE_RESET = 1, 2
 
 
-def random_case(rng: np.random.Generator, n: int) -> dict:
+def random_case(rng: np.random.Generator, n: int, regime: str = "mixed") -> dict:
     """A random state inside the limits (including acceleration that must be braked
-    before the velocity limit), a random target, zero or non-zero target velocity."""
+    before the velocity limit), a random target, zero or non-zero target velocity.
+    Regimes stress one corner: low jerk (no acceleration plateau), huge vmax (no
+    cruise), tiny moves, velocity at the limit, acceleration at the limit."""
     vmax = rng.uniform(0.2, 3.0, n)
     amax = rng.uniform(0.2, 5.0, n)
     jmax = rng.uniform(0.5, 20.0, n)
+    if regime == "low_jerk":
+        jmax, amax = rng.uniform(0.05, 1.0, n), rng.uniform(3.0, 10.0, n)
+    elif regime == "huge_vmax":
+        vmax = rng.uniform(10.0, 100.0, n)
+    p0 = rng.uniform(-3, 3, n)
+    pf = p0 + rng.uniform(-1e-3, 1e-3, n) if regime == "tiny_move" else rng.uniform(-3, 3, n)
     v0 = rng.uniform(-1, 1, n) * vmax
     a0 = rng.uniform(-1, 1, n) * amax
+    vf = rng.uniform(-1, 1, n) * vmax * rng.integers(0, 2, n)
+    if regime == "at_vmax":
+        v0, a0 = rng.choice([-1.0, 1.0], n) * vmax, np.zeros(n)
+        vf = rng.choice([-1.0, 0.0, 1.0], n) * vmax
+    elif regime == "at_amax":
+        a0 = rng.choice([-1.0, 1.0], n) * amax
     for _ in range(80):     # the shortest ramp of a to 0 must not pass the velocity limit
         vb = v0 + a0 * np.abs(a0) / (2 * jmax)
         over = np.abs(vb) > vmax
         if not over.any():
             break
         a0 = np.where(over, 0.8 * a0, a0)
-    vf = rng.uniform(-1, 1, n) * vmax * rng.integers(0, 2, n)
-    return dict(current_position=rng.uniform(-3, 3, n), target_position=rng.uniform(-3, 3, n),
+    return dict(current_position=p0, target_position=pf,
                 max_velocity=vmax, max_acceleration=amax, max_jerk=jmax, current_velocity=v0,
                 current_acceleration=a0, target_velocity=vf)
 
@@ -161,6 +174,19 @@ def test_synchronisation_outside_the_cruise_family(columns):
     traj = motion.plan(**case)
     assert reference * (1 - DURATION_TOL) <= traj.duration <= reference * (1 + DURATION_TOL)
     check_trajectory(traj, case, n_grid=5000)
+
+
+@pytest.mark.parametrize("regime", ["low_jerk", "huge_vmax", "tiny_move", "at_vmax", "at_amax"])
+def test_durations_match_ruckig_in_corner_regimes(regime):
+    rng = np.random.default_rng(7)
+    for n_axes, n_cases in ((1, 300), (4, 60)):
+        for _ in range(n_cases):
+            case = random_case(rng, n_axes, regime)
+            reference = ruckig_duration(case)
+            traj = motion.plan(**case)
+            assert reference * (1 - DURATION_TOL) <= traj.duration
+            assert traj.duration <= reference * (1 + DURATION_TOL)
+            check_trajectory(traj, case, n_grid=300)
 
 
 def test_dense_grid_limits_and_end_state_on_six_axes():
