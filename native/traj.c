@@ -246,7 +246,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
-    const double ftol = 1e-14 * (1 + fabs(pr->dp));
+    const double ftol = 1e-12 * (1 + fabs(pr->dp));
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -258,7 +258,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        /* every residual here is a distance: 1e-14 of the move is far below any use */
+        /* every residual here is a distance: 1e-12 of the move is far below any use */
         if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
@@ -325,6 +325,7 @@ static int breakpoints(const axis_problem *pr, double *bp)
 }
 
 int traj_samples_per_piece = 2;
+int traj_f_samples = 1;
 #define FINE_SAMPLES 24
 #define ARC3_SAMPLES 4       /* per amax of u */
 #define SAMPLES_PER_PIECE traj_samples_per_piece
@@ -433,7 +434,8 @@ static void axis_scan(axis_work *w)
     w->scanned = 1;
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
-    int nr = find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND);
+    /* between its breakpoints this residual is monotone in every case we have seen */
+    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, traj_f_samples, 0);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
