@@ -324,11 +324,13 @@ static int breakpoints(const axis_problem *pr, double *bp)
     return m;
 }
 
-int traj_samples_per_piece = 2;
-int traj_f_samples = 1;
+/* Samples per smooth piece of a residual: the no-cruise residual is monotone between
+ * its breakpoints in every case checked against ruckig; the fixed-duration residual gets
+ * a coarse pass and, only if that misses, a fine one. */
+#define F_SAMPLES 1
 #define FINE_SAMPLES 24
 #define ARC3_SAMPLES 4       /* per amax of u */
-#define SAMPLES_PER_PIECE traj_samples_per_piece
+#define SAMPLES_PER_PIECE 2
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
@@ -363,12 +365,6 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
         }
     }
     return n;
-}
-
-static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                      int nbp, double *roots, int max)
-{
-    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE, 0);
 }
 
 static void add_cand(axis_work *w, double vp, double tc, double T)
@@ -435,7 +431,7 @@ static void axis_scan(axis_work *w)
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
     /* between its breakpoints this residual is monotone in every case we have seen */
-    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, traj_f_samples, 0);
+    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);

@@ -56,8 +56,6 @@ void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v,
  * target command replans from the current commanded state; a latched stop brakes. */
 edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
                              const double *max_acceleration, const double *max_jerk);
-extern int traj_samples_per_piece;
-extern int traj_f_samples;
 /* Diagnostics for one axis, s = {p0, v0, a0, pf, vf, vmax, amax, jmax}: the distinct
  * durations of its candidate profiles (sorted; the first is the minimum), and whether a
  * profile of exactly duration T exists (1) or T is blocked (0). */
