@@ -311,6 +311,27 @@ def test_property_limits_end_state_and_optimality(axes):
         assert traj.duration < 1e-4
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.floats(-5, 5), st.floats(-4, 4), st.floats(-4, 4), st.floats(-5, 5), st.floats(-1, 1))
+def test_property_any_state_is_braked_back_and_reaches_the_target(p0, v0, a0, pf, vf):
+    vmax, amax, jmax = 1.0, 2.0, 10.0
+    traj = motion.plan([p0], [pf], vmax, amax, jmax, current_velocity=[v0],
+                       current_acceleration=[a0], target_velocity=[vf])
+    t = np.linspace(0, traj.duration, 3000)
+    _, v, a = traj.sample(t)
+    dt = t[1] - t[0]
+    assert np.all(np.abs(np.diff(a[:, 0])) <= jmax * dt * (1 + 1e-9) + 1e-12)
+    # inside: within the limits and able to ramp the acceleration to 0 without passing
+    # the velocity limit (only then is staying inside possible at all)
+    v_brake = v[:, 0] + a[:, 0] * np.abs(a[:, 0]) / (2 * jmax)
+    inside = ((np.abs(v[:, 0]) <= vmax + 1e-9) & (np.abs(a[:, 0]) <= amax + 1e-9)
+              & (np.abs(v_brake) <= vmax + 1e-9))
+    first = int(np.argmax(inside))
+    assert inside[first] and np.all(inside[first:]), "left the limits after entering them"
+    pe, ve, ae = traj.at_time(traj.duration)
+    assert abs(pe[0] - pf) <= 1e-9 and abs(ve[0] - vf) <= 1e-9 and abs(ae[0]) <= 1e-9
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.floats(-5, 5), st.floats(-5, 5), st.floats(0.0, 1.0))
 def test_property_sampling_is_continuous(p0, pf, frac):
