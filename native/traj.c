@@ -324,21 +324,72 @@ static int breakpoints(const axis_problem *pr, double *bp)
     return m;
 }
 
-/* Samples per smooth piece of a residual: the no-cruise residual is monotone between
- * its breakpoints in every case checked against ruckig; the fixed-duration residual gets
- * a coarse pass and, only if that misses, a fine one. */
-#define F_SAMPLES 1
+/* Samples per smooth piece of a residual (close root pairs between samples are caught
+ * by split_extremum); the fixed-duration residual gets a coarse pass and, only if that
+ * misses, a fine one. */
+#define F_SAMPLES 2
 #define FINE_SAMPLES 24
 #define ARC3_SAMPLES 4       /* per amax of u */
 #define SAMPLES_PER_PIECE 2
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
+/* Two close roots between samples show as a local extremum of f that does not reach
+ * zero at the samples. When the parabola through three same-signed samples bends back
+ * at least halfway to zero inside them, golden-section search finds the extremum; if
+ * f changes sign there, both roots are bracketed. Returns the number of roots added. */
+static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double x0,
+                          double f0, double x1, double f1, double x2, double f2,
+                          double *roots, int max, double ftol)
+{
+    const double d01 = (f1 - f0) / (x1 - x0), d12 = (f2 - f1) / (x2 - x1);
+    const double c = (d12 - d01) / (x2 - x0);           /* half the second derivative */
+    const double sg = f1 > 0 ? 1.0 : -1.0;
+    if (!(sg * c > 0))
+        return 0;                                        /* bends away from zero */
+    const double b = d01 - c * (x0 + x1);                /* f ~ c x^2 + b x + e */
+    const double xv = -b / (2 * c);
+    const double fv = f1 + (xv - x1) * (d01 + c * (xv - x0));
+    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1)))
+        return 0;
+    const double g = 0.3819660112501051;
+    double lo = x0, hi = x2;
+    double xc = lo + g * (hi - lo), xd = hi - g * (hi - lo);
+    double fc = sg * f(pr, xc, T), fd = sg * f(pr, xd, T);
+    for (int it = 0; it < 24 && fc > 0 && fd > 0; it++) {    /* to 1e-5 of the span */
+        if (fc < fd) {
+            hi = xd, xd = xc, fd = fc;
+            xc = lo + g * (hi - lo);
+            fc = sg * f(pr, xc, T);
+        } else {
+            lo = xc, xc = xd, fc = fd;
+            xd = hi - g * (hi - lo);
+            fd = sg * f(pr, xd, T);
+        }
+    }
+    if (isnan(fc) || isnan(fd) || (fc > 0 && fd > 0))
+        return 0;
+    double xm = fc <= fd ? xc : xd, fm = sg * (fc <= fd ? fc : fd);
+    int n = 0;
+    if (fm == 0) {
+        roots[n++] = xm;
+        return n;
+    }
+    double r1 = brent(f, pr, T, x0, xm, f0, fm), r2 = brent(f, pr, T, xm, x2, fm, f2);
+    if (n < max && fabs(f(pr, r1, T)) <= ftol)
+        roots[n++] = r1;
+    if (n < max && fabs(f(pr, r2, T)) <= ftol)
+        roots[n++] = r2;
+    return n;
+}
+
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                        int nbp, double *roots, int max, int samples, double per_unit)
+                        int nbp, double *roots, int max, int samples, double per_unit,
+                        int split)
 {
     int n = 0;
     const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
+    double x_pp = NAN, f_pp = NAN;        /* the sample before x_prev */
     if (f_prev == 0 && n < max)
         roots[n++] = x_prev;
     for (int k = 0; k + 1 < nbp; k++) {
@@ -360,7 +411,12 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
                 /* a sign change across a jump (a family switching shape) is no root */
                 if (n < max && fabs(f(pr, r, T)) <= ftol)
                     roots[n++] = r;
+            } else if (split && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
+                       (f_pp > 0) == (fx > 0) && n < max) {
+                n += split_extremum(f, pr, T, x_pp, f_pp, x_prev, f_prev, x, fx, roots + n,
+                                    max - n, ftol);
             }
+            x_pp = x_prev, f_pp = f_prev;
             x_prev = x, f_prev = fx;
         }
     }
@@ -431,7 +487,7 @@ static void axis_scan(axis_work *w)
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
     /* between its breakpoints this residual is monotone in every case we have seen */
-    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0);
+    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0, 1);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
@@ -440,7 +496,7 @@ static void axis_scan(axis_work *w)
     double ubp[16];
     int nu = arc3_breakpoints(pr, ubp);
     /* this residual can turn twice inside one piece: sample it more densely */
-    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax);
+    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax, 1);
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
@@ -584,7 +640,7 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0);
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, 0);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -739,7 +795,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     /* a coarse scan first; a fine one only when the coarse one misses */
     for (int pass = 0; pass < 2; pass++) {
         int nr = find_roots_n(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
-                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0);
+                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0, pass);
         for (int i = 0; i < nr; i++) {
             double T12;
             f_dist(pr, roots[i], &T12);
@@ -975,6 +1031,15 @@ int traj_plan(traj *out, int n, const double *p0, const double *v0, const double
         for (int c = 0; c < w[failed].n_cand; c++)
             if (w[failed].cand[c].T > T * (1 + 1e-12) && w[failed].cand[c].T < next)
                 next = w[failed].cand[c].T;
+        if (!isfinite(next)) {
+            /* should not happen (a candidate missed): the next of any axis */
+            for (int i = 0; i < n; i++) {
+                axis_scan(&w[i]);
+                for (int c = 0; c < w[i].n_cand; c++)
+                    if (w[i].cand[c].T > T * (1 + 1e-12) && w[i].cand[c].T < next)
+                        next = w[i].cand[c].T;
+            }
+        }
         if (!isfinite(next))
             return TRAJ_ERR_NO_SOLUTION;
         T = next;

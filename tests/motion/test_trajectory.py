@@ -163,6 +163,16 @@ HARD_CASES = [
 HARD_CASES.append([[-2.6932013843495497], [-0.9842726074196099], [3.171258581494476],
                    [-2.3677583909522397], [1.0646142837354073], [1.3544698717181338],
                    [4.0088954794479355], [4.6095895055383584]])
+# Three axes whose synchronised duration crosses a blocked interval of axis 0 (cruising
+# at vmax with vf = vmax) that only two close no-cruise roots of its residual reveal.
+HARD_CASES.append([[-1.4585746465241065, 2.9779083484119244, 1.2616109751259135],
+                   [1.348643450388241, -2.299583600834892, 1.9750929479192638],
+                   [0.0, 0.0, 0.0],
+                   [1.131354349528296, 2.5850113439479196, 2.478428245282963],
+                   [1.348643450388241, 0.0, 1.9750929479192638],
+                   [1.348643450388241, 2.299583600834892, 1.9750929479192638],
+                   [3.4868587857537596, 2.4461562501804814, 0.3196561010601181],
+                   [1.6765649599002517, 4.293991096324023, 15.065698826521274]])
 KEYS = ("current_position", "current_velocity", "current_acceleration", "target_position",
         "target_velocity", "max_velocity", "max_acceleration", "max_jerk")
 
