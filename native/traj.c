@@ -1055,6 +1055,14 @@ done:
     return TRAJ_OK;
 }
 
+int traj_plan_packed(traj *out, int n, const double *x)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    return traj_plan(out, n, x, x + n, x + 2 * n, x + 3 * n, x + 4 * n, x + 5 * n, x + 6 * n,
+                     x + 7 * n);
+}
+
 int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
                    const double *amax, const double *jmax)
 {

@@ -42,6 +42,8 @@ typedef struct traj {
 int traj_plan(traj *out, int n_axes, const double *p0, const double *v0, const double *a0,
               const double *pf, const double *vf, const double *vmax, const double *amax,
               const double *jmax);
+/* The same with the inputs packed: x = p0, v0, a0, pf, vf, vmax, amax, jmax (n each). */
+int traj_plan_packed(traj *out, int n_axes, const double *x);
 /* Time-optimal jerk-limited stop (velocity and acceleration to 0) of each axis. */
 int traj_plan_stop(traj *out, int n_axes, const double *p0, const double *v0,
                    const double *a0, const double *amax, const double *jmax);
