@@ -215,6 +215,10 @@ def test_rest_to_rest_hand_computed():
     assert p[0] == pytest.approx(1.0, abs=1e-12) and v[0] == pytest.approx(1.0, abs=1e-12)
     # long move: 10 units cruise at v = 1 for 10 - 2 = 8 s after 4 s of ramps
     assert motion.plan([0.0], [10.0], 1.0, 1.0, 1.0).duration == pytest.approx(12.0, abs=1e-12)
+    # short move, scalars: four jerk ramps of t with 2 j t^3 = 1 (peaks 0.63 and 0.79 stay
+    # below the limits), so T = 4 (1/2)^(1/3)
+    assert motion.plan(0.0, 1.0, 1.0, 1.0, 1.0).duration == pytest.approx(4 * 0.5 ** (1 / 3),
+                                                                         abs=1e-12)
 
 
 def test_axes_finish_together_and_blocked_durations_are_skipped():
