@@ -246,7 +246,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
-    const double ftol = 1e-14 * (1 + fabs(pr->dp));
+    const double ftol = 1e-12 * (1 + fabs(pr->dp));
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -258,7 +258,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        /* every residual here is a distance: 1e-14 of the move is far below any use */
+        /* every residual here is a distance: 1e-12 of the move is far below any use */
         if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
@@ -324,23 +324,82 @@ static int breakpoints(const axis_problem *pr, double *bp)
     return m;
 }
 
-int traj_samples_per_piece = 2;
+/* Samples per smooth piece of a residual (close root pairs between samples are caught
+ * by split_extremum); the fixed-duration residual gets a coarse pass and, only if that
+ * misses, a fine one. */
+#define F_SAMPLES 2
 #define FINE_SAMPLES 24
-#define SAMPLES_PER_PIECE traj_samples_per_piece
+#define ARC3_SAMPLES 4       /* per amax of u */
+#define SAMPLES_PER_PIECE 2
 
 /* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
+/* Two close roots between samples show as a local extremum of f that does not reach
+ * zero at the samples. When the parabola through three same-signed samples bends back
+ * at least halfway to zero inside them, golden-section search finds the extremum; if
+ * f changes sign there, both roots are bracketed. Returns the number of roots added. */
+static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double x0,
+                          double f0, double x1, double f1, double x2, double f2,
+                          double *roots, int max, double ftol)
+{
+    const double d01 = (f1 - f0) / (x1 - x0), d12 = (f2 - f1) / (x2 - x1);
+    const double c = (d12 - d01) / (x2 - x0);           /* half the second derivative */
+    const double sg = f1 > 0 ? 1.0 : -1.0;
+    if (!(sg * c > 0))
+        return 0;                                        /* bends away from zero */
+    const double b = d01 - c * (x0 + x1);                /* f ~ c x^2 + b x + e */
+    const double xv = -b / (2 * c);
+    const double fv = f1 + (xv - x1) * (d01 + c * (xv - x0));
+    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1)))
+        return 0;
+    const double g = 0.3819660112501051;
+    double lo = x0, hi = x2;
+    double xc = lo + g * (hi - lo), xd = hi - g * (hi - lo);
+    double fc = sg * f(pr, xc, T), fd = sg * f(pr, xd, T);
+    for (int it = 0; it < 24 && fc > 0 && fd > 0; it++) {    /* to 1e-5 of the span */
+        if (fc < fd) {
+            hi = xd, xd = xc, fd = fc;
+            xc = lo + g * (hi - lo);
+            fc = sg * f(pr, xc, T);
+        } else {
+            lo = xc, xc = xd, fc = fd;
+            xd = hi - g * (hi - lo);
+            fd = sg * f(pr, xd, T);
+        }
+    }
+    if (isnan(fc) || isnan(fd) || (fc > 0 && fd > 0))
+        return 0;
+    double xm = fc <= fd ? xc : xd, fm = sg * (fc <= fd ? fc : fd);
+    int n = 0;
+    if (fm == 0) {
+        roots[n++] = xm;
+        return n;
+    }
+    double r1 = brent(f, pr, T, x0, xm, f0, fm), r2 = brent(f, pr, T, xm, x2, fm, f2);
+    if (n < max && fabs(f(pr, r1, T)) <= ftol)
+        roots[n++] = r1;
+    if (n < max && fabs(f(pr, r2, T)) <= ftol)
+        roots[n++] = r2;
+    return n;
+}
+
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                        int nbp, double *roots, int max, int samples)
+                        int nbp, double *roots, int max, int samples, double per_unit,
+                        int split)
 {
     int n = 0;
     const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
+    double x_pp = NAN, f_pp = NAN;        /* the sample before x_prev */
     if (f_prev == 0 && n < max)
         roots[n++] = x_prev;
     for (int k = 0; k + 1 < nbp; k++) {
         double lo = bp[k], hi = bp[k + 1];
-        for (int i = 1; i <= samples; i++) {
-            double x = i == samples ? hi : lo + (hi - lo) * i / samples;
+        int ns = samples;
+        /* denser sampling is asked for the pieces inside [-amax, amax] only */
+        if (per_unit > 0 && lo >= -pr->amax && hi <= pr->amax && (hi - lo) * per_unit > ns)
+            ns = (int)dmin(ceil((hi - lo) * per_unit), 64);
+        for (int i = 1; i <= ns; i++) {
+            double x = i == ns ? hi : lo + (hi - lo) * i / ns;
             double fx = f(pr, x, T);
             if (isnan(fx) || isnan(f_prev)) {
                 /* outside the family's domain: no bracket */
@@ -352,17 +411,16 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
                 /* a sign change across a jump (a family switching shape) is no root */
                 if (n < max && fabs(f(pr, r, T)) <= ftol)
                     roots[n++] = r;
+            } else if (split && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
+                       (f_pp > 0) == (fx > 0) && n < max) {
+                n += split_extremum(f, pr, T, x_pp, f_pp, x_prev, f_prev, x, fx, roots + n,
+                                    max - n, ftol);
             }
+            x_pp = x_prev, f_pp = f_prev;
             x_prev = x, f_prev = fx;
         }
     }
     return n;
-}
-
-static int find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp,
-                      int nbp, double *roots, int max)
-{
-    return find_roots_n(f, pr, T, bp, nbp, roots, max, SAMPLES_PER_PIECE);
 }
 
 static void add_cand(axis_work *w, double vp, double tc, double T)
@@ -372,6 +430,53 @@ static void add_cand(axis_work *w, double vp, double tc, double T)
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
+/* Sorted values of u where the three-arc residual changes form: the ends of the hold
+ * ranges, a0, and where the final change flips push/pull or gains a plateau. */
+static int arc3_breakpoints(const axis_problem *pr, double *bp)
+{
+    const double A = pr->amax, J = pr->jmax, a0 = pr->a0, dv = pr->vf - pr->v0;
+    const double umax = A + J * 2 * pr->vmax / A;
+    double raw[16];
+    int n = 0;
+    raw[n++] = -umax, raw[n++] = umax, raw[n++] = -A, raw[n++] = A, raw[n++] = a0;
+    double q;
+    if ((q = (2 * J * dv + a0 * a0) / 2) >= 0)          /* flip, ramp up to u >= 0 */
+        raw[n++] = sqrt(q);
+    if ((q = (a0 * a0 - 2 * J * dv) / 2) >= 0)          /* flip, ramp down to u < 0 */
+        raw[n++] = -sqrt(q);
+    for (int s = -1; s <= 1; s += 2)                     /* plateau in the final change */
+        if ((q = A * A + 0.5 * a0 * a0 - s * J * dv) >= 0)
+            raw[n++] = sqrt(q), raw[n++] = -sqrt(q);
+    /* with a hold at +-A for tp = (|u| - A) / J */
+    for (int s = -1; s <= 1; s += 2) {
+        double sa = s * A, v1 = (A * A - a0 * a0) / (2 * J) * s;   /* after the ramp */
+        double tp_flip = (dv - v1 - sa * A / (2 * J)) / sa;
+        double tp_plat = (dv - v1 + sa * A / (2 * J)) / sa;
+        if (tp_flip > 0)
+            raw[n++] = s * (A + J * tp_flip);
+        if (tp_plat > 0)
+            raw[n++] = s * (A + J * tp_plat);
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (raw[i] >= -umax && raw[i] <= umax)
+            bp[m++] = raw[i];
+    for (int i = 1; i < m; i++) {
+        double x = bp[i];
+        int k = i - 1;
+        while (k >= 0 && bp[k] > x) {
+            bp[k + 1] = bp[k];
+            k--;
+        }
+        bp[k + 1] = x;
+    }
+    int u = 0;
+    for (int i = 0; i < m; i++)
+        if (u == 0 || bp[i] > bp[u - 1])
+            bp[u++] = bp[i];
+    return u;
+}
+
 /* Every no-cruise profile (roots of both families); fills the candidate list. */
 static void axis_scan(axis_work *w)
 {
@@ -381,15 +486,17 @@ static void axis_scan(axis_work *w)
     w->scanned = 1;
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
-    int nr = find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND);
+    /* between its breakpoints this residual is monotone in every case we have seen */
+    int nr = find_roots_n(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0, 1);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
         add_cand(w, roots[i], 0, pr->t_brake + T12);
     }
-    const double A = pr->amax, umax = A + pr->jmax * 2 * pr->vmax / A;
-    double ubp[5] = {-umax, -A, pr->a0, A, umax};
-    nr = find_roots(fn_g, pr, 0, ubp, 5, roots, MAX_CAND);
+    double ubp[16];
+    int nu = arc3_breakpoints(pr, ubp);
+    /* this residual can turn twice inside one piece: sample it more densely */
+    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax, 1);
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
@@ -533,7 +640,7 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1);
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, 0);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -688,7 +795,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     /* a coarse scan first; a fine one only when the coarse one misses */
     for (int pass = 0; pass < 2; pass++) {
         int nr = find_roots_n(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
-                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE);
+                              pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0, pass);
         for (int i = 0; i < nr; i++) {
             double T12;
             f_dist(pr, roots[i], &T12);
@@ -924,6 +1031,15 @@ int traj_plan(traj *out, int n, const double *p0, const double *v0, const double
         for (int c = 0; c < w[failed].n_cand; c++)
             if (w[failed].cand[c].T > T * (1 + 1e-12) && w[failed].cand[c].T < next)
                 next = w[failed].cand[c].T;
+        if (!isfinite(next)) {
+            /* should not happen (a candidate missed): the next of any axis */
+            for (int i = 0; i < n; i++) {
+                axis_scan(&w[i]);
+                for (int c = 0; c < w[i].n_cand; c++)
+                    if (w[i].cand[c].T > T * (1 + 1e-12) && w[i].cand[c].T < next)
+                        next = w[i].cand[c].T;
+            }
+        }
         if (!isfinite(next))
             return TRAJ_ERR_NO_SOLUTION;
         T = next;
@@ -937,6 +1053,14 @@ done:
         out->axis[i].min_duration = w[i].best.T;
     }
     return TRAJ_OK;
+}
+
+int traj_plan_packed(traj *out, int n, const double *x)
+{
+    if (n < 1 || n > EDGE_MAX_AXES)
+        return TRAJ_ERR_INPUT;
+    return traj_plan(out, n, x, x + n, x + 2 * n, x + 3 * n, x + 4 * n, x + 5 * n, x + 6 * n,
+                     x + 7 * n);
 }
 
 int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
@@ -979,177 +1103,4 @@ int traj_plan_velocity(traj *out, int n, const double *p0, const double *v0, con
         out->duration = dmax(out->duration, t);
     }
     return TRAJ_OK;
-}
-
-/* ---- the block --------------------------------------------------------------------- */
-
-typedef struct traj_block {
-    int n;
-    int initialised, stopping;
-    double vmax[EDGE_MAX_AXES], amax[EDGE_MAX_AXES], jmax[EDGE_MAX_AXES];
-    double q[EDGE_MAX_AXES], qd[EDGE_MAX_AXES], qdd[EDGE_MAX_AXES];
-    double t;
-    int active;
-    int following;              /* TRAJ_CMD_FOLLOW: track the measured position */
-    traj buf[2];                /* active and scratch: a plan that fails leaves the active */
-    traj *tr, *next;
-} traj_block;
-
-static void tb_sync(traj_block *b, const edge_image *img)
-{
-    for (int i = 0; i < b->n; i++) {
-        b->q[i] = img->q[i];
-        b->qd[i] = b->qdd[i] = 0;
-    }
-    b->active = 0;
-    b->stopping = 0;
-    b->following = 0;
-    b->initialised = 1;
-}
-
-static int tb_stop(traj_block *b)
-{
-    if (traj_plan_stop(b->next, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
-        return 1;
-    traj *tmp = b->tr;
-    b->tr = b->next, b->next = tmp;
-    b->t = 0;
-    b->active = 1;
-    return 0;
-}
-
-/* Take over a state (from another block's output or from the drive); brake if it moves. */
-static int tb_adopt(traj_block *b, const edge_image *img, int measured)
-{
-    int moving = 0;
-    for (int i = 0; i < b->n; i++) {
-        b->q[i] = measured ? img->q[i] : img->q_cmd[i];
-        b->qd[i] = measured ? img->qd[i] : img->qd_cmd[i];
-        b->qdd[i] = measured ? 0.0 : img->qdd_cmd[i];
-        moving |= b->qd[i] != 0.0 || b->qdd[i] != 0.0;
-    }
-    b->active = 0;
-    return moving ? tb_stop(b) : 0;
-}
-
-static int tb_command(void *self, edge_image *img, const edge_command *cmd)
-{
-    traj_block *b = self;
-    if (!b->initialised)
-        tb_sync(b, img);
-    if (cmd->kind == TRAJ_CMD_STOP)
-        return tb_stop(b);
-    if (cmd->kind == TRAJ_CMD_ADOPT)
-        return tb_adopt(b, img, cmd->args[0] != 0.0);
-    if (cmd->kind == TRAJ_CMD_VELOCITY && !b->following && img->stop_category == EDGE_NO_STOP) {
-        for (int i = 0; i < b->n; i++)
-            if (fabs(cmd->args[i]) > b->vmax[i])
-                return 2;
-        if (traj_plan_velocity(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, b->amax,
-                               b->jmax))
-            return 2;
-        traj *tmp = b->tr;
-        b->tr = b->next, b->next = tmp;
-        b->t = 0;
-        b->active = 1;
-        return 0;
-    }
-    if (cmd->kind == TRAJ_CMD_FOLLOW) {
-        b->following = cmd->args[0] != 0.0;
-        return b->following ? 0 : tb_adopt(b, img, 1);
-    }
-    if (b->following)
-        return 1;                     /* no targets while the arm is being led by hand */
-    if (img->stop_category != EDGE_NO_STOP)
-        return 1;
-    const double *vf = NULL;
-    const double *vmax = b->vmax, *amax = b->amax, *jmax = b->jmax;
-    double sv[EDGE_MAX_AXES], sa[EDGE_MAX_AXES], sj[EDGE_MAX_AXES];
-    if (cmd->kind == TRAJ_CMD_TARGET_VEL) {
-        if (2 * b->n > EDGE_CMD_ARGS)
-            return 2;
-        vf = cmd->args + b->n;
-    } else if (cmd->kind == TRAJ_CMD_TARGET_SCALED) {
-        double s = b->n + 1 < EDGE_CMD_ARGS ? cmd->args[b->n] : 0.0;
-        int velocity_only = b->n + 1 < EDGE_CMD_ARGS && cmd->args[b->n + 1] != 0.0;
-        if (!(s > 0.0 && s <= 1.0))
-            return 2;
-        for (int i = 0; i < b->n; i++) {
-            sv[i] = b->vmax[i] * s;
-            sa[i] = velocity_only ? b->amax[i] : b->amax[i] * s * s;
-            sj[i] = velocity_only ? b->jmax[i] : b->jmax[i] * s * s * s;
-        }
-        vmax = sv, amax = sa, jmax = sj;
-    } else if (cmd->kind != TRAJ_CMD_TARGET) {
-        return 1;
-    }
-    int err = traj_plan(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, vmax, amax, jmax);
-    if (err)
-        return 2;
-    traj *tmp = b->tr;
-    b->tr = b->next, b->next = tmp;
-    b->t = 0;
-    b->active = 1;
-    return 0;
-}
-
-static void tb_step(void *self, edge_image *img)
-{
-    traj_block *b = self;
-    if (!b->initialised || img->reset_request)
-        tb_sync(b, img);
-    if (img->stop_category != EDGE_NO_STOP && !b->stopping) {
-        b->stopping = 1;
-        b->following = 0;
-        tb_stop(b);
-    }
-    if (b->following && img->stop_category == EDGE_NO_STOP) {
-        for (int i = 0; i < b->n; i++) {
-            b->q[i] = img->q[i];
-            b->qd[i] = img->qd[i];
-            b->qdd[i] = 0.0;
-        }
-    } else if (b->active) {
-        b->t += img->period_s;
-        traj_at(b->tr, b->t, b->q, b->qd, b->qdd);
-    }
-    for (int i = 0; i < b->n; i++) {
-        img->q_cmd[i] = b->q[i];
-        img->qd_cmd[i] = b->qd[i];
-        img->qdd_cmd[i] = b->qdd[i];
-    }
-}
-
-static void tb_release(void *self)
-{
-    free(self);
-}
-
-edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
-                             const double *max_acceleration, const double *max_jerk)
-{
-    if (n_axes < 1 || n_axes > EDGE_MAX_AXES)
-        return NULL;
-    for (int i = 0; i < n_axes; i++)
-        if (!(max_velocity[i] > 0) || !(max_acceleration[i] > 0) || !(max_jerk[i] > 0))
-            return NULL;
-    traj_block *b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
-    b->n = n_axes;
-    b->tr = &b->buf[0], b->next = &b->buf[1];
-    for (int i = 0; i < n_axes; i++) {
-        b->vmax[i] = max_velocity[i];
-        b->amax[i] = max_acceleration[i];
-        b->jmax[i] = max_jerk[i];
-    }
-    edge_block *blk = edge_block_new("traj", b);
-    if (!blk) {
-        free(b);
-        return NULL;
-    }
-    blk->command = tb_command;
-    blk->step = tb_step;
-    blk->release = tb_release;
-    return blk;
 }

@@ -53,6 +53,8 @@ typedef struct traj {
 int traj_plan(traj *out, int n_axes, const double *p0, const double *v0, const double *a0,
               const double *pf, const double *vf, const double *vmax, const double *amax,
               const double *jmax);
+/* The same with the inputs packed: x = p0, v0, a0, pf, vf, vmax, amax, jmax (n each). */
+int traj_plan_packed(traj *out, int n_axes, const double *x);
 /* Time-optimal jerk-limited stop (velocity and acceleration to 0) of each axis. */
 int traj_plan_stop(traj *out, int n_axes, const double *p0, const double *v0,
                    const double *a0, const double *amax, const double *jmax);
@@ -72,7 +74,6 @@ void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v,
  * target command replans from the current commanded state; a latched stop brakes. */
 edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
                              const double *max_acceleration, const double *max_jerk);
-extern int traj_samples_per_piece;
 /* Diagnostics for one axis, s = {p0, v0, a0, pf, vf, vmax, amax, jmax}: the distinct
  * durations of its candidate profiles (sorted; the first is the minimum), and whether a
  * profile of exactly duration T exists (1) or T is blocked (0). */

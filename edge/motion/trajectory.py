@@ -89,16 +89,10 @@ def _vector(name: str, value, n: int | None) -> list[float]:
     return seq
 
 
-def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: ArrayLike,
-         max_acceleration: ArrayLike, max_jerk: ArrayLike, current_velocity=None,
-         current_acceleration=None, target_velocity=None) -> Trajectory:
-    """Time-optimal, jerk-limited, time-synchronised trajectory to a target state.
-
-    Positions in the axis units (rad or m), limits in units/s, /s^2, /s^3 (a scalar limit
-    applies to every axis). The target acceleration is 0. States beyond the limits are
-    first braked back into them. Raises TrajectoryError on invalid input.
-    """
-    ffi, lib = require_native()
+def _checked(current_position, target_position, max_velocity, max_acceleration, max_jerk,
+             current_velocity, current_acceleration, target_velocity) -> list[list[float]]:
+    """Full validation with a message naming the offending input; the slow path, run
+    when the planner refused the packed inputs (or they could not be packed)."""
     p0 = _vector("current_position", current_position, None)
     n = len(p0)
     if not 1 <= n <= 16:
@@ -118,12 +112,49 @@ def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: 
                                                           target_velocity, n)
     if any(abs(x) > lim for x, lim in zip(vf, vmax, strict=True)):
         raise TrajectoryError(f"target_velocity {vf} exceeds max_velocity {vmax}")
+    return [p0, v0, a0, pf, vf, vmax, amax, jmax]
+
+
+def _packed(value, n: int) -> list:
+    """value as n entries without validating them (the planner does); None -> zeros."""
+    if value is None:
+        return [0.0] * n
+    if isinstance(value, (int, float)):
+        return [value] * n
+    seq = list(value)
+    if len(seq) != n:
+        if len(seq) != 1:
+            raise ValueError("length")
+        seq = seq * n
+    return seq
+
+
+def plan(current_position: ArrayLike, target_position: ArrayLike, max_velocity: ArrayLike,
+         max_acceleration: ArrayLike, max_jerk: ArrayLike, current_velocity=None,
+         current_acceleration=None, target_velocity=None) -> Trajectory:
+    """Time-optimal, jerk-limited, time-synchronised trajectory to a target state.
+
+    Positions in the axis units (rad or m), limits in units/s, /s^2, /s^3 (a scalar limit
+    applies to every axis). The target acceleration is 0. States beyond the limits are
+    first braked back into them. Raises TrajectoryError on invalid input.
+    """
+    ffi, lib = require_native()
+    args = (current_position, target_position, max_velocity, max_acceleration, max_jerk,
+            current_velocity, current_acceleration, target_velocity)
     handle = ffi.new("traj *")
-    new = ffi.new
-    err = lib.traj_plan(handle, n, new("double[]", p0), new("double[]", v0),
-                        new("double[]", a0), new("double[]", pf), new("double[]", vf),
-                        new("double[]", vmax), new("double[]", amax), new("double[]", jmax))
+    try:
+        p0 = ([current_position] if isinstance(current_position, (int, float))
+              else list(current_position))
+        n = len(p0)
+        flat = (p0 + _packed(current_velocity, n) + _packed(current_acceleration, n)
+                + _packed(target_position, n) + _packed(target_velocity, n)
+                + _packed(max_velocity, n) + _packed(max_acceleration, n)
+                + _packed(max_jerk, n))
+        err = lib.traj_plan_packed(handle, n, ffi.new("double[]", flat))
+    except (TypeError, ValueError, OverflowError):
+        err = -1
     if err:
+        _checked(*args)         # raises with the offending input named
         raise TrajectoryError(_ERRORS.get(err, f"planner error {err}"))
     return Trajectory(handle, n)
 

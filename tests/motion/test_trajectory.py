@@ -20,22 +20,35 @@ DURATION_TOL = 1e-6       # relative: ours <= ruckig * (1 + DURATION_TOL)
 CYCLE_STOP, CYCLE_RESET = 1, 2
 
 
-def random_case(rng: np.random.Generator, n: int) -> dict:
+def random_case(rng: np.random.Generator, n: int, regime: str = "mixed") -> dict:
     """A random state inside the limits (including acceleration that must be braked
-    before the velocity limit), a random target, zero or non-zero target velocity."""
+    before the velocity limit), a random target, zero or non-zero target velocity.
+    Regimes stress one corner: low jerk (no acceleration plateau), huge vmax (no
+    cruise), tiny moves, velocity at the limit, acceleration at the limit."""
     vmax = rng.uniform(0.2, 3.0, n)
     amax = rng.uniform(0.2, 5.0, n)
     jmax = rng.uniform(0.5, 20.0, n)
+    if regime == "low_jerk":
+        jmax, amax = rng.uniform(0.05, 1.0, n), rng.uniform(3.0, 10.0, n)
+    elif regime == "huge_vmax":
+        vmax = rng.uniform(10.0, 100.0, n)
+    p0 = rng.uniform(-3, 3, n)
+    pf = p0 + rng.uniform(-1e-3, 1e-3, n) if regime == "tiny_move" else rng.uniform(-3, 3, n)
     v0 = rng.uniform(-1, 1, n) * vmax
     a0 = rng.uniform(-1, 1, n) * amax
+    vf = rng.uniform(-1, 1, n) * vmax * rng.integers(0, 2, n)
+    if regime == "at_vmax":
+        v0, a0 = rng.choice([-1.0, 1.0], n) * vmax, np.zeros(n)
+        vf = rng.choice([-1.0, 0.0, 1.0], n) * vmax
+    elif regime == "at_amax":
+        a0 = rng.choice([-1.0, 1.0], n) * amax
     for _ in range(80):     # the shortest ramp of a to 0 must not pass the velocity limit
         vb = v0 + a0 * np.abs(a0) / (2 * jmax)
         over = np.abs(vb) > vmax
         if not over.any():
             break
         a0 = np.where(over, 0.8 * a0, a0)
-    vf = rng.uniform(-1, 1, n) * vmax * rng.integers(0, 2, n)
-    return dict(current_position=rng.uniform(-3, 3, n), target_position=rng.uniform(-3, 3, n),
+    return dict(current_position=p0, target_position=pf,
                 max_velocity=vmax, max_acceleration=amax, max_jerk=jmax, current_velocity=v0,
                 current_acceleration=a0, target_velocity=vf)
 
@@ -102,7 +115,7 @@ def test_durations_match_ruckig_from_arbitrary_states(n_axes, n_cases, seed):
     assert ratios.min() >= 1 - DURATION_TOL
 
 
-# Cases found by random search where a synchronised duration needs a profile outside the
+# Cases found by random search. Synchronised durations that need a profile outside the
 # cruise family: up-down-up-down without cruise (a fold of the middle-state curve), and a
 # hold at an acceleration below the limit. Columns: p0, v0, a0, pf, vf, vmax, amax, jmax.
 HARD_CASES = [
@@ -145,6 +158,21 @@ HARD_CASES = [
      [11.232328266047713, 17.389241620404874, 16.915160889856335, 3.0601930340156924,
       5.970605099304893, 1.8652948489121772]],
 ]
+# A single axis whose time-optimal profile is pull-push-pull without cruise: the residual
+# of that family turns twice between two of its structural breakpoints.
+HARD_CASES.append([[-2.6932013843495497], [-0.9842726074196099], [3.171258581494476],
+                   [-2.3677583909522397], [1.0646142837354073], [1.3544698717181338],
+                   [4.0088954794479355], [4.6095895055383584]])
+# Three axes whose synchronised duration crosses a blocked interval of axis 0 (cruising
+# at vmax with vf = vmax) that only two close no-cruise roots of its residual reveal.
+HARD_CASES.append([[-1.4585746465241065, 2.9779083484119244, 1.2616109751259135],
+                   [1.348643450388241, -2.299583600834892, 1.9750929479192638],
+                   [0.0, 0.0, 0.0],
+                   [1.131354349528296, 2.5850113439479196, 2.478428245282963],
+                   [1.348643450388241, 0.0, 1.9750929479192638],
+                   [1.348643450388241, 2.299583600834892, 1.9750929479192638],
+                   [3.4868587857537596, 2.4461562501804814, 0.3196561010601181],
+                   [1.6765649599002517, 4.293991096324023, 15.065698826521274]])
 KEYS = ("current_position", "current_velocity", "current_acceleration", "target_position",
         "target_velocity", "max_velocity", "max_acceleration", "max_jerk")
 
@@ -156,6 +184,19 @@ def test_synchronisation_outside_the_cruise_family(columns):
     traj = motion.plan(**case)
     assert reference * (1 - DURATION_TOL) <= traj.duration <= reference * (1 + DURATION_TOL)
     check_trajectory(traj, case, n_grid=5000)
+
+
+@pytest.mark.parametrize("regime", ["low_jerk", "huge_vmax", "tiny_move", "at_vmax", "at_amax"])
+def test_durations_match_ruckig_in_corner_regimes(regime):
+    rng = np.random.default_rng(7)
+    for n_axes, n_cases in ((1, 300), (4, 60)):
+        for _ in range(n_cases):
+            case = random_case(rng, n_axes, regime)
+            reference = ruckig_duration(case)
+            traj = motion.plan(**case)
+            assert reference * (1 - DURATION_TOL) <= traj.duration
+            assert traj.duration <= reference * (1 + DURATION_TOL)
+            check_trajectory(traj, case, n_grid=300)
 
 
 def test_dense_grid_limits_and_end_state_on_six_axes():
@@ -174,6 +215,10 @@ def test_rest_to_rest_hand_computed():
     assert p[0] == pytest.approx(1.0, abs=1e-12) and v[0] == pytest.approx(1.0, abs=1e-12)
     # long move: 10 units cruise at v = 1 for 10 - 2 = 8 s after 4 s of ramps
     assert motion.plan([0.0], [10.0], 1.0, 1.0, 1.0).duration == pytest.approx(12.0, abs=1e-12)
+    # short move, scalars: four jerk ramps of t with 2 j t^3 = 1 (peaks 0.63 and 0.79 stay
+    # below the limits), so T = 4 (1/2)^(1/3)
+    assert motion.plan(0.0, 1.0, 1.0, 1.0, 1.0).duration == pytest.approx(4 * 0.5 ** (1 / 3),
+                                                                         abs=1e-12)
 
 
 def test_axes_finish_together_and_blocked_durations_are_skipped():
@@ -278,6 +323,27 @@ def test_property_limits_end_state_and_optimality(axes):
         assert traj.duration <= reference * (1 + DURATION_TOL) + 1e-12
     elif reference == 0.0:      # ruckig rounds moves below its precision (~1e-16) to 0 s
         assert traj.duration < 1e-4
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(-5, 5), st.floats(-4, 4), st.floats(-4, 4), st.floats(-5, 5), st.floats(-1, 1))
+def test_property_any_state_is_braked_back_and_reaches_the_target(p0, v0, a0, pf, vf):
+    vmax, amax, jmax = 1.0, 2.0, 10.0
+    traj = motion.plan([p0], [pf], vmax, amax, jmax, current_velocity=[v0],
+                       current_acceleration=[a0], target_velocity=[vf])
+    t = np.linspace(0, traj.duration, 3000)
+    _, v, a = traj.sample(t)
+    dt = t[1] - t[0]
+    assert np.all(np.abs(np.diff(a[:, 0])) <= jmax * dt * (1 + 1e-9) + 1e-12)
+    # inside: within the limits and able to ramp the acceleration to 0 without passing
+    # the velocity limit (only then is staying inside possible at all)
+    v_brake = v[:, 0] + a[:, 0] * np.abs(a[:, 0]) / (2 * jmax)
+    inside = ((np.abs(v[:, 0]) <= vmax + 1e-9) & (np.abs(a[:, 0]) <= amax + 1e-9)
+              & (np.abs(v_brake) <= vmax + 1e-9))
+    first = int(np.argmax(inside))
+    assert inside[first] and np.all(inside[first:]), "left the limits after entering them"
+    pe, ve, ae = traj.at_time(traj.duration)
+    assert abs(pe[0] - pf) <= 1e-9 and abs(ve[0] - vf) <= 1e-9 and abs(ae[0]) <= 1e-9
 
 
 @settings(max_examples=100, deadline=None)
