@@ -49,6 +49,8 @@ static void clamp_step(void *self, edge_image *img)
         img->q_cmd[c->axis] = q;
         img->qd_cmd[c->axis] = step > 0 ? c->limit : -c->limit;
         c->clamped_ticks++;
+    } else if (img->qd_cmd[c->axis] > c->limit || img->qd_cmd[c->axis] < -c->limit) {
+        img->qd_cmd[c->axis] = img->qd_cmd[c->axis] > 0 ? c->limit : -c->limit;
     }
     c->q_prev = q;
 }
