@@ -1,0 +1,247 @@
+"""Arithmetic operators and standard functions as closures with defined fault results.
+
+INT is 32-bit and saturates on overflow; REAL is IEEE double and an infinite or NaN
+result becomes the largest finite value (NaN: 0.0); TIME is 64-bit nanoseconds. A
+division by zero gives 0, a domain error (SQRT of a negative, LN of 0) gives 0.0; each
+sets its bit in the shared fault word.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import TYPE_CHECKING
+
+from edge.logic.compiler import MAXF, TIME_MAX, TIME_MIN
+from edge.logic.lexer import INT_MAX, INT_MIN
+from edge.logic.nodes import BOOL, INT, REAL, TIME, Binary, Call
+
+if TYPE_CHECKING:
+    from edge.logic.compiler import ExprCompiler, Fn
+
+_PY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
+def widen(c: ExprCompiler, form: tuple, from_type: str | None, to_type: str | None) -> tuple:
+    """An INT value used where a REAL is expected becomes a float."""
+    if from_type == INT and to_type == REAL:
+        if form[0] == "c":
+            return ("c", float(form[1]))
+        a = c.fn(form)
+        return ("f", lambda m: float(a(m)))
+    return form
+
+
+def _ranged(op, a: Fn, b: Fn, lo, hi, fix) -> Fn:
+    def f(m):
+        r = op(a(m), b(m))
+        return r if lo <= r <= hi else fix(r)
+    return f
+
+
+def _ranged_const(op, a: Fn, k, lo, hi, fix) -> Fn:
+    def f(m):
+        r = op(a(m), k)
+        return r if lo <= r <= hi else fix(r)
+    return f
+
+
+def arith(c: ExprCompiler, node: Binary) -> tuple:
+    op, t = node.op, node.type
+    lt, rt = node.left.type, node.right.type
+    lf, rf = c.compile(node.left), c.compile(node.right)
+    if op == "**":
+        return ("f", _expt(c, c.fn(lf), c.fn(rf)))
+    if t == TIME and lt != TIME:          # number * TIME: put the duration first
+        lf, rf, lt, rt = rf, lf, rt, lt
+    a = c.fn(lf)
+    if t == INT or (t == TIME and rt in (INT, TIME)):
+        lo, hi, fix = (INT_MIN, INT_MAX, c.int_fix) if t == INT else \
+            (TIME_MIN, TIME_MAX, c.time_fix)
+        if op in _PY:
+            if rf[0] == "c":
+                return ("f", _ranged_const(_PY[op], a, rf[1], lo, hi, fix))
+            return ("f", _ranged(_PY[op], a, c.fn(rf), lo, hi, fix))
+        b = c.fn(rf)
+        dz = c.div_zero
+        if op == "/":
+            def idiv(m):
+                x, y = a(m), b(m)
+                if y == 0:
+                    return dz(0)
+                q = abs(x) // abs(y)
+                if (x < 0) != (y < 0):
+                    q = -q
+                return q if lo <= q <= hi else fix(q)
+            return ("f", idiv)
+
+        def imod(m):           # MOD: the sign follows the dividend, as in ST and C
+            x, y = a(m), b(m)
+            if y == 0:
+                return dz(0)
+            r = abs(x) % abs(y)
+            return -r if x < 0 else r
+        return ("f", imod)
+    if t == TIME:                          # TIME * REAL, TIME / REAL
+        b = c.fn(rf)
+        tf, dz, domain = c.time_fix, c.div_zero, c.domain
+
+        def time_real(m):
+            x, y = a(m), b(m)
+            if op == "/":
+                if y == 0:
+                    return dz(0)
+                r = x / y
+            else:
+                r = x * y
+            if r != r:
+                return domain(0)
+            if not -9.2e18 <= r <= 9.2e18:
+                return tf(r)
+            return int(round(r))
+        return ("f", time_real)
+    # REAL
+    fix = c.real_fix
+    if op in _PY:
+        if rf[0] == "c":
+            return ("f", _ranged_const(_PY[op], a, rf[1], -MAXF, MAXF, fix))
+        return ("f", _ranged(_PY[op], a, c.fn(rf), -MAXF, MAXF, fix))
+    b = c.fn(rf)
+    dz = c.div_zero
+
+    def rdiv(m):
+        x, y = a(m), b(m)
+        if y == 0:
+            return dz(0.0)
+        r = x / y
+        return r if -MAXF <= r <= MAXF else fix(r)
+    return ("f", rdiv)
+
+
+def _expt(c: ExprCompiler, a: Fn, b: Fn) -> Fn:
+    fix, domain = c.real_fix, c.domain
+
+    def expt(m):
+        x, y = a(m), b(m)
+        try:
+            r = math.pow(x, y)
+        except ValueError:
+            return domain(0.0)
+        except OverflowError:
+            odd = float(y).is_integer() and int(y) % 2 == 1
+            return fix(-math.inf if x < 0 and odd else math.inf)
+        return r if -MAXF <= r <= MAXF else fix(r)
+    return expt
+
+
+_REAL_FN = {"SQRT": math.sqrt, "EXP": math.exp, "LN": math.log, "LOG": math.log10,
+            "SIN": math.sin, "COS": math.cos, "TAN": math.tan, "ASIN": math.asin,
+            "ACOS": math.acos, "ATAN": math.atan}
+
+
+def _real_fn(c: ExprCompiler, fn, a: Fn) -> Fn:
+    fix, domain = c.real_fix, c.domain
+
+    def f(m):
+        try:
+            r = fn(a(m))
+        except ValueError:
+            return domain(0.0)
+        except OverflowError:
+            return fix(math.inf)
+        return r if -MAXF <= r <= MAXF else fix(r)
+    return f
+
+
+def _to_int(c: ExprCompiler, a: Fn, rounding) -> Fn:
+    fix, domain = c.int_fix, c.domain
+
+    def f(m):
+        x = a(m)
+        if x != x:
+            return domain(0)
+        if not -2.2e9 < x < 2.2e9:
+            return fix(1 if x > 0 else -1)
+        r = rounding(x)
+        return r if INT_MIN <= r <= INT_MAX else fix(r)
+    return f
+
+
+def _round_half_away(x: float) -> int:
+    r = math.floor(abs(x) + 0.5)
+    return -r if x < 0 else r
+
+
+def compile_call(c: ExprCompiler, node: Call) -> tuple:
+    f, t = node.func, node.type
+    forms = [widen(c, c.compile(arg), arg.type,
+                   t if f in ("MIN", "MAX", "LIMIT") else arg.type) for arg in node.args]
+    fns = [c.fn(form) for form in forms]
+    if f in _REAL_FN:
+        return ("f", _real_fn(c, _REAL_FN[f], fns[0]))
+    if f in ("EXPT",):
+        return ("f", _expt(c, fns[0], fns[1]))
+    if f == "ATAN2":
+        y, x = fns
+        return ("f", lambda m: math.atan2(y(m), x(m)))
+    if f == "ABS":
+        a = fns[0]
+        if t == REAL:
+            return ("f", lambda m: abs(a(m)))
+        hi, fix = (INT_MAX, c.int_fix) if t == INT else (TIME_MAX, c.time_fix)
+
+        def absf(m):
+            r = abs(a(m))
+            return r if r <= hi else fix(r)
+        return ("f", absf)
+    if f in ("MIN", "MAX"):
+        pick = min if f == "MIN" else max
+        if len(fns) == 2:
+            a, b = fns
+            return ("f", lambda m: pick(a(m), b(m)))
+        tf = tuple(fns)
+        return ("f", lambda m: pick([g(m) for g in tf]))
+    if f == "LIMIT":
+        lo, x, hi = fns
+        return ("f", lambda m: min(max(x(m), lo(m)), hi(m)))
+    if f == "SEL":
+        g = fns[0]
+        a, b = (c.fn(widen(c, forms[i], node.args[i].type, t)) for i in (1, 2))
+        return ("f", lambda m: b(m) if g(m) else a(m))
+    if f == "TRUNC":
+        return ("f", _to_int(c, fns[0], int))
+    if f in ("ROUND", "REAL_TO_INT"):
+        return ("f", _to_int(c, fns[0], _round_half_away))
+    if f == "TO_INT":
+        a = fns[0]
+        at = node.args[0].type
+        if at == REAL:
+            return ("f", _to_int(c, a, _round_half_away))
+        if at == BOOL:
+            return ("f", lambda m: 1 if a(m) else 0)
+        return forms[0]
+    if f == "BOOL_TO_INT":
+        a = fns[0]
+        return ("f", lambda m: 1 if a(m) else 0)
+    if f in ("TO_REAL", "INT_TO_REAL"):
+        a = fns[0]
+        return ("f", lambda m: float(a(m)))
+    if f == "TIME_TO_REAL":
+        a = fns[0]
+        return ("f", lambda m: a(m) / 1e9)
+    if f == "REAL_TO_TIME":
+        a = fns[0]
+        tfix, domain = c.time_fix, c.domain
+
+        def to_time(m):
+            r = a(m) * 1e9
+            if r != r:
+                return domain(0)
+            if not -9.2e18 <= r <= 9.2e18:
+                return tfix(r)
+            return int(round(r))
+        return ("f", to_time)
+    raise c.error(node, f"function '{f}' has no implementation")   # pragma: no cover
+
+
+__all__ = ["arith", "compile_call", "widen", "TIME"]
