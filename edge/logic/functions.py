@@ -46,6 +46,39 @@ def _ranged_const(op, a: Fn, k, lo, hi, fix) -> Fn:
     return f
 
 
+def _ranged_inputs(op, x: str, y: str, lo, hi, fix) -> Fn:
+    def f(m):
+        r = op(m[x], m[y])
+        return r if lo <= r <= hi else fix(r)
+    return f
+
+
+def _ranged_input_const(op, x: str, k, lo, hi, fix, swap: bool) -> Fn:
+    if swap:
+        def g(m):
+            r = op(k, m[x])
+            return r if lo <= r <= hi else fix(r)
+        return g
+
+    def f(m):
+        r = op(m[x], k)
+        return r if lo <= r <= hi else fix(r)
+    return f
+
+
+def _add_sub_mul(op, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix) -> Fn:
+    """Shape-specialised + - *: inputs are read in place, constants bound."""
+    if lf[0] == "in" and rf[0] == "in":
+        return _ranged_inputs(op, lf[1], rf[1], lo, hi, fix)
+    if lf[0] == "in" and rf[0] == "c":
+        return _ranged_input_const(op, lf[1], rf[1], lo, hi, fix, False)
+    if lf[0] == "c" and rf[0] == "in":
+        return _ranged_input_const(op, rf[1], lf[1], lo, hi, fix, True)
+    if rf[0] == "c":
+        return _ranged_const(op, c.fn(lf), rf[1], lo, hi, fix)
+    return _ranged(op, c.fn(lf), c.fn(rf), lo, hi, fix)
+
+
 def arith(c: ExprCompiler, node: Binary) -> tuple:
     op, t = node.op, node.type
     lt, rt = node.left.type, node.right.type
@@ -59,9 +92,7 @@ def arith(c: ExprCompiler, node: Binary) -> tuple:
         lo, hi, fix = (INT_MIN, INT_MAX, c.int_fix) if t == INT else \
             (TIME_MIN, TIME_MAX, c.time_fix)
         if op in _PY:
-            if rf[0] == "c":
-                return ("f", _ranged_const(_PY[op], a, rf[1], lo, hi, fix))
-            return ("f", _ranged(_PY[op], a, c.fn(rf), lo, hi, fix))
+            return ("f", _add_sub_mul(_PY[op], lf, rf, c, lo, hi, fix))
         b = c.fn(rf)
         dz = c.div_zero
         if op == "/":
@@ -103,9 +134,7 @@ def arith(c: ExprCompiler, node: Binary) -> tuple:
     # REAL
     fix = c.real_fix
     if op in _PY:
-        if rf[0] == "c":
-            return ("f", _ranged_const(_PY[op], a, rf[1], -MAXF, MAXF, fix))
-        return ("f", _ranged(_PY[op], a, c.fn(rf), -MAXF, MAXF, fix))
+        return ("f", _add_sub_mul(_PY[op], lf, rf, c, -MAXF, MAXF, fix))
     b = c.fn(rf)
     dz = c.div_zero
 

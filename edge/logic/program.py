@@ -8,8 +8,11 @@ publish events, assign variables or outputs, call function blocks, or request a 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress as _compress
+from itertools import repeat as _repeat
 from typing import Any
 
 from edge.errors import LogicError
@@ -78,7 +81,18 @@ class Program:
         self.compiler = ExprCompiler(self.scope, self.faults, self._reader)
         for decl in ast.decls:
             self._declare(decl)
-        self._steps: list[Callable[[Any], None]] = [self._item(item) for item in ast.body]
+        self._steps: list[Callable[[Any], None]] = []
+        bank: list[Rule] = []
+        for item in ast.body:
+            if isinstance(item, Rule) and self._bankable(item):
+                bank.append(item)
+                continue
+            if bank:
+                self._steps.append(self._bank(bank))
+                bank = []
+            self._steps.append(self._item(item))
+        if bank:
+            self._steps.append(self._bank(bank))
         self.rule_lines = [item.line for item in ast.body if isinstance(item, Rule)]
 
     # -- declarations ----------------------------------------------------------------
@@ -243,6 +257,66 @@ class Program:
                 since, done = None, False
         return timed_rule
 
+    def _bankable(self, rule: Rule) -> bool:
+        """Rules whose actions only emit (EVENT, STOP) change no state a later condition
+        could read, so their conditions can be evaluated together, in order, before the
+        edges are looked at; a FOR duration must then be a constant."""
+        if not all(isinstance(a, Event | Stop) for a in rule.actions):
+            return False
+        return rule.duration is None or self.compiler._constant(rule.duration)
+
+    def _bank(self, rules: list[Rule]) -> Callable[[Any], None]:
+        """One step for consecutive emit-only rules: all conditions in one C-level map, a
+        C-level comparison with the previous scan, Python work only where an edge is."""
+        conds: list[Fn] = []
+        emits: list[tuple[tuple, tuple]] = []
+        durations: dict[int, int] = {}
+        for i, rule in enumerate(rules):
+            self.rule_count += 1
+            conds.append(self._expr(rule.condition, BOOL, what=" as the WHEN condition")[0])
+            emits.append((tuple((rule.index, a.name) for a in rule.actions
+                                if isinstance(a, Event)),
+                          tuple(a.category for a in rule.actions if isinstance(a, Stop))))
+            if rule.duration is not None:
+                self.checker.expect(rule.duration, TIME, what=" as the FOR duration")
+                durations[i] = self.compiler.compile(rule.duration)[1]
+        n = len(rules)
+        tconds = tuple(conds)
+        prev = [False] * n
+        pending: dict[int, int] = {}          # timed rule index -> tick ns its condition rose
+        indices = range(n)
+        now = self._now
+        res = self
+        call, repeat, compress, ne = _call, _repeat, _compress, _ne
+
+        def fire(i: int) -> None:
+            events, stops = emits[i]
+            if events:
+                res._result.events.extend(events)
+            if stops:
+                res._result.stops.extend(stops)
+
+        def bank(m):
+            nonlocal prev
+            vals = list(map(call, tconds, repeat(m, n)))
+            if vals != prev:
+                for i in compress(indices, map(ne, vals, prev)):
+                    if i in durations:
+                        if vals[i]:
+                            pending[i] = now[0]
+                        else:
+                            pending.pop(i, None)
+                    elif vals[i]:
+                        fire(i)
+                prev = vals
+            if pending:
+                t = now[0]
+                for i in sorted(pending):
+                    if t - pending[i] >= durations[i]:
+                        del pending[i]
+                        fire(i)
+        return bank
+
     def _action(self, action, rule_index: int) -> Callable[[Any], None]:
         if isinstance(action, Event):
             entry = (rule_index, action.name)
@@ -281,6 +355,10 @@ class Program:
 
     def clear_faults(self) -> None:
         self.faults.flags = 0
+
+
+_call = operator.call
+_ne = operator.ne
 
 
 def _sequence(actions: list[Callable[[Any], None]]) -> Callable[[Any], None]:
