@@ -102,6 +102,20 @@ def _cmp_closures(op: str, a: Fn, b: Fn) -> Fn:
     return lambda m: a(m) != b(m)
 
 
+def _cmp_const(op: str, a: Fn, k: Any) -> Fn:
+    if op == "<":
+        return lambda m: a(m) < k
+    if op == ">":
+        return lambda m: a(m) > k
+    if op == "<=":
+        return lambda m: a(m) <= k
+    if op == ">=":
+        return lambda m: a(m) >= k
+    if op == "=":
+        return lambda m: a(m) == k
+    return lambda m: a(m) != k
+
+
 def _cmp_inputs(op: str, x: str, y: str) -> Fn:
     if op == "<":
         return lambda m: m[x] < m[y]
@@ -323,8 +337,7 @@ class ExprCompiler:
         if lf[0] == "in" and rf[0] == "in":
             return ("f", _cmp_inputs(op, lf[1], rf[1]))
         if rf[0] == "c":
-            a, pred = self.fn(lf), partial(_SWAP[op], rf[1])
-            return ("f", lambda m: pred(a(m)))
+            return ("f", _cmp_const(op, self.fn(lf), rf[1]))
         return ("f", _cmp_closures(op, self.fn(lf), self.fn(rf)))
 
     def _cond(self, node: Cond) -> tuple:

@@ -135,6 +135,20 @@ def arith(c: ExprCompiler, node: Binary) -> tuple:
     fix = c.real_fix
     if op in _PY:
         return ("f", _add_sub_mul(_PY[op], lf, rf, c, -MAXF, MAXF, fix))
+    if rf[0] == "c" and rf[1] != 0:        # a constant divisor cannot be zero
+        k = rf[1]
+        if lf[0] == "in":
+            x = lf[1]
+
+            def rdiv_input_const(m):
+                r = m[x] / k
+                return r if -MAXF <= r <= MAXF else fix(r)
+            return ("f", rdiv_input_const)
+
+        def rdiv_const(m):
+            r = a(m) / k
+            return r if -MAXF <= r <= MAXF else fix(r)
+        return ("f", rdiv_const)
     b = c.fn(rf)
     dz = c.div_zero
 

@@ -15,6 +15,8 @@ from itertools import compress as _compress
 from itertools import repeat as _repeat
 from typing import Any
 
+import numpy as np
+
 from edge.errors import LogicError
 from edge.logic.blocks import BLOCK_TYPES, FunctionBlock
 from edge.logic.checker import Checker, Symbol, signal_scope
@@ -34,6 +36,7 @@ from edge.logic.nodes import (
     Stop,
 )
 from edge.logic.parser import parse_program
+from edge.logic.vector import split_bank
 
 _DEFAULTS = {BOOL: False, INT: 0, REAL: 0.0, TIME: 0}
 FAULT_NAME = "MATH_FAULT"
@@ -58,11 +61,12 @@ class Program:
     """A compiled program; `scan(inputs, tick)` runs it once at logical time tick."""
 
     def __init__(self, text: str, signals: Mapping[str, str], *, period_ns: int = 1_000_000,
-                 source: str | None = None) -> None:
+                 source: str | None = None, vectorize: bool = True) -> None:
         if not isinstance(period_ns, int) or period_ns <= 0:
             raise LogicError(f"period_ns must be a positive integer, got {period_ns!r}",
                              source=source)
         self.period_ns = period_ns
+        self.vectorize = vectorize
         self.source = source
         self.signals = dict(signals)
         self.faults = Faults()
@@ -281,7 +285,10 @@ class Program:
                 self.checker.expect(rule.duration, TIME, what=" as the FOR duration")
                 durations[i] = self.compiler.compile(rule.duration)[1]
         n = len(rules)
-        tconds = tuple(conds)
+        vec, covered, rest = (None, [], list(range(n))) if not self.vectorize else \
+            split_bank(self.compiler, [r.condition for r in rules])
+        tconds = tuple(conds[i] for i in rest)
+        n_rest = len(rest)
         prev = [False] * n
         pending: dict[int, int] = {}          # timed rule index -> tick ns its condition rose
         indices = range(n)
@@ -295,6 +302,42 @@ class Program:
                 res._result.events.extend(events)
             if stops:
                 res._result.stops.extend(stops)
+
+        def on_change(i: int, value: bool) -> None:
+            if i in durations:
+                if value:
+                    pending[i] = now[0]
+                else:
+                    pending.pop(i, None)
+            elif value:
+                fire(i)
+
+        def timers() -> None:
+            t = now[0]
+            for i in sorted(pending):
+                if t - pending[i] >= durations[i]:
+                    del pending[i]
+                    fire(i)
+
+        if vec is not None:
+            prev_arr = np.zeros(n, dtype=bool)
+            rest_idx = np.array(rest, dtype=np.intp)
+            cov_idx = np.array(covered, dtype=np.intp)
+
+            def vector_bank(m):
+                nonlocal prev_arr
+                vals = np.empty(n, dtype=bool)
+                vals[cov_idx] = vec(m)
+                if n_rest:
+                    vals[rest_idx] = list(map(call, tconds, repeat(m, n_rest)))
+                changed = np.flatnonzero(vals != prev_arr)
+                if len(changed):
+                    for i in changed.tolist():
+                        on_change(i, bool(vals[i]))
+                    prev_arr = vals
+                if pending:
+                    timers()
+            return vector_bank
 
         def bank(m):
             nonlocal prev
