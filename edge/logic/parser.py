@@ -182,7 +182,7 @@ class Parser:
         left = self._primary()
         while self.at_op("**"):
             tok = self.next()
-            right = self._primary()
+            right = self._unary() if self.at_op("-", "+") else self._primary()
             left = self._nest(Binary(tok.line, tok.column, "**", left, right), left, right)
         return left
 
