@@ -116,7 +116,11 @@ class Checker:
         if isinstance(node, Lit):
             return node.lit_type
         if isinstance(node, Name):
-            return self.scope.lookup(node).type
+            sym = self.scope.lookup(node)
+            if sym.kind == "block":
+                raise self.error(node, f"'{sym.name}' is a function block; read one of its "
+                                       f"outputs (e.g. {sym.name}.Q)")
+            return sym.type
         if isinstance(node, Unary):
             if node.op == "NOT":
                 self.expect(node.operand, BOOL, what=" after NOT")

@@ -158,9 +158,10 @@ class Lexer:
 
     def _digits(self, base: int = 10) -> str:
         allowed = "0123456789abcdefABCDEF" if base == 16 else "0123456789"[:base]
+        line, col = self.line, self.col
         raw = self._scan_while(lambda c: c in allowed or c == "_")
         if raw.startswith("_") or raw.endswith("_") or "__" in raw:
-            raise self.error("misplaced '_' in a number")
+            raise self.error("misplaced '_' in a number", line, col)
         return raw.replace("_", "")
 
     def _number(self, line: int, col: int) -> Token:

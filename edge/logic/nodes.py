@@ -47,6 +47,7 @@ class Binary(Expr):
 class Logic(Expr):
     op: str = "AND"           # "AND" or "OR", n-ary, short-circuit
     items: list[Expr] = field(default_factory=list)
+    parenthesized: bool = False
 
 
 @dataclass(eq=False, slots=True)

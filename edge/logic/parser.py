@@ -32,13 +32,14 @@ from edge.logic.nodes import (
     VarDecl,
 )
 
-MAX_DEPTH = 64
+MAX_DEPTH = 32
 MAX_ITEMS = 20_000          # declarations + statements + rules in one program
 MAX_ACTIONS = 64            # actions in one rule
 MAX_ARGS = 32
 
-_COMPARE = ("<", ">", "<=", ">=")
-_EQUALITY = ("=", "<>")
+# binary operators, loosest first (IEC 61131-3 ST); unary and ** bind tighter
+_PRECEDENCE = {"OR": 1, "XOR": 2, "AND": 3, "&": 3, "=": 4, "<>": 4, "<": 5, ">": 5,
+               "<=": 5, ">=": 5, "+": 6, "-": 6, "*": 7, "/": 7, "MOD": 7}
 
 
 def _describe(tok: Token) -> str:
@@ -112,54 +113,38 @@ class Parser:
         if self.nesting > MAX_DEPTH:
             raise self.error(f"expression nested more than {MAX_DEPTH} levels deep")
         try:
-            return self._or()
+            return self._climb(1)
         finally:
             self.nesting -= 1
 
-    def _logic(self, op: str, sub) -> Expr:
-        first = sub()
-        if not (self.at_kw(op) or (op == "AND" and self.at_op("&"))):
-            return first
-        items = [first]
-        while self.at_kw(op) or (op == "AND" and self.at_op("&")):
-            self.next()
-            items.append(sub())
-        return self._nest(Logic(first.line, first.column, op, items), *items)
+    def _binary_op(self) -> tuple[str, int] | None:
+        tok = self.tok
+        if tok.kind == "op" and tok.value in _PRECEDENCE:
+            return ("AND" if tok.value == "&" else str(tok.value)), _PRECEDENCE[str(tok.value)]
+        if tok.kind == "kw" and tok.value in _PRECEDENCE:
+            return str(tok.value), _PRECEDENCE[str(tok.value)]
+        return None
 
-    def _or(self) -> Expr:
-        return self._logic("OR", self._xor)
-
-    def _xor(self) -> Expr:
-        left = self._and()
-        while self.at_kw("XOR"):
+    def _climb(self, min_prec: int) -> Expr:
+        """Precedence climbing: loops within a level, recursion only across levels, so a
+        long chain of operators costs no stack."""
+        left = self._unary()
+        while True:
+            found = self._binary_op()
+            if found is None or found[1] < min_prec:
+                return left
+            op, prec = found
             tok = self.next()
-            right = self._and()
-            left = self._nest(Binary(tok.line, tok.column, "XOR", left, right), left, right)
-        return left
-
-    def _and(self) -> Expr:
-        return self._logic("AND", self._equality)
-
-    def _binary_level(self, ops: tuple[str, ...], sub, kws: tuple[str, ...] = ()) -> Expr:
-        left = sub()
-        while self.at_op(*ops) or self.at_kw(*kws):
-            tok = self.next()
-            right = sub()
-            left = self._nest(Binary(tok.line, tok.column, str(tok.value), left, right),
-                              left, right)
-        return left
-
-    def _equality(self) -> Expr:
-        return self._binary_level(_EQUALITY, self._comparison)
-
-    def _comparison(self) -> Expr:
-        return self._binary_level(_COMPARE, self._additive)
-
-    def _additive(self) -> Expr:
-        return self._binary_level(("+", "-"), self._multiplicative)
-
-    def _multiplicative(self) -> Expr:
-        return self._binary_level(("*", "/"), self._unary, ("MOD",))
+            right = self._climb(prec + 1)
+            if op in ("AND", "OR"):
+                if isinstance(left, Logic) and left.op == op and not left.parenthesized:
+                    left.items.append(right)
+                    left.depth = max(left.depth, right.depth + 1)
+                else:
+                    left = self._nest(Logic(left.line, left.column, op, [left, right]),
+                                      left, right)
+            else:
+                left = self._nest(Binary(tok.line, tok.column, op, left, right), left, right)
 
     def _unary(self) -> Expr:
         if self.at_op("-", "+") or self.at_kw("NOT"):
@@ -212,6 +197,8 @@ class Parser:
             inner = self.expression()
             self.take_op(")", "')' to close the '(' at line "
                               f"{tok.line}, column {tok.column}")
+            if isinstance(inner, Logic):
+                inner.parenthesized = True
             return inner
         if self.at_kw("IF"):
             return self._conditional()
