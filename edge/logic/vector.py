@@ -83,41 +83,56 @@ class VectorConditions:
         self._get = operator.itemgetter(*names) if len(names) > 1 else (
             lambda m, k=names[0]: (m[k],))
         self._count = len(names)
-        groups: dict[Any, list[int]] = {}
+        # leaves are evaluated grouped by operator (one gather, one ufunc per group into
+        # a contiguous slice), then permuted back to rule order for the reductions
+        by_kind: dict[Any, list[int]] = {}
         for j, (_, kind, _) in enumerate(flat):
-            groups.setdefault(kind, []).append(j)
+            by_kind.setdefault(kind, []).append(j)
+        order_leaves = [j for idx in by_kind.values() for j in idx]
+        self._val_idx = np.array([flat[j][0] for j in order_leaves], dtype=np.intp)
+        self._consts = np.array([flat[j][2] for j in order_leaves], dtype=np.float64)
         self._groups = []
-        for kind, idx in groups.items():
-            leaf_idx = np.array(idx, dtype=np.intp)
-            val_idx = np.array([flat[j][0] for j in idx], dtype=np.intp)
-            consts = np.array([flat[j][2] for j in idx], dtype=np.float64)
-            self._groups.append((kind, leaf_idx, val_idx, consts))
-        self._bits = np.zeros(len(flat), dtype=bool)
+        pos = 0
+        for kind, idx in by_kind.items():
+            ufunc = {"true": np.not_equal, "false": np.equal, operator.lt: np.less,
+                     operator.gt: np.greater, operator.le: np.less_equal,
+                     operator.ge: np.greater_equal, operator.eq: np.equal,
+                     operator.ne: np.not_equal}[kind]
+            self._groups.append((ufunc, slice(pos, pos + len(idx))))
+            pos += len(idx)
+        # the x-side of "true"/"false" tests compares with 0.0: const stays 0.0, and the
+        # ufunc is applied as ufunc(x, 0) for those, ufunc(const, x) for the others
+        self._x_first = {id(g[1]) for g, kind in zip(self._groups, by_kind, strict=True)
+                         if kind in ("true", "false")}
+        self._perm = np.argsort(np.array(order_leaves, dtype=np.intp), kind="stable")
+        self._gbits = np.zeros(len(flat), dtype=bool)
         self._and = (np.array(and_starts, dtype=np.intp), np.array(and_rules, dtype=np.intp)) \
             if and_starts else None
-        self._or = (np.array([s for s in or_starts], dtype=np.intp),
-                    np.array(or_rules, dtype=np.intp)) if or_starts else None
+        self._or = (np.array(or_starts, dtype=np.intp), np.array(or_rules, dtype=np.intp)) \
+            if or_starts else None
         self._n_and_leaves = or_starts[0] if or_starts else len(flat)
+        self._all_and = self._or is None and np.array_equal(self._and[1], np.arange(self.n))
 
     def __call__(self, m: Any) -> np.ndarray:
         vals = np.fromiter(self._get(m), dtype=np.float64, count=self._count)
-        bits = self._bits
-        for kind, leaf_idx, val_idx, consts in self._groups:
-            x = vals[val_idx]
-            if kind == "true":
-                bits[leaf_idx] = x != 0.0
-            elif kind == "false":
-                bits[leaf_idx] = x == 0.0
+        x = vals[self._val_idx]
+        consts, gbits, x_first = self._consts, self._gbits, self._x_first
+        for ufunc, sl in self._groups:
+            if id(sl) in x_first:
+                ufunc(x[sl], consts[sl], out=gbits[sl])
             else:
-                bits[leaf_idx] = kind(consts, x)
+                ufunc(consts[sl], x[sl], out=gbits[sl])
+        bits = gbits[self._perm]
+        if self._all_and:
+            return np.logical_and.reduceat(bits, self._and[0])
         out = np.empty(self.n, dtype=bool)
         if self._and is not None:
             starts, rules = self._and
             out[rules] = np.logical_and.reduceat(bits[:self._n_and_leaves], starts)
         if self._or is not None:
             starts, rules = self._or
-            seg = bits[self._n_and_leaves:]
-            out[rules] = np.logical_or.reduceat(seg, starts - self._n_and_leaves)
+            out[rules] = np.logical_or.reduceat(bits[self._n_and_leaves:],
+                                                starts - self._n_and_leaves)
         return out
 
 
