@@ -371,9 +371,11 @@ def as_type(value: Any, type_name: str) -> Any:
     TIME -> int ns); raises LogicError when it cannot be represented."""
     try:
         if type_name == BOOL:
-            if isinstance(value, str):
-                raise TypeError
-            return bool(value)
+            if isinstance(value, bool) or type(value).__name__ == "bool_":
+                return bool(value)
+            if hasattr(value, "__index__") and operator.index(value) in (0, 1):
+                return bool(operator.index(value))
+            raise TypeError
         if type_name == REAL:
             if isinstance(value, str | bytes):
                 raise TypeError

@@ -28,8 +28,9 @@ from edge.logic.nodes import VALUE_TYPES
 from edge.logic.program import Program
 
 # state record fields a signal may read; per-axis arrays take ".<axis index>"
-STATE_SCALARS = ("tick", "mode", "fault_code", "stop_category", "inputs", "outputs")
+STATE_SCALARS = ("mode", "fault_code", "stop_category", "inputs", "outputs")
 STATE_ARRAYS = ("q", "qd", "tau", "q_cmd", "qd_cmd", "signals")
+STATE_BITS = ("inputs", "outputs")       # "inputs.3": bit 3 of the digital inputs, BOOL
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SignalSource:
     path: tuple[str | int, ...] = ()     # keys / indices into the message data
     state_field: str | None = None
     state_index: int | None = None
+    state_bit: int | None = None
     default: Any = None
 
 
@@ -78,6 +80,12 @@ def _signal(name: str, node: Node, n_axes: int) -> SignalSource:
     base, _, index = spec.partition(".")
     if base in STATE_SCALARS and not index:
         src.state_field = base
+    elif base in STATE_BITS and index.isdigit():
+        if int(index) > 31:
+            raise node.error(f"bit {index} is out of range (0 .. 31)", "state")
+        if type_name != "BOOL":
+            raise node.error(f"a bit of '{base}' is a BOOL signal", "type")
+        src.state_field, src.state_bit = base, int(index)
     elif base in STATE_ARRAYS and index.isdigit():
         limit = n_axes if base != "signals" else 64
         if int(index) >= limit:
@@ -85,7 +93,8 @@ def _signal(name: str, node: Node, n_axes: int) -> SignalSource:
         src.state_field, src.state_index = base, int(index)
     else:
         raise node.error(f"unknown state field '{spec}' (expected one of "
-                         f"{', '.join(STATE_SCALARS)} or <{'|'.join(STATE_ARRAYS)}>.<index>)",
+                         f"{', '.join(STATE_SCALARS)}, <{'|'.join(STATE_ARRAYS)}>.<index> or "
+                         f"<{'|'.join(STATE_BITS)}>.<bit>)",
                          "state")
     return src
 

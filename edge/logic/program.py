@@ -61,12 +61,14 @@ class Program:
     """A compiled program; `scan(inputs, tick)` runs it once at logical time tick."""
 
     def __init__(self, text: str, signals: Mapping[str, str], *, period_ns: int = 1_000_000,
-                 source: str | None = None, vectorize: bool = True) -> None:
+                 source: str | None = None, vectorize: bool = True,
+                 banks: bool = True) -> None:
         if not isinstance(period_ns, int) or period_ns <= 0:
             raise LogicError(f"period_ns must be a positive integer, got {period_ns!r}",
                              source=source)
         self.period_ns = period_ns
         self.vectorize = vectorize
+        self.banks = banks
         self.source = source
         self.signals = dict(signals)
         self.faults = Faults()
@@ -265,6 +267,8 @@ class Program:
         """Rules whose actions only emit (EVENT, STOP) change no state a later condition
         could read, so their conditions can be evaluated together, in order, before the
         edges are looked at; a FOR duration must then be a constant."""
+        if not self.banks:
+            return False
         if not all(isinstance(a, Event | Stop) for a in rule.actions):
             return False
         return rule.duration is None or self.compiler._constant(rule.duration)
@@ -303,21 +307,30 @@ class Program:
             if stops:
                 res._result.stops.extend(stops)
 
-        def on_change(i: int, value: bool) -> None:
+        def on_change(i: int, value: bool, fired: list[int]) -> None:
             if i in durations:
                 if value:
-                    pending[i] = now[0]
+                    if durations[i] <= 0:
+                        fired.append(i)
+                    else:
+                        pending[i] = now[0]
                 else:
                     pending.pop(i, None)
             elif value:
-                fire(i)
+                fired.append(i)
 
-        def timers() -> None:
+        def timers(fired: list[int]) -> None:
             t = now[0]
-            for i in sorted(pending):
-                if t - pending[i] >= durations[i]:
-                    del pending[i]
-                    fire(i)
+            for i in [i for i, since in pending.items() if t - since >= durations[i]]:
+                del pending[i]
+                fired.append(i)
+
+        def fire_in_order(fired: list[int]) -> None:
+            # edges and elapsed FOR delays fire in rule order, as a sequential scan would
+            if len(fired) > 1:
+                fired.sort()
+            for i in fired:
+                fire(i)
 
         if vec is not None:
             prev_arr = np.zeros(n, dtype=bool)
@@ -331,33 +344,29 @@ class Program:
                 if n_rest:
                     vals[rest_idx] = list(map(call, tconds, repeat(m, n_rest)))
                 changed = np.flatnonzero(vals != prev_arr)
+                fired: list[int] = []
                 if len(changed):
                     for i in changed.tolist():
-                        on_change(i, bool(vals[i]))
+                        on_change(i, bool(vals[i]), fired)
                     prev_arr = vals
                 if pending:
-                    timers()
+                    timers(fired)
+                if fired:
+                    fire_in_order(fired)
             return vector_bank
 
         def bank(m):
             nonlocal prev
             vals = list(map(call, tconds, repeat(m, n)))
+            fired: list[int] = []
             if vals != prev:
                 for i in compress(indices, map(ne, vals, prev)):
-                    if i in durations:
-                        if vals[i]:
-                            pending[i] = now[0]
-                        else:
-                            pending.pop(i, None)
-                    elif vals[i]:
-                        fire(i)
+                    on_change(i, vals[i], fired)
                 prev = vals
             if pending:
-                t = now[0]
-                for i in sorted(pending):
-                    if t - pending[i] >= durations[i]:
-                        del pending[i]
-                        fire(i)
+                timers(fired)
+            if fired:
+                fire_in_order(fired)
         return bank
 
     def _action(self, action, rule_index: int) -> Callable[[Any], None]:

@@ -48,12 +48,16 @@ class LogicTask:
                 value = value[key]
             return as_type(value, src.type)
         except (KeyError, IndexError, TypeError, LogicError) as exc:
-            self.bad_inputs += 1
-            if src.name not in self._warned:
-                self._warned.add(src.name)
-                log.warning("logic signal '%s': cannot read %s from topic '%s' (%s); "
-                            "keeping its last value", src.name, src.type, src.topic, exc)
+            self._bad(src, f"topic '{src.topic}'", exc)
             return self.inputs[src.name]
+
+    def _bad(self, src: SignalSource, where: str, exc: Exception) -> None:
+        """A value that does not fit its type: counted, logged once, last value kept."""
+        self.bad_inputs += 1
+        if src.name not in self._warned:
+            self._warned.add(src.name)
+            log.warning("logic signal '%s': cannot read a %s from %s (%s); keeping its last "
+                        "value", src.name, src.type, where, exc)
 
     def __call__(self, ctx: TaskContext) -> None:
         inputs = self.inputs
@@ -62,8 +66,14 @@ class LogicTask:
         state = ctx.state
         for src in self._state_sources:
             raw = state[src.state_field]
-            inputs[src.name] = as_type(raw if src.state_index is None else raw[src.state_index],
-                                       src.type)
+            if src.state_index is not None:
+                raw = raw[src.state_index]
+            elif src.state_bit is not None:
+                raw = bool((int(raw) >> src.state_bit) & 1)
+            try:
+                inputs[src.name] = as_type(raw, src.type)
+            except LogicError as exc:
+                self._bad(src, f"state field '{src.state_field}'", exc)
         result = self.program.scan(inputs, ctx.tick)
         self.scans += 1
         lines = self.program.rule_lines

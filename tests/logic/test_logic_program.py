@@ -53,14 +53,15 @@ SIGNALS = {**{f"r{i}": "REAL" for i in range(6)}, **{f"n{i}": "INT" for i in ran
 def test_vectorised_bank_equals_closures(text, seed):
     fast = Program(text, SIGNALS, period_ns=10_000_000)
     slow = Program(text, SIGNALS, period_ns=10_000_000, vectorize=False)
+    plain = Program(text, SIGNALS, period_ns=10_000_000, banks=False)   # rule by rule
     rnd = random.Random(seed)
     for tick in range(40):
         inputs = {**{f"r{i}": rnd.choice([rnd.uniform(-4, 4), 0.5, float("nan")])
                      for i in range(6)},
                   **{f"n{i}": rnd.randint(-3, 3) for i in range(6)},
                   **{f"b{i}": rnd.random() < 0.5 for i in range(6)}}
-        a, b = fast.scan(inputs, tick), slow.scan(inputs, tick)
-        assert (a.events, a.stops) == (b.events, b.stops)
+        a, b, c = fast.scan(inputs, tick), slow.scan(inputs, tick), plain.scan(inputs, tick)
+        assert (a.events, a.stops) == (b.events, b.stops) == (c.events, c.stops)
 
 
 def test_large_program_compiles_and_scans_with_the_vector_path():
@@ -105,6 +106,9 @@ def test_program_errors_point_at_the_board_file_line():
 
 @pytest.mark.parametrize("change,fragment", [
     ("period_ms: 5", "period_ms: 2.5"),
+    ("state: q.0, type: REAL", "state: inputs.3, type: REAL"),
+    ("state: q.0", "state: inputs.40"),
+    ("topic: io/door, field", "state: q.0, topic: io/door, field"),
     ("state: q.0", "state: q.9"),
     ("state: q.0", "state: torque"),
     ("type: BOOL", "type: STRING"),
@@ -124,7 +128,9 @@ def _runtime():
     states = []
     rt.executor.add_state_listener(lambda tick, recs: states.append(recs), every_ticks=100)
 
-    def door(ctx):                      # the door opens at tick 100
+    def door(ctx):                      # a malformed value at tick 50, the door opens at 100
+        if ctx.tick == 50:
+            ctx.publish("io/door", {"closed": "maybe"})
         if ctx.tick == 100:
             ctx.publish("io/door", {"closed": False})
     rt.add_task(LetTask("door_sensor", door, period_ticks=50, deadline_ticks=1))
@@ -152,7 +158,9 @@ def test_rule_end_to_end_on_the_bus_with_executor_and_cycle():
     assert s["stop_category"][effective] == 1 and s["fault_code"][effective] == FAULT_REQUESTED
     outputs = [m.data for m in seen if m.topic == "logic/outputs"]
     assert outputs[0] == {"moving": False} and {"moving": True} in outputs
-    assert rt.summary()["logic"]["events"] == 1
+    summary = rt.summary()["logic"]
+    assert summary["events"] == 1 and summary["stop_requests"] >= 1
+    assert summary["bad_inputs"] >= 1          # "maybe" is not a BOOL: counted, value kept
 
 
 def test_end_to_end_replays_identically():
