@@ -8,6 +8,7 @@ range-checked here, so a huge number never reaches the compiler.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from edge.errors import LogicError
@@ -32,6 +33,14 @@ OPERATORS = (":=", "<=", ">=", "<>", "**", "=>", "+", "-", "*", "/", "<", ">", "
 # characters that change how text is displayed without being visible (Trojan Source)
 _INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD} | set(range(0x202A, 0x202F)) \
     | set(range(0x2066, 0x206A)) | {0x200E, 0x200F, 0x061C}
+
+
+_SPACE = re.compile(r"[ \t\r\n]+")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_INVISIBLE_RE = re.compile("[" + "".join(chr(c) for c in sorted(_INVISIBLE)) + "]")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e\t\r\n]")
+_OPS2 = {op for op in OPERATORS if len(op) == 2}
+_OPS1 = {op for op in OPERATORS if len(op) == 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +74,13 @@ class Lexer:
         return LogicError(message, line or self.line, col or self.col, source=self.source)
 
     def _advance(self, n: int) -> None:
-        for ch in self.text[self.pos:self.pos + n]:
-            if ch == "\n":
-                self.line += 1
-                self.col = 1
-            else:
-                self.col += 1
+        chunk = self.text[self.pos:self.pos + n]
+        newlines = chunk.count("\n")
+        if newlines:
+            self.line += newlines
+            self.col = n - chunk.rfind("\n")
+        else:
+            self.col += n
         self.pos += n
 
     def tokens(self) -> list[Token]:
@@ -90,13 +100,12 @@ class Lexer:
             elif ch == '"' or ch == "'":
                 tok = self._string(line, col)
             else:
-                for op in OPERATORS:
-                    if text.startswith(op, self.pos):
-                        self._advance(len(op))
-                        tok = Token("op", op, line, col, op)
-                        break
-                else:
+                two = text[self.pos:self.pos + 2]
+                op = two if two in _OPS2 else ch if ch in _OPS1 else None
+                if op is None:
                     raise self.error(f"unexpected character {_describe(ch)}")
+                self._advance(len(op))
+                tok = Token("op", op, line, col, op)
             if self.pos - start > MAX_LITERAL_CHARS and tok.kind != "str":
                 raise self.error(f"token longer than {MAX_LITERAL_CHARS} characters", line, col)
             out.append(tok)
@@ -110,26 +119,33 @@ class Lexer:
             raise self.error(f"unexpected character {_describe(ch)} (only ASCII is allowed "
                              "outside comments)")
 
+    def _check_span(self, start: int, end: int, in_comment: bool) -> None:
+        """Refuse invisible characters (and, outside comments, any non-ASCII) in a span."""
+        bad = (_INVISIBLE_RE if in_comment else _NOT_PRINTABLE_ASCII).search(
+            self.text, start, end)
+        if bad is not None:
+            self._advance(bad.start() - self.pos)
+            self._check_char(bad.group(), in_comment)
+            raise self.error(f"unexpected character {_describe(bad.group())}")
+
     def _skip_space_and_comments(self) -> None:
         text = self.text
         while self.pos < len(text):
             ch = text[self.pos]
             if ch in " \t\r\n":
-                self._advance(1)
+                self._advance(_SPACE.match(text, self.pos).end() - self.pos)
             elif text.startswith("(*", self.pos):
                 line, col = self.line, self.col
                 end = text.find("*)", self.pos + 2)
                 if end < 0:
                     raise self.error("comment opened with '(*' is never closed with '*)'",
                                      line, col)
-                for c in text[self.pos:end]:
-                    self._check_char(c, True)
+                self._check_span(self.pos, end, True)
                 self._advance(end + 2 - self.pos)
             elif text.startswith("//", self.pos):
                 end = text.find("\n", self.pos)
                 end = len(text) if end < 0 else end
-                for c in text[self.pos:end]:
-                    self._check_char(c, True)
+                self._check_span(self.pos, end, True)
                 self._advance(end - self.pos)
             else:
                 self._check_char(ch, False)
@@ -145,7 +161,11 @@ class Lexer:
         return text[start:end]
 
     def _word(self, line: int, col: int) -> Token:
-        word = self._scan_while(lambda c: c.isascii() and (c.isalnum() or c == "_"))
+        end = _WORD.match(self.text, self.pos).end()
+        if end - self.pos > MAX_LITERAL_CHARS:
+            raise self.error(f"token longer than {MAX_LITERAL_CHARS} characters", line, col)
+        word = self.text[self.pos:end]
+        self._advance(end - self.pos)
         upper = word.upper()
         if upper in ("T", "TIME") and self.text.startswith("#", self.pos):
             self._advance(1)
@@ -262,8 +282,7 @@ class Lexer:
         if end < 0 or (0 <= newline < end):
             raise self.error("string is never closed on its line", line, col)
         body = self.text[self.pos + 1:end]
-        for c in body:
-            self._check_char(c, False)
+        self._check_span(self.pos + 1, end, False)
         if len(body) > 200:
             raise self.error("string longer than 200 characters", line, col)
         self._advance(end + 1 - self.pos)

@@ -263,6 +263,7 @@ class Parser:
     def program(self) -> ProgramAst:
         decls: list[VarDecl] = []
         body: list = []
+        rules = 0
         while self.tok.kind != "eof":
             if len(decls) + len(body) > MAX_ITEMS:
                 raise self.error(f"program has more than {MAX_ITEMS} items")
@@ -270,7 +271,8 @@ class Parser:
                 self._var_section(decls)
             elif self.at_kw("WHEN"):
                 rule = self._rule()
-                rule.index = sum(isinstance(b, Rule) for b in body)
+                rule.index = rules
+                rules += 1
                 body.append(rule)
             elif self.tok.kind == "ident":
                 body.append(self._statement())
