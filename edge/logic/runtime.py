@@ -36,12 +36,16 @@ class LogicTask:
         self._last_outputs: dict[str, Any] | None = None
         self._last_faults = 0
         self._warned: set[str] = set()
+        self._seen: dict[str, Any] = {}     # signal -> the Message its value came from
         self.scans = self.events = self.stop_requests = self.bad_inputs = 0
 
     def _read(self, ctx: TaskContext, src: SignalSource) -> Any:
         msg = ctx.latest(src.topic)
         if msg is None:
             return src.default
+        if self._seen.get(src.name) is msg:        # messages are immutable: same value
+            return self.inputs[src.name]
+        self._seen[src.name] = msg
         value = msg.data
         try:
             for key in src.path:

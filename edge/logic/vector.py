@@ -11,6 +11,7 @@ compares FALSE, as in the closures.
 from __future__ import annotations
 
 import operator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ def leaves_of(compiler: ExprCompiler, node: Expr) -> tuple[str, list[tuple]] | N
             leaves.append((key, "true", 0.0))
         elif pred is operator.not_:
             leaves.append((key, "false", 0.0))
-        elif (getattr(pred, "func", None) in _OPS and len(pred.args) == 1
+        elif (isinstance(pred, partial) and pred.func in _OPS and len(pred.args) == 1
               and isinstance(pred.args[0], int | float) and not isinstance(pred.args[0], bool)
               and -2.0**53 <= pred.args[0] <= 2.0**53):
             leaves.append((key, pred.func, float(pred.args[0])))
