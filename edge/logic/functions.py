@@ -32,51 +32,96 @@ def widen(c: ExprCompiler, form: tuple, from_type: str | None, to_type: str | No
     return form
 
 
-def _ranged(op, a: Fn, b: Fn, lo, hi, fix) -> Fn:
-    def f(m):
-        r = op(a(m), b(m))
-        return r if lo <= r <= hi else fix(r)
-    return f
-
-
-def _ranged_const(op, a: Fn, k, lo, hi, fix) -> Fn:
-    def f(m):
-        r = op(a(m), k)
-        return r if lo <= r <= hi else fix(r)
-    return f
-
-
-def _ranged_inputs(op, x: str, y: str, lo, hi, fix) -> Fn:
-    def f(m):
-        r = op(m[x], m[y])
-        return r if lo <= r <= hi else fix(r)
-    return f
-
-
-def _ranged_input_const(op, x: str, k, lo, hi, fix, swap: bool) -> Fn:
-    if swap:
-        def g(m):
-            r = op(k, m[x])
+# One closure per operator and operand shape (f: closure, in: input read in place,
+# k: constant) so that the operator is bytecode, not a call. r is range-checked: out of
+# range (or NaN) goes through `fix`, which saturates and sets the overflow bit.
+def _add(shape: str, a, b, lo, hi, fix) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] + m[b]
             return r if lo <= r <= hi else fix(r)
-        return g
-
-    def f(m):
-        r = op(m[x], k)
-        return r if lo <= r <= hi else fix(r)
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] + b
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "k,in":
+        def f(m):
+            r = a + m[b]
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) + b
+            return r if lo <= r <= hi else fix(r)
+    else:
+        def f(m):
+            r = a(m) + b(m)
+            return r if lo <= r <= hi else fix(r)
     return f
 
 
-def _add_sub_mul(op, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix) -> Fn:
+def _sub(shape: str, a, b, lo, hi, fix) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] - m[b]
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] - b
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "k,in":
+        def f(m):
+            r = a - m[b]
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) - b
+            return r if lo <= r <= hi else fix(r)
+    else:
+        def f(m):
+            r = a(m) - b(m)
+            return r if lo <= r <= hi else fix(r)
+    return f
+
+
+def _mul(shape: str, a, b, lo, hi, fix) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] * m[b]
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] * b
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "k,in":
+        def f(m):
+            r = a * m[b]
+            return r if lo <= r <= hi else fix(r)
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) * b
+            return r if lo <= r <= hi else fix(r)
+    else:
+        def f(m):
+            r = a(m) * b(m)
+            return r if lo <= r <= hi else fix(r)
+    return f
+
+
+_TEMPLATES = {"+": _add, "-": _sub, "*": _mul}
+
+
+def _add_sub_mul(op: str, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix) -> Fn:
     """Shape-specialised + - *: inputs are read in place, constants bound."""
+    make = _TEMPLATES[op]
     if lf[0] == "in" and rf[0] == "in":
-        return _ranged_inputs(op, lf[1], rf[1], lo, hi, fix)
+        return make("in,in", lf[1], rf[1], lo, hi, fix)
     if lf[0] == "in" and rf[0] == "c":
-        return _ranged_input_const(op, lf[1], rf[1], lo, hi, fix, False)
+        return make("in,k", lf[1], rf[1], lo, hi, fix)
     if lf[0] == "c" and rf[0] == "in":
-        return _ranged_input_const(op, rf[1], lf[1], lo, hi, fix, True)
+        return make("k,in", lf[1], rf[1], lo, hi, fix)
     if rf[0] == "c":
-        return _ranged_const(op, c.fn(lf), rf[1], lo, hi, fix)
-    return _ranged(op, c.fn(lf), c.fn(rf), lo, hi, fix)
+        return make("f,k", c.fn(lf), rf[1], lo, hi, fix)
+    return make("f,f", c.fn(lf), c.fn(rf), lo, hi, fix)
 
 
 def arith(c: ExprCompiler, node: Binary) -> tuple:
@@ -92,7 +137,7 @@ def arith(c: ExprCompiler, node: Binary) -> tuple:
         lo, hi, fix = (INT_MIN, INT_MAX, c.int_fix) if t == INT else \
             (TIME_MIN, TIME_MAX, c.time_fix)
         if op in _PY:
-            return ("f", _add_sub_mul(_PY[op], lf, rf, c, lo, hi, fix))
+            return ("f", _add_sub_mul(op, lf, rf, c, lo, hi, fix))
         b = c.fn(rf)
         dz = c.div_zero
         if op == "/":
@@ -134,7 +179,7 @@ def arith(c: ExprCompiler, node: Binary) -> tuple:
     # REAL
     fix = c.real_fix
     if op in _PY:
-        return ("f", _add_sub_mul(_PY[op], lf, rf, c, -MAXF, MAXF, fix))
+        return ("f", _add_sub_mul(op, lf, rf, c, -MAXF, MAXF, fix))
     if rf[0] == "c" and rf[1] != 0:        # a constant divisor cannot be zero
         k = rf[1]
         if lf[0] == "in":

@@ -15,6 +15,7 @@ from edge.errors import LogicError
 
 MAX_SOURCE_CHARS = 1_000_000
 MAX_LITERAL_CHARS = 64
+MAX_TOKENS = 250_000
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1           # INT is a 32-bit signed integer (DINT range)
 TIME_MAX_NS = 2**63 - 1
 
@@ -109,6 +110,8 @@ class Lexer:
             if self.pos - start > MAX_LITERAL_CHARS and tok.kind != "str":
                 raise self.error(f"token longer than {MAX_LITERAL_CHARS} characters", line, col)
             out.append(tok)
+            if len(out) > MAX_TOKENS:
+                raise self.error(f"more than {MAX_TOKENS} tokens", line, col)
 
     def _check_char(self, ch: str, in_comment: bool) -> None:
         code = ord(ch)
