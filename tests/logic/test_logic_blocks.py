@@ -182,3 +182,22 @@ def test_when_for_matches_oracle(trace, d_ticks):
 def test_negative_preset_acts_as_zero(pt):
     q, _ = timer("TON", "0110", pt=pt)
     assert q == "0110"
+
+
+def test_declarations_initial_values_widening_and_outputs():
+    text = """
+    VAR_OUTPUT r : REAL := 2; t : TIME := 1s + 500ms; n : INT := -3; f : BOOL := TRUE; END_VAR
+    VAR k : INT := 16#10; END_VAR
+    r := r + k;           // INT widened into REAL
+    t := t * 2;
+    n := n * k;
+    f := NOT f;
+    """
+    prog = compile_program(text, {})
+    assert prog.outputs() == {"r": 2.0, "t": 1_500_000_000, "n": -3, "f": True}
+    prog.scan({}, 0)
+    out = prog.outputs()
+    assert out == {"r": 18.0, "t": 3_000_000_000, "n": -48, "f": False}
+    assert isinstance(out["r"], float)
+    prog.scan({}, 1)
+    assert prog.outputs() == {"r": 34.0, "t": 6_000_000_000, "n": -768, "f": True}
