@@ -8,16 +8,12 @@ publish events, assign variables or outputs, call function blocks, or request a 
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress as _compress
-from itertools import repeat as _repeat
 from typing import Any
 
-import numpy as np
-
 from edge.errors import LogicError
+from edge.logic.bank import RuleBank
 from edge.logic.blocks import BLOCK_TYPES, FunctionBlock
 from edge.logic.checker import Checker, Symbol, signal_scope
 from edge.logic.compiler import ExprCompiler, Faults, Fn
@@ -288,86 +284,14 @@ class Program:
             if rule.duration is not None:
                 self.checker.expect(rule.duration, TIME, what=" as the FOR duration")
                 durations[i] = self.compiler.compile(rule.duration)[1]
-        n = len(rules)
-        vec, covered, rest = (None, [], list(range(n))) if not self.vectorize else \
-            split_bank(self.compiler, [r.condition for r in rules])
-        tconds = tuple(conds[i] for i in rest)
-        n_rest = len(rest)
-        prev = [False] * n
-        pending: dict[int, int] = {}          # timed rule index -> tick ns its condition rose
-        indices = range(n)
-        now = self._now
-        res = self
-        call, repeat, compress, ne = _call, _repeat, _compress, _ne
-
-        def fire(i: int) -> None:
-            events, stops = emits[i]
-            if events:
-                res._result.events.extend(events)
-            if stops:
-                res._result.stops.extend(stops)
-
-        def on_change(i: int, value: bool, fired: list[int]) -> None:
-            if i in durations:
-                if value:
-                    if durations[i] <= 0:
-                        fired.append(i)
-                    else:
-                        pending[i] = now[0]
-                else:
-                    pending.pop(i, None)
-            elif value:
-                fired.append(i)
-
-        def timers(fired: list[int]) -> None:
-            t = now[0]
-            for i in [i for i, since in pending.items() if t - since >= durations[i]]:
-                del pending[i]
-                fired.append(i)
-
-        def fire_in_order(fired: list[int]) -> None:
-            # edges and elapsed FOR delays fire in rule order, as a sequential scan would
-            if len(fired) > 1:
-                fired.sort()
-            for i in fired:
-                fire(i)
-
-        if vec is not None:
-            prev_arr = np.zeros(n, dtype=bool)
-            rest_idx = np.array(rest, dtype=np.intp)
-            cov_idx = np.array(covered, dtype=np.intp)
-
-            def vector_bank(m):
-                nonlocal prev_arr
-                vals = np.empty(n, dtype=bool)
-                vals[cov_idx] = vec(m)
-                if n_rest:
-                    vals[rest_idx] = list(map(call, tconds, repeat(m, n_rest)))
-                changed = np.flatnonzero(vals != prev_arr)
-                fired: list[int] = []
-                if len(changed):
-                    for i in changed.tolist():
-                        on_change(i, bool(vals[i]), fired)
-                    prev_arr = vals
-                if pending:
-                    timers(fired)
-                if fired:
-                    fire_in_order(fired)
-            return vector_bank
-
-        def bank(m):
-            nonlocal prev
-            vals = list(map(call, tconds, repeat(m, n)))
-            fired: list[int] = []
-            if vals != prev:
-                for i in compress(indices, map(ne, vals, prev)):
-                    on_change(i, vals[i], fired)
-                prev = vals
-            if pending:
-                timers(fired)
-            if fired:
-                fire_in_order(fired)
-        return bank
+        vec, covered = None, []
+        if self.vectorize:
+            vec, covered, _ = split_bank(self.compiler, [r.condition for r in rules])
+        closure_conds: list[Fn | None] = list(conds)
+        for i in covered:
+            closure_conds[i] = None
+        return RuleBank(closure_conds, emits, durations, self._now, lambda: self._result,
+                        vec, covered).step
 
     def _action(self, action, rule_index: int) -> Callable[[Any], None]:
         if isinstance(action, Event):
@@ -407,10 +331,6 @@ class Program:
 
     def clear_faults(self) -> None:
         self.faults.flags = 0
-
-
-_call = operator.call
-_ne = operator.ne
 
 
 def _sequence(actions: list[Callable[[Any], None]]) -> Callable[[Any], None]:
