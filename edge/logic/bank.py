@@ -44,6 +44,9 @@ class RuleBank:
             self.prev = np.zeros(n, dtype=bool)
             self.cov_idx = np.array(covered, dtype=np.intp)
             self.rest_idx = np.array(self.rest, dtype=np.intp)
+            self.timed = np.zeros(n, dtype=bool)
+            self.timed[list(durations)] = True
+            self.untimed = ~self.timed
             self.step = self._vector_step
         else:
             self.step = self._closure_step
@@ -63,11 +66,15 @@ class RuleBank:
         vals[self.cov_idx] = self.vector(m)
         if len(self.conds):
             vals[self.rest_idx] = list(map(_call, self.conds, repeat(m, len(self.conds))))
-        changed = np.flatnonzero(vals != self.prev)
+        prev = self.prev
+        changed = vals != prev
         fired: list[int] = []
-        if len(changed):
-            for i in changed.tolist():
-                self._changed(i, bool(vals[i]), fired)
+        if changed.any():
+            # untimed rules fire on a rising edge: found without a Python loop
+            fired = np.flatnonzero(vals & ~prev & self.untimed).tolist()
+            if self.durations:
+                for i in np.flatnonzero(changed & self.timed).tolist():
+                    self._changed(i, bool(vals[i]), fired)
             self.prev = vals
         self._finish(fired)
 
