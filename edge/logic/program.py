@@ -315,12 +315,20 @@ class Program:
         """Run every item once at logical time `tick` (tick * period_ns nanoseconds).
 
         `inputs` maps every declared signal to a value of its type. Returns the events
-        and stop requests of this scan; outputs are in `outputs()`.
+        and stop requests of this scan; outputs are in `outputs()`. A missing signal or a
+        value of the wrong kind raises LogicError (the items before it have run).
         """
         self._now[0] = tick * self.period_ns
         result = self._result = ScanResult(tick)
-        for step in self._steps:
-            step(inputs)
+        try:
+            for step in self._steps:
+                step(inputs)
+        except KeyError as exc:
+            raise LogicError(f"input signal {exc} is missing from the scan inputs (the scan "
+                             "stopped half-way)", source=self.source) from None
+        except (TypeError, ValueError) as exc:
+            raise LogicError(f"an input value has the wrong type ({exc}; the scan stopped "
+                             "half-way)", source=self.source) from None
         result.faults = self.faults.flags
         return result
 

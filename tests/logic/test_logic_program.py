@@ -170,3 +170,19 @@ def test_end_to_end_replays_identically():
         rt.run_virtual(3.0)
         runs.append([(m.topic, m.tick, m.seq, m.data) for m in seen])
     assert runs[0] == runs[1] and runs[0]
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_scan_with_missing_or_wrong_inputs_raises_logic_error(vectorize):
+    from edge.errors import LogicError
+
+    text, signals = rule_program(64)
+    prog = Program(text, signals, vectorize=vectorize)
+    inputs = {k: {"REAL": 50.0, "BOOL": True, "INT": 2}[t] for k, t in signals.items()}
+    prog.scan(inputs, 0)
+    del inputs["s5"]
+    with pytest.raises(LogicError, match="'s5' is missing"):
+        prog.scan(inputs, 1)
+    inputs["s5"] = "hot"
+    with pytest.raises(LogicError, match="wrong type"):
+        prog.scan(inputs, 2)
