@@ -337,6 +337,11 @@ class ExprCompiler:
         if lf[0] == "in" and rf[0] == "in":
             return ("f", _cmp_inputs(op, lf[1], rf[1]))
         if rf[0] == "c":
+            from edge.logic.functions import fused_arith
+
+            fused = fused_arith(self, node.left, partial(_SWAP[op], rf[1]))
+            if fused is not None:
+                return ("f", fused)
             return ("f", _cmp_const(op, self.fn(lf), rf[1]))
         return ("f", _cmp_closures(op, self.fn(lf), self.fn(rf)))
 

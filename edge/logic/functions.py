@@ -107,11 +107,84 @@ def _mul(shape: str, a, b, lo, hi, fix) -> Fn:
     return f
 
 
+def _add_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] + m[b]
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] + b
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) + b
+            return post(r if lo <= r <= hi else fix(r))
+    else:
+        def f(m):
+            r = a(m) + b(m)
+            return post(r if lo <= r <= hi else fix(r))
+    return f
+
+
+def _sub_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] - m[b]
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] - b
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) - b
+            return post(r if lo <= r <= hi else fix(r))
+    else:
+        def f(m):
+            r = a(m) - b(m)
+            return post(r if lo <= r <= hi else fix(r))
+    return f
+
+
+def _mul_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
+    if shape == "in,in":
+        def f(m):
+            r = m[a] * m[b]
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "in,k":
+        def f(m):
+            r = m[a] * b
+            return post(r if lo <= r <= hi else fix(r))
+    elif shape == "f,k":
+        def f(m):
+            r = a(m) * b
+            return post(r if lo <= r <= hi else fix(r))
+    else:
+        def f(m):
+            r = a(m) * b(m)
+            return post(r if lo <= r <= hi else fix(r))
+    return f
+
+
 _TEMPLATES = {"+": _add, "-": _sub, "*": _mul}
+_POST_TEMPLATES = {"+": _add_post, "-": _sub_post, "*": _mul_post}
 
 
-def _add_sub_mul(op: str, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix) -> Fn:
-    """Shape-specialised + - *: inputs are read in place, constants bound."""
+def _add_sub_mul(op: str, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix,
+                 post=None) -> Fn:
+    """Shape-specialised + - *: inputs are read in place, constants bound. `post` (a C
+    callable: abs, or a comparison with a constant) is applied to the result in the same
+    frame, saving the parent's Python call."""
+    if post is not None:
+        make = _POST_TEMPLATES[op]
+        if lf[0] == "in" and rf[0] == "in":
+            return make("in,in", lf[1], rf[1], lo, hi, fix, post)
+        if lf[0] == "in" and rf[0] == "c":
+            return make("in,k", lf[1], rf[1], lo, hi, fix, post)
+        if rf[0] == "c":
+            return make("f,k", c.fn(lf), rf[1], lo, hi, fix, post)
+        return make("f,f", c.fn(lf), c.fn(rf), lo, hi, fix, post)
     make = _TEMPLATES[op]
     if lf[0] == "in" and rf[0] == "in":
         return make("in,in", lf[1], rf[1], lo, hi, fix)
@@ -122,6 +195,18 @@ def _add_sub_mul(op: str, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix) ->
     if rf[0] == "c":
         return make("f,k", c.fn(lf), rf[1], lo, hi, fix)
     return make("f,f", c.fn(lf), c.fn(rf), lo, hi, fix)
+
+
+def fused_arith(c: ExprCompiler, node, post) -> Fn | None:
+    """`post(node)` in one frame when node is a + - * on INT or REAL, else None."""
+    if not (isinstance(node, Binary) and node.op in _PY and node.type in (INT, REAL)):
+        return None
+    lf, rf = c.compile(node.left), c.compile(node.right)
+    if lf[0] == "c" and rf[0] == "c":
+        return None
+    if node.type == INT:
+        return _add_sub_mul(node.op, lf, rf, c, INT_MIN, INT_MAX, c.int_fix, post)
+    return _add_sub_mul(node.op, lf, rf, c, -MAXF, MAXF, c.real_fix, post)
 
 
 def arith(c: ExprCompiler, node: Binary) -> tuple:
@@ -275,6 +360,9 @@ def compile_call(c: ExprCompiler, node: Call) -> tuple:
     if f == "ABS":
         a = fns[0]
         if t == REAL:
+            fused = fused_arith(c, node.args[0], abs)
+            if fused is not None:
+                return ("f", fused)
             return ("f", lambda m: abs(a(m)))
         hi, fix = (INT_MAX, c.int_fix) if t == INT else (TIME_MAX, c.time_fix)
 

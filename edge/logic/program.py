@@ -40,7 +40,7 @@ FAULT_NAME = "MATH_FAULT"
 
 @dataclass
 class ScanResult:
-    """What one scan asked for: events (rule index, name), stop categories, output values."""
+    """What one scan asked for: events (rule index, name), stop categories, fault word."""
 
     tick: int
     events: list[tuple[int, str]] = field(default_factory=list)
