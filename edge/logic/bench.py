@@ -167,7 +167,8 @@ def bench_scan(n_rules: int, n_scans: int, churn: bool, vectorize: bool = True
     reals = [k for k, t in signals.items() if t == "REAL"]
     bools = [k for k, t in signals.items() if t == "BOOL"]
     times, cpu, fired = [], [], 0
-    for tick in range(n_scans + 50):
+    warm_up = 500
+    for tick in range(n_scans + warm_up):
         if churn:
             for k in reals:
                 inputs[k] = rnd.uniform(0, 100)
@@ -180,7 +181,7 @@ def bench_scan(n_rules: int, n_scans: int, churn: bool, vectorize: bool = True
         t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         result = prog.scan(inputs, tick)
         dt, dc = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
-        if tick >= 50:                 # after warm-up
+        if tick >= warm_up:           # caches, branch predictors and allocators warm
             times.append(dt)
             cpu.append(dc)
             fired += len(result.events)
