@@ -292,7 +292,10 @@ class Parser:
         while not self.at_kw("END_VAR"):
             if len(decls) > MAX_ITEMS:
                 raise self.error(f"more than {MAX_ITEMS} declarations")
-            name = self.take_ident("a variable name or END_VAR")
+            names = [self.take_ident("a variable name or END_VAR")]
+            while self.at_op(","):
+                self.next()
+                names.append(self.take_ident("a variable name after ','"))
             self.take_op(":", "':' and a type after the variable name")
             type_tok = self.take_ident("a type (BOOL, INT, REAL, TIME or a function block "
                                        "such as TON)")
@@ -301,8 +304,9 @@ class Parser:
                 self.next()
                 init = self.expression()
             self.take_op(";", "';' after the declaration")
-            decls.append(VarDecl(name.line, name.column, str(name.value),
-                                 str(type_tok.value).upper(), init, output))
+            for name in names:
+                decls.append(VarDecl(name.line, name.column, str(name.value),
+                                     str(type_tok.value).upper(), init, output))
         self.next()
         if self.at_op(";"):
             self.next()

@@ -78,11 +78,6 @@ def test_edges_latches_counters_and_hysteresis():
     cd(CD := a, LD := b, PV := 2); cdq := cd.Q; dv := cd.CV;
     h(IN := level, HIGH := 10.0, LOW := 5.0); hq := h.Q;
     """
-    # declare one output per line: the grammar allows one name per declaration
-    text = text.replace("rq, fq, srq, rsq, cuq, cdq, hq : BOOL; cv, dv : INT;",
-                        " ".join(f"{n} : BOOL;" for n in
-                                 ("rq", "fq", "srq", "rsq", "cuq", "cdq", "hq"))
-                        + " cv : INT; dv : INT;")
     a = "0110110011"
     b = "1000011000"
     level = [0.0, 11.0, 7.0, 4.0, 6.0, 10.0, 10.5, 9.0, 5.0, 4.9]
