@@ -196,3 +196,38 @@ def test_declarations_initial_values_widening_and_outputs():
     assert isinstance(out["r"], float)
     prog.scan({}, 1)
     assert prog.outputs() == {"r": 34.0, "t": 6_000_000_000, "n": -768, "f": True}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 6))
+def test_tof_matches_oracle(trace, pt_ticks):
+    q, _ = timer("TOF", "".join("1" if v else "0" for v in trace), pt=f"{pt_ticks * 10}ms")
+    # Q is TRUE while IN is, and for the pt_ticks scans after IN fell (not before any TRUE)
+    want, since_fall, ever = [], None, False
+    for v in trace:
+        if v:
+            since_fall, ever = None, True
+            want.append("1")
+            continue
+        since_fall = 0 if since_fall is None else since_fall + 1
+        want.append("1" if ever and since_fall < pt_ticks else "0")
+        if since_fall >= pt_ticks:
+            ever = False
+    assert q == "".join(want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60),
+       st.integers(0, 4))
+def test_ctu_matches_oracle(trace, pv):
+    text = (f"VAR c : CTU; END_VAR VAR_OUTPUT q : BOOL; cv : INT; END_VAR\n"
+            f"c(CU := u, R := r, PV := {pv}); q := c.Q; cv := c.CV;")
+    seen, _ = run(text, {"u": "BOOL", "r": "BOOL"},
+                  [{"u": u, "r": r} for u, r in trace], ["q", "cv"])
+    cv, prev, want_cv = 0, False, []
+    for u, r in trace:
+        cv = 0 if r else cv + (1 if u and not prev else 0)
+        prev = u
+        want_cv.append(cv)
+    assert seen["cv"] == want_cv
+    assert seen["q"] == [v >= pv for v in want_cv]
