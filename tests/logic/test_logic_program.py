@@ -186,3 +186,41 @@ def test_scan_with_missing_or_wrong_inputs_raises_logic_error(vectorize):
     inputs["s5"] = "hot"
     with pytest.raises(LogicError, match="wrong type"):
         prog.scan(inputs, 2)
+
+
+FAULT_BOARD = """\
+name: logic_faults
+cycle: {period_us: 1000, busy_tail_us: 0, lock_memory: false, priority: 0}
+axes:
+  - {name: base, max_velocity: 2.0, max_acceleration: 8.0}
+logic:
+  period_ms: 1
+  on_miss: log
+  topic_prefix: cell7/logic
+  signals:
+    d: {topic: io/divisor, field: items.1, type: INT, default: 1}
+  program: |
+    VAR_OUTPUT q : INT; END_VAR
+    q := 100 / d;
+    WHEN MATH_FAULT THEN EVENT "math"; END_WHEN
+"""
+
+
+def test_outputs_and_fault_word_are_published_under_the_prefix():
+    from edge.rt.runtime import Runtime
+
+    rt = Runtime(parse_board(FAULT_BOARD, "f.yaml"), virtual_time=True)
+    seen = []
+    rt.bus.subscribe("cell7/logic/#", callback=seen.append)
+    rt.add_task(LetTask("divisor", lambda ctx: ctx.publish(
+        "io/divisor", {"items": [0, {10: 4, 20: 0}.get(ctx.tick, 4)]})
+        if ctx.tick in (10, 20) else None, period_ticks=1))
+    rt.run_virtual(0.05)
+    task = [t for t in rt.executor.tasks if t.name == "logic"][0]
+    assert task.on_miss == "log" and task.period_ticks == 1
+    outputs = [(m.tick, m.data) for m in seen if m.topic == "cell7/logic/outputs"]
+    assert [d for _, d in outputs] == [{"q": 100}, {"q": 25}, {"q": 0}]
+    faults = [m.data for m in seen if m.topic == "cell7/logic/faults"]
+    assert faults == [{"flags": 2, "names": ["division_by_zero"]}]
+    events = [m.data["event"] for m in seen if m.topic == "cell7/logic/events"]
+    assert events == ["math"]
