@@ -1,10 +1,11 @@
-"""Rule banks: consecutive rules whose actions only emit (EVENT, STOP), scanned together.
+"""Rule banks: consecutive rules scanned together.
 
-Such rules change no state a later condition could read, so all their conditions can be
-evaluated first (one C-level `map` over closures, plus the numpy path of `vector.py` for
-large banks), the edges found by comparing with the previous scan (C-level), and Python
-work done only where a condition changed. Firing is in rule order, so a bank gives the
-same events as scanning its rules one by one (property-tested).
+The program forms a bank only of rules where no condition reads what the actions of an
+earlier rule of the bank may change, so all the conditions can be evaluated first (one
+C-level `map` over closures, plus the numpy path of `vector.py` for large banks), the
+edges found by comparing with the previous scan (C-level), and Python work done only
+where a rule fires. Firing is in rule order, so a bank gives the same results as scanning
+its rules one by one (property-tested).
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ _call, _ne = operator.call, operator.ne
 
 class RuleBank:
     """conds[i] is rule i's condition closure (None where `vector` evaluates it);
-    emits[i] = (events, stop categories) it adds to the scan result when it fires;
+    emits[i] = (events, stop categories) it adds to the scan result when it fires, or
+    actions[i] the closure running its actions (assignments, calls) when it has any;
     durations[i] = FOR delay in ns for timed rules."""
 
     def __init__(self, conds: list[Fn | None], emits: list[tuple[tuple, tuple]],
                  durations: dict[int, int], now: list[int], result: Callable[[], Any],
-                 vector: VectorConditions | None = None, covered: list[int] = ()) -> None:
+                 vector: VectorConditions | None = None, covered: list[int] = (),
+                 actions: list[Callable[[Any], None] | None] | None = None) -> None:
         self.n = n = len(conds)
         self.emits = emits
+        self.actions = actions or [None] * n
         self.durations = durations
         self.now = now
         self.result = result
@@ -59,7 +63,7 @@ class RuleBank:
             for i in compress(range(self.n), map(_ne, vals, prev)):
                 self._changed(i, vals[i], fired)
             self.prev = vals
-        self._finish(fired)
+        self._finish(fired, m)
 
     def _vector_step(self, m: Any) -> None:
         vals = np.empty(self.n, dtype=bool)
@@ -76,7 +80,7 @@ class RuleBank:
                 for i in np.flatnonzero(changed & self.timed).tolist():
                     self._changed(i, bool(vals[i]), fired)
             self.prev = vals
-        self._finish(fired)
+        self._finish(fired, m)
 
     def _changed(self, i: int, value: bool, fired: list[int]) -> None:
         durations = self.durations
@@ -91,7 +95,7 @@ class RuleBank:
         elif value:
             fired.append(i)
 
-    def _finish(self, fired: list[int]) -> None:
+    def _finish(self, fired: list[int], m: Any) -> None:
         pending = self.pending
         if pending:
             t = self.now[0]
@@ -102,7 +106,11 @@ class RuleBank:
             return
         fired.sort()                      # edges and elapsed delays fire in rule order
         result = self.result()
+        actions = self.actions
         for i in fired:
+            if actions[i] is not None:        # assignments, calls: run in written order
+                actions[i](m)
+                continue
             events, stops = self.emits[i]
             if events:
                 result.events.extend(events)

@@ -28,10 +28,11 @@ from edge.logic.nodes import (
     Event,
     Expr,
     FbCall,
+    Name,
     Rule,
     Stop,
 )
-from edge.logic.parser import parse_program
+from edge.logic.parser import children, parse_program
 from edge.logic.vector import split_bank
 
 _DEFAULTS = {BOOL: False, INT: 0, REAL: 0.0, TIME: 0}
@@ -85,13 +86,20 @@ class Program:
             self._declare(decl)
         self._steps: list[Callable[[Any], None]] = []
         bank: list[Rule] = []
+        written: set[str] = set()        # what the actions of the bank's rules may change
         for item in ast.body:
             if isinstance(item, Rule) and self._bankable(item):
+                reads = _reads([item.condition])
+                if bank and (reads & written or (FAULT_NAME in reads and any(
+                        not _emit_only(r) for r in bank))):
+                    self._steps.append(self._bank(bank))     # a later condition would see
+                    bank, written = [], set()                # an earlier rule's action
                 bank.append(item)
+                written |= _writes(item.actions)
                 continue
             if bank:
                 self._steps.append(self._bank(bank))
-                bank = []
+                bank, written = [], set()
             self._steps.append(self._item(item))
         if bank:
             self._steps.append(self._bank(bank))
@@ -260,12 +268,14 @@ class Program:
         return timed_rule
 
     def _bankable(self, rule: Rule) -> bool:
-        """Rules whose actions only emit (EVENT, STOP) change no state a later condition
-        could read, so their conditions can be evaluated together, in order, before the
-        edges are looked at; a FOR duration must then be a constant."""
+        """A rule can join a bank when its FOR duration is a constant and its actions do
+        not read the fault word (in a bank, actions run after all the bank's conditions,
+        which may set it). Whether it may join the bank being built is decided by the
+        caller: no condition may read what an earlier rule of the bank may write."""
         if not self.banks:
             return False
-        if not all(isinstance(a, Event | Stop) for a in rule.actions):
+        action_exprs = [e for a in rule.actions for e in _action_exprs(a)]
+        if FAULT_NAME in _reads(action_exprs):
             return False
         return rule.duration is None or self.compiler._constant(rule.duration)
 
@@ -274,6 +284,7 @@ class Program:
         C-level comparison with the previous scan, Python work only where an edge is."""
         conds: list[Fn] = []
         emits: list[tuple[tuple, tuple]] = []
+        actions: list[Callable[[Any], None] | None] = []
         durations: dict[int, int] = {}
         for i, rule in enumerate(rules):
             self.rule_count += 1
@@ -281,6 +292,8 @@ class Program:
             emits.append((tuple((rule.index, a.name) for a in rule.actions
                                 if isinstance(a, Event)),
                           tuple(a.category for a in rule.actions if isinstance(a, Stop))))
+            actions.append(None if _emit_only(rule) else
+                           _sequence([self._action(a, rule.index) for a in rule.actions]))
             if rule.duration is not None:
                 self.checker.expect(rule.duration, TIME, what=" as the FOR duration")
                 durations[i] = self.compiler.compile(rule.duration)[1]
@@ -291,7 +304,7 @@ class Program:
         for i in covered:
             closure_conds[i] = None
         return RuleBank(closure_conds, emits, durations, self._now, lambda: self._result,
-                        vec, covered).step
+                        vec, covered, actions).step
 
     def _action(self, action, rule_index: int) -> Callable[[Any], None]:
         if isinstance(action, Event):
@@ -339,6 +352,36 @@ class Program:
 
     def clear_faults(self) -> None:
         self.faults.flags = 0
+
+
+def _emit_only(rule: Rule) -> bool:
+    return all(isinstance(a, Event | Stop) for a in rule.actions)
+
+
+def _action_exprs(action) -> list[Expr]:
+    if isinstance(action, Assign):
+        return [action.value]
+    if isinstance(action, FbCall):
+        return [p[1] for p in action.params]
+    return []
+
+
+def _reads(exprs: list[Expr]) -> set[str]:
+    """Upper-case names the expressions read ("T1.Q" reads instance "T1")."""
+    out: set[str] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Name):
+            out.add(e.name.upper().split(".")[0])
+        stack.extend(children(e))
+    return out
+
+
+def _writes(actions: list) -> set[str]:
+    """Upper-case names the actions may change (variables, function block instances)."""
+    return {(a.target if isinstance(a, Assign) else a.instance).upper()
+            for a in actions if isinstance(a, Assign | FbCall)}
 
 
 def _sequence(actions: list[Callable[[Any], None]]) -> Callable[[Any], None]:

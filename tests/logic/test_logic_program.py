@@ -224,3 +224,47 @@ def test_outputs_and_fault_word_are_published_under_the_prefix():
     assert faults == [{"flags": 2, "names": ["division_by_zero"]}]
     events = [m.data["event"] for m in seen if m.topic == "cell7/logic/events"]
     assert events == ["math"]
+
+
+@st.composite
+def stateful_programs(draw):
+    """Rules that read and write variables, call a timer, fault and read MATH_FAULT:
+    banks must give exactly what a rule-by-rule scan gives."""
+    lines = ["VAR v0, v1, v2 : BOOL; k0, k1 : INT; t0 : TON; END_VAR",
+             "VAR_OUTPUT o : INT; END_VAR"]
+    for i in range(draw(st.integers(30, 70))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["v2 := b1 XOR v2;", "k1 := k1 + n1;",
+                                               "t0(IN := b2, PT := 20ms);"])))
+            continue
+        s = draw(st.integers(0, 5))
+        cond = draw(st.sampled_from([
+            f"r{s} > 0.5", f"n{s} <> 0 AND b{s}", f"NOT b{s} OR r{s} < -1.5",
+            f"v{s % 3}", f"k{s % 2} > 2", "t0.Q", "MATH_FAULT", f"v{s % 3} AND r{s} > 0.0",
+            f"k{s % 2} MOD 3 = 1 OR b{s}"]))
+        actions = [f'EVENT "e{i}";']
+        for _ in range(draw(st.integers(0, 2))):
+            actions.append(draw(st.sampled_from([
+                f"v{s % 3} := NOT v{s % 3};", f"k{s % 2} := k{s % 2} + 1;",
+                f"o := 100 / n{s};", f"t0(IN := b{s}, PT := 20ms);", f"STOP {s % 3};"])))
+        delay = draw(st.sampled_from(["", "", " FOR 20ms"]))
+        lines.append(f"WHEN {cond}{delay} THEN {' '.join(actions)} END_WHEN")
+    return "\n".join(lines)
+
+
+@settings(max_examples=30, deadline=None)
+@given(stateful_programs(), st.integers(0, 2**31))
+def test_banks_with_actions_equal_rule_by_rule_scan(text, seed):
+    progs = [Program(text, SIGNALS, period_ns=10_000_000),
+             Program(text, SIGNALS, period_ns=10_000_000, vectorize=False),
+             Program(text, SIGNALS, period_ns=10_000_000, banks=False)]
+    rnd = random.Random(seed)
+    for tick in range(30):
+        inputs = {**{f"r{i}": rnd.uniform(-2, 2) for i in range(6)},
+                  **{f"n{i}": rnd.randint(-1, 2) for i in range(6)},
+                  **{f"b{i}": rnd.random() < 0.5 for i in range(6)}}
+        got = []
+        for p in progs:
+            r = p.scan(inputs, tick)
+            got.append((r.events, r.stops, r.faults, dict(p.vars)))
+        assert got[0] == got[1] == got[2]
