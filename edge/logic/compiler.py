@@ -372,30 +372,31 @@ class ExprCompiler:
 
 
 def as_type(value: Any, type_name: str) -> Any:
-    """Coerce a Python value to a logic type (BOOL -> bool, INT -> int, REAL -> float,
-    TIME -> int ns); raises LogicError when it cannot be represented."""
+    """Coerce a Python or numpy value to a logic type (BOOL -> bool, INT -> int,
+    REAL -> float, TIME -> int ns); raises LogicError when it cannot be represented.
+    A BOOL is not a number here, and a number is a BOOL only when it is 0 or 1."""
+    import numpy as np
+
+    is_bool = isinstance(value, bool | np.bool_)
     try:
         if type_name == BOOL:
-            if isinstance(value, bool) or type(value).__name__ == "bool_":
+            if is_bool:
                 return bool(value)
-            if hasattr(value, "__index__") and operator.index(value) in (0, 1):
-                return bool(operator.index(value))
+            if isinstance(value, int | np.integer) and value in (0, 1):
+                return bool(value)
+            raise TypeError
+        if is_bool or isinstance(value, str | bytes):
             raise TypeError
         if type_name == REAL:
-            if isinstance(value, str | bytes):
-                raise TypeError
             return float(value)
-        if isinstance(value, float | str | bytes) or not hasattr(value, "__index__"):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
+        if isinstance(value, float | np.floating):
+            if not float(value).is_integer():
                 raise TypeError
+            value = int(value)
         v = operator.index(value)
         lo, hi = (INT_MIN, INT_MAX) if type_name == INT else (TIME_MIN, TIME_MAX)
         if not lo <= v <= hi:
             raise LogicError(f"value {v} is out of range for {type_name}")
         return v
     except (TypeError, ValueError, OverflowError):
-        raise LogicError(f"value {value!r} cannot be a {type_name}") from None
-
-
+        raise LogicError(f"value {value!r} cannot be read as {type_name}") from None

@@ -268,3 +268,28 @@ def test_banks_with_actions_equal_rule_by_rule_scan(text, seed):
             r = p.scan(inputs, tick)
             got.append((r.events, r.stops, r.faults, dict(p.vars)))
         assert got[0] == got[1] == got[2]
+
+
+@pytest.mark.parametrize("value,type_name,want", [
+    (np.bool_(True), "BOOL", True), (np.float64(2.5), "REAL", 2.5), (np.uint32(7), "INT", 7),
+    (np.int64(-3), "INT", -3), (1, "BOOL", True), (0, "BOOL", False), (3.0, "INT", 3),
+    (np.float64(-4.0), "INT", -4), (2, "REAL", 2.0), (1500, "TIME", 1500),
+])
+def test_bus_values_are_coerced_to_the_signal_type(value, type_name, want):
+    from edge.logic.compiler import as_type
+
+    got = as_type(value, type_name)
+    assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize("value,type_name", [
+    (True, "INT"), (np.bool_(False), "REAL"), (2, "BOOL"), ("1", "INT"), (2.5, "INT"),
+    (float("nan"), "INT"), (2**40, "INT"), (None, "REAL"), ([1], "BOOL"), ({}, "BOOL"),
+    (float("inf"), "TIME"), (b"x", "REAL"),
+])
+def test_values_that_do_not_fit_are_refused(value, type_name):
+    from edge.errors import LogicError
+    from edge.logic.compiler import as_type
+
+    with pytest.raises(LogicError):
+        as_type(value, type_name)
