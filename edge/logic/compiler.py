@@ -294,6 +294,10 @@ class ExprCompiler:
             return forms[0] if forms[0][0] != "in" else ("f", self.fn(forms[0]))
         preds = [f for f in forms if f[0] == "p"]
         others = [self.fn(f) for f in forms if f[0] != "p"]
+        if len(preds) == 1 and len(others) == 1:        # one input test and one closure
+            (_, k, p), (b,) = preds[0], others
+            return ("f", (lambda m: p(m[k]) and b(m)) if is_and else
+                    (lambda m: p(m[k]) or b(m)))
         fns = []
         for i in range(0, len(preds), 6):
             chunk = preds[i:i + 6]
@@ -349,12 +353,17 @@ class ExprCompiler:
         from edge.logic.functions import widen
 
         t = node.type
+        otherwise = self.fn(widen(self, self.compile(node.otherwise), node.otherwise.type, t))
+        if len(node.branches) == 1:
+            (cn, vn), = node.branches
+            cf, v = self.compile(cn), self.fn(widen(self, self.compile(vn), vn.type, t))
+            if cf[0] == "p":                   # the condition tests an input: no frame
+                k, p = cf[1], cf[2]
+                return ("f", lambda m: v(m) if p(m[k]) else otherwise(m))
+            c = self.fn(cf)
+            return ("f", lambda m: v(m) if c(m) else otherwise(m))
         branches = [(self.fn(self.compile(c)), self.fn(widen(self, self.compile(v), v.type, t)))
                     for c, v in node.branches]
-        otherwise = self.fn(widen(self, self.compile(node.otherwise), node.otherwise.type, t))
-        if len(branches) == 1:
-            (c, v), = branches
-            return ("f", lambda m: v(m) if c(m) else otherwise(m))
         tb = tuple(branches)
 
         def cond(m):
