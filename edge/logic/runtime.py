@@ -28,7 +28,10 @@ class LogicTask:
         self.cfg = cfg
         self.program = cfg.program
         self.inputs: dict[str, Any] = {s.name: s.default for s in cfg.signals}
-        self._topic_sources = [s for s in cfg.signals if s.topic is not None]
+        self._by_topic: dict[str, list[SignalSource]] = {}
+        for src in cfg.signals:
+            if src.topic is not None:
+                self._by_topic.setdefault(src.topic, []).append(src)
         self._state_sources = [s for s in cfg.signals if s.state_field is not None]
         prefix = cfg.topic_prefix
         self.topic_events, self.topic_outputs = f"{prefix}/events", f"{prefix}/outputs"
@@ -36,17 +39,22 @@ class LogicTask:
         self._last_outputs: dict[str, Any] | None = None
         self._last_faults = 0
         self._warned: set[str] = set()
-        self._seen: dict[str, Any] = {}     # signal -> the Message its value came from
+        self._seen: dict[str, Any] = {}     # topic -> the Message its signals were read from
         self.scans = self.events = self.stop_requests = self.bad_inputs = 0
 
-    def _read(self, ctx: TaskContext, src: SignalSource) -> Any:
-        msg = ctx.latest(src.topic)
-        if msg is None:
-            return src.default
-        if self._seen.get(src.name) is msg:        # messages are immutable: same value
-            return self.inputs[src.name]
-        self._seen[src.name] = msg
-        value = msg.data
+    def _read_topics(self, ctx: TaskContext) -> None:
+        """Each topic is looked up once per scan, and its signals converted only when a
+        new message arrived (messages are immutable)."""
+        inputs, seen = self.inputs, self._seen
+        for topic, sources in self._by_topic.items():
+            msg = ctx.latest(topic)
+            if msg is None or seen.get(topic) is msg:
+                continue
+            seen[topic] = msg
+            for src in sources:
+                inputs[src.name] = self._read(msg.data, src)
+
+    def _read(self, value: Any, src: SignalSource) -> Any:
         try:
             for key in src.path:
                 value = value[key]
@@ -65,8 +73,7 @@ class LogicTask:
 
     def __call__(self, ctx: TaskContext) -> None:
         inputs = self.inputs
-        for src in self._topic_sources:
-            inputs[src.name] = self._read(ctx, src)
+        self._read_topics(ctx)
         state = ctx.state
         for src in self._state_sources:
             raw = state[src.state_field]

@@ -199,9 +199,11 @@ logic:
   topic_prefix: cell7/logic
   signals:
     d: {topic: io/divisor, field: items.1, type: INT, default: 1}
+    e: {topic: io/divisor, field: items.0, type: INT}
   program: |
-    VAR_OUTPUT q : INT; END_VAR
+    VAR_OUTPUT q, z : INT; END_VAR
     q := 100 / d;
+    z := e;
     WHEN MATH_FAULT THEN EVENT "math"; END_WHEN
 """
 
@@ -213,13 +215,14 @@ def test_outputs_and_fault_word_are_published_under_the_prefix():
     seen = []
     rt.bus.subscribe("cell7/logic/#", callback=seen.append)
     rt.add_task(LetTask("divisor", lambda ctx: ctx.publish(
-        "io/divisor", {"items": [0, {10: 4, 20: 0}.get(ctx.tick, 4)]})
+        "io/divisor", {"items": [ctx.tick, {10: 4, 20: 0}.get(ctx.tick, 4)]})
         if ctx.tick in (10, 20) else None, period_ticks=1))
     rt.run_virtual(0.05)
     task = [t for t in rt.executor.tasks if t.name == "logic"][0]
     assert task.on_miss == "log" and task.period_ticks == 1
     outputs = [(m.tick, m.data) for m in seen if m.topic == "cell7/logic/outputs"]
-    assert [d for _, d in outputs] == [{"q": 100}, {"q": 25}, {"q": 0}]
+    assert [d for _, d in outputs] == [{"q": 100, "z": 0}, {"q": 25, "z": 10},
+                                       {"q": 0, "z": 20}]
     faults = [m.data for m in seen if m.topic == "cell7/logic/faults"]
     assert faults == [{"flags": 2, "names": ["division_by_zero"]}]
     events = [m.data["event"] for m in seen if m.topic == "cell7/logic/events"]
