@@ -32,7 +32,8 @@ class RuleBank:
     def __init__(self, conds: list[Fn | None], emits: list[tuple[tuple, tuple]],
                  durations: dict[int, int], now: list[int], result: Callable[[], Any],
                  vector: VectorConditions | None = None, covered: list[int] = (),
-                 actions: list[Callable[[Any], None] | None] | None = None) -> None:
+                 actions: list[Callable[[Any], None] | None] | None = None,
+                 partial: dict[int, tuple[str, Fn]] | None = None) -> None:
         self.n = n = len(conds)
         self.emits = emits
         self.actions = actions or [None] * n
@@ -51,6 +52,13 @@ class RuleBank:
             self.timed = np.zeros(n, dtype=bool)
             self.timed[list(durations)] = True
             self.untimed = ~self.timed
+            # rules whose vector part is only one operand of their AND (OR): the closure
+            # of the other operands runs where the vector part is TRUE (FALSE)
+            partial = partial or {}
+            self.p_and = [(i, fn) for i, (op, fn) in sorted(partial.items()) if op == "AND"]
+            self.p_or = [(i, fn) for i, (op, fn) in sorted(partial.items()) if op == "OR"]
+            self.p_and_idx = np.array([i for i, _ in self.p_and], dtype=np.intp)
+            self.p_or_idx = np.array([i for i, _ in self.p_or], dtype=np.intp)
             self.step = self._vector_step
         else:
             self.step = self._closure_step
@@ -68,6 +76,16 @@ class RuleBank:
     def _vector_step(self, m: Any) -> None:
         vals = np.empty(self.n, dtype=bool)
         vals[self.cov_idx] = self.vector(m)
+        if self.p_and:
+            p_and = self.p_and
+            for j in np.flatnonzero(vals[self.p_and_idx]).tolist():
+                i, fn = p_and[j]
+                vals[i] = fn(m)
+        if self.p_or:
+            p_or = self.p_or
+            for j in np.flatnonzero(~vals[self.p_or_idx]).tolist():
+                i, fn = p_or[j]
+                vals[i] = fn(m)
         if len(self.conds):
             vals[self.rest_idx] = list(map(_call, self.conds, repeat(m, len(self.conds))))
         prev = self.prev

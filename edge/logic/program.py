@@ -297,14 +297,18 @@ class Program:
             if rule.duration is not None:
                 self.checker.expect(rule.duration, TIME, what=" as the FOR duration")
                 durations[i] = self.compiler.compile(rule.duration)[1]
-        vec, covered = None, []
+        vec, covered, partial = None, [], {}
         if self.vectorize:
-            vec, covered, _ = split_bank(self.compiler, [r.condition for r in rules])
+            # a condition reading the fault word must see other conditions' faults in rule
+            # order: then no rule is split between numpy and closures
+            reads_fault = FAULT_NAME in _reads([r.condition for r in rules])
+            vec, covered, partial = split_bank(self.compiler, [r.condition for r in rules],
+                                               allow_partial=not reads_fault)
         closure_conds: list[Fn | None] = list(conds)
         for i in covered:
             closure_conds[i] = None
         return RuleBank(closure_conds, emits, durations, self._now, lambda: self._result,
-                        vec, covered, actions).step
+                        vec, covered, actions, partial).step
 
     def _action(self, action, rule_index: int) -> Callable[[Any], None]:
         if isinstance(action, Event):

@@ -24,9 +24,11 @@ MIN_RULES = 32        # below this a numpy call costs more than the closures it 
 _OPS = (operator.lt, operator.gt, operator.le, operator.ge, operator.eq, operator.ne)
 
 
-def leaves_of(compiler: ExprCompiler, node: Expr) -> tuple[str, list[tuple]] | None:
-    """("AND" | "OR", [(input key, kind, const)]) when `node` is a vectorisable test, else
-    None. kind is an operator function f with f(const, x) the test, or "true"/"false"."""
+def leaves_of(compiler: ExprCompiler, node: Expr, allow_rest: bool = False
+              ) -> tuple[str, list[tuple], list[Expr]] | None:
+    """("AND" | "OR", [(input key, kind, const)], rest) when `node` is (partly, with
+    allow_rest) an AND/OR of input tests, else None. kind is an operator function f with
+    f(const, x) the test, or "true"/"false"; rest are the operands left to closures."""
     if isinstance(node, Logic):
         items: list[Expr] = []
         stack = list(reversed(node.items))
@@ -34,47 +36,56 @@ def leaves_of(compiler: ExprCompiler, node: Expr) -> tuple[str, list[tuple]] | N
             e = stack.pop()
             if isinstance(e, Logic) and e.op == node.op:
                 stack.extend(reversed(e.items))
-            elif isinstance(e, Logic):
-                return None
             else:
                 items.append(e)
         op = node.op
     else:
         items, op = [node], "AND"
-    leaves = []
+    leaves: list[tuple] = []
+    rest: list[Expr] = []
     for item in items:
-        if not isinstance(item, Name | Unary | Binary):
-            return None
-        form = compiler.compile(item)
-        if form[0] != "p":
-            return None
-        key, pred = form[1], form[2]
-        sym = compiler.scope.symbols.get(key.upper())
-        if sym is None or sym.kind != "input" or sym.type == "TIME":
-            return None
-        if pred is bool:
-            leaves.append((key, "true", 0.0))
-        elif pred is operator.not_:
-            leaves.append((key, "false", 0.0))
-        elif (isinstance(pred, partial) and pred.func in _OPS and len(pred.args) == 1
-              and isinstance(pred.args[0], int | float) and not isinstance(pred.args[0], bool)
-              and -2.0**53 <= pred.args[0] <= 2.0**53):
-            leaves.append((key, pred.func, float(pred.args[0])))
+        leaf = _leaf(compiler, item)
+        if leaf is not None:
+            leaves.append(leaf)
+        elif allow_rest and isinstance(node, Logic):
+            rest.append(item)
         else:
             return None
-    return op, leaves
+    return (op, leaves, rest) if leaves else None
+
+
+def _leaf(compiler: ExprCompiler, item: Expr) -> tuple | None:
+    """(input key, kind, const) for a test of one input against a constant, else None."""
+    if not isinstance(item, Name | Unary | Binary):
+        return None
+    form = compiler.compile(item)
+    if form[0] != "p":
+        return None
+    key, pred = form[1], form[2]
+    sym = compiler.scope.symbols.get(key.upper())
+    if sym is None or sym.kind != "input" or sym.type == "TIME":
+        return None
+    if pred is bool:
+        return (key, "true", 0.0)
+    if pred is operator.not_:
+        return (key, "false", 0.0)
+    if (isinstance(pred, partial) and pred.func in _OPS and len(pred.args) == 1
+            and isinstance(pred.args[0], int | float) and not isinstance(pred.args[0], bool)
+            and -2.0**53 <= pred.args[0] <= 2.0**53):
+        return (key, pred.func, float(pred.args[0]))
+    return None
 
 
 class VectorConditions:
     """Evaluates the conditions of many rules at once; `__call__(m)` -> bool array."""
 
-    def __init__(self, rules: list[tuple[str, list[tuple]]]) -> None:
+    def __init__(self, rules: list[tuple[str, list[tuple], list[Expr]]]) -> None:
         keys: dict[str, int] = {}
         flat: list[tuple[int, Any, float]] = []
         and_starts, or_starts, and_rules, or_rules = [], [], [], []
         order = sorted(range(len(rules)), key=lambda i: rules[i][0] != "AND")
         for i in order:
-            op, leaves = rules[i]
+            op, leaves, _ = rules[i]
             (and_starts if op == "AND" else or_starts).append(len(flat))
             (and_rules if op == "AND" else or_rules).append(i)
             for key, kind, const in leaves:
@@ -137,15 +148,21 @@ class VectorConditions:
         return out
 
 
-def split_bank(compiler: ExprCompiler, conds: list[Expr]) -> tuple[
-        VectorConditions | None, list[int], list[int]]:
-    """(vector evaluator, indices it covers, indices left to closures) for a bank."""
-    found = [(i, leaves_of(compiler, c)) for i, c in enumerate(conds)]
+def split_bank(compiler: ExprCompiler, conds: list[Expr], allow_partial: bool = True
+               ) -> tuple[VectorConditions | None, list[int], dict[int, tuple[str, Any]]]:
+    """(vector evaluator, indices it covers, partial) for a bank. partial maps a covered
+    rule whose AND/OR also has operands the vector cannot take to (op, closure of those
+    operands), evaluated only where the vector part does not decide the rule."""
+    found = [(i, leaves_of(compiler, c, allow_partial)) for i, c in enumerate(conds)]
     vec = [(i, lv) for i, lv in found if lv is not None]
     if len(vec) < MIN_RULES:
-        return None, [], list(range(len(conds)))
-    covered = [i for i, _ in vec]
-    rest = [i for i, lv in found if lv is None]
-    return VectorConditions([lv for _, lv in vec]), covered, rest
+        return None, [], {}
+    partial_rules = {}
+    for i, (op, _, rest) in vec:
+        if rest:
+            node = rest[0] if len(rest) == 1 else Logic(rest[0].line, rest[0].column, op, rest)
+            node.type = "BOOL"
+            partial_rules[i] = (op, compiler.fn(compiler.compile(node)))
+    return VectorConditions([lv for _, lv in vec]), [i for i, _ in vec], partial_rules
 
 
