@@ -37,8 +37,11 @@ def threshold_programs(draw):
                 terms.append(f"{draw(st.integers(-3, 3))} < r{s}")
         joiner = draw(st.sampled_from([" AND ", " OR "]))
         cond = joiner.join(terms)
-        if draw(st.booleans()):
-            cond = f"({cond}) AND ABS(r{i % 6}) < 2.0"            # left to closures
+        mix = draw(st.integers(0, 2))                 # operands numpy cannot take
+        if mix == 1:
+            cond = f"({cond}) AND ABS(r{i % 6}) < 2.0"
+        elif mix == 2:
+            cond = f"({cond}) OR ABS(r{i % 6}) > 3.5"
         delay = draw(st.sampled_from(["", "", " FOR 20ms"]))
         lines.append(f'WHEN {cond}{delay} THEN EVENT "e{i}"; STOP {i % 3}; END_WHEN')
     return "\n".join(lines)
