@@ -14,7 +14,8 @@ import numpy as np
 
 from edge.config import Board, load_board
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP, ARM_SIM_CMD_EXT_TORQUE, arm_sim_block
-from edge.motion.safety import SafetyConfig, SafetyMonitor, SafetyWall
+from edge.motion.safety import SafetyConfig, SafetyWall
+from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, setpoint_block
 
 SETPOINT_CMD_TARGET = 1
