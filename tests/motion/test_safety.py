@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.config import load_board, parse_board
@@ -50,7 +50,7 @@ def tcp_speeds(q_rows, v_rows):
 
 # -- walls and limits -----------------------------------------------------------------
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(unit_vectors, st.floats(0.02, 0.2), st.lists(offsets, min_size=2, max_size=2))
 def test_plane_walls_are_never_crossed(normal, clearance, targets):
     base = SafetyRig(cfg=NO_OBSERVER)
@@ -82,23 +82,26 @@ def test_a_target_beyond_the_floor_stops_at_the_margin():
     assert set(s["fault_code"]) == {0}
 
 
-@settings(max_examples=8, deadline=None)
-@given(st.tuples(st.floats(0.3, 0.6), st.floats(-0.1, 0.1), st.floats(0.5, 0.9)),
-       st.floats(0.1, 0.3), st.lists(offsets, min_size=2, max_size=2))
-def test_keep_out_boxes_are_never_entered(center, half, targets):
-    lo = tuple(c - half for c in center)
-    hi = tuple(c + half for c in center)
-    box = SafetyWall("obstacle", "keep_out", lo=lo, hi=hi)
-    cfg = dataclasses.replace(NO_OBSERVER, walls=[box])
-    rig = SafetyRig(cfg=cfg)
-    start = rig.monitor.sphere_distances(HOME).min()
-    if start < CFG.wall_margin:
-        return      # the box already touches the arm at home: not this property's case
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["keep_out", "keep_in"]),
+       st.tuples(st.floats(-0.7, 0.7), st.floats(-0.7, 0.7), st.floats(0.0, 0.9)),
+       st.tuples(*[st.floats(0.05, 0.3)] * 3), st.floats(0.5, 1.0),
+       st.lists(offsets, min_size=2, max_size=2))
+def test_boxes_are_never_entered_or_left(kind, center, half, cell, targets):
+    c = np.array(center)
+    if kind == "keep_out":            # an obstacle somewhere near the arm
+        lo, hi = c - np.array(half), c + np.array(half)
+    else:                             # a work cell around the base
+        lo, hi = c / 4 - cell, c / 4 + cell
+    box = SafetyWall("box", kind, lo=tuple(lo), hi=tuple(hi))
+    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[box]))
+    assume(rig.monitor.sphere_distances(HOME).min() >= CFG.wall_margin)
     for off in targets:
         rig.move(HOME + off)
         s = rig.run(1200)
         assert rig.sphere_distance(s["q_cmd"][::3]).min() >= CFG.wall_margin - 1e-9
         assert rig.sphere_distance(s["q"][::3]).min() > 0
+        assert not np.any(s["fault_code"] == 5)
 
 
 @settings(max_examples=10, deadline=None)
