@@ -24,6 +24,7 @@ typedef struct safety {
     arm_model model;
     safety_config cfg;
     int n, initialised, enabled, reduced_cmd, reduced, estop_prev;
+    int pass_through;                  /* this tick's command is the upstream's, unchanged */
     int64_t reduced_since;
     double qs[EDGE_MAX_AXES], vs[EDGE_MAX_AXES], as[EDGE_MAX_AXES];
     double qd_prev[EDGE_MAX_AXES];
@@ -452,13 +453,17 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
     }
     if (!exact && (scale < 1 || r < 1))
         *limiting = 1;
+    /* The monitor's own state is always the velocity it checked (the position change),
+     * so stops start from what the arm is really commanded to do even if the upstream's
+     * qd_cmd disagrees; a pass-through leaves the upstream's qd_cmd/qdd_cmd untouched. */
     double out = 0;
     for (int i = 0; i < n; i++) {
-        s->as[i] = exact ? img->qdd_cmd[i] : (vc[i] - s->vs[i]) / dt;
-        s->vs[i] = exact ? img->qd_cmd[i] : vc[i];
+        s->as[i] = (vc[i] - s->vs[i]) / dt;
+        s->vs[i] = vc[i];
         s->qs[i] = qc[i];
         out = fmax(out, fabs(vc[i]));
     }
+    s->pass_through = exact;
     return request > 0 ? fmin(1.0, out / request) : 1.0;
 }
 
@@ -528,6 +533,7 @@ static void safety_step(void *self, edge_image *img)
 
     int limiting = 0;
     double scale = 1;
+    s->pass_through = 0;
     if (img->stop_category != EDGE_NO_STOP) {
         run_stop(s, img);
     } else if (!s->enabled) {
@@ -544,8 +550,10 @@ static void safety_step(void *self, edge_image *img)
             limiting = 1;
         }
         img->q_cmd[i] = s->qs[i];
-        img->qd_cmd[i] = s->vs[i];
-        img->qdd_cmd[i] = s->as[i];
+        if (!s->pass_through) {
+            img->qd_cmd[i] = s->vs[i];
+            img->qdd_cmd[i] = s->as[i];
+        }
     }
 
     publish_begin(s);
