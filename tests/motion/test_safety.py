@@ -251,6 +251,21 @@ def test_reset_refused_while_estop_pressed_then_motion_resumes():
     assert faults[0].message == FAULT_CODES[256][1]
 
 
+def test_watchdog_stall_gives_a_controlled_stop_through_the_monitor():
+    rig = SafetyRig(cfg=NO_OBSERVER, watchdog_ticks=300)   # nobody kicks it here
+    rig.move(HOME + np.array([1.0, -0.6, 0.8, 1.0, -1.0, 1.0]))
+    s = rig.run(1500)
+    k = int(np.argmax(s["stop_category"] != NO_STOP))
+    assert 300 <= s["tick"][k] <= 302 and s["fault_code"][k] == 257
+    assert s["stop_category"][k] == 1 and np.abs(s["qd_cmd"][k - 1, :N]).max() > 0.5
+    speed = np.abs(s["qd_cmd"][k:, :N]).max(axis=1)
+    assert np.all(np.diff(speed) <= 1e-12)             # a ramp, not a jump
+    assert np.all(np.abs(np.diff(s["qd_cmd"][k:, :N], axis=0)) <=
+                  np.array(CFG.a_stop) * 1e-3 * (1 + 1e-9))
+    assert s["stop_category"][-1] == 0                   # power off at standstill
+    assert [f.code for f in rig.monitor.faults()] == [257]
+
+
 def test_following_error_trips_and_latches():
     # a shoulder too weak to hold the arm up cannot follow: the following error trips
     weak = list(BOARD.sections["motion"].drive.torque_limit)
