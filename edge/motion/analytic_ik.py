@@ -28,13 +28,18 @@ def is_ur_shaped(arm: SerialArm, tol: float = 1e-9) -> bool:
 
 
 def ur_ik_solutions(arm: SerialArm, target: np.ndarray, q_ref: Sequence[float] | None = None,
-                    tol: float = 1e-9) -> np.ndarray:
+                    tol: float = 1e-6, pose_tolerance: float = 1e-9) -> np.ndarray:
     """Every joint position within limits putting the tool at `target` (4x4 world pose),
     shape (k, 6) with k in 0..8 (more when ±360° ranges allow two representations of an
     angle: the one nearest q_ref is kept). Rows are ordered by max |q - q_ref|.
 
-    Raises ValueError if the arm is not UR-shaped. At a singular pose (wrist aligned,
-    shoulder over the wrist) the free angle is set from q_ref.
+    Every candidate is checked by forward kinematics and kept only if it reproduces the
+    target to pose_tolerance (max abs difference of the 4x4 matrices): near a singular
+    pose, where the closed form loses digits, a candidate is first polished by a few
+    Newton steps of the numerical IK.
+    Raises ValueError if the arm is not UR-shaped. At a singular wrist joint 6 is taken
+    from q_ref; near one (and near a straight elbow) the pose pins the joints only weakly,
+    so the solution returned may differ from the joints that produced the pose.
     """
     if not is_ur_shaped(arm):
         raise ValueError("closed-form IK needs a UR-shaped arm (see is_ur_shaped)")
@@ -84,7 +89,7 @@ def ur_ik_solutions(arm: SerialArm, target: np.ndarray, q_ref: Sequence[float] |
             # A (nearly) straight or folded elbow is one solution, not two a few 1e-8 rad
             # apart: there the distance fixes t3 only to second order, so snapping is exact
             # in the pose to ~1e-12 m.
-            straight = 1.0 - abs(c3) < 1e-12
+            straight = 1.0 - abs(c3) < 1e-12 or abs(c3) > 1.0
             for s3 in ((1,) if straight else (1, -1)):
                 t3 = (0.0 if c3 > 0 else math.pi) if straight else (
                     s3 * math.acos(max(-1.0, min(1.0, c3))))
@@ -97,11 +102,24 @@ def ur_ik_solutions(arm: SerialArm, target: np.ndarray, q_ref: Sequence[float] |
                 q = _nearest_within_limits(arm, q, q_ref)
                 if q is not None:
                     out.append(q)
+    target = np.asarray(target, dtype=float)
+    out = [q for q in (_polished(arm, target, q, pose_tolerance) for q in out) if q is not None]
     if not out:
         return np.empty((0, 6))
     sols = _unique(np.array(out))
     order = np.argsort(np.max(np.abs(sols - q_ref), axis=1), kind="stable")
     return sols[order]
+
+
+def _polished(arm: SerialArm, target: np.ndarray, q: np.ndarray, pose_tolerance: float):
+    """q if it reproduces the target; else a few Newton steps from it (near a singular
+    wrist the closed form loses digits in joint 6); None if it still does not."""
+    if np.max(np.abs(arm.fk(q) - target)) <= pose_tolerance:
+        return q
+    r = arm._dls(target, q, True, pose_tolerance / 10, pose_tolerance / 10, 10, 1e-6)
+    if np.max(np.abs(arm.fk(r.q) - target)) <= pose_tolerance:
+        return r.q
+    return None
 
 
 def _nearest_within_limits(arm: SerialArm, q: np.ndarray, q_ref: np.ndarray):

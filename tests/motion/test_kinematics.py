@@ -371,7 +371,10 @@ def test_closed_form_ik_finds_every_branch_and_the_original(q):
     for s in sols:
         np.testing.assert_allclose(ARM.fk(s), target, atol=1e-9)
         assert ARM.within_limits(s)
-    np.testing.assert_allclose(sols[0], q, atol=1e-6)      # nearest to q_ref comes first
+    # nearest to q_ref comes first; it is q itself unless the pose pins q only weakly
+    # (near a singularity, where a 1e-16 change of the pose moves the joints visibly)
+    if np.linalg.svd(ARM.jacobian(q), compute_uv=False)[-1] > 1e-3:
+        np.testing.assert_allclose(sols[0], q, atol=1e-6)
     assert len({tuple(np.round(s, 6)) for s in sols}) == len(sols)
 
 
@@ -384,7 +387,10 @@ def test_numerical_ik_lands_on_a_closed_form_branch(q_true, seed):
     assert r.reachable
     sols = ur_ik_solutions(ARM, target, q_ref=r.q)
     wrapped = (sols - r.q + math.pi) % (2 * math.pi) - math.pi   # equal modulo 2π
-    assert np.abs(wrapped).max(axis=1).min() < 1e-5
+    # The numerical answer meets the pose to 1e-7; near a singular pose that is a joint
+    # error of 1e-7 / sigma_min, so the branch is identified to 1e-3 rad (branches lie
+    # radians apart except where they merge at a singularity).
+    assert np.abs(wrapped).max(axis=1).min() < 1e-3
 
 
 def test_closed_form_ik_with_base_and_tool_and_out_of_reach():
