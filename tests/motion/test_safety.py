@@ -299,6 +299,32 @@ def test_measured_limits_trip():
     assert 3 in set(s["fault_code"])
 
 
+@pytest.mark.parametrize("check", ["velocity", "tcp_speed"])
+def test_measured_speed_beyond_its_limit_trips(check):
+    """A gravity-compensated (torque-mode) arm pushed about its base speeds up freely,
+    whatever the command says; the measured check stops it (following error off here,
+    or it would trip first)."""
+    if check == "velocity":
+        cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+                                  tcp_speed_reduced=100.0, following_error_max=0.0)
+        code, limit = 2, CFG.v_max[0] * (1 + CFG.velocity_tolerance)
+    else:
+        cfg = dataclasses.replace(NO_OBSERVER, walls=[], velocity_tolerance=100.0,
+                                  following_error_max=0.0)
+        code, limit = 4, CFG.tcp_speed_max + CFG.tcp_speed_tolerance
+    rig = SafetyRig(cfg=cfg, mode="torque")
+    rig.run(5)
+    rig.inject([20.0, 0, 0, 0, 0, 0])
+    s = rig.run(2000)
+    k = int(np.argmax(s["fault_code"] != 0))
+    assert s["fault_code"][k] == code and s["stop_category"][k] == CFG.fault_category
+    f = rig.monitor.faults()[0]
+    assert f.code == code and f.value > limit
+    if check == "velocity":
+        assert abs(s["qd"][k, 0]) > limit >= abs(s["qd"][k - 1, 0])
+    assert np.all(s["qd"][k + 1:, :N] == 0)              # category 0: braked
+
+
 def test_faults_latch_until_reset_and_are_published():
     rig = SafetyRig(cfg=NO_OBSERVER, estop_category=2)
     rig.estop(True)
