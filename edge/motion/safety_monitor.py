@@ -124,7 +124,8 @@ class SafetyMonitor:
         out = {f: getattr(st, f) for f in (
             "tick", "fault_code", "fault_tick", "stop_category", "enabled", "reduced",
             "stopping", "standstill", "limiting", "speed_scale", "tcp_speed_cmd",
-            "tcp_speed", "min_wall_distance", "min_wall_distance_cmd", "n_faults")}
+            "tcp_speed", "min_wall_distance", "min_wall_distance_cmd", "n_faults",
+            "resets_refused")}
         out["checksum"] = bytes(st.checksum).hex()
         return out
 

@@ -251,6 +251,23 @@ def test_reset_refused_while_estop_pressed_then_motion_resumes():
     assert faults[0].message == FAULT_CODES[256][1]
 
 
+def test_reset_while_still_braking_keeps_the_stop_until_standstill():
+    rig = _moving_rig(2)
+    rig.estop(True)
+    rig.run(3)
+    rig.estop(False)
+    rig.run(30)                               # still braking (the ramp takes ~0.25 s)
+    rig.reset()
+    s = rig.run(600)
+    assert np.all(s["stop_category"] == 2) and np.all(s["fault_code"] == 256)
+    speed = np.abs(s["qd_cmd"][:, :N]).max(axis=1)
+    assert speed[0] > 0.1 and np.all(np.diff(speed) <= 1e-12) and speed[-1] == 0
+    assert rig.monitor.status()["resets_refused"] == 1
+    rig.reset()                               # at standstill it is accepted
+    s = rig.run(3)
+    assert s["stop_category"][-1] == NO_STOP and s["fault_code"][-1] == 0
+
+
 def test_watchdog_stall_gives_a_controlled_stop_through_the_monitor():
     rig = SafetyRig(cfg=NO_OBSERVER, watchdog_ticks=300)   # nobody kicks it here
     rig.move(HOME + np.array([1.0, -0.6, 0.8, 1.0, -1.0, 1.0]))
