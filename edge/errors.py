@@ -75,3 +75,21 @@ class DeviceError(EdgeError):
 
 class BusError(EdgeError):
     """A topic, subscription or bridge setting is invalid."""
+
+
+class LogicError(EdgeError):
+    """A logic program or expression is wrong; names the line and column (1-based)."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 *, source: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = self.source or "logic"
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        return f"{where}: {self.message}"
