@@ -13,7 +13,7 @@
 typedef struct observer {
     arm_model model;
     observer_config cfg;
-    int n, active;
+    int n, active, reset_pending;
     double p0[EDGE_MAX_AXES], integral[EDGE_MAX_AXES], r[EDGE_MAX_AXES];
     observer_status status;
     _Atomic uint32_t seq;
@@ -44,12 +44,16 @@ static void observer_step(void *self, edge_image *img)
     observer_status *st = &o->status;
     atomic_fetch_add_explicit(&o->seq, 1, memory_order_acq_rel);
     st->tick = img->tick;
-    if (img->reset_request) {
+    /* The collision latch clears one tick after an accepted reset: a later block (the
+     * safety monitor, while still braking) may undo the reset in the tick it happens. */
+    if (o->reset_pending && img->stop_category == EDGE_NO_STOP) {
         st->collision = 0;
         st->collision_tick = -1;
         st->collision_axis = -1;
-        o->active = 0;
     }
+    o->reset_pending = img->reset_request;
+    if (img->reset_request)
+        o->active = 0;
     if (img->stop_category == 0) {      /* brakes hold the arm: nothing to observe */
         o->active = 0;
         memset(o->r, 0, sizeof o->r);

@@ -15,8 +15,8 @@
 #include "cycle.h"
 #include "safety.h"
 
-#define SAFETY_SAMPLE_RAD 0.05   /* max joint travel between wall samples along a stop */
-#define SAFETY_MAX_SAMPLES 8
+#define SAFETY_SAMPLE_RAD 0.06   /* joint travel (sum over joints) between wall samples */
+#define SAFETY_MAX_SAMPLES 24
 #define SAFETY_BISECT 7
 #define SAFETY_CODE_BITS 512
 
@@ -24,6 +24,9 @@ typedef struct safety {
     arm_model model;
     safety_config cfg;
     int n, initialised, enabled, reduced_cmd, reduced, estop_prev;
+    int pass_through;                  /* this tick's command is the upstream's, unchanged */
+    int64_t resets_refused;
+    double reach;                      /* m: bound on any sphere's distance from any axis */
     int64_t reduced_since;
     double qs[EDGE_MAX_AXES], vs[EDGE_MAX_AXES], as[EDGE_MAX_AXES];
     double qd_prev[EDGE_MAX_AXES];
@@ -41,6 +44,8 @@ typedef struct safety {
     _Atomic int pending_state;                /* 0 free, 1 queued, 2 applied, -1 refused */
     double frames[(ARM_MAX_LINKS + 2) * 16];
 } safety;
+
+static double arm_reach(const arm_model *m, const safety_config *c);
 
 /* ---- stop ramp ------------------------------------------------------------------- */
 
@@ -198,23 +203,33 @@ static double stop_clearance(safety *s, const double *q, const double *v)
         double end = q[i] + v[i] * phi;
         clear = fmin(clear, fmin(q[i] - c->q_min[i], c->q_max[i] - q[i]));
         clear = fmin(clear, fmin(end - c->q_min[i], c->q_max[i] - end));
-        travel = fmax(travel, fabs(v[i] * phi));
+        travel += fabs(v[i] * phi);
     }
     if (c->n_walls == 0)
+        return clear;
+    /* Any point of the arm moves at most reach * sum|dq| (dq: joint travel), so a start
+     * that far from every wall needs no samples: the whole stop is clear. */
+    double d0 = sphere_distances(s, q, NULL) - c->wall_margin;
+    clear = fmin(clear, d0);
+    if (d0 > s->reach * travel || phi == 0)
         return clear;
     int m = (int)ceil(travel / SAFETY_SAMPLE_RAD);
     if (m < 1)
         m = 1;
     if (m > SAFETY_MAX_SAMPLES)
         m = SAFETY_MAX_SAMPLES;
+    /* Between samples a point leaves the chord by at most reach * (sum|dq|)^2 / 8 (the
+     * second derivative of a point on revolute joints is bounded by reach * (sum|dq|)^2);
+     * planes and keep-in faces are linear along the chord, so this bounds them exactly. */
+    double seg = travel / m, bulge = s->reach * seg * seg / 8;
     double qk[EDGE_MAX_AXES];
-    for (int k = 0; k <= m; k++) {
-        if (k > 0 && phi == 0)
-            break;
+    for (int k = 1; k <= m; k++) {
         for (int i = 0; i < s->n; i++)
             qk[i] = q[i] + v[i] * phi * k / m;
-        clear = fmin(clear, sphere_distances(s, qk, NULL) - c->wall_margin);
+        clear = fmin(clear, sphere_distances(s, qk, NULL) - c->wall_margin - bulge);
     }
+    if (m > 0)
+        clear = fmin(clear, d0 - bulge);
     return clear;
 }
 
@@ -425,9 +440,18 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
             vf[i] = s->vs[i] * k;
             qf[i] = s->qs[i] + s->vs[i] * adv;
         }
-        double clear_f = stop_clearance(s, qf, vf);
+        /* The fallback is stoppable by induction even where the sampled check, which is
+         * conservative, says otherwise; blends must pass the check outright. Only when
+         * the commanded pose itself is already inside a margin (a configuration change,
+         * an arm moved by hand) are commands that do not make it worse let through, so
+         * the arm can be driven out. */
+        double v0[EDGE_MAX_AXES] = {0};
+        int recovering = stop_clearance(s, s->qs, v0) < 0;
+        double clear_f = recovering ? stop_clearance(s, qf, vf) : 0;
         double lo = 0, hi = 1;
-        if (clear_f >= 0 || clear_c < clear_f) {
+        if (recovering && clear_c >= clear_f) {
+            lo = 1;
+        } else {
             for (int it = 0; it < SAFETY_BISECT; it++) {
                 double mid = (lo + hi) / 2;
                 for (int i = 0; i < n; i++) {
@@ -435,13 +459,11 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
                     qb[i] = qf[i] + mid * (qc[i] - qf[i]);
                 }
                 double cl = stop_clearance(s, qb, vb);
-                if (cl >= 0 || (clear_f < 0 && cl >= clear_f))
+                if (cl >= 0 || (recovering && cl >= clear_f))
                     lo = mid;
                 else
                     hi = mid;
             }
-        } else {
-            lo = 1;     /* already in violation and the candidate does not make it worse */
         }
         for (int i = 0; i < n; i++) {
             vc[i] = vf[i] + lo * (vc[i] - vf[i]);
@@ -452,13 +474,17 @@ static double run_motion(safety *s, edge_image *img, int *limiting)
     }
     if (!exact && (scale < 1 || r < 1))
         *limiting = 1;
+    /* The monitor's own state is always the velocity it checked (the position change),
+     * so stops start from what the arm is really commanded to do even if the upstream's
+     * qd_cmd disagrees; a pass-through leaves the upstream's qd_cmd/qdd_cmd untouched. */
     double out = 0;
     for (int i = 0; i < n; i++) {
-        s->as[i] = exact ? img->qdd_cmd[i] : (vc[i] - s->vs[i]) / dt;
-        s->vs[i] = exact ? img->qd_cmd[i] : vc[i];
+        s->as[i] = (vc[i] - s->vs[i]) / dt;
+        s->vs[i] = vc[i];
         s->qs[i] = qc[i];
         out = fmax(out, fabs(vc[i]));
     }
+    s->pass_through = exact;
     return request > 0 ? fmin(1.0, out / request) : 1.0;
 }
 
@@ -496,6 +522,7 @@ static void apply_pending_config(safety *s)
     }
     publish_begin(s);
     s->cfg = s->pending;
+    s->reach = arm_reach(&s->model, &s->cfg);
     memcpy(s->status.checksum, s->cfg.checksum, 32);
     publish_end(s);
     atomic_store_explicit(&s->pending_state, 2, memory_order_release);
@@ -506,6 +533,13 @@ static void safety_step(void *self, edge_image *img)
     safety *s = self;
     apply_pending_config(s);
     const safety_config *c = &s->cfg;
+    if (img->reset_request && s->ramp_active && !s->standstill) {
+        /* A reset while the controlled stop is still braking would hand a moving arm back
+         * to motion with a velocity step: keep the stop latched until standstill. */
+        edge_request_stop(img, s->status.stop_category, s->status.fault_code);
+        img->reset_request = 0;
+        s->resets_refused++;
+    }
     if (!s->initialised || img->reset_request) {
         sync_to_measured(s, img);
         memset(s->recorded, 0, sizeof s->recorded);
@@ -528,6 +562,7 @@ static void safety_step(void *self, edge_image *img)
 
     int limiting = 0;
     double scale = 1;
+    s->pass_through = 0;
     if (img->stop_category != EDGE_NO_STOP) {
         run_stop(s, img);
     } else if (!s->enabled) {
@@ -544,8 +579,10 @@ static void safety_step(void *self, edge_image *img)
             limiting = 1;
         }
         img->q_cmd[i] = s->qs[i];
-        img->qd_cmd[i] = s->vs[i];
-        img->qdd_cmd[i] = s->as[i];
+        if (!s->pass_through) {
+            img->qd_cmd[i] = s->vs[i];
+            img->qdd_cmd[i] = s->as[i];
+        }
     }
 
     publish_begin(s);
@@ -567,6 +604,7 @@ static void safety_step(void *self, edge_image *img)
     st->min_wall_distance = min_wall;
     st->min_wall_distance_cmd = c->n_walls ? sphere_distances(s, s->qs, NULL) : HUGE_VAL;
     st->n_faults = s->n_hist;
+    st->resets_refused = s->resets_refused;
     publish_end(s);
 }
 
@@ -576,6 +614,22 @@ static void safety_release(void *self)
 }
 
 /* ---- setup and readers --------------------------------------------------------------- */
+
+/* Sum of the link lengths, the tool offset and the largest sphere (centre + radius):
+ * no sphere centre is farther than this from any joint axis. */
+static double arm_reach(const arm_model *m, const safety_config *c)
+{
+    double r = sqrt(m->tool[3] * m->tool[3] + m->tool[7] * m->tool[7] +
+                    m->tool[11] * m->tool[11]);
+    for (int i = 0; i < m->n; i++)
+        r += sqrt(m->a[i] * m->a[i] + m->d[i] * m->d[i]);
+    double extra = 0;
+    for (int k = 0; k < c->n_spheres; k++) {
+        const double *x = c->spheres[k].center;
+        extra = fmax(extra, sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]));
+    }
+    return r + extra;
+}
 
 int safety_config_check(const arm_model *model, const safety_config *c)
 {
@@ -638,6 +692,7 @@ edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg)
     s->cfg = *cfg;
     s->n = cfg->n;
     s->enabled = 1;
+    s->reach = arm_reach(model, cfg);
     memcpy(s->status.checksum, cfg->checksum, 32);
     s->status.stop_category = EDGE_NO_STOP;
     s->status.speed_scale = 1;

@@ -102,6 +102,7 @@ typedef struct safety_status {
     double min_wall_distance; /* m, measured spheres (HUGE_VAL without walls) */
     double min_wall_distance_cmd;
     int64_t n_faults;         /* faults recorded since allocation */
+    int64_t resets_refused;   /* resets undone because a stop ramp was still braking */
     uint8_t checksum[32];
 } safety_status;
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from edge.config import Board, load_board
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP, ARM_SIM_CMD_EXT_TORQUE, arm_sim_block
-from edge.motion.safety import SafetyConfig, SafetyMonitor, SafetyWall
+from edge.motion.safety import SafetyConfig, SafetyWall
+from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, setpoint_block
 
 SETPOINT_CMD_TARGET = 1
@@ -26,7 +27,8 @@ class SafetyRig:
 
     def __init__(self, board: Board | None = None, cfg: SafetyConfig | None = None, *,
                  q0: Sequence[float] | None = None, estop_category: int | None = None,
-                 period_ns: int = 1_000_000, **drive_overrides) -> None:
+                 period_ns: int = 1_000_000, watchdog_ticks: int = 0,
+                 **drive_overrides) -> None:
         self.board = board or load_board("sim_arm")
         motion = self.board.sections["motion"]
         self.arm = motion.arm
@@ -39,7 +41,8 @@ class SafetyRig:
                      servo_integral_hz=d.servo_integral_hz, substeps=d.substeps)
         drive.update(drive_overrides)
         cat = self.cfg.estop_category if estop_category is None else estop_category
-        self.cycle = Cycle(period_ns, self.arm.n, estop_category=cat)
+        self.cycle = Cycle(period_ns, self.arm.n, estop_category=cat,
+                           watchdog_ticks=watchdog_ticks)
         self.dt = period_ns * 1e-9
         self.drive = self.cycle.add_block(arm_sim_block(self.arm, self.q0, **drive))
         self.setpoint = self.cycle.add_block(setpoint_block(

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 # section name -> "module:function" taking (runtime, parsed section), in attach order
 SECTION_ATTACH: dict[str, str] = {
     "motion": "edge.motion.runtime:attach",
-    "safety": "edge.motion.safety:attach",      # after motion: checks what motion commands
-    "program": "edge.motion.program:attach",    # the demo program drives the controller
+    "safety": "edge.motion.safety_monitor:attach",   # after motion: checks what it commands
+    "program": "edge.motion.program:attach",          # the demo program drives the controller
     "logic": "edge.logic.runtime:attach",
     "acquisition": "edge.acquisition.runtime:attach",
     "bus": "edge.rt.bus_config:attach",

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.config import load_board, parse_board
@@ -50,7 +50,7 @@ def tcp_speeds(q_rows, v_rows):
 
 # -- walls and limits -----------------------------------------------------------------
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(unit_vectors, st.floats(0.02, 0.2), st.lists(offsets, min_size=2, max_size=2))
 def test_plane_walls_are_never_crossed(normal, clearance, targets):
     base = SafetyRig(cfg=NO_OBSERVER)
@@ -82,23 +82,26 @@ def test_a_target_beyond_the_floor_stops_at_the_margin():
     assert set(s["fault_code"]) == {0}
 
 
-@settings(max_examples=8, deadline=None)
-@given(st.tuples(st.floats(0.3, 0.6), st.floats(-0.1, 0.1), st.floats(0.5, 0.9)),
-       st.floats(0.1, 0.3), st.lists(offsets, min_size=2, max_size=2))
-def test_keep_out_boxes_are_never_entered(center, half, targets):
-    lo = tuple(c - half for c in center)
-    hi = tuple(c + half for c in center)
-    box = SafetyWall("obstacle", "keep_out", lo=lo, hi=hi)
-    cfg = dataclasses.replace(NO_OBSERVER, walls=[box])
-    rig = SafetyRig(cfg=cfg)
-    start = rig.monitor.sphere_distances(HOME).min()
-    if start < CFG.wall_margin:
-        return      # the box already touches the arm at home: not this property's case
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["keep_out", "keep_in"]),
+       st.tuples(st.floats(-0.7, 0.7), st.floats(-0.7, 0.7), st.floats(0.0, 0.9)),
+       st.tuples(*[st.floats(0.05, 0.3)] * 3), st.floats(0.5, 1.0),
+       st.lists(offsets, min_size=2, max_size=2))
+def test_boxes_are_never_entered_or_left(kind, center, half, cell, targets):
+    c = np.array(center)
+    if kind == "keep_out":            # an obstacle somewhere near the arm
+        lo, hi = c - np.array(half), c + np.array(half)
+    else:                             # a work cell around the base
+        lo, hi = c / 4 - cell, c / 4 + cell
+    box = SafetyWall("box", kind, lo=tuple(lo), hi=tuple(hi))
+    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[box]))
+    assume(rig.monitor.sphere_distances(HOME).min() >= CFG.wall_margin)
     for off in targets:
         rig.move(HOME + off)
         s = rig.run(1200)
         assert rig.sphere_distance(s["q_cmd"][::3]).min() >= CFG.wall_margin - 1e-9
         assert rig.sphere_distance(s["q"][::3]).min() > 0
+        assert not np.any(s["fault_code"] == 5)
 
 
 @settings(max_examples=10, deadline=None)
@@ -248,6 +251,38 @@ def test_reset_refused_while_estop_pressed_then_motion_resumes():
     assert faults[0].message == FAULT_CODES[256][1]
 
 
+def test_reset_while_still_braking_keeps_the_stop_until_standstill():
+    rig = _moving_rig(2)
+    rig.estop(True)
+    rig.run(3)
+    rig.estop(False)
+    rig.run(30)                               # still braking (the ramp takes ~0.25 s)
+    rig.reset()
+    s = rig.run(600)
+    assert np.all(s["stop_category"] == 2) and np.all(s["fault_code"] == 256)
+    speed = np.abs(s["qd_cmd"][:, :N]).max(axis=1)
+    assert speed[0] > 0.1 and np.all(np.diff(speed) <= 1e-12) and speed[-1] == 0
+    assert rig.monitor.status()["resets_refused"] == 1
+    rig.reset()                               # at standstill it is accepted
+    s = rig.run(3)
+    assert s["stop_category"][-1] == NO_STOP and s["fault_code"][-1] == 0
+
+
+def test_watchdog_stall_gives_a_controlled_stop_through_the_monitor():
+    rig = SafetyRig(cfg=NO_OBSERVER, watchdog_ticks=300)   # nobody kicks it here
+    rig.move(HOME + np.array([1.0, -0.6, 0.8, 1.0, -1.0, 1.0]))
+    s = rig.run(1500)
+    k = int(np.argmax(s["stop_category"] != NO_STOP))
+    assert 300 <= s["tick"][k] <= 302 and s["fault_code"][k] == 257
+    assert s["stop_category"][k] == 1 and np.abs(s["qd_cmd"][k - 1, :N]).max() > 0.5
+    speed = np.abs(s["qd_cmd"][k:, :N]).max(axis=1)
+    assert np.all(np.diff(speed) <= 1e-12)             # a ramp, not a jump
+    assert np.all(np.abs(np.diff(s["qd_cmd"][k:, :N], axis=0)) <=
+                  np.array(CFG.a_stop) * 1e-3 * (1 + 1e-9))
+    assert s["stop_category"][-1] == 0                   # power off at standstill
+    assert [f.code for f in rig.monitor.faults()] == [257]
+
+
 def test_following_error_trips_and_latches():
     # a shoulder too weak to hold the arm up cannot follow: the following error trips
     weak = list(BOARD.sections["motion"].drive.torque_limit)
@@ -279,6 +314,32 @@ def test_measured_limits_trip():
     rig2 = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, tau_max=[5.0] * N))
     s = rig2.run(5)
     assert 3 in set(s["fault_code"])
+
+
+@pytest.mark.parametrize("check", ["velocity", "tcp_speed"])
+def test_measured_speed_beyond_its_limit_trips(check):
+    """A gravity-compensated (torque-mode) arm pushed about its base speeds up freely,
+    whatever the command says; the measured check stops it (following error off here,
+    or it would trip first)."""
+    if check == "velocity":
+        cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+                                  tcp_speed_reduced=100.0, following_error_max=0.0)
+        code, limit = 2, CFG.v_max[0] * (1 + CFG.velocity_tolerance)
+    else:
+        cfg = dataclasses.replace(NO_OBSERVER, walls=[], velocity_tolerance=100.0,
+                                  following_error_max=0.0)
+        code, limit = 4, CFG.tcp_speed_max + CFG.tcp_speed_tolerance
+    rig = SafetyRig(cfg=cfg, mode="torque")
+    rig.run(5)
+    rig.inject([20.0, 0, 0, 0, 0, 0])
+    s = rig.run(2000)
+    k = int(np.argmax(s["fault_code"] != 0))
+    assert s["fault_code"][k] == code and s["stop_category"][k] == CFG.fault_category
+    f = rig.monitor.faults()[0]
+    assert f.code == code and f.value > limit
+    if check == "velocity":
+        assert abs(s["qd"][k, 0]) > limit >= abs(s["qd"][k - 1, 0])
+    assert np.all(s["qd"][k + 1:, :N] == 0)              # category 0: braked
 
 
 def test_faults_latch_until_reset_and_are_published():
