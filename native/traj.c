@@ -219,12 +219,21 @@ static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
     r->v_extreme = vx;
 }
 
+/* The distance residual of the three-arc family alone (the scan's hot path). */
 static double fn_g(const axis_problem *pr, double u, double T)
 {
-    arc3 r;
+    const double A = pr->amax, J = pr->jmax, iJ = 1.0 / J;
     (void)T;
-    arc3_eval(pr, u, &r);
-    return r.D - pr->dp;
+    const double a1 = dmax(-A, dmin(A, u));
+    const double tp = fabs(u) > A ? (fabs(u) - A) * iJ : 0.0;
+    const double j1 = a1 >= pr->a0 ? J : -J, t1 = fabs(a1 - pr->a0) * iJ;
+    double p = 0, v = pr->v0, a = pr->a0;
+    integ(&p, &v, &a, j1, t1);
+    p += tp * (v + 0.5 * a1 * tp);
+    v += a1 * tp;
+    vchange rest;
+    vel_change(v, a1, pr->vf, J, A, &rest);
+    return p + rest.D - pr->dp;
 }
 
 
@@ -493,10 +502,23 @@ static void axis_scan(axis_work *w)
         f_dist(pr, roots[i], &T12);
         add_cand(w, roots[i], 0, pr->t_brake + T12);
     }
-    double ubp[16];
-    int nu = arc3_breakpoints(pr, ubp);
+    /* Only a first ramp from a0 toward 0, not reaching it, followed by a push back away
+     * from 0 gives a profile the peak-velocity family lacks: any other first ramp merges
+     * with the next one, or crosses 0 where that family splits. So u runs over the open
+     * interval between 0 and a0 (nothing when a0 = 0). */
+    double ubp[18], all[16];
+    int na = arc3_breakpoints(pr, all), nu = 0;
+    const double ulo = dmin(0.0, pr->a0), uhi = dmax(0.0, pr->a0);
+    if (uhi > ulo) {
+        ubp[nu++] = ulo;
+        for (int i = 0; i < na; i++)
+            if (all[i] > ulo && all[i] < uhi)
+                ubp[nu++] = all[i];
+        ubp[nu++] = uhi;
+    }
     /* this residual can turn twice inside one piece: sample it more densely */
-    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax, 1);
+    nr = nu ? find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2,
+                           ARC3_SAMPLES / pr->amax, 1) : 0;
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
