@@ -652,8 +652,8 @@ static int mid_within_limits(const axis_problem *pr, double x, double y)
     return 1;
 }
 
-#define MID_GRID 17
-#define MID_X 10
+#define MID_GRID 11
+#define MID_X 8
 #define MID_ROOTS 8
 
 /* Roots x in [xlo, xhi] of the distance residual for a given y. */
