@@ -1,14 +1,17 @@
 /* traj.c — see traj.h. Time-optimal jerk-limited profiles, per axis and synchronised.
  *
- * Every profile here is: [brake back into the limits] + a fastest velocity change from
+ * The main family: [brake back into the limits] + a fastest velocity change from
  * (v0, a0) to a peak velocity vp with a = 0 + a cruise at vp + a fastest velocity change
  * from (vp, 0) to (vf, 0). A fastest velocity change is two jerk ramps with an optional
- * acceleration plateau at the limit, and is unique for each vp, so a whole profile is a
- * function of the single number vp (plus the cruise time). The minimal duration is the
- * best of: cruise at +-vmax, or no cruise with vp a root of D1(vp) + D2(vp) = dp. A
- * profile of a given longer duration T (synchronisation) is a root vp of
- * D1 + D2 + vp (T - T1 - T2) = dp with T1 + T2 <= T. Durations no vp reaches are the
- * blocked intervals; the synchronised duration skips them.
+ * acceleration plateau at the limit, and is unique for each vp, so a profile is a
+ * function of vp (plus the cruise time). The minimal duration is the best of: cruise at
+ * +-vmax, no cruise with vp a root of D1(vp) + D2(vp) = dp, or a three-ramp profile whose
+ * acceleration stays on one side of 0 (a second family, one parameter). A profile of a
+ * given longer duration T (synchronisation) is a root vp of D1 + D2 + vp (T - T1 - T2) =
+ * dp with T1 + T2 <= T, or, when none exists, a point of one of the two-parameter
+ * middle-state families (no cruise, holds at any acceleration). Durations no family
+ * reaches are the blocked intervals; the synchronised duration skips them.
+ * docs/motion-trajectories.md explains each step.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -123,13 +126,16 @@ typedef struct axis_problem {
 } axis_problem;
 
 #define MAX_CAND 24
+#define FAMILY_PEAK 0           /* peak velocity vp, cruise time tc */
+#define FAMILY_ARC3 1           /* three ramps, first ramp to u */
+#define FAMILY_MID 2            /* + kind: middle-state families */
 
 typedef struct axis_solution {
     double T;                   /* total (brake included) */
     double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
     int ok;
-    int arc3;                   /* 1: three-arc family (u); 2 + k: middle-state family of
-                                   kind k with vp = x, u = y */
+    int family;                 /* FAMILY_*; the middle-state kinds are FAMILY_MID + kind
+                                   with vp = x, u = y */
     double u;
 } axis_solution;
 
@@ -435,7 +441,7 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
 static void add_cand(axis_work *w, double vp, double tc, double T)
 {
     if (w->n_cand < MAX_CAND)
-        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, 0, 0};
+        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, FAMILY_PEAK, 0};
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
@@ -523,7 +529,8 @@ static void axis_scan(axis_work *w)
         arc3 r;
         arc3_eval(pr, roots[i], &r);
         if (r.v_extreme <= pr->vmax * (1 + 1e-12) && w->n_cand < MAX_CAND)
-            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, 1, roots[i]};
+            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, FAMILY_ARC3,
+                                                    roots[i]};
     }
 }
 
@@ -652,8 +659,8 @@ static int mid_within_limits(const axis_problem *pr, double x, double y)
     return 1;
 }
 
-#define MID_GRID 11
-#define MID_X 8
+#define MID_GRID 17
+#define MID_X 10
 #define MID_ROOTS 8
 
 /* Roots x in [xlo, xhi] of the distance residual for a given y. */
@@ -800,14 +807,14 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
         return 0;
     /* Usually the profile of a longer duration cruises slower on the same side as the
      * time-optimal one: try that bracket first. */
-    if (!w->best.arc3 && w->best.vp != 0) {
+    if (w->best.family == FAMILY_PEAK && w->best.vp != 0) {
         double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
         double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
         if ((f0 > 0) != (f1 > 0)) {
             double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
             double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
             if (T12 <= Tm + tol && fabs(f) <= 1e-9 * (1 + fabs(pr->dp))) {
-                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, 0, 0};
+                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
         }
@@ -822,7 +829,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
             double T12;
             f_dist(pr, roots[i], &T12);
             if (T12 <= Tm + tol) {
-                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, 0, 0};
+                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
         }
@@ -830,7 +837,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     double x, y;
     int kind;
     if (mid_fixed_time(pr, Tm, &kind, &x, &y)) {
-        *out = (axis_solution){T, x, 0, 1, 2 + kind, y};
+        *out = (axis_solution){T, x, 0, 1, FAMILY_MID + kind, y};
         return 1;
     }
     return 0;
@@ -862,12 +869,12 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    if (s->arc3 >= 2) {
+    if (s->family >= FAMILY_MID) {
         mid_profile m;
-        mid_build(pr, s->arc3 - 2, s->vp, s->u, &m);
+        mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, &m);
         for (int k = 0; k < m.n; k++)
             seg_push(ax, &t, m.j[k], m.t[k]);
-    } else if (s->arc3) {
+    } else if (s->family == FAMILY_ARC3) {
         arc3 r;
         arc3_eval(pr, s->u, &r);
         seg_push(ax, &t, r.j1, r.t1);

@@ -173,6 +173,10 @@ HARD_CASES.append([[-1.4585746465241065, 2.9779083484119244, 1.2616109751259135]
                    [1.348643450388241, 2.299583600834892, 1.9750929479192638],
                    [3.4868587857537596, 2.4461562501804814, 0.3196561010601181],
                    [1.6765649599002517, 4.293991096324023, 15.065698826521274]])
+# Found by hypothesis: axis 1 needs ramp, ramp, a hold below the acceleration limit, ramp.
+HARD_CASES.append([[-1.0, -1.0], [0.3154296875, 0.3154296875], [-0.125, -0.0625],
+                   [-0.828125, -0.828125], [0.0, 0.0], [1.0625, 1.0625], [1.0, 1.0],
+                   [0.875, 0.875]])
 KEYS = ("current_position", "current_velocity", "current_acceleration", "target_position",
         "target_velocity", "max_velocity", "max_acceleration", "max_jerk")
 
