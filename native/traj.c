@@ -121,6 +121,8 @@ typedef struct axis_problem {
     double dp, t_brake;
     int n_brake;
     int mid_swap, mid_kind;     /* scan order and kind of the middle-state families */
+    int mid_window;             /* 1: scan win = {x lo, x hi, y lo, y hi} only */
+    double win[4];
     double brake_t[2], brake_j[2];
     double p_start, v_start, a_start;   /* before the brake */
 } axis_problem;
@@ -711,6 +713,8 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
     double r0[2] = {-pr->vmax, pr->vmax}, r1[2] = {-A, A};
     if (pr->mid_kind == 2)
         r0[0] = 0, r0[1] = Tm;           /* x is a hold time */
+    if (pr->mid_window)
+        r0[0] = pr->win[0], r0[1] = pr->win[1], r1[0] = pr->win[2], r1[1] = pr->win[3];
     const double *xr = pr->mid_swap ? r1 : r0, *yr = pr->mid_swap ? r0 : r1;
     const double xspan = xr[1] - xr[0], yspan = yr[1] - yr[0];
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
@@ -780,16 +784,60 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
     return 0;
 }
 
-static int mid_fixed_time(const axis_problem *pr, double Tm, int *kind, double *x, double *y)
+static int mid_scans(axis_problem *q, double Tm, int *kind, double *x, double *y)
 {
-    axis_problem q = *pr;
-    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++)
+    for (q->mid_kind = 0; q->mid_kind < 3; q->mid_kind++)
+        for (q->mid_swap = 0; q->mid_swap < 2; q->mid_swap++)
+            if (mid_scan(q, Tm, x, y)) {
+                *kind = q->mid_kind;
+                return 1;
+            }
+    return 0;
+}
+
+static void family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m);
+
+/* Just above an axis' own minimum the profiles are small perturbations of its
+ * time-optimal one, on branches too short for the global grid: scan windows around the
+ * parameters of that profile (the state after its first and second jerk ramps). */
+static int mid_near_optimum(const axis_work *w, double Tm, int *kind, double *x, double *y)
+{
+    mid_profile m;
+    family_segments(&w->pr, &w->best, &m);
+    double p = 0, v = w->pr.v0, a = w->pr.a0, st[2][2] = {{v, a}, {v, a}};
+    for (int k = 0, ramps = 0; k < m.n && ramps < 2; k++) {
+        integ(&p, &v, &a, m.j[k], m.t[k]);
+        if (m.j[k] != 0 && m.t[k] > 0) {
+            st[ramps][0] = v, st[ramps][1] = a;
+            ramps++;
+        }
+    }
+    axis_problem q = w->pr;
+    q.mid_window = 1;
+    const double dv = 0.1 * q.vmax, da = 0.1 * q.amax;
+    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++) {
+        if (q.mid_kind < 2) {
+            q.win[0] = st[1][0] - dv, q.win[1] = st[1][0] + dv;
+            q.win[2] = st[1][1] - da, q.win[3] = st[1][1] + da;
+        } else {
+            q.win[0] = 0, q.win[1] = 0.1 * Tm;
+            q.win[2] = st[0][1] - da, q.win[3] = st[0][1] + da;
+        }
         for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
             if (mid_scan(&q, Tm, x, y)) {
                 *kind = q.mid_kind;
                 return 1;
             }
+    }
     return 0;
+}
+
+static int mid_fixed_time(const axis_work *w, double Tm, int *kind, double *x, double *y)
+{
+    axis_problem q = w->pr;
+    if (mid_scans(&q, Tm, kind, x, y))
+        return 1;
+    return Tm <= (w->best.T - w->pr.t_brake) * 1.05 && mid_near_optimum(w, Tm, kind, x, y);
 }
 
 /* Step 2: a profile of exactly duration T (brake included); 0 if T is blocked. */
@@ -836,11 +884,35 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
     }
     double x, y;
     int kind;
-    if (mid_fixed_time(pr, Tm, &kind, &x, &y)) {
+    if (mid_fixed_time(w, Tm, &kind, &x, &y)) {
         *out = (axis_solution){T, x, 0, 1, FAMILY_MID + kind, y};
         return 1;
     }
     return 0;
+}
+
+/* The segments of a solution after the brake, whatever its family. */
+static void family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m)
+{
+    m->n = 0;
+    if (s->family >= FAMILY_MID) {
+        mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, m);
+    } else if (s->family == FAMILY_ARC3) {
+        arc3 r;
+        arc3_eval(pr, s->u, &r);
+        m->t[0] = r.t1, m->j[0] = r.j1, m->t[1] = r.tp, m->j[1] = 0;
+        for (int k = 0; k < 3; k++)
+            m->t[2 + k] = r.rest.t[k], m->j[2 + k] = r.rest.j[k];
+        m->n = 5;
+    } else {
+        vchange h1, h2;
+        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            m->t[k] = h1.t[k], m->j[k] = h1.j[k], m->t[4 + k] = h2.t[k], m->j[4 + k] = h2.j[k];
+        m->t[3] = s->tc, m->j[3] = 0;
+        m->n = 7;
+    }
 }
 
 /* ---- building and sampling ----------------------------------------------------------- */
@@ -869,30 +941,10 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    if (s->family >= FAMILY_MID) {
-        mid_profile m;
-        mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, &m);
-        for (int k = 0; k < m.n; k++)
-            seg_push(ax, &t, m.j[k], m.t[k]);
-    } else if (s->family == FAMILY_ARC3) {
-        arc3 r;
-        arc3_eval(pr, s->u, &r);
-        seg_push(ax, &t, r.j1, r.t1);
-        if (ax->n_seg)
-            ax->a[ax->n_seg] = r.a1;
-        seg_push(ax, &t, 0, r.tp);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, r.rest.j[k], r.rest.t[k]);
-    } else {
-        vchange h1, h2;
-        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
-        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h1.j[k], h1.t[k]);
-        seg_push(ax, &t, 0, s->tc);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h2.j[k], h2.t[k]);
-    }
+    mid_profile m;
+    family_segments(pr, s, &m);
+    for (int k = 0; k < m.n; k++)
+        seg_push(ax, &t, m.j[k], m.t[k]);
     ax->duration = t;
     /* The end state is the target by construction; store it exactly. */
     ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
