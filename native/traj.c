@@ -119,6 +119,7 @@ typedef struct axis_problem {
     double p0, v0, a0;          /* after the brake segments */
     double pf, vf, vmax, amax, jmax;
     double dp, t_brake;
+    double dscale;              /* the distances this problem involves, for tolerances */
     int n_brake;
     int mid_swap, mid_kind;     /* scan order and kind of the middle-state families */
     int mid_window;             /* 1: scan win = {x lo, x hi, y lo, y hi} only */
@@ -263,7 +264,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
-    const double ftol = 1e-12 * (1 + fabs(pr->dp));
+    const double ftol = 1e-13 * pr->dscale;
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -275,7 +276,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        /* every residual here is a distance: 1e-12 of the move is far below any use */
+        /* every residual here is a distance: 1e-13 of the problem's scale is far below use */
         if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
@@ -404,7 +405,7 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
                         int split)
 {
     int n = 0;
-    const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
+    const double ftol = 1e-9 * pr->dscale;
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
     double x_pp = NAN, f_pp = NAN;        /* the sample before x_prev */
     if (f_prev == 0 && n < max)
@@ -699,7 +700,7 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
                 double lo = m ? x_est : x, hi = m ? x : x_est;
                 double flo = m ? f0 : f, fhi = m ? f : f0;
                 double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
-                return fabs(fn_mid(pr, r, y)) <= 1e-9 * (1 + fabs(pr->dp)) ? r : NAN;
+                return fabs(fn_mid(pr, r, y)) <= 1e-9 * pr->dscale ? r : NAN;
             }
         }
     }
@@ -775,7 +776,7 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
             double f = lo_better ? f1 : f2;
             double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
             if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
-                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, nx, ny)) {
+                fabs(f) <= 1e-9 * pr->dscale && mid_within_limits(pr, nx, ny)) {
                 *x_out = nx, *y_out = ny;
                 return 1;
             }
@@ -861,7 +862,7 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
         if ((f0 > 0) != (f1 > 0)) {
             double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
             double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
-            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * (1 + fabs(pr->dp))) {
+            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * pr->dscale) {
                 *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
@@ -1019,6 +1020,12 @@ static int setup_axis(axis_work *w, double p0, double v0, double a0, double pf, 
         pr->dp = pf - pp;
     }
     pr->t_brake = t;
+    /* distances of a velocity change: v^2 / amax with a plateau, |v|^1.5 / sqrt(jmax)
+     * without; 1e-30 is far below any physical distance */
+    const double sj = sqrt(jmax), av0 = fabs(pr->v0), avf = fabs(vf);
+    pr->dscale = fabs(pr->dp) + (av0 * av0 + avf * avf) / amax +
+                 (av0 * sqrt(av0) + avf * sqrt(avf)) / sj +
+                 fabs(pr->a0 * pr->a0 * pr->a0) / (jmax * jmax) + 1e-30;
     return axis_min_time(w);
 }
 

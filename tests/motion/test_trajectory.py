@@ -328,10 +328,12 @@ def test_property_limits_end_state_and_optimality(axes):
     traj = motion.plan(**case)
     check_trajectory(traj, case, n_grid=400)
     reference = ruckig_duration(case)
-    if reference:
+    if reference is not None and reference > 1e-6:
         assert traj.duration <= reference * (1 + DURATION_TOL) + 1e-12
-    elif reference == 0.0:      # ruckig rounds moves below its precision (~1e-16) to 0 s
-        assert traj.duration < 1e-4
+    elif reference is not None:
+        # ruckig treats moves below its precision (about 1e-12) as done (0 s or ~1e-38 s);
+        # we still move them exactly, which takes (6 dp / j)^(1/3) seconds
+        assert traj.duration < 1e-2
 
 
 @settings(max_examples=150, deadline=None)
@@ -415,7 +417,7 @@ def test_block_replans_at_any_tick_without_breaking_the_limits(commands):
         tick += gap
         c.push_command(tick, tb, TRAJ_CMD_TARGET, target)
         last = target
-    c.step(tick + 4000)
+    c.step(tick + 8000)     # moves of up to 4 units from any commanded state: < 8 s
     s = c.pop_states()
     _assert_jerk_limited(s, PERIOD_NS * 1e-9)
     np.testing.assert_allclose(s["q_cmd"][-1, :3], last, atol=1e-9)
