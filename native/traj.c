@@ -400,6 +400,10 @@ static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double 
     return n;
 }
 
+#define ROOTS_EXACT 0           /* Brent on every bracket */
+#define ROOTS_SPLIT 1           /* and look for root pairs between samples */
+#define ROOTS_APPROX 2          /* one secant step per bracket (a grid for tracing) */
+
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
                         int nbp, double *roots, int max, int samples, double per_unit,
                         int split)
@@ -419,17 +423,36 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
         for (int i = 1; i <= ns; i++) {
             double x = i == ns ? hi : lo + (hi - lo) * i / ns;
             double fx = f(pr, x, T);
-            if (isnan(fx) || isnan(f_prev)) {
+            if (isnan(fx) != isnan(f_prev) && split == ROOTS_APPROX) {
+                /* a domain edge between the samples: a root may sit just inside it */
+                double in = isnan(fx) ? x_prev : x, out = isnan(fx) ? x : x_prev;
+                double f_in = isnan(fx) ? f_prev : fx;
+                for (int it = 0; it < 16; it++) {
+                    double mid = 0.5 * (in + out), fm = f(pr, mid, T);
+                    if (isnan(fm)) {
+                        out = mid;
+                    } else if ((fm > 0) != (f_in > 0)) {
+                        if (n < max)
+                            roots[n++] = in - f_in * (mid - in) / (fm - f_in);
+                        break;
+                    } else {
+                        in = mid, f_in = fm;
+                    }
+                }
+            } else if (isnan(fx) || isnan(f_prev)) {
                 /* outside the family's domain: no bracket */
             } else if (fx == 0) {
                 if (n < max)
                     roots[n++] = x;
+            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0) && split == ROOTS_APPROX) {
+                if (n < max)        /* one secant step: refined later where it matters */
+                    roots[n++] = x_prev - f_prev * (x - x_prev) / (fx - f_prev);
             } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
                 double r = brent(f, pr, T, x_prev, x, f_prev, fx);
                 /* a sign change across a jump (a family switching shape) is no root */
                 if (n < max && fabs(f(pr, r, T)) <= ftol)
                     roots[n++] = r;
-            } else if (split && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
+            } else if (split == ROOTS_SPLIT && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
                        (f_pp > 0) == (fx > 0) && n < max) {
                 n += split_extremum(f, pr, T, x_pp, f_pp, x_prev, f_prev, x, fx, roots + n,
                                     max - n, ftol);
@@ -672,7 +695,7 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, 0);
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, ROOTS_APPROX);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -691,12 +714,33 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
     double f0 = fn_mid(pr, x_est, y);
     if (f0 == 0)
         return x_est;
-    for (int k = 0; k < 8; k++, step *= 2) {
-        double xs[2] = {x_est - step, x_est + step};
+    if (isnan(f0))
+        return NAN;
+    int dead[2] = {0, 0};           /* a side that ran into the domain edge is done */
+    for (int k = 0; k < 8 && !(dead[0] && dead[1]); k++, step *= 2) {
         for (int m = 0; m < 2; m++) {
-            double x = dmax(xlo, dmin(xhi, xs[m]));
+            if (dead[m])
+                continue;
+            double x = dmax(xlo, dmin(xhi, m ? x_est + step : x_est - step));
             double f = fn_mid(pr, x, y);
-            if (!isnan(f) && !isnan(f0) && (f > 0) != (f0 > 0)) {
+            if (isnan(f)) {
+                /* the root may sit between the estimate and the domain edge */
+                double in = x_est, out = x;
+                dead[m] = 1;
+                for (int it = 0; it < 24 && isnan(f); it++) {
+                    double mid = 0.5 * (in + out), fm = fn_mid(pr, mid, y);
+                    if (isnan(fm)) {
+                        out = mid;
+                    } else if ((fm > 0) != (f0 > 0)) {
+                        x = mid, f = fm;
+                    } else {
+                        in = mid;
+                    }
+                }
+                if (isnan(f))
+                    continue;
+            }
+            if ((f > 0) != (f0 > 0)) {
                 double lo = m ? x_est : x, hi = m ? x : x_est;
                 double flo = m ? f0 : f, fhi = m ? f : f0;
                 double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
@@ -735,6 +779,18 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
             mid_xy(pr, xlo, ylo, &Tlo);
             mid_xy(pr, xhi, yhi, &Thi);
             double glo = Tlo - Tm, ghi = Thi - Tm;
+            /* the grid roots are one secant step: decide on exact ones near a crossing */
+            const double near_t = 0.25 * Tm + 0.05;
+            if ((glo > 0) == (ghi > 0) && fabs(glo) > near_t && fabs(ghi) > near_t)
+                continue;
+            const double step = 1e-3 * xspan;
+            xlo = local_root(pr, ylo, xlo, step, xr[0], xr[1]);
+            xhi = local_root(pr, yhi, xhi, step, xr[0], xr[1]);
+            if (isnan(xlo) || isnan(xhi))
+                continue;
+            mid_xy(pr, xlo, ylo, &Tlo);
+            mid_xy(pr, xhi, yhi, &Thi);
+            glo = Tlo - Tm, ghi = Thi - Tm;
             if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
                 continue;
             double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
