@@ -367,7 +367,10 @@ static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double 
     const double b = d01 - c * (x0 + x1);                /* f ~ c x^2 + b x + e */
     const double xv = -b / (2 * c);
     const double fv = f1 + (xv - x1) * (d01 + c * (xv - x0));
-    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1)))
+    /* the parabola comes close to zero, or the middle sample dips deep toward it (a
+     * narrow bump at a kink that the parabola cannot follow) */
+    const int dips = fabs(f1) < 0.05 * dmin(fabs(f0), fabs(f2));
+    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1) || dips))
         return 0;
     const double g = 0.3819660112501051;
     double lo = x0, hi = x2;
