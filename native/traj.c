@@ -1,14 +1,17 @@
 /* traj.c — see traj.h. Time-optimal jerk-limited profiles, per axis and synchronised.
  *
- * Every profile here is: [brake back into the limits] + a fastest velocity change from
+ * The main family: [brake back into the limits] + a fastest velocity change from
  * (v0, a0) to a peak velocity vp with a = 0 + a cruise at vp + a fastest velocity change
  * from (vp, 0) to (vf, 0). A fastest velocity change is two jerk ramps with an optional
- * acceleration plateau at the limit, and is unique for each vp, so a whole profile is a
- * function of the single number vp (plus the cruise time). The minimal duration is the
- * best of: cruise at +-vmax, or no cruise with vp a root of D1(vp) + D2(vp) = dp. A
- * profile of a given longer duration T (synchronisation) is a root vp of
- * D1 + D2 + vp (T - T1 - T2) = dp with T1 + T2 <= T. Durations no vp reaches are the
- * blocked intervals; the synchronised duration skips them.
+ * acceleration plateau at the limit, and is unique for each vp, so a profile is a
+ * function of vp (plus the cruise time). The minimal duration is the best of: cruise at
+ * +-vmax, no cruise with vp a root of D1(vp) + D2(vp) = dp, or a three-ramp profile whose
+ * acceleration stays on one side of 0 (a second family, one parameter). A profile of a
+ * given longer duration T (synchronisation) is a root vp of D1 + D2 + vp (T - T1 - T2) =
+ * dp with T1 + T2 <= T, or, when none exists, a point of one of the two-parameter
+ * middle-state families (no cruise, holds at any acceleration). Durations no family
+ * reaches are the blocked intervals; the synchronised duration skips them.
+ * docs/motion-trajectories.md explains each step.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -116,20 +119,26 @@ typedef struct axis_problem {
     double p0, v0, a0;          /* after the brake segments */
     double pf, vf, vmax, amax, jmax;
     double dp, t_brake;
+    double dscale;              /* the distances this problem involves, for tolerances */
     int n_brake;
     int mid_swap, mid_kind;     /* scan order and kind of the middle-state families */
+    int mid_window;             /* 1: scan win = {x lo, x hi, y lo, y hi} only */
+    double win[4];
     double brake_t[2], brake_j[2];
     double p_start, v_start, a_start;   /* before the brake */
 } axis_problem;
 
 #define MAX_CAND 24
+#define FAMILY_PEAK 0           /* peak velocity vp, cruise time tc */
+#define FAMILY_ARC3 1           /* three ramps, first ramp to u */
+#define FAMILY_MID 2            /* + kind: middle-state families */
 
 typedef struct axis_solution {
     double T;                   /* total (brake included) */
     double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
     int ok;
-    int arc3;                   /* 1: three-arc family (u); 2 + k: middle-state family of
-                                   kind k with vp = x, u = y */
+    int family;                 /* FAMILY_*; the middle-state kinds are FAMILY_MID + kind
+                                   with vp = x, u = y */
     double u;
 } axis_solution;
 
@@ -219,12 +228,21 @@ static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
     r->v_extreme = vx;
 }
 
+/* The distance residual of the three-arc family alone (the scan's hot path). */
 static double fn_g(const axis_problem *pr, double u, double T)
 {
-    arc3 r;
+    const double A = pr->amax, J = pr->jmax, iJ = 1.0 / J;
     (void)T;
-    arc3_eval(pr, u, &r);
-    return r.D - pr->dp;
+    const double a1 = dmax(-A, dmin(A, u));
+    const double tp = fabs(u) > A ? (fabs(u) - A) * iJ : 0.0;
+    const double j1 = a1 >= pr->a0 ? J : -J, t1 = fabs(a1 - pr->a0) * iJ;
+    double p = 0, v = pr->v0, a = pr->a0;
+    integ(&p, &v, &a, j1, t1);
+    p += tp * (v + 0.5 * a1 * tp);
+    v += a1 * tp;
+    vchange rest;
+    vel_change(v, a1, pr->vf, J, A, &rest);
+    return p + rest.D - pr->dp;
 }
 
 
@@ -246,7 +264,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
                     double fa, double fb)
 {
     double c = a, fc = fa, d = b - a, e = d;
-    const double ftol = 1e-12 * (1 + fabs(pr->dp));
+    const double ftol = 1e-13 * pr->dscale;
     for (int iter = 0; iter < 200; iter++) {
         if ((fb > 0) == (fc > 0)) {
             c = a, fc = fa;
@@ -258,7 +276,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         }
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
-        /* every residual here is a distance: 1e-12 of the move is far below any use */
+        /* every residual here is a distance: 1e-13 of the problem's scale is far below use */
         if (fabs(m) <= tol || fabs(fb) <= ftol)
             return b;
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
@@ -349,7 +367,10 @@ static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double 
     const double b = d01 - c * (x0 + x1);                /* f ~ c x^2 + b x + e */
     const double xv = -b / (2 * c);
     const double fv = f1 + (xv - x1) * (d01 + c * (xv - x0));
-    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1)))
+    /* the parabola comes close to zero, or the middle sample dips deep toward it (a
+     * narrow bump at a kink that the parabola cannot follow) */
+    const int dips = fabs(f1) < 0.05 * dmin(fabs(f0), fabs(f2));
+    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1) || dips))
         return 0;
     const double g = 0.3819660112501051;
     double lo = x0, hi = x2;
@@ -382,12 +403,16 @@ static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double 
     return n;
 }
 
+#define ROOTS_EXACT 0           /* Brent on every bracket */
+#define ROOTS_SPLIT 1           /* and look for root pairs between samples */
+#define ROOTS_APPROX 2          /* one secant step per bracket (a grid for tracing) */
+
 static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const double *bp,
                         int nbp, double *roots, int max, int samples, double per_unit,
                         int split)
 {
     int n = 0;
-    const double ftol = 1e-9 * (1 + fabs(pr->dp) + pr->vmax * pr->vmax / pr->amax);
+    const double ftol = 1e-9 * pr->dscale;
     double x_prev = bp[0], f_prev = f(pr, x_prev, T);
     double x_pp = NAN, f_pp = NAN;        /* the sample before x_prev */
     if (f_prev == 0 && n < max)
@@ -401,17 +426,36 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
         for (int i = 1; i <= ns; i++) {
             double x = i == ns ? hi : lo + (hi - lo) * i / ns;
             double fx = f(pr, x, T);
-            if (isnan(fx) || isnan(f_prev)) {
+            if (isnan(fx) != isnan(f_prev) && split == ROOTS_APPROX) {
+                /* a domain edge between the samples: a root may sit just inside it */
+                double in = isnan(fx) ? x_prev : x, out = isnan(fx) ? x : x_prev;
+                double f_in = isnan(fx) ? f_prev : fx;
+                for (int it = 0; it < 16; it++) {
+                    double mid = 0.5 * (in + out), fm = f(pr, mid, T);
+                    if (isnan(fm)) {
+                        out = mid;
+                    } else if ((fm > 0) != (f_in > 0)) {
+                        if (n < max)
+                            roots[n++] = in - f_in * (mid - in) / (fm - f_in);
+                        break;
+                    } else {
+                        in = mid, f_in = fm;
+                    }
+                }
+            } else if (isnan(fx) || isnan(f_prev)) {
                 /* outside the family's domain: no bracket */
             } else if (fx == 0) {
                 if (n < max)
                     roots[n++] = x;
+            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0) && split == ROOTS_APPROX) {
+                if (n < max)        /* one secant step: refined later where it matters */
+                    roots[n++] = x_prev - f_prev * (x - x_prev) / (fx - f_prev);
             } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
                 double r = brent(f, pr, T, x_prev, x, f_prev, fx);
                 /* a sign change across a jump (a family switching shape) is no root */
                 if (n < max && fabs(f(pr, r, T)) <= ftol)
                     roots[n++] = r;
-            } else if (split && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
+            } else if (split == ROOTS_SPLIT && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
                        (f_pp > 0) == (fx > 0) && n < max) {
                 n += split_extremum(f, pr, T, x_pp, f_pp, x_prev, f_prev, x, fx, roots + n,
                                     max - n, ftol);
@@ -426,7 +470,7 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
 static void add_cand(axis_work *w, double vp, double tc, double T)
 {
     if (w->n_cand < MAX_CAND)
-        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, 0, 0};
+        w->cand[w->n_cand++] = (axis_solution){T, vp, tc, 1, FAMILY_PEAK, 0};
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
@@ -493,15 +537,29 @@ static void axis_scan(axis_work *w)
         f_dist(pr, roots[i], &T12);
         add_cand(w, roots[i], 0, pr->t_brake + T12);
     }
-    double ubp[16];
-    int nu = arc3_breakpoints(pr, ubp);
+    /* Only a first ramp from a0 toward 0, not reaching it, followed by a push back away
+     * from 0 gives a profile the peak-velocity family lacks: any other first ramp merges
+     * with the next one, or crosses 0 where that family splits. So u runs over the open
+     * interval between 0 and a0 (nothing when a0 = 0). */
+    double ubp[18], all[16];
+    int na = arc3_breakpoints(pr, all), nu = 0;
+    const double ulo = dmin(0.0, pr->a0), uhi = dmax(0.0, pr->a0);
+    if (uhi > ulo) {
+        ubp[nu++] = ulo;
+        for (int i = 0; i < na; i++)
+            if (all[i] > ulo && all[i] < uhi)
+                ubp[nu++] = all[i];
+        ubp[nu++] = uhi;
+    }
     /* this residual can turn twice inside one piece: sample it more densely */
-    nr = find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax, 1);
+    nr = nu ? find_roots_n(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2,
+                           ARC3_SAMPLES / pr->amax, 1) : 0;
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
         if (r.v_extreme <= pr->vmax * (1 + 1e-12) && w->n_cand < MAX_CAND)
-            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, 1, roots[i]};
+            w->cand[w->n_cand++] = (axis_solution){pr->t_brake + r.T, 0, 0, 1, FAMILY_ARC3,
+                                                    roots[i]};
     }
 }
 
@@ -640,7 +698,7 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, 0);
+    return find_roots_n(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, ROOTS_APPROX);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -659,16 +717,37 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
     double f0 = fn_mid(pr, x_est, y);
     if (f0 == 0)
         return x_est;
-    for (int k = 0; k < 8; k++, step *= 2) {
-        double xs[2] = {x_est - step, x_est + step};
+    if (isnan(f0))
+        return NAN;
+    int dead[2] = {0, 0};           /* a side that ran into the domain edge is done */
+    for (int k = 0; k < 8 && !(dead[0] && dead[1]); k++, step *= 2) {
         for (int m = 0; m < 2; m++) {
-            double x = dmax(xlo, dmin(xhi, xs[m]));
+            if (dead[m])
+                continue;
+            double x = dmax(xlo, dmin(xhi, m ? x_est + step : x_est - step));
             double f = fn_mid(pr, x, y);
-            if (!isnan(f) && !isnan(f0) && (f > 0) != (f0 > 0)) {
+            if (isnan(f)) {
+                /* the root may sit between the estimate and the domain edge */
+                double in = x_est, out = x;
+                dead[m] = 1;
+                for (int it = 0; it < 24 && isnan(f); it++) {
+                    double mid = 0.5 * (in + out), fm = fn_mid(pr, mid, y);
+                    if (isnan(fm)) {
+                        out = mid;
+                    } else if ((fm > 0) != (f0 > 0)) {
+                        x = mid, f = fm;
+                    } else {
+                        in = mid;
+                    }
+                }
+                if (isnan(f))
+                    continue;
+            }
+            if ((f > 0) != (f0 > 0)) {
                 double lo = m ? x_est : x, hi = m ? x : x_est;
                 double flo = m ? f0 : f, fhi = m ? f : f0;
                 double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
-                return fabs(fn_mid(pr, r, y)) <= 1e-9 * (1 + fabs(pr->dp)) ? r : NAN;
+                return fabs(fn_mid(pr, r, y)) <= 1e-9 * pr->dscale ? r : NAN;
             }
         }
     }
@@ -682,6 +761,8 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
     double r0[2] = {-pr->vmax, pr->vmax}, r1[2] = {-A, A};
     if (pr->mid_kind == 2)
         r0[0] = 0, r0[1] = Tm;           /* x is a hold time */
+    if (pr->mid_window)
+        r0[0] = pr->win[0], r0[1] = pr->win[1], r1[0] = pr->win[2], r1[1] = pr->win[3];
     const double *xr = pr->mid_swap ? r1 : r0, *yr = pr->mid_swap ? r0 : r1;
     const double xspan = xr[1] - xr[0], yspan = yr[1] - yr[0];
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
@@ -701,6 +782,18 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
             mid_xy(pr, xlo, ylo, &Tlo);
             mid_xy(pr, xhi, yhi, &Thi);
             double glo = Tlo - Tm, ghi = Thi - Tm;
+            /* the grid roots are one secant step: decide on exact ones near a crossing */
+            const double near_t = 0.25 * Tm + 0.05;
+            if ((glo > 0) == (ghi > 0) && fabs(glo) > near_t && fabs(ghi) > near_t)
+                continue;
+            const double step = 1e-3 * xspan;
+            xlo = local_root(pr, ylo, xlo, step, xr[0], xr[1]);
+            xhi = local_root(pr, yhi, xhi, step, xr[0], xr[1]);
+            if (isnan(xlo) || isnan(xhi))
+                continue;
+            mid_xy(pr, xlo, ylo, &Tlo);
+            mid_xy(pr, xhi, yhi, &Thi);
+            glo = Tlo - Tm, ghi = Thi - Tm;
             if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
                 continue;
             double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
@@ -742,7 +835,7 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
             double f = lo_better ? f1 : f2;
             double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
             if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
-                fabs(f) <= 1e-9 * (1 + fabs(pr->dp)) && mid_within_limits(pr, nx, ny)) {
+                fabs(f) <= 1e-9 * pr->dscale && mid_within_limits(pr, nx, ny)) {
                 *x_out = nx, *y_out = ny;
                 return 1;
             }
@@ -751,16 +844,60 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
     return 0;
 }
 
-static int mid_fixed_time(const axis_problem *pr, double Tm, int *kind, double *x, double *y)
+static int mid_scans(axis_problem *q, double Tm, int *kind, double *x, double *y)
 {
-    axis_problem q = *pr;
-    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++)
+    for (q->mid_kind = 0; q->mid_kind < 3; q->mid_kind++)
+        for (q->mid_swap = 0; q->mid_swap < 2; q->mid_swap++)
+            if (mid_scan(q, Tm, x, y)) {
+                *kind = q->mid_kind;
+                return 1;
+            }
+    return 0;
+}
+
+static void family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m);
+
+/* Just above an axis' own minimum the profiles are small perturbations of its
+ * time-optimal one, on branches too short for the global grid: scan windows around the
+ * parameters of that profile (the state after its first and second jerk ramps). */
+static int mid_near_optimum(const axis_work *w, double Tm, int *kind, double *x, double *y)
+{
+    mid_profile m;
+    family_segments(&w->pr, &w->best, &m);
+    double p = 0, v = w->pr.v0, a = w->pr.a0, st[2][2] = {{v, a}, {v, a}};
+    for (int k = 0, ramps = 0; k < m.n && ramps < 2; k++) {
+        integ(&p, &v, &a, m.j[k], m.t[k]);
+        if (m.j[k] != 0 && m.t[k] > 0) {
+            st[ramps][0] = v, st[ramps][1] = a;
+            ramps++;
+        }
+    }
+    axis_problem q = w->pr;
+    q.mid_window = 1;
+    const double dv = 0.1 * q.vmax, da = 0.1 * q.amax;
+    for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++) {
+        if (q.mid_kind < 2) {
+            q.win[0] = st[1][0] - dv, q.win[1] = st[1][0] + dv;
+            q.win[2] = st[1][1] - da, q.win[3] = st[1][1] + da;
+        } else {
+            q.win[0] = 0, q.win[1] = 0.1 * Tm;
+            q.win[2] = st[0][1] - da, q.win[3] = st[0][1] + da;
+        }
         for (q.mid_swap = 0; q.mid_swap < 2; q.mid_swap++)
             if (mid_scan(&q, Tm, x, y)) {
                 *kind = q.mid_kind;
                 return 1;
             }
+    }
     return 0;
+}
+
+static int mid_fixed_time(const axis_work *w, double Tm, int *kind, double *x, double *y)
+{
+    axis_problem q = w->pr;
+    if (mid_scans(&q, Tm, kind, x, y))
+        return 1;
+    return Tm <= (w->best.T - w->pr.t_brake) * 1.05 && mid_near_optimum(w, Tm, kind, x, y);
 }
 
 /* Step 2: a profile of exactly duration T (brake included); 0 if T is blocked. */
@@ -778,14 +915,14 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
         return 0;
     /* Usually the profile of a longer duration cruises slower on the same side as the
      * time-optimal one: try that bracket first. */
-    if (!w->best.arc3 && w->best.vp != 0) {
+    if (w->best.family == FAMILY_PEAK && w->best.vp != 0) {
         double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
         double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
         if ((f0 > 0) != (f1 > 0)) {
             double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
             double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
-            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * (1 + fabs(pr->dp))) {
-                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, 0, 0};
+            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * pr->dscale) {
+                *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
         }
@@ -800,18 +937,42 @@ static int axis_fixed_time(const axis_work *w, double T, axis_solution *out)
             double T12;
             f_dist(pr, roots[i], &T12);
             if (T12 <= Tm + tol) {
-                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, 0, 0};
+                *out = (axis_solution){T, roots[i], dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
         }
     }
     double x, y;
     int kind;
-    if (mid_fixed_time(pr, Tm, &kind, &x, &y)) {
-        *out = (axis_solution){T, x, 0, 1, 2 + kind, y};
+    if (mid_fixed_time(w, Tm, &kind, &x, &y)) {
+        *out = (axis_solution){T, x, 0, 1, FAMILY_MID + kind, y};
         return 1;
     }
     return 0;
+}
+
+/* The segments of a solution after the brake, whatever its family. */
+static void family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m)
+{
+    m->n = 0;
+    if (s->family >= FAMILY_MID) {
+        mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, m);
+    } else if (s->family == FAMILY_ARC3) {
+        arc3 r;
+        arc3_eval(pr, s->u, &r);
+        m->t[0] = r.t1, m->j[0] = r.j1, m->t[1] = r.tp, m->j[1] = 0;
+        for (int k = 0; k < 3; k++)
+            m->t[2 + k] = r.rest.t[k], m->j[2 + k] = r.rest.j[k];
+        m->n = 5;
+    } else {
+        vchange h1, h2;
+        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            m->t[k] = h1.t[k], m->j[k] = h1.j[k], m->t[4 + k] = h2.t[k], m->j[4 + k] = h2.j[k];
+        m->t[3] = s->tc, m->j[3] = 0;
+        m->n = 7;
+    }
 }
 
 /* ---- building and sampling ----------------------------------------------------------- */
@@ -840,30 +1001,10 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
-    if (s->arc3 >= 2) {
-        mid_profile m;
-        mid_build(pr, s->arc3 - 2, s->vp, s->u, &m);
-        for (int k = 0; k < m.n; k++)
-            seg_push(ax, &t, m.j[k], m.t[k]);
-    } else if (s->arc3) {
-        arc3 r;
-        arc3_eval(pr, s->u, &r);
-        seg_push(ax, &t, r.j1, r.t1);
-        if (ax->n_seg)
-            ax->a[ax->n_seg] = r.a1;
-        seg_push(ax, &t, 0, r.tp);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, r.rest.j[k], r.rest.t[k]);
-    } else {
-        vchange h1, h2;
-        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
-        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h1.j[k], h1.t[k]);
-        seg_push(ax, &t, 0, s->tc);
-        for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, h2.j[k], h2.t[k]);
-    }
+    mid_profile m;
+    family_segments(pr, s, &m);
+    for (int k = 0; k < m.n; k++)
+        seg_push(ax, &t, m.j[k], m.t[k]);
     ax->duration = t;
     /* The end state is the target by construction; store it exactly. */
     ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
@@ -938,6 +1079,12 @@ static int setup_axis(axis_work *w, double p0, double v0, double a0, double pf, 
         pr->dp = pf - pp;
     }
     pr->t_brake = t;
+    /* distances of a velocity change: v^2 / amax with a plateau, |v|^1.5 / sqrt(jmax)
+     * without; 1e-30 is far below any physical distance */
+    const double sj = sqrt(jmax), av0 = fabs(pr->v0), avf = fabs(vf);
+    pr->dscale = fabs(pr->dp) + (av0 * av0 + avf * avf) / amax +
+                 (av0 * sqrt(av0) + avf * sqrt(avf)) / sj +
+                 fabs(pr->a0 * pr->a0 * pr->a0) / (jmax * jmax) + 1e-30;
     return axis_min_time(w);
 }
 

@@ -173,6 +173,35 @@ HARD_CASES.append([[-1.4585746465241065, 2.9779083484119244, 1.2616109751259135]
                    [1.348643450388241, 2.299583600834892, 1.9750929479192638],
                    [3.4868587857537596, 2.4461562501804814, 0.3196561010601181],
                    [1.6765649599002517, 4.293991096324023, 15.065698826521274]])
+# Found by hypothesis: axis 1 needs ramp, ramp, a hold below the acceleration limit, ramp.
+HARD_CASES.append([[-1.0, -1.0], [0.3154296875, 0.3154296875], [-0.125, -0.0625],
+                   [-0.828125, -0.828125], [0.0, 0.0], [1.0625, 1.0625], [1.0, 1.0],
+                   [0.875, 0.875]])
+# Found by hypothesis: the synchronised duration is 2e-5 above axis 1's own minimum; the
+# branch that reaches it is a short perturbation of the time-optimal profile.
+HARD_CASES.append([[-1.0, -1.0], [0.3154296875, 0.3154296875], [-0.0625, -0.0546875],
+                   [-0.828125, -0.828125], [0.0, 0.0], [1.0625, 1.0625], [1.0, 0.875],
+                   [0.875, 0.875]])
+# Axis 1 reverses from +vmax to -vmax; the synchronised profile holds at an acceleration
+# below the limit, next to the edge of that family's domain.
+HARD_CASES.append([[-2.8997933585228317, 2.29628598499405, -1.0698485305183474],
+                   [-1.182069854251293, 2.4919447982983742, 0.9901090367279617],
+                   [0.0, 0.0, 0.0],
+                   [-1.4658684405586555, 2.2424426525843275, 1.8983084181699361],
+                   [0.0, -2.4919447982983742, 0.9901090367279617],
+                   [1.182069854251293, 2.4919447982983742, 0.9901090367279617],
+                   [4.693154864581355, 4.0155255449154446, 0.579435063148258],
+                   [14.72459408701017, 2.295604875509061, 2.672250896299798]])
+# A tiny move of axis 2 whose synchronised profile is a narrow bump of the cruise-family
+# residual right next to a breakpoint (vp = vf).
+HARD_CASES.append([[-2.9822440796732117, 1.1427498173417954, 2.522219060651257],
+                   [0.8468865179561245, -0.8114130221513784, 1.6418784182085886],
+                   [-0.7164136460739922, 2.7260928382570415, -3.652612392815986],
+                   [-2.9814446644538073, 1.142566281978317, 2.5219192107117574],
+                   [-0.25325975905496206, 0.6091581341932613, -0.9162583636330455],
+                   [0.8964934201500034, 1.5544463128498924, 2.413220599579253],
+                   [3.9785414007124467, 3.239706057436623, 4.643557594212483],
+                   [18.080801682624212, 7.024179144614473, 9.991098957697698]])
 KEYS = ("current_position", "current_velocity", "current_acceleration", "target_position",
         "target_velocity", "max_velocity", "max_acceleration", "max_jerk")
 
@@ -319,10 +348,12 @@ def test_property_limits_end_state_and_optimality(axes):
     traj = motion.plan(**case)
     check_trajectory(traj, case, n_grid=400)
     reference = ruckig_duration(case)
-    if reference:
+    if reference is not None and reference > 1e-6:
         assert traj.duration <= reference * (1 + DURATION_TOL) + 1e-12
-    elif reference == 0.0:      # ruckig rounds moves below its precision (~1e-16) to 0 s
-        assert traj.duration < 1e-4
+    elif reference is not None:
+        # ruckig treats moves below its precision (about 1e-12) as done (0 s or ~1e-38 s);
+        # we still move them exactly, which takes (6 dp / j)^(1/3) seconds
+        assert traj.duration < 1e-2
 
 
 @settings(max_examples=150, deadline=None)
@@ -406,7 +437,7 @@ def test_block_replans_at_any_tick_without_breaking_the_limits(commands):
         tick += gap
         c.push_command(tick, tb, TRAJ_CMD_TARGET, target)
         last = target
-    c.step(tick + 4000)
+    c.step(tick + 8000)     # moves of up to 4 units from any commanded state: < 8 s
     s = c.pop_states()
     _assert_jerk_limited(s, PERIOD_NS * 1e-9)
     np.testing.assert_allclose(s["q_cmd"][-1, :3], last, atol=1e-9)
