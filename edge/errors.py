@@ -66,3 +66,12 @@ class DeviceError(EdgeError):
 
 class BusError(EdgeError):
     """A topic, subscription or bridge setting is invalid."""
+
+
+class DeviceCommError(DeviceError):
+    """A device exchange failed; `kind` is one of the counted error kinds (connect,
+    timeout, disconnect, corrupt, exception, decode)."""
+
+    def __init__(self, device: str, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(device, f"{kind}: {message}")

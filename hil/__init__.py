@@ -1,0 +1,1 @@
+"""HIL rigs: device simulators and fault injectors driven over the real protocols."""

@@ -1,0 +1,113 @@
+"""A Modbus device simulator: a real pymodbus server over TCP or RTU on a serial line.
+
+The registers live in the server's own datastore; a rig sets and reads them with
+`set_value` / `get_registers` while clients poll over the wire. As a program
+(`python -m hil.slave_sim --port 0`) it serves TCP and prints its port, for benchmarks
+that want the server out of their own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from edge.acquisition.codec import encode
+
+FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+
+
+class SlaveSimulator:
+    """One Modbus device (unit id `unit`) with `size` coils, inputs and registers each."""
+
+    def __init__(self, unit: int = 1, size: int = 1000) -> None:
+        self.unit = unit
+        self.size = size
+        self.port: int | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
+
+    def _device(self) -> SimDevice:
+        bits = [SimData(0, count=self.size, values=False, datatype=DataType.BITS)]
+        regs = [SimData(0, count=self.size, values=0, datatype=DataType.REGISTERS)]
+        return SimDevice(id=self.unit, simdata=(bits, list(bits), regs, list(regs)))
+
+    @contextlib.asynccontextmanager
+    async def tcp(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[SlaveSimulator]:
+        """Serve Modbus TCP on host:port (0: a free port, then in self.port)."""
+        server = ModbusTcpServer([self._device()], address=(host, port))
+        await server.serve_forever(background=True)
+        self.port = server.transport.sockets[0].getsockname()[1]
+        self._server = server
+        try:
+            yield self
+        finally:
+            await server.shutdown()
+            self._server = None
+
+    @contextlib.asynccontextmanager
+    async def rtu(self, serial_port: str, baudrate: int = 115200) -> AsyncIterator[SlaveSimulator]:
+        """Serve Modbus RTU on a serial device (a pty end from hil.faults.PtyLink)."""
+        server = ModbusSerialServer([self._device()], framer=FramerType.RTU, port=serial_port,
+                                    baudrate=baudrate, timeout=0.05)
+        await server.serve_forever(background=True)
+        self._server = server
+        try:
+            yield self
+        finally:
+            await server.shutdown()
+            self._server = None
+
+    async def set_registers(self, table: str, address: int, values: list[int] | list[bool]) -> None:
+        if self._server is None:
+            raise RuntimeError("the simulator is not serving")
+        await self._server.async_setValues(self.unit, FUNCTION_CODES[table], address, values)
+
+    async def get_registers(self, table: str, address: int, count: int = 1) -> list:
+        if self._server is None:
+            raise RuntimeError("the simulator is not serving")
+        return await self._server.async_getValues(self.unit, FUNCTION_CODES[table], address,
+                                                  count)
+
+    async def set_value(self, table: str, address: int, value: float, dtype: str = "uint16",
+                        byte_order: str = "big", word_order: str = "big") -> None:
+        """Store a typed value the way a device would present it."""
+        if table in ("coil", "discrete"):
+            await self.set_registers(table, address, [bool(value)])
+            return
+        if dtype != "float32":
+            value = int(value)
+        await self.set_registers(table, address, encode(value, dtype, byte_order, word_order))
+
+
+async def _serve(host: str, port: int, unit: int) -> None:
+    sim = SlaveSimulator(unit=unit)
+    async with sim.tcp(host, port):
+        print(sim.port, flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Modbus TCP device simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port, printed")
+    parser.add_argument("--unit", type=int, default=1)
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(_serve(args.host, args.port, args.unit))
+    else:
+        asyncio.run(_serve(args.host, args.port, args.unit))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
