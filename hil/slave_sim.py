@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import tty
 from collections.abc import AsyncIterator
 
 from pymodbus.framer import FramerType
@@ -111,3 +113,75 @@ def main() -> None:
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         main()
+
+
+class SerialDeviceSim:
+    """A serial line device on the master end of a pty: answers each request (or streams
+    every `stream_period_s`) with its current `values`, through `faults`."""
+
+    def __init__(self, link, values: dict, faults=None, stream_period_s: float | None = None,
+                 payload=None) -> None:
+        from hil.faults import Faults
+
+        self.link = link
+        self.values = values
+        self.faults = faults or Faults()
+        self.stream_period_s = stream_period_s
+        self.payload = payload          # binary: values -> payload bytes
+        self.requests = 0
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        self._pending = bytearray()
+
+    def _answer(self) -> bytes:
+        from edge.acquisition.sources.serial import encode_frame, encode_line
+
+        if self.link.protocol == "ascii":
+            return encode_line(self.link, self.values)
+        return encode_frame(self.link, self.payload(self.values))
+
+    async def _send(self, data: bytes) -> None:
+        out = self.faults.apply(data)
+        if out is None:
+            return
+        if self.faults.delay_s:
+            await asyncio.sleep(self.faults.delay_s)
+        with contextlib.suppress(OSError):
+            os.write(self._master, out)
+
+    def _readable(self) -> None:
+        try:
+            self._pending += os.read(self._master, 4096)
+        except OSError:
+            return
+        req = self.link.request
+        while req and (i := self._pending.find(req)) >= 0:
+            del self._pending[:i + len(req)]
+            self.requests += 1
+            asyncio.get_running_loop().create_task(self._send(self._answer()))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SerialDeviceSim]:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._master, self._readable)
+        streamer = None
+        if self.stream_period_s:
+            async def stream() -> None:
+                while True:
+                    await self._send(self._answer())
+                    await asyncio.sleep(self.stream_period_s)
+            streamer = asyncio.create_task(stream())
+        try:
+            yield self
+        finally:
+            loop.remove_reader(self._master)
+            if streamer:
+                streamer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await streamer
+            for fd in (self._master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
