@@ -75,3 +75,11 @@ class DeviceCommError(DeviceError):
     def __init__(self, device: str, kind: str, message: str) -> None:
         self.kind = kind
         super().__init__(device, f"{kind}: {message}")
+
+
+class StorageError(EdgeError):
+    """A durable file is unreadable or failed its checksum (and no good copy remains)."""
+
+
+class CryptoError(EdgeError):
+    """A key is missing or malformed, or a sealed message failed authentication."""
