@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 from edge.errors import ConfigError
+
+# scipy.signal takes about a second to import: it is loaded when a linear filter is
+# configured, not by every board that acquires something.
 
 
 class Quality(IntEnum):
@@ -51,6 +53,8 @@ class LinearFilter(StreamFilter):
     """lfilter(b, a) with its delay-line state `zi` carried across chunks."""
 
     def __init__(self, b: np.ndarray, a: np.ndarray) -> None:
+        from scipy import signal  # noqa: F401  (imported now, not at the first release)
+
         self.b, self.a = np.asarray(b, float), np.asarray(a, float)
         self.zi: np.ndarray | None = None
 
@@ -60,6 +64,8 @@ class LinearFilter(StreamFilter):
             return x
         if max(len(self.a), len(self.b)) == 1:          # a pure gain has no state
             return x * (self.b[0] / self.a[0])
+        from scipy import signal
+
         if self.zi is None:        # start as if the input had always been x[0]
             self.zi = signal.lfilter_zi(self.b, self.a) * x[0]
         y, self.zi = signal.lfilter(self.b, self.a, x, zi=self.zi)
@@ -93,6 +99,8 @@ def make_filter(spec: FilterSpec | None, sample_rate_hz: float) -> StreamFilter 
     if spec is None:
         return None
     if spec.kind == "lowpass":
+        from scipy import signal
+
         nyquist = sample_rate_hz / 2
         if not 0 < spec.cutoff_hz < nyquist:
             raise ConfigError(f"low-pass cutoff {spec.cutoff_hz} Hz must be between 0 and "
