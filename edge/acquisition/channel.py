@@ -174,6 +174,7 @@ class Channel:
         self._last_good_tick: int | None = None
         self._last_value: float | None = None
         self._last_t_ns = 0
+        self._first_tick: int | None = None
         self.counts = {q.name: 0 for q in Quality}
 
     def ingest(self, readings: list[Reading], tick: int) -> Sample | None:
@@ -195,6 +196,8 @@ class Channel:
 
     def _candidate(self, readings: list[Reading], tick: int) -> Sample | None:
         cfg = self.cfg
+        if self._first_tick is None:
+            self._first_tick = tick        # start-up grace: stale only after stale_ms
         good = [r for r in readings if r.raw is not None]
         latest_event: Sample | None = None
         if good:
@@ -227,7 +230,13 @@ class Channel:
             r = readings[-1]
             return Sample(cfg.name, self._last_value, Quality.COMM_ERROR, r.tick, r.t_ns,
                           cfg.unit)
-        if self._last_good_tick is None or tick - self._last_good_tick > self.stale_ticks:
+        last = self._last_published
+        if last is not None and last.quality == Quality.COMM_ERROR:
+            return None                    # a failing device: COMM_ERROR says more than STALE
+        if self._first_tick is None:
+            self._first_tick = tick
+        since = self._last_good_tick if self._last_good_tick is not None else self._first_tick
+        if tick - since > self.stale_ticks:
             # the last value, stamped with when it was acquired (never: this release, 0 ns)
             return Sample(cfg.name, self._last_value, Quality.STALE,
                           self._last_good_tick if self._last_good_tick is not None else tick,
