@@ -8,7 +8,7 @@ value comes first ("big": most significant register first).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edge.errors import ConfigError
 
@@ -56,3 +56,18 @@ def encode(value: float | int, dtype: str, byte_order: str = "big",
     raw = struct.pack(">" + code, value)
     regs = [int.from_bytes(raw[2 * i:2 * i + 2], byte_order) for i in range(n)]
     return regs if word_order == "big" else list(reversed(regs))
+
+
+def make_decoder(dtype: str, byte_order: str = "big",
+                 word_order: str = "big") -> Callable[[Sequence[int]], float | int]:
+    """A precompiled `decode` for one layout (the poll hot path decodes many values)."""
+    code, n = _check(dtype, byte_order, word_order)
+    value = struct.Struct(">" + code)
+    regs = struct.Struct(("<" if byte_order == "little" else ">") + "H" * n)
+    if word_order == "little" and n > 1:
+        def dec(r: Sequence[int]) -> float | int:
+            return value.unpack(regs.pack(*reversed(r)))[0]
+    else:
+        def dec(r: Sequence[int]) -> float | int:
+            return value.unpack(regs.pack(*r))[0]
+    return dec

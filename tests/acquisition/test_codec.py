@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.acquisition.codec import DTYPES, ORDERS, decode, encode, register_count
+from edge.acquisition.codec import DTYPES, ORDERS, decode, encode, make_decoder, register_count
 from edge.errors import ConfigError
 
 # 1.0f is 0x3F800000; 0x12345678 as uint32; -2 as int16 is 0xFFFE.
@@ -30,6 +30,7 @@ VECTORS = [
 def test_hand_vectors(value, dtype, bo, wo, regs):
     assert encode(value, dtype, bo, wo) == regs
     assert decode(regs, dtype, bo, wo) == value
+    assert make_decoder(dtype, bo, wo)(regs) == value
 
 
 RANGES = {"int16": (-2**15, 2**15 - 1), "uint16": (0, 2**16 - 1),
@@ -45,6 +46,7 @@ def test_integer_round_trip(dtype, bo, wo, data):
     assert len(regs) == register_count(dtype)
     assert all(0 <= r <= 0xFFFF for r in regs)
     assert decode(regs, dtype, bo, wo) == v
+    assert make_decoder(dtype, bo, wo)(regs) == v
 
 
 @given(st.floats(width=32, allow_nan=False), st.sampled_from(ORDERS), st.sampled_from(ORDERS))

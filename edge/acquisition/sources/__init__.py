@@ -78,8 +78,9 @@ class DevicePoller:
         self.overruns = 0           # polls that started later than their period
         self.connected = False
         self.last_error: str | None = None
-        self._changed = asyncio.Condition()
+        self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     # -- the loop ------------------------------------------------------------------
     def _emit_error(self, kind: str, channels: list[str] | None = None) -> None:
@@ -88,10 +89,17 @@ class DevicePoller:
         for ch in channels if channels is not None else [c.name for c in self.source.channels]:
             self.sink(ch, Reading(None, tick, t_ns, kind))
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self.attempts += 1
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        self.attempts += 1
+        if self._waiters:                  # cheap when nobody waits: the hot path
+            still = []
+            for target, fut in self._waiters:
+                if self.attempts >= target:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    still.append((target, fut))
+            self._waiters = still
 
     async def _connect(self) -> bool:
         try:
@@ -110,7 +118,7 @@ class DevicePoller:
         failures = 0
         next_t = loop.time()
         try:
-            while True:
+            while not self._stopping:
                 ok = self.connected or await self._connect()
                 if ok:
                     try:
@@ -129,18 +137,21 @@ class DevicePoller:
                         for name, kind in refused.items():
                             self._emit_error(kind, [name])
                         self.polls += 1
-                await self._notify()
+                self._notify()
                 if not ok:
                     await asyncio.sleep(self.backoff.delay(failures))
                     failures += 1
                     next_t = loop.time()
                     continue
                 failures = 0
+                if self.period_s <= 0:         # back to back: the read itself awaited I/O
+                    if self.attempts % 64 == 0:
+                        await asyncio.sleep(0)
+                    continue
                 next_t += self.period_s
                 now = loop.time()
                 if next_t < now:
-                    if self.period_s > 0:
-                        self.overruns += 1
+                    self.overruns += 1
                     next_t = now
                 await asyncio.sleep(next_t - now)
         finally:
@@ -149,19 +160,25 @@ class DevicePoller:
 
     async def wait_attempts(self, n: int, timeout_s: float = 5.0) -> None:
         """Wait until `n` more poll/connect attempts have finished (for tests and rigs)."""
-        target = self.attempts + n
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.attempts >= target),
-                                   timeout_s)
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((self.attempts + n, fut))
+        await asyncio.wait_for(fut, timeout_s)
 
     @contextlib.asynccontextmanager
     async def service(self) -> AsyncIterator[DevicePoller]:
         """Run the poller for the duration of the block (a Runtime service)."""
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name=f"poll:{self.source.name}")
         try:
             yield self
         finally:
-            self._task.cancel()
+            # Python 3.11's wait_for can swallow a cancellation that races with a reply
+            # (bpo-42130); the flag ends the loop at its next turn whatever happens.
+            self._stopping = True
+            while not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({self._task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

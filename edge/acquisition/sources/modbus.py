@@ -16,12 +16,14 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.codec import decode, register_count
+from edge.acquisition.codec import make_decoder, register_count
 from edge.acquisition.sources import Source
 from edge.errors import DeviceCommError
 
 TABLES = ("holding", "input", "coil", "discrete")
 BIT_TABLES = ("coil", "discrete")
+READ_METHODS = {"holding": "read_holding_registers", "input": "read_input_registers",
+                "coil": "read_coils", "discrete": "read_discrete_inputs"}
 MAX_PER_REQUEST = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
 
 
@@ -86,6 +88,11 @@ class ModbusSource(Source):
         super().__init__(name, channels)
         self.link = link
         self.blocks = plan_reads(channels, link.max_gap)
+        self._decoders = {id(b): [make_decoder(c.source.get("type", "uint16"),
+                                               c.source.get("byte_order", "big"),
+                                               c.source.get("word_order", "big"))
+                                  if b.table not in BIT_TABLES else None
+                                  for c, _, _ in b.members] for b in self.blocks}
         self.requests = 0
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._rx_bytes = 0         # bytes received for the request in flight
@@ -128,8 +135,7 @@ class ModbusSource(Source):
         client = self._client
         if client is None or not client.connected:
             raise DeviceCommError(self.name, "disconnect", "the connection was lost")
-        fn = {"holding": client.read_holding_registers, "input": client.read_input_registers,
-              "coil": client.read_coils, "discrete": client.read_discrete_inputs}[block.table]
+        fn = getattr(client, READ_METHODS[block.table])
         self._rx_bytes = 0
         self.requests += 1
         try:
@@ -157,12 +163,11 @@ class ModbusSource(Source):
             if len(data) < block.count:
                 raise DeviceCommError(self.name, "corrupt",
                                       f"asked {block.count} values, got {len(data)}")
-            for ch, off, width in block.members:
-                if block.table in BIT_TABLES:
+            if block.table in BIT_TABLES:
+                for ch, off, _ in block.members:
                     values[ch.name] = 1.0 if data[off] else 0.0
-                    continue
-                src = ch.source
-                values[ch.name] = float(decode(data[off:off + width], src.get("type", "uint16"),
-                                               src.get("byte_order", "big"),
-                                               src.get("word_order", "big")))
+                continue
+            for (ch, off, width), dec in zip(block.members, self._decoders[id(block)],
+                                             strict=True):
+                values[ch.name] = float(dec(data[off:off + width]))
         return values, refused
