@@ -208,3 +208,28 @@ def test_crypto_config_rejects_a_bad_key_at_construction(tmp_path):
     from edge.errors import CryptoError
     with pytest.raises(CryptoError):
         Sampler(cfg, 1_000_000, lambda: 0)
+
+
+async def test_runtime_runs_pollers_as_services_in_real_time(slave, tmp_path):
+    await slave.set_value("holding", 0, 21.5, "float32")
+    text = f"""name: t
+cycle: {{period_us: 1000, busy_tail_us: 0, lock_memory: false}}
+axes: [{{name: a, max_velocity: 1.0, max_acceleration: 1.0}}]
+acquisition:
+  devices:
+    - {{name: plc, kind: modbus_tcp, host: 127.0.0.1, port: {slave.port}, period_ms: 5}}
+  channels:
+    - {{name: t, device: plc, table: holding, address: 0, type: float32, period_ms: 10}}
+  usage: {{file: {tmp_path}/u.json, save_every_s: 0.1}}
+"""
+    rt = Runtime(parse_board(text, "t.yaml"))
+    sub = rt.bus.subscribe("acq/t")
+    await rt.run_realtime(0.4)
+    msgs = sub.drain()
+    assert msgs and msgs[-1].data == {**msgs[-1].data, "value": 21.5, "quality": "GOOD"}
+    for m in msgs:
+        assert m.data["tick"] <= m.tick and m.data["t_ns"] <= m.t_ns
+    summary = rt.summary()["acquisition"]
+    assert summary["devices"]["plc"]["polls"] > 10
+    assert sum(summary["devices"]["plc"]["errors"].values()) == 0
+    assert UsageStore(tmp_path / "u.json").load().power_cycles == 1
