@@ -53,10 +53,12 @@ class LinearFilter(StreamFilter):
     """lfilter(b, a) with its delay-line state `zi` carried across chunks."""
 
     def __init__(self, b: np.ndarray, a: np.ndarray) -> None:
-        from scipy import signal  # noqa: F401  (imported now, not at the first release)
+        from scipy import signal  # imported now, not at the first release
 
         self.b, self.a = np.asarray(b, float), np.asarray(a, float)
         self.zi: np.ndarray | None = None
+        if max(len(self.a), len(self.b)) > 1:         # first calls load code: do them now
+            signal.lfilter(self.b, self.a, np.zeros(2), zi=signal.lfilter_zi(self.b, self.a))
 
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -81,6 +83,7 @@ class MedianFilter(StreamFilter):
     def __init__(self, window: int) -> None:
         self.window = window
         self.history: np.ndarray | None = None
+        np.median(np.zeros((1, window)), axis=1)     # first call loads code: not in a release
 
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)

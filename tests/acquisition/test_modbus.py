@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -167,3 +168,25 @@ def test_quality_follows_the_readings_of_a_failing_device():
     c = Channel(ch("x", "holding", 0), sample_rate_hz=100.0, period_ns=1_000_000)
     assert c.ingest([Reading(None, 3, 0, "timeout")], tick=5).quality == Quality.COMM_ERROR
     assert c.ingest([Reading(1.0, 6, 0)], tick=10).quality == Quality.GOOD
+
+
+async def test_device_hanging_up_is_a_disconnect_and_the_poller_reconnects(slave, proxy):
+    await slave.set_value("holding", 0, 3)
+    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=0.2)
+    async with poller.service():
+        await poller.wait_attempts(2)
+        connects = poller.connects
+        await proxy.drop_connections()
+        polls = poller.polls
+        while poller.polls < polls + 3:
+            await poller.wait_attempts(1)
+    assert poller.errors["disconnect"] + poller.errors["timeout"] >= 1
+    assert poller.connects > connects and proxy.connections >= 2
+    assert got["x"][-1].raw == 3.0
+
+
+@given(st.floats(1e-3, 1.0), st.floats(1.0, 60.0), st.floats(1.0, 4.0), st.integers(0, 200))
+def test_backoff_grows_and_is_capped(initial, cap, factor, n):
+    b = Backoff(initial, max(cap, initial), factor)
+    assert b.delay(0) == pytest.approx(min(initial, b.max_s))
+    assert b.delay(n) <= b.delay(n + 1) <= b.max_s

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.random  # noqa: F401  (loaded now, not in the first release)
 
 from edge.acquisition.channel import ChannelConfig
 from edge.acquisition.sources import Source
