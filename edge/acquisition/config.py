@@ -9,8 +9,8 @@ from pathlib import Path
 
 from edge.acquisition.channel import FILTER_KINDS, ChannelConfig, FilterSpec, make_filter
 from edge.acquisition.codec import DTYPES, ORDERS
-from edge.acquisition.crypto import ALGORITHMS
 from edge.acquisition.model import (
+    CRYPTO_ALGORITHMS,
     DEVICE_KINDS,
     AcquisitionConfig,
     CryptoConfig,
@@ -248,7 +248,7 @@ def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
         key_file = Path(c.get("key_file", str))
         if not key_file.is_absolute():
             key_file = Path(node.file).resolve().parent / key_file
-        cfg.crypto = CryptoConfig(c.get("algorithm", str, "aes-gcm", choices=ALGORITHMS),
+        cfg.crypto = CryptoConfig(c.get("algorithm", str, "aes-gcm", choices=CRYPTO_ALGORITHMS),
                                   str(key_file), c.get("key_id", str, None))
     for c, cn in zip(cfg.channels, chan_nodes, strict=True):
         if c.sensitive and cfg.crypto is None:

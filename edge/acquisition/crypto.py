@@ -19,10 +19,10 @@ from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from edge.acquisition.model import CRYPTO_ALGORITHMS as ALGORITHMS
 from edge.errors import CryptoError
 
 log = logging.getLogger(__name__)
-ALGORITHMS = ("aes-gcm", "sm4-gcm")
 NONCE_BYTES = 12
 TAG_BYTES = 16
 

@@ -11,6 +11,7 @@ from edge.acquisition.sources.serial import SerialLink
 from edge.acquisition.thresholds import ThresholdRule
 
 DEVICE_KINDS = ("simulated", "modbus_tcp", "modbus_rtu", "serial")
+CRYPTO_ALGORITHMS = ("aes-gcm", "sm4-gcm")
 
 
 @dataclass

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from edge.acquisition.channel import Channel, Quality, Reading, Sample
-from edge.acquisition.crypto import Sealer
 from edge.acquisition.model import AcquisitionConfig, DeviceConfig
 from edge.acquisition.sources import DevicePoller, Source
 from edge.acquisition.sources.modbus import ModbusSource
@@ -77,8 +76,12 @@ class Sampler:
         self.pending: dict[str, deque[Reading]] = {c: deque() for c in self.channels}
         self.dropped_readings = 0
         self.monitors = [ThresholdMonitor(r) for r in cfg.thresholds]
-        self.sealer = (Sealer.from_key_file(cfg.crypto.algorithm, cfg.crypto.key_file,
-                                            cfg.crypto.key_id) if cfg.crypto else None)
+        self.sealer = None
+        if cfg.crypto:                     # cryptography is loaded only when a key is used
+            from edge.acquisition.crypto import Sealer
+
+            self.sealer = Sealer.from_key_file(cfg.crypto.algorithm, cfg.crypto.key_file,
+                                               cfg.crypto.key_id)
         self.usage = UsageTracker(UsageStore(cfg.usage.file)) if cfg.usage else None
         self._usage_running: bool = cfg.usage is not None and cfg.usage.running_channel is None
         self._last_usage_flush = 0

@@ -3,17 +3,14 @@
 Channels of one device are read in as few requests as possible: contiguous (or nearly,
 within `max_gap`) addresses of the same table are merged into one block, up to the
 protocol limit per request. pymodbus' own retries and auto-reconnect are switched off:
-the DevicePoller retries with backoff and counts every failure by kind.
+the DevicePoller retries with backoff and counts every failure by kind. pymodbus is
+imported when a Modbus device is opened, so boards without one do not pay for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-from pymodbus.framer import FramerType
 
 from edge.acquisition.channel import ChannelConfig
 from edge.acquisition.codec import make_decoder, register_count
@@ -94,7 +91,7 @@ class ModbusSource(Source):
                                   if b.table not in BIT_TABLES else None
                                   for c, _, _ in b.members] for b in self.blocks}
         self.requests = 0
-        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._client = None        # a pymodbus async client while connected
         self._rx_bytes = 0         # bytes received for the request in flight
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
@@ -103,6 +100,9 @@ class ModbusSource(Source):
         return data
 
     def _make_client(self):
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+        from pymodbus.framer import FramerType
+
         link = self.link
         common = dict(timeout=link.timeout_s, retries=0, reconnect_delay=0,
                       trace_packet=self._trace)
@@ -112,6 +112,8 @@ class ModbusSource(Source):
                                        baudrate=link.baudrate, **common)
 
     async def open(self) -> None:
+        from pymodbus.exceptions import ModbusException
+
         await self.close()
         client = self._make_client()
         try:
@@ -132,6 +134,8 @@ class ModbusSource(Source):
             self._client = None
 
     async def _request(self, block: Block):
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
         client = self._client
         if client is None or not client.connected:
             raise DeviceCommError(self.name, "disconnect", "the connection was lost")
