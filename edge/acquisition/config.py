@@ -236,8 +236,16 @@ def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
                 cfg.task.deadline_ms > cfg.task.period_ms:
             raise t.error("deadline_ms cannot exceed period_ms", "deadline_ms")
     devices: dict[str, DeviceConfig] = {}
+    ports: dict[str, str] = {}
     for d in _unique(node.child("devices").sequence(), "device"):
-        devices[d.get("name", str)] = _device(d)
+        dev = devices[d.get("name", str)] = _device(d)
+        port = getattr(dev.link, "serial_port", None) or getattr(dev.link, "port", None)
+        if dev.kind in ("modbus_rtu", "serial") and port:
+            if port in ports:
+                raise d.error(f"serial port {port} is already used by device '{ports[port]}': "
+                              "several units on one RS-485 line are not supported yet; "
+                              "give each line one device", "port")
+            ports[port] = dev.name
     cfg.devices = list(devices.values())
     chan_nodes = _unique(node.child("channels").sequence(), "channel")
     cfg.channels = [_channel(c, devices, period_ns) for c in chan_nodes]

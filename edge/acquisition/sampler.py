@@ -163,6 +163,9 @@ class Sampler:
         for mon in self.monitors:
             s = samples.get(mon.rule.channel)
             if s is not None and (ev := mon.evaluate(s)) is not None:
+                if self.channels[mon.rule.channel].cfg.sensitive:
+                    # the event carries the value: it leaves the device sealed as well
+                    ev = self.sealer.seal(mon.rule.topic, s.tick, ev)
                 ctx.publish(mon.rule.topic, ev)
                 self.events += 1
         self._publish_status(ctx)

@@ -97,6 +97,23 @@ def test_sensitive_channel_leaves_sealed_and_opens_with_the_key(tmp_path):
     assert ring.open("acq/spo2", msgs[0].data)["value"] == 97.0
 
 
+def test_threshold_events_of_a_sensitive_channel_are_sealed_too(tmp_path):
+    (tmp_path / "k").write_bytes(bytes(range(32)))
+    text = board("    - {name: hr, device: sim, sensitive: true, "
+                 "signal: {shape: constant, mean: 131}}",
+                 "  thresholds:\n    - {name: tachycardia, channel: hr, above: 120}\n"
+                 f"  crypto: {{algorithm: aes-gcm, key_file: {tmp_path}/k}}\n")
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    events = rt.bus.subscribe("events/acq/#")
+    rt.run_virtual(0.1)
+    (ev,) = events.drain()
+    assert ev.data["sealed"] and b"131" not in ev.to_wire()
+    ring = Keyring()
+    ring.add(rt.acquisition.sealer)
+    opened = ring.open("events/acq/tachycardia", ev.data)
+    assert opened["state"] == "raised" and opened["value"] == 131.0
+
+
 def modbus_sampler(port, cycle, timeout_s=0.2, stale_ms=None):
     ch = ChannelConfig(name="pressure", device="plc", unit="kPa", period_ms=5, scale=0.1,
                        stale_ms=stale_ms, source={"table": "holding", "address": 4,
