@@ -81,13 +81,16 @@ async def _raw_loop(port: int, seconds: float) -> float:
         raise EdgeError("cannot connect to the Modbus simulator")
     try:
         n = 0
-        end = time.perf_counter() + seconds
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        end = t0 + seconds
         while time.perf_counter() < end:
             rsp = await client.read_holding_registers(0, count=N_REGISTERS, device_id=1)
             if rsp.isError():
                 raise EdgeError(f"Modbus simulator answered {rsp}")
             n += 1
-        return n / seconds
+        dt = time.perf_counter() - t0
+        return {"polls_per_s": n / dt, "cpu_us_per_poll": (time.process_time() - cpu0) / n * 1e6}
     finally:
         client.close()
 
@@ -127,14 +130,16 @@ async def _sampler_rate(port: int, period_ns: int, seconds: float, task_ms: floa
     async with sampler.service():
         runner = asyncio.create_task(ex.run(None, stop))
         await poller.wait_attempts(1, 5.0)        # connected and polling
-        start_polls, t0 = poller.polls, time.perf_counter()
+        start_polls, t0, cpu0 = poller.polls, time.perf_counter(), time.process_time()
         await asyncio.sleep(seconds)
         polls, dt = poller.polls - start_polls, time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         stop.set()
         await runner
     if sum(poller.errors.values()):
         raise EdgeError(f"the sampler met device errors during the benchmark: {poller.errors}")
     return {"polls_per_s": polls / dt, "published": len(published),
+            "cpu_us_per_poll": cpu / max(polls, 1) * 1e6,
             "deadline_misses": ex.deadline_misses, "ticks": ex.processed_ticks}
 
 
@@ -215,18 +220,23 @@ def run(args: argparse.Namespace) -> BenchReport:
                                                      args.task_ms, tail_ns)))
         latency = uvloop.run(_latency(port, period_ns, args.changes, args.poll_ms,
                                       args.task_ms, tail_ns))
+    raw_cpu = float(np.median([r["cpu_us_per_poll"] for r in raws]))
+    raws = [r["polls_per_s"] for r in raws]
     raw_med = float(np.median(raws))
     sampler = dict(samplers[int(np.argsort([x["polls_per_s"] for x in samplers])
                                 [len(samplers) // 2])])
     sampler["polls_per_s_runs"] = [x["polls_per_s"] for x in samplers]
     sampler["deadline_misses"] = sum(x["deadline_misses"] for x in samplers)
     sampler["ticks"] = sum(x["ticks"] for x in samplers)
+    sampler["cpu_us_per_poll"] = float(np.median([x["cpu_us_per_poll"] for x in samplers]))
     raw_mean = raw_med
     data = {
         "sampler_polls_per_s": sampler["polls_per_s"],
         "raw_polls_per_s": raw_mean,
         "ratio": sampler["polls_per_s"] / raw_mean,
         "raw_polls_per_s_runs": raws,
+        "raw_cpu_us_per_poll": raw_cpu,
+        "sampler_cpu_us_per_poll": sampler["cpu_us_per_poll"],
         "rounds": args.rounds,
         "busy_tail_us": args.busy_tail_us,
         "registers_per_poll": N_REGISTERS,
@@ -247,6 +257,8 @@ def run(args: argparse.Namespace) -> BenchReport:
         f"{args.task_ms:g} ms, {sampler['ticks']} ticks, {sampler['deadline_misses']} "
         f"deadline misses",
         f"ratio sampler / bare = {data['ratio']:.3f} (target >= 0.9)",
+        f"CPU of this process per poll: bare {raw_cpu:.0f} us, sampler "
+        f"{sampler['cpu_us_per_poll']:.0f} us (cycle thread, executor and LetTask included)",
         f"register change -> bus: p50 {latency['p50_us']:.0f} us, "
         f"p99 {latency['p99_us']:.0f} us, max {latency['max_us']:.0f} us over "
         f"{latency['samples']} changes ({latency['lost']} lost, "
