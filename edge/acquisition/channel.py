@@ -130,7 +130,7 @@ class ChannelConfig:
     valid_max: float = math.inf
     deadband: float = 0.0
     period_ms: float = 100.0          # publication period
-    stale_ms: float | None = None     # default: 3 periods of the device poll
+    stale_ms: float | None = None     # default: see Channel
     filter: FilterSpec | None = None
     decimate: int = 1
     sensitive: bool = False
@@ -167,10 +167,13 @@ class Sample:
 class Channel:
     """Turns readings into samples: calibrate, range-check, filter, decimate, deadband."""
 
-    def __init__(self, cfg: ChannelConfig, sample_rate_hz: float, period_ns: int) -> None:
+    def __init__(self, cfg: ChannelConfig, sample_rate_hz: float, period_ns: int,
+                 default_stale_ms: float | None = None) -> None:
+        """default_stale_ms applies when cfg.stale_ms is None (else: 3 sample periods)."""
         self.cfg = cfg
         self.filter = make_filter(cfg.filter, sample_rate_hz)
-        stale_ms = cfg.stale_ms if cfg.stale_ms is not None else 3000.0 / sample_rate_hz
+        stale_ms = cfg.stale_ms if cfg.stale_ms is not None else (
+            default_stale_ms if default_stale_ms is not None else 3000.0 / sample_rate_hz)
         self.stale_ticks = max(1, int(math.ceil(stale_ms * 1e6 / period_ns)))
         self._decim_phase = 0            # filtered samples since the last kept one
         self._last_published: Sample | None = None

@@ -71,7 +71,10 @@ class Sampler:
         for ch in cfg.channels:
             dev = self.devices[ch.device]
             rate = 1e3 / dev.period_ms if dev.period_ms > 0 else 1e9 / period_ns
-            self.channels[ch.name] = Channel(ch, rate, period_ns)
+            # stale: three polls (or publications) missed, plus one request timeout
+            timeout_ms = getattr(dev.link, "timeout_s", 0.0) * 1e3
+            default_stale = 3 * max(dev.period_ms, ch.period_ms) + timeout_ms
+            self.channels[ch.name] = Channel(ch, rate, period_ns, default_stale)
             self.channel_ticks[ch.name] = _ticks(ch.period_ms, period_ns)
         self.pending: dict[str, deque[Reading]] = {c: deque() for c in self.channels}
         self.dropped_readings = 0
