@@ -70,7 +70,7 @@ class BusError(EdgeError):
 
 class DeviceCommError(DeviceError):
     """A device exchange failed; `kind` is one of the counted error kinds (connect,
-    timeout, disconnect, corrupt, exception, decode)."""
+    timeout, disconnect, corrupt, exception, decode, other)."""
 
     def __init__(self, device: str, kind: str, message: str) -> None:
         self.kind = kind

@@ -128,7 +128,8 @@ class Sampler:
         for src, every in self.simulated.values():
             for k in range(first + (-first) % every, tick + 1, every):
                 values = src.sample(k)
-                t_ns = k * self.period_ns if self.virtual_time else self.clock_ns()
+                t_ns = (k * self.period_ns if self.virtual_time
+                        else self.clock_ns() - (tick - k) * self.period_ns)
                 for ch in src.channels:
                     if values is None:
                         self.sink(ch.name, Reading(None, k, t_ns, "timeout"))

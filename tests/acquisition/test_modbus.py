@@ -190,3 +190,26 @@ def test_backoff_grows_and_is_capped(initial, cap, factor, n):
     b = Backoff(initial, max(cap, initial), factor)
     assert b.delay(0) == pytest.approx(min(initial, b.max_s))
     assert b.delay(n) <= b.delay(n + 1) <= b.max_s
+
+
+async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on(slave):
+    class HalfBrokenSource(ModbusSource):
+        """A driver with a bug on every other read (a real Modbus exchange otherwise)."""
+
+        calls = 0
+
+        async def read(self):
+            HalfBrokenSource.calls += 1
+            if HalfBrokenSource.calls % 2:
+                raise ValueError("driver bug")
+            return await super().read()
+
+    await slave.set_value("holding", 0, 11)
+    got = {}
+    src = HalfBrokenSource("dev", [ch("x", "holding", 0)], ModbusLink("tcp", port=slave.port))
+    poller = DevicePoller(src, 0.001, lambda n, r: got.setdefault(n, []).append(r),
+                          tick_fn=lambda: 0, backoff=Backoff(0.001, 0.002))
+    async with poller.service():
+        await poller.wait_attempts(6)
+    assert poller.errors["other"] >= 2 and poller.polls >= 2
+    assert got["x"][-1].raw in (11.0, None) and any(r.raw == 11.0 for r in got["x"])

@@ -21,7 +21,7 @@ from edge.errors import DeviceCommError
 
 log = logging.getLogger(__name__)
 
-ERROR_KINDS = ("connect", "timeout", "disconnect", "corrupt", "exception", "decode")
+ERROR_KINDS = ("connect", "timeout", "disconnect", "corrupt", "exception", "decode", "other")
 
 
 class Source(ABC):
@@ -108,6 +108,11 @@ class DevicePoller:
             self.last_error = str(exc)
             self._emit_error(exc.kind)
             return False
+        except Exception as exc:          # a driver bug must not end the poller silently
+            log.exception("device '%s': unexpected error while connecting", self.source.name)
+            self.last_error = f"other: {exc!r}"
+            self._emit_error("other")
+            return False
         self.connected = True
         self.connects += 1
         return True
@@ -123,10 +128,16 @@ class DevicePoller:
                 if ok:
                     try:
                         values, refused = await self.source.read()
-                    except DeviceCommError as exc:
-                        self.last_error = str(exc)
-                        log.info("device '%s': %s; reconnecting", self.source.name, exc)
-                        self._emit_error(exc.kind)
+                    except Exception as exc:
+                        if isinstance(exc, DeviceCommError):
+                            kind = exc.kind
+                            log.info("device '%s': %s; reconnecting", self.source.name, exc)
+                        else:                  # a driver bug must not end the poller
+                            kind = "other"
+                            log.exception("device '%s': unexpected error while reading",
+                                          self.source.name)
+                        self.last_error = f"{kind}: {exc}"
+                        self._emit_error(kind)
                         await self.source.close()
                         self.connected = False
                         ok = False
