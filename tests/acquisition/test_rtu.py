@@ -32,9 +32,14 @@ async def test_rtu_reads_then_counts_crc_corruption_and_silence(pty_link):
             pty_link.faults.silent = True
             await poller.wait_attempts(3)
             assert poller.errors["timeout"] >= 1
+            pty_link.faults.silent, pty_link.faults.delay_s = False, 0.3   # later than 0.15 s
+            timeouts = poller.errors["timeout"]
+            await poller.wait_attempts(2)
+            assert poller.errors["timeout"] > timeouts
             pty_link.faults.clear()
+            await sim.set_value("holding", 2, 4322)
             polls = poller.polls
-            while poller.polls < polls + 2:
+            while poller.polls < polls + 6:
                 await poller.wait_attempts(1)
-        assert got["count"][-1].raw == 4321.0
+        assert got["count"][-1].raw == 4322.0
         assert len(src.blocks) == 1                  # registers 0..2: one request

@@ -126,6 +126,12 @@ class ModbusSource(Source):
             client.close()
             raise DeviceCommError(self.name, "connect", why)
         self._client = client
+        if self.link.transport == "rtu":
+            # RTU has no transaction id: drop whatever an earlier, late answer left queued
+            port = getattr(getattr(getattr(client, "ctx", None), "transport", None),
+                           "sync_serial", None)
+            with contextlib.suppress(Exception):
+                port.reset_input_buffer()
 
     async def close(self) -> None:
         if self._client is not None:
