@@ -28,21 +28,25 @@ FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 class SlaveSimulator:
     """One Modbus device (unit id `unit`) with `size` coils, inputs and registers each."""
 
-    def __init__(self, unit: int = 1, size: int = 1000) -> None:
+    def __init__(self, unit: int = 1, size: int = 1000, more_units: tuple[int, ...] = ()) -> None:
         self.unit = unit
+        self.units = (unit, *more_units)     # several units: an RS-485 line of devices
         self.size = size
         self.port: int | None = None
         self._server: ModbusTcpServer | ModbusSerialServer | None = None
 
-    def _device(self) -> SimDevice:
+    def _device(self, unit: int) -> SimDevice:
         bits = [SimData(0, count=self.size, values=False, datatype=DataType.BITS)]
         regs = [SimData(0, count=self.size, values=0, datatype=DataType.REGISTERS)]
-        return SimDevice(id=self.unit, simdata=(bits, list(bits), regs, list(regs)))
+        return SimDevice(id=unit, simdata=(bits, list(bits), regs, list(regs)))
+
+    def _devices(self) -> list[SimDevice]:
+        return [self._device(u) for u in self.units]
 
     @contextlib.asynccontextmanager
     async def tcp(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[SlaveSimulator]:
         """Serve Modbus TCP on host:port (0: a free port, then in self.port)."""
-        server = ModbusTcpServer([self._device()], address=(host, port))
+        server = ModbusTcpServer(self._devices(), address=(host, port))
         await server.serve_forever(background=True)
         self.port = server.transport.sockets[0].getsockname()[1]
         self._server = server
@@ -55,8 +59,16 @@ class SlaveSimulator:
     @contextlib.asynccontextmanager
     async def rtu(self, serial_port: str, baudrate: int = 115200) -> AsyncIterator[SlaveSimulator]:
         """Serve Modbus RTU on a serial device (a pty end from hil.faults.PtyLink)."""
-        server = ModbusSerialServer([self._device()], framer=FramerType.RTU, port=serial_port,
-                                    baudrate=baudrate, timeout=0.05)
+        def silent_for_absent_units(sending: bool, data: bytes) -> bytes:
+            # pymodbus answers an absent unit with an exception; on a real RS-485 line
+            # nobody answers it (the first byte of an RTU frame is the unit id)
+            if sending and data and data[0] not in self.units:
+                return b""
+            return data
+
+        server = ModbusSerialServer(self._devices(), framer=FramerType.RTU, port=serial_port,
+                                    baudrate=baudrate, timeout=0.05,
+                                    trace_packet=silent_for_absent_units)
         await server.serve_forever(background=True)
         self._server = server
         try:
@@ -65,10 +77,12 @@ class SlaveSimulator:
             await server.shutdown()
             self._server = None
 
-    async def set_registers(self, table: str, address: int, values: list[int] | list[bool]) -> None:
+    async def set_registers(self, table: str, address: int, values: list[int] | list[bool],
+                            unit: int | None = None) -> None:
         if self._server is None:
             raise RuntimeError("the simulator is not serving")
-        await self._server.async_setValues(self.unit, FUNCTION_CODES[table], address, values)
+        await self._server.async_setValues(unit or self.unit, FUNCTION_CODES[table], address,
+                                           values)
 
     async def get_registers(self, table: str, address: int, count: int = 1) -> list:
         if self._server is None:
@@ -77,14 +91,16 @@ class SlaveSimulator:
                                                   count)
 
     async def set_value(self, table: str, address: int, value: float, dtype: str = "uint16",
-                        byte_order: str = "big", word_order: str = "big") -> None:
+                        byte_order: str = "big", word_order: str = "big",
+                        unit: int | None = None) -> None:
         """Store a typed value the way a device would present it."""
         if table in ("coil", "discrete"):
-            await self.set_registers(table, address, [bool(value)])
+            await self.set_registers(table, address, [bool(value)], unit)
             return
         if dtype != "float32":
             value = int(value)
-        await self.set_registers(table, address, encode(value, dtype, byte_order, word_order))
+        await self.set_registers(table, address, encode(value, dtype, byte_order, word_order),
+                                 unit)
 
 
 async def _serve(host: str, port: int, unit: int) -> None:

@@ -236,16 +236,23 @@ def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
                 cfg.task.deadline_ms > cfg.task.period_ms:
             raise t.error("deadline_ms cannot exceed period_ms", "deadline_ms")
     devices: dict[str, DeviceConfig] = {}
-    ports: dict[str, str] = {}
+    ports: dict[str, list[DeviceConfig]] = {}
     for d in _unique(node.child("devices").sequence(), "device"):
         dev = devices[d.get("name", str)] = _device(d)
         port = getattr(dev.link, "serial_port", None) or getattr(dev.link, "port", None)
-        if dev.kind in ("modbus_rtu", "serial") and port:
-            if port in ports:
-                raise d.error(f"serial port {port} is already used by device '{ports[port]}': "
-                              "several units on one RS-485 line are not supported yet; "
-                              "give each line one device", "port")
-            ports[port] = dev.name
+        if dev.kind not in ("modbus_rtu", "serial") or not port:
+            continue
+        for other in ports.get(port, []):
+            if not dev.kind == other.kind == "modbus_rtu":
+                raise d.error(f"serial port {port} is already used by device "
+                              f"'{other.name}'; only Modbus RTU units share a line", "port")
+            if other.link.baudrate != dev.link.baudrate:
+                raise d.error(f"units on {port} must share one baudrate "
+                              f"('{other.name}' uses {other.link.baudrate})", "baudrate")
+            if other.link.unit == dev.link.unit:
+                raise d.error(f"unit {dev.link.unit} on {port} is already device "
+                              f"'{other.name}'", "unit")
+        ports.setdefault(port, []).append(dev)
     cfg.devices = list(devices.values())
     chan_nodes = _unique(node.child("channels").sequence(), "channel")
     cfg.channels = [_channel(c, devices, period_ns) for c in chan_nodes]

@@ -22,7 +22,7 @@ from typing import Any
 from edge.acquisition.channel import Channel, Quality, Reading, Sample
 from edge.acquisition.model import AcquisitionConfig, DeviceConfig
 from edge.acquisition.sources import DevicePoller, Source
-from edge.acquisition.sources.modbus import ModbusSource
+from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
 from edge.acquisition.sources.serial import SerialSource
 from edge.acquisition.sources.simulated import SimulatedSource
 from edge.acquisition.thresholds import ThresholdMonitor
@@ -56,6 +56,7 @@ class Sampler:
         for ch in cfg.channels:
             by_device[ch.device].append(ch)
         self.sources: dict[str, Source] = {}
+        self._lines: dict[str, ModbusConnection] = {}
         self.simulated: dict[str, tuple[SimulatedSource, int]] = {}
         self.pollers: dict[str, DevicePoller] = {}
         for dev in cfg.devices:
@@ -98,8 +99,13 @@ class Sampler:
         if dev.kind == "simulated":
             return SimulatedSource(dev.name, channels, self.period_ns, self.tick_fn,
                                    dev.dropout_s)
-        if dev.kind in ("modbus_tcp", "modbus_rtu"):
+        if dev.kind == "modbus_tcp":
             return ModbusSource(dev.name, channels, dev.link)
+        if dev.kind == "modbus_rtu":             # units on one RS-485 line share it
+            line = self._lines.get(dev.link.serial_port)
+            if line is None:
+                line = self._lines[dev.link.serial_port] = ModbusConnection(dev.link)
+            return ModbusSource(dev.name, channels, dev.link, line)
         if dev.kind == "serial":
             return SerialSource(dev.name, channels, dev.link)
         raise ConfigError(f"device '{dev.name}': unknown kind {dev.kind!r}")

@@ -94,8 +94,11 @@ def error_for(section: str) -> ConfigError:
     ("acquisition:\n  devices:\n    - {name: 'a/b', kind: simulated}\n  channels: []\n",
      7, "acquisition.devices[0].name", "letters"),
     ("acquisition:\n  devices:\n    - {name: a, kind: modbus_rtu, port: /dev/ttyS0}\n"
-     "    - {name: b, kind: modbus_rtu, port: /dev/ttyS0, unit: 2}\n  channels: []\n",
-     8, "acquisition.devices[1].port", "not supported yet"),
+     "    - {name: b, kind: modbus_rtu, port: /dev/ttyS0}\n  channels: []\n",
+     8, "acquisition.devices[1].unit", "already device 'a'"),
+    ("acquisition:\n  devices:\n    - {name: a, kind: modbus_rtu, port: /dev/ttyS0}\n"
+     "    - {name: b, kind: serial, port: /dev/ttyS0, fields: [x]}\n  channels: []\n",
+     8, "acquisition.devices[1].port", "only Modbus RTU units share"),
 ])
 def test_errors_name_file_line_and_field(section, line, field, words):
     err = error_for(section)

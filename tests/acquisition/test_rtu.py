@@ -43,3 +43,32 @@ async def test_rtu_reads_then_counts_crc_corruption_and_silence(pty_link):
                 await poller.wait_attempts(1)
         assert got["count"][-1].raw == 4322.0
         assert len(src.blocks) == 1                  # registers 0..2: one request
+
+
+async def test_units_sharing_one_line_poll_on_while_an_absent_unit_times_out(pty_link):
+    from edge.acquisition.sources.modbus import ModbusConnection
+
+    sim = SlaveSimulator(unit=1, size=20, more_units=(2,))
+    async with sim.rtu(pty_link.device_path):
+        await sim.set_value("holding", 0, 101, unit=1)
+        await sim.set_value("holding", 0, 202, unit=2)
+        links = {u: ModbusLink("rtu", serial_port=pty_link.client_path, baudrate=115200,
+                               unit=u, timeout_s=0.1) for u in (1, 2, 7)}    # 7 is absent
+        line = ModbusConnection(links[1])
+        got, pollers = {}, {}
+        for u, link in links.items():
+            src = ModbusSource(f"u{u}", [ChannelConfig(name=f"v{u}", device=f"u{u}", source={
+                "table": "holding", "address": 0, "type": "uint16"})], link, line)
+            pollers[u] = DevicePoller(src, 0.005,
+                                      lambda n, r: got.setdefault(n, []).append(r),
+                                      tick_fn=lambda: 0, backoff=Backoff(0.01, 0.02))
+        async with pollers[1].service(), pollers[2].service(), pollers[7].service():
+            await pollers[7].wait_attempts(4, timeout_s=10)
+            await pollers[1].wait_attempts(4, timeout_s=10)
+            await pollers[2].wait_attempts(4, timeout_s=10)
+        assert got["v1"][-1].raw == 101.0 and got["v2"][-1].raw == 202.0
+        assert pollers[7].errors["timeout"] >= 3 and pollers[7].polls == 0
+        for u in (1, 2):       # the dead unit never took the line down for the others
+            assert sum(pollers[u].errors.values()) == 0, pollers[u].errors
+            assert pollers[u].connects == 1
+    assert line.client is None                      # the last unit closed the line

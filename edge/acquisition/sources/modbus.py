@@ -9,6 +9,7 @@ imported when a Modbus device is opened, so boards without one do not pay for it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
@@ -78,26 +79,26 @@ class ModbusLink:
     max_gap: int = 0
 
 
-class ModbusSource(Source):
-    """A Modbus device read with batched requests."""
+class ModbusConnection:
+    """One pymodbus client: a TCP connection, or a serial line shared by the RTU units on
+    it. Requests go one at a time (the lock); a shared line stays open while any of its
+    units is connected, so one dead unit does not take the line down for the others."""
 
-    def __init__(self, name: str, channels: list[ChannelConfig], link: ModbusLink) -> None:
-        super().__init__(name, channels)
+    def __init__(self, link: ModbusLink) -> None:
         self.link = link
-        self.blocks = plan_reads(channels, link.max_gap)
-        self._decoders = {id(b): [make_decoder(c.source.get("type", "uint16"),
-                                               c.source.get("byte_order", "big"),
-                                               c.source.get("word_order", "big"))
-                                  if b.table not in BIT_TABLES else None
-                                  for c, _, _ in b.members] for b in self.blocks}
-        self.requests = 0
-        self._client = None        # a pymodbus async client while connected
-        self._rx_bytes = 0         # bytes received for the request in flight
+        self.client = None            # a pymodbus async client while connected
+        self.lock = asyncio.Lock()
+        self.rx_bytes = 0             # bytes received for the request in flight
+        self.users = 0
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:
-            self._rx_bytes += len(data)
+            self.rx_bytes += len(data)
         return data
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and bool(self.client.connected)
 
     def _make_client(self):
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -111,55 +112,95 @@ class ModbusSource(Source):
         return AsyncModbusSerialClient(link.serial_port, framer=FramerType.RTU,
                                        baudrate=link.baudrate, **common)
 
-    async def open(self) -> None:
+    async def connect(self, device: str) -> None:
+        """Connect unless connected; raises DeviceCommError (kind 'connect') for `device`."""
         from pymodbus.exceptions import ModbusException
 
-        await self.close()
-        client = self._make_client()
-        try:
-            ok = await client.connect()
-        except (OSError, ModbusException) as exc:
-            ok, why = False, str(exc)
-        else:
-            why = "connection refused or timed out"
-        if not ok:
-            client.close()
-            raise DeviceCommError(self.name, "connect", why)
-        self._client = client
-        if self.link.transport == "rtu":
-            # RTU has no transaction id: drop whatever an earlier, late answer left queued
-            port = getattr(getattr(getattr(client, "ctx", None), "transport", None),
-                           "sync_serial", None)
+        async with self.lock:                # units of one line connect it once
+            if self.connected:
+                return
+            self.close()
+            client = self._make_client()
+            try:
+                ok = await client.connect()
+            except (OSError, ModbusException) as exc:
+                ok, why = False, str(exc)
+            else:
+                why = "connection refused or timed out"
+            if not ok:
+                client.close()
+                raise DeviceCommError(device, "connect", why)
+            self.client = client
+
+    def flush_input(self) -> None:
+        """RTU has no transaction id: drop what a late answer to an earlier request left."""
+        port = getattr(getattr(getattr(self.client, "ctx", None), "transport", None),
+                       "sync_serial", None)
+        with contextlib.suppress(Exception):
+            port.reset_input_buffer()
+
+    def close(self) -> None:
+        if self.client is not None:
             with contextlib.suppress(Exception):
-                port.reset_input_buffer()
+                self.client.close()
+            self.client = None
+
+
+class ModbusSource(Source):
+    """A Modbus device read with batched requests; `connection` shares an RTU line."""
+
+    def __init__(self, name: str, channels: list[ChannelConfig], link: ModbusLink,
+                 connection: ModbusConnection | None = None) -> None:
+        super().__init__(name, channels)
+        self.link = link
+        self.conn = connection or ModbusConnection(link)
+        self.blocks = plan_reads(channels, link.max_gap)
+        self._decoders = {id(b): [make_decoder(c.source.get("type", "uint16"),
+                                               c.source.get("byte_order", "big"),
+                                               c.source.get("word_order", "big"))
+                                  if b.table not in BIT_TABLES else None
+                                  for c, _, _ in b.members] for b in self.blocks}
+        self.requests = 0
+        self._joined = False
+
+    async def open(self) -> None:
+        await self.close()
+        await self.conn.connect(self.name)
+        self.conn.users += 1
+        self._joined = True
 
     async def close(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.close()
-            self._client = None
+        if self._joined:
+            self._joined = False
+            self.conn.users -= 1
+        if self.conn.users <= 0 or not self.conn.connected:
+            self.conn.close()
 
     async def _request(self, block: Block):
         from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-        client = self._client
-        if client is None or not client.connected:
-            raise DeviceCommError(self.name, "disconnect", "the connection was lost")
-        fn = getattr(client, READ_METHODS[block.table])
-        self._rx_bytes = 0
-        self.requests += 1
-        try:
-            return await fn(block.start, count=block.count, device_id=self.link.unit)
-        except ConnectionException as exc:
-            raise DeviceCommError(self.name, "disconnect", str(exc)) from None
-        except ModbusIOException as exc:
-            # bytes came back but never made a valid frame: corrupt; nothing came: timeout
-            kind = "corrupt" if self._rx_bytes else "timeout"
-            if client.connected is False and not self._rx_bytes:
-                kind = "disconnect"
-            raise DeviceCommError(self.name, kind, str(exc).strip()) from None
-        except ModbusException as exc:
-            raise DeviceCommError(self.name, "corrupt", str(exc)) from None
+        conn = self.conn
+        async with conn.lock:
+            client = conn.client
+            if client is None or not client.connected:
+                raise DeviceCommError(self.name, "disconnect", "the connection was lost")
+            if self.link.transport == "rtu":
+                conn.flush_input()
+            fn = getattr(client, READ_METHODS[block.table])
+            conn.rx_bytes = 0
+            self.requests += 1
+            try:
+                return await fn(block.start, count=block.count, device_id=self.link.unit)
+            except ConnectionException as exc:
+                raise DeviceCommError(self.name, "disconnect", str(exc)) from None
+            except ModbusIOException as exc:
+                # bytes came back but never made a valid frame: corrupt; nothing: timeout
+                kind = "corrupt" if conn.rx_bytes else "timeout"
+                if client.connected is False and not conn.rx_bytes:
+                    kind = "disconnect"
+                raise DeviceCommError(self.name, kind, str(exc).strip()) from None
+            except ModbusException as exc:
+                raise DeviceCommError(self.name, "corrupt", str(exc)) from None
 
     async def read(self) -> tuple[dict[str, float], dict[str, str]]:
         values: dict[str, float] = {}
