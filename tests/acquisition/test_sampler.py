@@ -284,3 +284,22 @@ def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, 
     assert a == b
     for pub_tick, acq_tick, _, _ in a:
         assert acq_tick <= pub_tick
+
+
+def test_rtu_units_on_one_port_share_one_line():
+    text = """name: t
+cycle: {period_us: 1000}
+axes: [{name: a, max_velocity: 1.0, max_acceleration: 1.0}]
+acquisition:
+  devices:
+    - {name: psu, kind: modbus_rtu, port: /dev/ttyUSB7, unit: 1}
+    - {name: fan, kind: modbus_rtu, port: /dev/ttyUSB7, unit: 2}
+    - {name: aux, kind: modbus_rtu, port: /dev/ttyUSB8, unit: 1}
+  channels:
+    - {name: v, device: psu, table: input, address: 0}
+    - {name: rpm, device: fan, table: input, address: 0}
+    - {name: x, device: aux, table: input, address: 0}
+"""
+    s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).acquisition
+    assert s.sources["psu"].conn is s.sources["fan"].conn
+    assert s.sources["aux"].conn is not s.sources["psu"].conn
