@@ -97,3 +97,21 @@ class LogicError(EdgeError):
         if self.line is not None:
             where += f":{self.line}:{self.column}"
         return f"{where}: {self.message}"
+
+
+class DeviceCommError(DeviceError):
+    """A device exchange failed; `kind` is one of the counted error kinds (connect,
+    timeout, disconnect, corrupt, exception, decode, other)."""
+
+    def __init__(self, device: str, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(device, f"{kind}: {message}")
+
+
+class StorageError(EdgeError):
+    """A durable write or read failed (disk full, permissions, a record too large), or a
+    durable file is unreadable or failed its checksum (and no good copy remains)."""
+
+
+class CryptoError(EdgeError):
+    """A key is missing or malformed, or a sealed message failed authentication."""

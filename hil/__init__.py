@@ -1,1 +1,2 @@
-"""HIL rigs: real brokers, device simulators and fault injectors that tests and benches run."""
+"""HIL rigs: real brokers, device simulators and fault injectors, driven over the real
+protocols by tests, benches and (later) scenario runners."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge.errors import EdgeError
+from edge.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ _HEADER = struct.Struct("<IIQ")        # payload length, crc32(index + payload),
 _INDEX = struct.Struct("<Q")
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SEGMENT_SUFFIX = ".seg"
-
-
-class StorageError(EdgeError):
-    """A durable write or read failed (disk full, permissions, a record too large)."""
 
 
 def _crc(index: int, payload: bytes) -> int:

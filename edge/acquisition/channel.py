@@ -1,0 +1,250 @@
+"""Channels: calibration, unit, valid range, streaming filter, decimation, deadband, quality.
+
+A device poller produces raw `Reading`s; at each release of the sampler a `Channel`
+turns the readings gathered since the last release into at most one `Sample` to publish.
+Filters are scipy.signal filters whose state is carried from one chunk to the next, so
+filtering a stream chunk by chunk gives exactly what filtering it in one piece gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from edge.errors import ConfigError
+
+# scipy.signal takes about a second to import: it is loaded when a linear filter is
+# configured, not by every board that acquires something.
+
+
+class Quality(IntEnum):
+    """How far a published value can be trusted."""
+
+    GOOD = 0
+    OUT_OF_RANGE = 1      # the sensor answered, with a value outside its valid range
+    STALE = 2             # no fresh reading within stale_ms
+    COMM_ERROR = 3        # the device did not answer, or answered garbage
+
+
+FILTER_KINDS = ("lowpass", "median", "moving_average")
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    kind: str
+    cutoff_hz: float = 0.0      # lowpass
+    order: int = 2              # lowpass (Butterworth)
+    window: int = 1             # median, moving_average (samples)
+
+
+class StreamFilter:
+    """A causal filter over chunks; the first sample primes the state at steady state."""
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LinearFilter(StreamFilter):
+    """lfilter(b, a) with its delay-line state `zi` carried across chunks."""
+
+    def __init__(self, b: np.ndarray, a: np.ndarray) -> None:
+        from scipy import signal  # imported now, not at the first release
+
+        self.b, self.a = np.asarray(b, float), np.asarray(a, float)
+        self.zi: np.ndarray | None = None
+        if max(len(self.a), len(self.b)) > 1:         # first calls load code: do them now
+            signal.lfilter(self.b, self.a, np.zeros(2), zi=signal.lfilter_zi(self.b, self.a))
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, float)
+        if not len(x):
+            return x
+        if max(len(self.a), len(self.b)) == 1:          # a pure gain has no state
+            return x * (self.b[0] / self.a[0])
+        from scipy import signal
+
+        if self.zi is None:        # start as if the input had always been x[0]
+            self.zi = signal.lfilter_zi(self.b, self.a) * x[0]
+        y, self.zi = signal.lfilter(self.b, self.a, x, zi=self.zi)
+        return y
+
+
+class MedianFilter(StreamFilter):
+    """Causal running median of the last `window` samples; keeps window-1 samples of state.
+
+    scipy.signal.medfilt is centred and zero-padded, so it cannot stream; this is the
+    causal equivalent, over the same sliding windows."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.history: np.ndarray | None = None
+        np.median(np.zeros((1, window)), axis=1)     # first call loads code: not in a release
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, float)
+        if not len(x):
+            return x
+        if self.history is None:
+            self.history = np.full(self.window - 1, x[0])
+        joined = np.concatenate([self.history, x])
+        y = np.median(sliding_window_view(joined, self.window), axis=1)
+        self.history = joined[len(joined) - (self.window - 1):]
+        return y
+
+
+def make_filter(spec: FilterSpec | None, sample_rate_hz: float) -> StreamFilter | None:
+    """A fresh filter for `spec` at `sample_rate_hz`; raises ConfigError when impossible."""
+    if spec is None:
+        return None
+    if spec.kind == "lowpass":
+        from scipy import signal
+
+        nyquist = sample_rate_hz / 2
+        if not 0 < spec.cutoff_hz < nyquist:
+            raise ConfigError(f"low-pass cutoff {spec.cutoff_hz} Hz must be between 0 and "
+                              f"the Nyquist frequency {nyquist:g} Hz of the sample rate")
+        b, a = signal.butter(spec.order, spec.cutoff_hz, fs=sample_rate_hz)
+        return LinearFilter(b, a)
+    if spec.kind == "moving_average":
+        return LinearFilter(np.full(spec.window, 1.0 / spec.window), np.array([1.0]))
+    if spec.kind == "median":
+        return MedianFilter(spec.window)
+    raise ConfigError(f"unknown filter {spec.kind!r} (expected one of: {', '.join(FILTER_KINDS)})")
+
+
+@dataclass
+class ChannelConfig:
+    """One measured quantity. Units: `unit` is what scale/offset produce (e.g. A, degC)."""
+
+    name: str
+    device: str
+    unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    valid_min: float = -math.inf
+    valid_max: float = math.inf
+    deadband: float = 0.0
+    period_ms: float = 100.0          # publication period
+    stale_ms: float | None = None     # default: see Channel
+    filter: FilterSpec | None = None
+    decimate: int = 1
+    sensitive: bool = False
+    source: dict[str, Any] = field(default_factory=dict)   # where the device finds it
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One raw acquisition: `raw` is None when the device failed (`error` says how)."""
+
+    raw: float | None
+    tick: int
+    t_ns: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A published value: engineering units, quality, and when it was acquired."""
+
+    channel: str
+    value: float | None
+    quality: Quality
+    tick: int
+    t_ns: int
+    unit: str
+
+    def to_data(self) -> dict[str, Any]:
+        return {"value": self.value, "quality": self.quality.name, "unit": self.unit,
+                "tick": self.tick, "t_ns": self.t_ns}
+
+
+class Channel:
+    """Turns readings into samples: calibrate, range-check, filter, decimate, deadband."""
+
+    def __init__(self, cfg: ChannelConfig, sample_rate_hz: float, period_ns: int,
+                 default_stale_ms: float | None = None) -> None:
+        """default_stale_ms applies when cfg.stale_ms is None (else: 3 sample periods)."""
+        self.cfg = cfg
+        self.filter = make_filter(cfg.filter, sample_rate_hz)
+        stale_ms = cfg.stale_ms if cfg.stale_ms is not None else (
+            default_stale_ms if default_stale_ms is not None else 3000.0 / sample_rate_hz)
+        self.stale_ticks = max(1, int(math.ceil(stale_ms * 1e6 / period_ns)))
+        self._decim_phase = 0            # filtered samples since the last kept one
+        self._last_published: Sample | None = None
+        self._last_good_tick: int | None = None
+        self._last_value: float | None = None
+        self._last_t_ns = 0
+        self._first_tick: int | None = None
+        self.counts = {q.name: 0 for q in Quality}
+
+    def ingest(self, readings: list[Reading], tick: int) -> Sample | None:
+        """The sample to publish at release `tick` from the readings since the last
+        release, or None when there is nothing new (or the deadband holds it back)."""
+        candidate = self._candidate(readings, tick)
+        if candidate is None:
+            return None
+        last = self._last_published
+        if last is not None and candidate.quality == last.quality:
+            if candidate.quality in (Quality.STALE, Quality.COMM_ERROR):
+                return None              # bad news once per transition, not every release
+            if abs(candidate.value - last.value) <= self.cfg.deadband \
+                    and self.cfg.deadband > 0:
+                return None
+        self._last_published = candidate
+        self.counts[candidate.quality.name] += 1
+        return candidate
+
+    def _candidate(self, readings: list[Reading], tick: int) -> Sample | None:
+        cfg = self.cfg
+        if self._first_tick is None:
+            self._first_tick = tick        # start-up grace: stale only after stale_ms
+        good = [r for r in readings if r.raw is not None]
+        latest_event: Sample | None = None
+        if good:
+            eng = np.array([r.raw for r in good], float) * cfg.scale + cfg.offset
+            in_range = (eng >= cfg.valid_min) & (eng <= cfg.valid_max)
+            idx = np.nonzero(in_range)[0]
+            if len(idx):
+                y = self.filter.process(eng[idx]) if self.filter else eng[idx]
+                # keep every `decimate`-th filtered sample, phase carried across chunks
+                kept = [i for i in range(len(y))
+                        if (self._decim_phase + i + 1) % cfg.decimate == 0]
+                self._decim_phase = (self._decim_phase + len(y)) % cfg.decimate
+                self._last_good_tick = good[idx[-1]].tick
+                self._last_t_ns = good[idx[-1]].t_ns
+                if kept:
+                    r = good[idx[kept[-1]]]
+                    self._last_value = float(y[kept[-1]])
+                    latest_event = Sample(cfg.name, self._last_value, Quality.GOOD,
+                                          r.tick, r.t_ns, cfg.unit)
+            bad = np.nonzero(~in_range)[0]
+            if len(bad) and (latest_event is None or bad[-1] > idx[-1]):
+                r = good[bad[-1]]
+                latest_event = Sample(cfg.name, float(eng[bad[-1]]), Quality.OUT_OF_RANGE,
+                                      r.tick, r.t_ns, cfg.unit)
+        if latest_event is not None:
+            return latest_event
+        if good:                           # fresh, but held back by decimation
+            return None
+        if readings:                       # only failures since the last release
+            r = readings[-1]
+            return Sample(cfg.name, self._last_value, Quality.COMM_ERROR, r.tick, r.t_ns,
+                          cfg.unit)
+        last = self._last_published
+        if last is not None and last.quality == Quality.COMM_ERROR:
+            return None                    # a failing device: COMM_ERROR says more than STALE
+        if self._first_tick is None:
+            self._first_tick = tick
+        since = self._last_good_tick if self._last_good_tick is not None else self._first_tick
+        if tick - since > self.stale_ticks:
+            # the last value, stamped with when it was acquired (never: this release, 0 ns)
+            return Sample(cfg.name, self._last_value, Quality.STALE,
+                          self._last_good_tick if self._last_good_tick is not None else tick,
+                          self._last_t_ns, cfg.unit)
+        return None

@@ -1,0 +1,239 @@
+"""The LET bridge between device pollers (asyncio services) and the bus.
+
+Pollers gather readings stamped with the cycle tick at which they completed. At each
+release r, the sampler's LetTask takes, per channel due at r, the readings stamped at or
+before r (later ones wait for the next release: the task sees its inputs as of r), turns
+them into a Sample and publishes it on `acq/<channel>`; threshold transitions go to
+`events/acq/<rule>`, device status changes to `status/acq/<device>`. Simulated devices
+are sampled inline at every tick of their period, so virtual time needs no services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from edge.acquisition.channel import Channel, Quality, Reading, Sample
+from edge.acquisition.model import AcquisitionConfig, DeviceConfig
+from edge.acquisition.sources import DevicePoller, Source
+from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
+from edge.acquisition.sources.serial import SerialSource
+from edge.acquisition.sources.simulated import SimulatedSource
+from edge.acquisition.thresholds import ThresholdMonitor
+from edge.acquisition.usage import UsageStore, UsageTracker
+from edge.errors import ConfigError
+from edge.rt.executor import LetTask, TaskContext
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "acq/"
+STATUS_PREFIX = "status/acq/"
+PENDING_MAX = 4096          # readings held per channel between releases
+
+
+def _ticks(ms: float, period_ns: int) -> int:
+    return max(1, int(round(ms * 1e6 / period_ns)))
+
+
+class Sampler:
+    """Owns the sources, pollers, channels, rules, usage and sealing of one section."""
+
+    def __init__(self, cfg: AcquisitionConfig, period_ns: int, tick_fn: Callable[[], int],
+                 clock_ns: Callable[[], int] = time.time_ns, virtual_time: bool = False) -> None:
+        self.cfg = cfg
+        self.period_ns = period_ns
+        self.tick_fn = tick_fn
+        self.clock_ns = clock_ns
+        self.virtual_time = virtual_time
+        self.devices = {d.name: d for d in cfg.devices}
+        by_device: dict[str, list] = {d.name: [] for d in cfg.devices}
+        for ch in cfg.channels:
+            by_device[ch.device].append(ch)
+        self.sources: dict[str, Source] = {}
+        self._lines: dict[str, ModbusConnection] = {}
+        self.simulated: dict[str, tuple[SimulatedSource, int]] = {}
+        self.pollers: dict[str, DevicePoller] = {}
+        for dev in cfg.devices:
+            src = self._make_source(dev, by_device[dev.name])
+            self.sources[dev.name] = src
+            if isinstance(src, SimulatedSource):
+                self.simulated[dev.name] = (src, _ticks(dev.period_ms, period_ns))
+            else:
+                self.pollers[dev.name] = DevicePoller(src, dev.period_ms / 1e3, self.sink,
+                                                      tick_fn, dev.backoff)
+        self.channels: dict[str, Channel] = {}
+        self.channel_ticks: dict[str, int] = {}
+        for ch in cfg.channels:
+            dev = self.devices[ch.device]
+            rate = 1e3 / dev.period_ms if dev.period_ms > 0 else 1e9 / period_ns
+            # stale: three polls (or publications) missed, plus one request timeout
+            timeout_ms = getattr(dev.link, "timeout_s", 0.0) * 1e3
+            default_stale = 3 * max(dev.period_ms, ch.period_ms) + timeout_ms
+            self.channels[ch.name] = Channel(ch, rate, period_ns, default_stale)
+            self.channel_ticks[ch.name] = _ticks(ch.period_ms, period_ns)
+        self.pending: dict[str, deque[Reading]] = {c: deque() for c in self.channels}
+        self.dropped_readings = 0
+        self.monitors = [ThresholdMonitor(r) for r in cfg.thresholds]
+        self.sealer = None
+        if cfg.crypto:                     # cryptography is loaded only when a key is used
+            from edge.acquisition.crypto import Sealer
+
+            self.sealer = Sealer.from_key_file(cfg.crypto.algorithm, cfg.crypto.key_file,
+                                               cfg.crypto.key_id)
+        self.usage = UsageTracker(UsageStore(cfg.usage.file)) if cfg.usage else None
+        self._usage_running: bool = cfg.usage is not None and cfg.usage.running_channel is None
+        self._last_usage_flush = 0
+        self._status_seen: dict[str, tuple] = {}
+        self.published = 0
+        self.events = 0
+        self.task = self._make_task()
+
+    # -- construction --------------------------------------------------------------
+    def _make_source(self, dev: DeviceConfig, channels: list) -> Source:
+        if dev.kind == "simulated":
+            return SimulatedSource(dev.name, channels, self.period_ns, self.tick_fn,
+                                   dev.dropout_s)
+        if dev.kind == "modbus_tcp":
+            return ModbusSource(dev.name, channels, dev.link)
+        if dev.kind == "modbus_rtu":             # units on one RS-485 line share it
+            line = self._lines.get(dev.link.serial_port)
+            if line is None:
+                line = self._lines[dev.link.serial_port] = ModbusConnection(dev.link)
+            return ModbusSource(dev.name, channels, dev.link, line)
+        if dev.kind == "serial":
+            return SerialSource(dev.name, channels, dev.link)
+        raise ConfigError(f"device '{dev.name}': unknown kind {dev.kind!r}")
+
+    def _make_task(self) -> LetTask:
+        t = self.cfg.task
+        ticks = list(self.channel_ticks.values()) + [p for _, p in self.simulated.values()]
+        period = _ticks(t.period_ms, self.period_ns) if t.period_ms else \
+            (math.gcd(*ticks) if ticks else 1)
+        deadline = _ticks(t.deadline_ms, self.period_ns) if t.deadline_ms else period
+        return LetTask("acquisition", self.release, period_ticks=period,
+                       deadline_ticks=min(deadline, period), priority=t.priority)
+
+    # -- inputs --------------------------------------------------------------------
+    def sink(self, channel: str, reading: Reading) -> None:
+        """Where pollers put readings (called on the event loop, never blocks)."""
+        q = self.pending[channel]
+        if len(q) >= PENDING_MAX:
+            q.popleft()
+            self.dropped_readings += 1
+        q.append(reading)
+
+    def _sample_simulated(self, tick: int) -> None:
+        """Simulated devices: every tick of their period in (last release, tick]."""
+        first = tick - self.task.period_ticks + 1 if self.task.releases > 1 else 0
+        for src, every in self.simulated.values():
+            for k in range(first + (-first) % every, tick + 1, every):
+                values = src.sample(k)
+                t_ns = (k * self.period_ns if self.virtual_time
+                        else self.clock_ns() - (tick - k) * self.period_ns)
+                for ch in src.channels:
+                    if values is None:
+                        self.sink(ch.name, Reading(None, k, t_ns, "timeout"))
+                    else:
+                        self.sink(ch.name, Reading(values[ch.name], k, t_ns))
+
+    def _take(self, channel: str, tick: int) -> list[Reading]:
+        q = self.pending[channel]
+        out = []
+        while q and q[0].tick <= tick:
+            out.append(q.popleft())
+        return out
+
+    # -- the LetTask -----------------------------------------------------------------
+    def release(self, ctx: TaskContext) -> None:
+        tick = ctx.tick
+        self._sample_simulated(tick)
+        samples: dict[str, Sample] = {}
+        for name, ch in self.channels.items():
+            if tick % self.channel_ticks[name]:
+                continue
+            sample = ch.ingest(self._take(name, tick), tick)
+            if sample is None:
+                continue
+            samples[name] = sample
+            topic = CHANNEL_PREFIX + name
+            data = sample.to_data()
+            if ch.cfg.sensitive:
+                if self.sealer is None:
+                    raise ConfigError(f"channel '{name}' is sensitive but no crypto key is "
+                                      "configured")
+                data = self.sealer.seal(topic, sample.tick, data)
+            ctx.publish(topic, data)
+            self.published += 1
+        for mon in self.monitors:
+            s = samples.get(mon.rule.channel)
+            if s is not None and (ev := mon.evaluate(s)) is not None:
+                if self.channels[mon.rule.channel].cfg.sensitive:
+                    # the event carries the value: it leaves the device sealed as well
+                    ev = self.sealer.seal(mon.rule.topic, s.tick, ev)
+                ctx.publish(mon.rule.topic, ev)
+                self.events += 1
+        self._publish_status(ctx)
+        self._count_usage(samples, tick)
+
+    def _publish_status(self, ctx: TaskContext) -> None:
+        for name, p in self.pollers.items():
+            key = (p.connected, tuple(p.errors.values()))
+            if self._status_seen.get(name) != key:
+                self._status_seen[name] = key
+                ctx.publish(STATUS_PREFIX + name, p.stats())
+
+    def _count_usage(self, samples: dict[str, Sample], tick: int) -> None:
+        if self.usage is None:
+            return
+        u = self.cfg.usage
+        if u.running_channel is not None and u.running_channel in samples:
+            s = samples[u.running_channel]
+            if s.quality == Quality.GOOD:
+                self._usage_running = s.value > u.running_above
+        if self._usage_running:
+            self.usage.add_running(self.task.period_ticks * self.period_ns * 1e-9)
+        every = _ticks(u.save_every_s * 1e3, self.period_ns)
+        if self.virtual_time and tick - self._last_usage_flush >= every:
+            self.usage.flush()            # virtual time: no I/O services, save inline
+            self._last_usage_flush = tick
+
+    # -- services (real time) ----------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def service(self) -> AsyncIterator[Sampler]:
+        """Run every device poller, and save usage counters off the loop."""
+        async with contextlib.AsyncExitStack() as stack:
+            for p in self.pollers.values():
+                await stack.enter_async_context(p.service())
+            saver = asyncio.create_task(self._save_usage()) if self.usage else None
+            try:
+                yield self
+            finally:
+                if saver:
+                    saver.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await saver
+                if self.usage:
+                    await asyncio.to_thread(self.usage.flush)
+
+    async def _save_usage(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.usage.save_every_s)
+            await asyncio.to_thread(self.usage.flush)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "published": self.published, "events": self.events,
+            "dropped_readings": self.dropped_readings,
+            "devices": {n: p.stats() for n, p in self.pollers.items()},
+            "channels": {n: dict(c.counts) for n, c in self.channels.items()},
+            "thresholds": {m.rule.name: {"active": m.active, "raised": m.raised}
+                           for m in self.monitors},
+            "usage": self.usage.counters.to_data() if self.usage else None,
+            "sealed": self.sealer.sealed if self.sealer else 0,
+        }

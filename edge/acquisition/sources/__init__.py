@@ -1,0 +1,200 @@
+"""Device sources and the poller that drives them as an asyncio service.
+
+A `Source` knows how to talk to one device (Modbus TCP/RTU, a serial line); a
+`DevicePoller` owns its lifecycle: connect, poll on a period, count every failure by
+kind, close and reconnect with exponential backoff. Pollers only ever await I/O, so a
+dead device delays nothing but itself; the sampler's LetTask reads what they gathered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from edge.acquisition.channel import ChannelConfig, Reading
+from edge.errors import DeviceCommError
+
+log = logging.getLogger(__name__)
+
+ERROR_KINDS = ("connect", "timeout", "disconnect", "corrupt", "exception", "decode", "other")
+
+
+class Source(ABC):
+    """One device: open a session, read all its channels once, close."""
+
+    def __init__(self, name: str, channels: list[ChannelConfig]) -> None:
+        self.name = name
+        self.channels = channels
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Open the session; raises DeviceCommError (kind 'connect')."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the session; never raises."""
+
+    @abstractmethod
+    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Read every channel once: (raw values by channel, error kind by channel for
+        channels the device refused). Raises DeviceCommError when the exchange failed
+        as a whole (timeout, disconnect, corrupt frame): the poller then reconnects."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnect attempt n (0-based): initial * factor**n, capped."""
+
+    initial_s: float = 0.05
+    max_s: float = 5.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
+
+
+class DevicePoller:
+    """Polls one Source every period_s (0: back to back) and hands readings to `sink`.
+
+    tick_fn gives the cycle tick to stamp readings with; counters hold every error kind.
+    """
+
+    def __init__(self, source: Source, period_s: float, sink: Callable[[str, Reading], None],
+                 tick_fn: Callable[[], int], backoff: Backoff | None = None) -> None:
+        self.source = source
+        self.period_s = period_s
+        self.sink = sink
+        self.tick_fn = tick_fn
+        self.backoff = backoff or Backoff()
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.polls = 0              # successful exchanges
+        self.attempts = 0           # every poll or connect attempt
+        self.connects = 0
+        self.overruns = 0           # polls that started later than their period
+        self.connected = False
+        self.last_error: str | None = None
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    # -- the loop ------------------------------------------------------------------
+    def _emit_error(self, kind: str, channels: list[str] | None = None) -> None:
+        self.errors[kind] += 1
+        tick, t_ns = self.tick_fn(), time.time_ns()
+        for ch in channels if channels is not None else [c.name for c in self.source.channels]:
+            self.sink(ch, Reading(None, tick, t_ns, kind))
+
+    def _notify(self) -> None:
+        self.attempts += 1
+        if self._waiters:                  # cheap when nobody waits: the hot path
+            still = []
+            for target, fut in self._waiters:
+                if self.attempts >= target:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    still.append((target, fut))
+            self._waiters = still
+
+    async def _connect(self) -> bool:
+        try:
+            await self.source.open()
+        except DeviceCommError as exc:
+            self.last_error = str(exc)
+            self._emit_error(exc.kind)
+            return False
+        except Exception as exc:          # a driver bug must not end the poller silently
+            log.exception("device '%s': unexpected error while connecting", self.source.name)
+            self.last_error = f"other: {exc!r}"
+            self._emit_error("other")
+            return False
+        self.connected = True
+        self.connects += 1
+        return True
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        next_t = loop.time()
+        try:
+            while not self._stopping:
+                ok = self.connected or await self._connect()
+                if ok:
+                    try:
+                        values, refused = await self.source.read()
+                    except Exception as exc:
+                        if isinstance(exc, DeviceCommError):
+                            kind = exc.kind
+                            log.info("device '%s': %s; reconnecting", self.source.name, exc)
+                        else:                  # a driver bug must not end the poller
+                            kind = "other"
+                            log.exception("device '%s': unexpected error while reading",
+                                          self.source.name)
+                        self.last_error = f"{kind}: {exc}"
+                        self._emit_error(kind)
+                        await self.source.close()
+                        self.connected = False
+                        ok = False
+                    else:
+                        tick, t_ns = self.tick_fn(), time.time_ns()
+                        for name, raw in values.items():
+                            self.sink(name, Reading(raw, tick, t_ns))
+                        for name, kind in refused.items():
+                            self._emit_error(kind, [name])
+                        self.polls += 1
+                self._notify()
+                if not ok:
+                    await asyncio.sleep(self.backoff.delay(failures))
+                    failures += 1
+                    next_t = loop.time()
+                    continue
+                failures = 0
+                if self.period_s <= 0:         # back to back: the read itself awaited I/O
+                    if self.attempts % 64 == 0:
+                        await asyncio.sleep(0)
+                    continue
+                next_t += self.period_s
+                now = loop.time()
+                if next_t < now:
+                    self.overruns += 1
+                    next_t = now
+                await asyncio.sleep(next_t - now)
+        finally:
+            self.connected = False
+            await self.source.close()
+
+    async def wait_attempts(self, n: int, timeout_s: float = 5.0) -> None:
+        """Wait until `n` more poll/connect attempts have finished (for tests and rigs)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((self.attempts + n, fut))
+        await asyncio.wait_for(fut, timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def service(self) -> AsyncIterator[DevicePoller]:
+        """Run the poller for the duration of the block (a Runtime service)."""
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name=f"poll:{self.source.name}")
+        try:
+            yield self
+        finally:
+            # Python 3.11's wait_for can swallow a cancellation that races with a reply
+            # (bpo-42130); the flag ends the loop at its next turn whatever happens.
+            self._stopping = True
+            while not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({self._task}, timeout=0.1)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def stats(self) -> dict:
+        return {"device": self.source.name, "connected": self.connected, "polls": self.polls,
+                "connects": self.connects, "overruns": self.overruns,
+                "errors": dict(self.errors), "last_error": self.last_error}

@@ -1,0 +1,224 @@
+"""Modbus TCP and RTU sources on pymodbus 3.x async clients.
+
+Channels of one device are read in as few requests as possible: contiguous (or nearly,
+within `max_gap`) addresses of the same table are merged into one block, up to the
+protocol limit per request. pymodbus' own retries and auto-reconnect are switched off:
+the DevicePoller retries with backoff and counts every failure by kind. pymodbus is
+imported when a Modbus device is opened, so boards without one do not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from edge.acquisition.channel import ChannelConfig
+from edge.acquisition.codec import make_decoder, register_count
+from edge.acquisition.sources import Source
+from edge.errors import DeviceCommError
+
+TABLES = ("holding", "input", "coil", "discrete")
+BIT_TABLES = ("coil", "discrete")
+READ_METHODS = {"holding": "read_holding_registers", "input": "read_input_registers",
+                "coil": "read_coils", "discrete": "read_discrete_inputs"}
+MAX_PER_REQUEST = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
+
+
+@dataclass
+class Block:
+    """One request: `count` registers or bits of `table` from `start`."""
+
+    table: str
+    start: int
+    count: int
+    members: list[tuple[ChannelConfig, int, int]] = field(default_factory=list)
+    # (channel, offset in block, width)
+
+
+def channel_width(ch: ChannelConfig) -> int:
+    src = ch.source
+    return 1 if src["table"] in BIT_TABLES else register_count(src.get("type", "uint16"))
+
+
+def plan_reads(channels: list[ChannelConfig], max_gap: int = 0,
+               max_count: dict[str, int] | None = None) -> list[Block]:
+    """Merge channels into blocks: same table, addresses sorted, a new block when the gap
+    to the previous end exceeds max_gap or the block would exceed the request limit."""
+    limits = max_count or MAX_PER_REQUEST
+    blocks: list[Block] = []
+    for table in TABLES:
+        items = sorted((c for c in channels if c.source["table"] == table),
+                       key=lambda c: (c.source["address"], c.name))
+        current: Block | None = None
+        for ch in items:
+            addr, width = ch.source["address"], channel_width(ch)
+            if current is not None:
+                end = current.start + current.count
+                new_end = max(end, addr + width)
+                if addr - end <= max_gap and new_end - current.start <= limits[table]:
+                    current.count = new_end - current.start
+                    current.members.append((ch, addr - current.start, width))
+                    continue
+            current = Block(table, addr, width, [(ch, 0, width)])
+            blocks.append(current)
+    return blocks
+
+
+@dataclass
+class ModbusLink:
+    """Where the device is: TCP (host, port) or RTU (serial port, baudrate)."""
+
+    transport: str                 # "tcp" | "rtu"
+    host: str = "127.0.0.1"
+    port: int = 502
+    serial_port: str = ""
+    baudrate: int = 19200
+    unit: int = 1
+    timeout_s: float = 0.5
+    max_gap: int = 0
+
+
+class ModbusConnection:
+    """One pymodbus client: a TCP connection, or a serial line shared by the RTU units on
+    it. Requests go one at a time (the lock); a shared line stays open while any of its
+    units is connected, so one dead unit does not take the line down for the others."""
+
+    def __init__(self, link: ModbusLink) -> None:
+        self.link = link
+        self.client = None            # a pymodbus async client while connected
+        self.lock = asyncio.Lock()
+        self.rx_bytes = 0             # bytes received for the request in flight
+        self.users = 0
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.rx_bytes += len(data)
+        return data
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and bool(self.client.connected)
+
+    def _make_client(self):
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+        from pymodbus.framer import FramerType
+
+        link = self.link
+        common = dict(timeout=link.timeout_s, retries=0, reconnect_delay=0,
+                      trace_packet=self._trace)
+        if link.transport == "tcp":
+            return AsyncModbusTcpClient(link.host, port=link.port, **common)
+        return AsyncModbusSerialClient(link.serial_port, framer=FramerType.RTU,
+                                       baudrate=link.baudrate, **common)
+
+    async def connect(self, device: str) -> None:
+        """Connect unless connected; raises DeviceCommError (kind 'connect') for `device`."""
+        from pymodbus.exceptions import ModbusException
+
+        async with self.lock:                # units of one line connect it once
+            if self.connected:
+                return
+            self.close()
+            client = self._make_client()
+            try:
+                ok = await client.connect()
+            except (OSError, ModbusException) as exc:
+                ok, why = False, str(exc)
+            else:
+                why = "connection refused or timed out"
+            if not ok:
+                client.close()
+                raise DeviceCommError(device, "connect", why)
+            self.client = client
+
+    def flush_input(self) -> None:
+        """RTU has no transaction id: drop what a late answer to an earlier request left."""
+        port = getattr(getattr(getattr(self.client, "ctx", None), "transport", None),
+                       "sync_serial", None)
+        with contextlib.suppress(Exception):
+            port.reset_input_buffer()
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+            self.client = None
+
+
+class ModbusSource(Source):
+    """A Modbus device read with batched requests; `connection` shares an RTU line."""
+
+    def __init__(self, name: str, channels: list[ChannelConfig], link: ModbusLink,
+                 connection: ModbusConnection | None = None) -> None:
+        super().__init__(name, channels)
+        self.link = link
+        self.conn = connection or ModbusConnection(link)
+        self.blocks = plan_reads(channels, link.max_gap)
+        self._decoders = {id(b): [make_decoder(c.source.get("type", "uint16"),
+                                               c.source.get("byte_order", "big"),
+                                               c.source.get("word_order", "big"))
+                                  if b.table not in BIT_TABLES else None
+                                  for c, _, _ in b.members] for b in self.blocks}
+        self.requests = 0
+        self._joined = False
+
+    async def open(self) -> None:
+        await self.close()
+        await self.conn.connect(self.name)
+        self.conn.users += 1
+        self._joined = True
+
+    async def close(self) -> None:
+        if self._joined:
+            self._joined = False
+            self.conn.users -= 1
+        if self.conn.users <= 0 or not self.conn.connected:
+            self.conn.close()
+
+    async def _request(self, block: Block):
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+        conn = self.conn
+        async with conn.lock:
+            client = conn.client
+            if client is None or not client.connected:
+                raise DeviceCommError(self.name, "disconnect", "the connection was lost")
+            if self.link.transport == "rtu":
+                conn.flush_input()
+            fn = getattr(client, READ_METHODS[block.table])
+            conn.rx_bytes = 0
+            self.requests += 1
+            try:
+                return await fn(block.start, count=block.count, device_id=self.link.unit)
+            except ConnectionException as exc:
+                raise DeviceCommError(self.name, "disconnect", str(exc)) from None
+            except ModbusIOException as exc:
+                # bytes came back but never made a valid frame: corrupt; nothing: timeout
+                kind = "corrupt" if conn.rx_bytes else "timeout"
+                if client.connected is False and not conn.rx_bytes:
+                    kind = "disconnect"
+                raise DeviceCommError(self.name, kind, str(exc).strip()) from None
+            except ModbusException as exc:
+                raise DeviceCommError(self.name, "corrupt", str(exc)) from None
+
+    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
+        values: dict[str, float] = {}
+        refused: dict[str, str] = {}
+        for block in self.blocks:
+            rsp = await self._request(block)
+            if rsp.isError():               # the device answered with a Modbus exception
+                refused.update((ch.name, "exception") for ch, _, _ in block.members)
+                continue
+            data = rsp.bits if block.table in BIT_TABLES else rsp.registers
+            if len(data) < block.count:
+                raise DeviceCommError(self.name, "corrupt",
+                                      f"asked {block.count} values, got {len(data)}")
+            if block.table in BIT_TABLES:
+                for ch, off, _ in block.members:
+                    values[ch.name] = 1.0 if data[off] else 0.0
+                continue
+            for (ch, off, width), dec in zip(block.members, self._decoders[id(block)],
+                                             strict=True):
+                values[ch.name] = float(dec(data[off:off + width]))
+        return values, refused

@@ -1,0 +1,129 @@
+"""Channels: filters streamed in chunks equal the one-piece oracle; quality; deadband."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from edge.acquisition.channel import (
+    Channel,
+    ChannelConfig,
+    FilterSpec,
+    Quality,
+    Reading,
+    make_filter,
+)
+from edge.errors import ConfigError
+
+samples = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=80)
+cuts = st.lists(st.integers(0, 80), max_size=6)
+
+
+def chunked(filt, x, cut_points):
+    bounds = sorted({0, len(x), *[c for c in cut_points if c < len(x)]})
+    return np.concatenate([filt.process(np.array(x[a:b])) for a, b in zip(bounds, bounds[1:],
+                                                                          strict=False)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, cuts)
+def test_lowpass_chunked_equals_lfilter_in_one_piece(x, cut_points):
+    spec = FilterSpec("lowpass", cutoff_hz=5.0, order=2)
+    out = chunked(make_filter(spec, 100.0), x, cut_points)
+    b, a = signal.butter(2, 5.0, fs=100.0)         # oracle: scipy directly, one piece
+    ref, _ = signal.lfilter(b, a, x, zi=signal.lfilter_zi(b, a) * x[0])
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, cuts, st.integers(1, 7))
+def test_moving_average_chunked_equals_hand_mean(x, cut_points, n):
+    out = chunked(make_filter(FilterSpec("moving_average", window=n), 10.0), x, cut_points)
+    padded = [x[0]] * (n - 1) + list(x)             # primed with the first sample
+    ref = [np.mean(padded[i:i + n]) for i in range(len(x))]
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, cuts, st.integers(1, 7))
+def test_median_chunked_equals_hand_median(x, cut_points, n):
+    out = chunked(make_filter(FilterSpec("median", window=n), 10.0), x, cut_points)
+    padded = [x[0]] * (n - 1) + list(x)
+    ref = [sorted(padded[i:i + n])[(n - 1) // 2] if n % 2 else
+           (sorted(padded[i:i + n])[n // 2 - 1] + sorted(padded[i:i + n])[n // 2]) / 2
+           for i in range(len(x))]
+    np.testing.assert_allclose(out, ref)
+
+
+def test_lowpass_attenuates_above_cutoff():
+    f = make_filter(FilterSpec("lowpass", cutoff_hz=2.0, order=4), 100.0)
+    t = np.arange(2000) / 100.0
+    y = f.process(np.sin(2 * np.pi * 30 * t) + 1.0)
+    assert abs(np.mean(y[500:]) - 1.0) < 0.01 and np.ptp(y[500:]) < 0.01
+
+
+def test_lowpass_cutoff_beyond_nyquist_is_a_config_error():
+    with pytest.raises(ConfigError, match="Nyquist"):
+        make_filter(FilterSpec("lowpass", cutoff_hz=60.0), 100.0)
+
+
+def R(raw, tick, err=None):
+    return Reading(raw, tick, tick * 1000, err)
+
+
+def chan(**kw):
+    cfg = ChannelConfig(name="t", device="d", unit="degC", **kw)
+    return Channel(cfg, sample_rate_hz=10.0, period_ns=1_000_000)
+
+
+def test_calibration_range_and_quality():
+    c = chan(scale=0.1, offset=-40.0, valid_min=-20.0, valid_max=80.0)
+    s = c.ingest([R(600, 5)], tick=10)
+    assert s.quality == Quality.GOOD and s.value == pytest.approx(20.0)
+    assert (s.tick, s.t_ns, s.unit) == (5, 5000, "degC")
+    s = c.ingest([R(1500, 12)], tick=20)            # 110 degC: outside [-20, 80]
+    assert s.quality == Quality.OUT_OF_RANGE and s.value == pytest.approx(110.0)
+    s = c.ingest([R(None, 25, "timeout")], tick=30)
+    assert s.quality == Quality.COMM_ERROR and s.value == pytest.approx(20.0)
+    assert c.ingest([R(None, 35, "timeout")], tick=40) is None     # once per transition
+    s = c.ingest([R(610, 45)], tick=50)
+    assert s.quality == Quality.GOOD and s.value == pytest.approx(21.0)
+
+
+def test_stale_after_silence_then_recovery():
+    c = chan(stale_ms=100.0)                         # 100 ticks at 1 ms
+    assert c.ingest([R(1.0, 0)], tick=0).quality == Quality.GOOD
+    assert c.ingest([], tick=100) is None            # 100 ticks: still fresh
+    s = c.ingest([], tick=101)
+    assert s.quality == Quality.STALE and s.value == 1.0 and s.tick == 0
+    assert c.ingest([], tick=150) is None
+    assert c.ingest([R(2.0, 160)], tick=160).quality == Quality.GOOD
+
+
+def test_deadband_holds_small_changes_back():
+    c = chan(deadband=0.5)
+    values = [10.0, 10.2, 10.4, 10.6, 10.7, 9.9, 12.0]
+    out = [c.ingest([R(v, i)], tick=i) for i, v in enumerate(values)]
+    published = [s.value for s in out if s is not None]
+    assert published == [10.0, 10.6, 9.9, 12.0]   # changes > 0.5 from the last published
+
+
+def test_decimation_keeps_every_nth_across_releases():
+    c = chan(decimate=3)
+    kept = []
+    for k in range(4):                               # readings 0..9 over uneven releases
+        chunk = [R(float(v), v) for v in [[0, 1], [2, 3, 4, 5], [6], [7, 8, 9]][k]]
+        s = c.ingest(chunk, tick=10 * k + 10)
+        if s is not None:
+            kept.append(s.value)
+    # kept: the 3rd, 6th, 9th samples (2, 5, 8); a release publishes its latest kept one,
+    # and the first release has none yet
+    assert kept == [5.0, 8.0]
+
+
+def test_out_of_range_readings_do_not_enter_the_filter():
+    c = chan(valid_min=0.0, valid_max=100.0, filter=FilterSpec("moving_average", window=2))
+    c.ingest([R(10.0, 0)], tick=0)
+    assert c.ingest([R(-5000.0, 1)], tick=1).quality == Quality.OUT_OF_RANGE
+    assert c.ingest([R(20.0, 2)], tick=2).value == pytest.approx(15.0)

@@ -1,0 +1,305 @@
+"""The sampler under LET: simulated boards in virtual time, and real Modbus pollers
+feeding a stepped executor (I/O never blocks the step)."""
+
+import asyncio
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.acquisition.channel import ChannelConfig, FilterSpec, Reading
+from edge.acquisition.crypto import Keyring, Sealer
+from edge.acquisition.model import AcquisitionConfig, CryptoConfig, DeviceConfig, UsageConfig
+from edge.acquisition.sampler import Sampler
+from edge.acquisition.sources import Backoff
+from edge.acquisition.sources.modbus import ModbusLink
+from edge.acquisition.usage import UsageStore
+from edge.config import load_board, parse_board
+from edge.rt.bus import Bus
+from edge.rt.executor import Executor
+from edge.rt.native import Cycle
+from edge.rt.runtime import Runtime
+
+
+def run_sim_arm(seconds):
+    rt = Runtime(load_board("sim_arm"), virtual_time=True)
+    sub = rt.bus.subscribe("acq/#", maxlen=100_000)
+    rt.run_virtual(seconds)
+    return rt, sub.drain()
+
+
+def test_sim_arm_publishes_every_channel_stamped_and_reproducible():
+    rt, msgs = run_sim_arm(3.0)
+    topics = {m.topic for m in msgs}
+    assert topics == {"acq/cabinet_temp", "acq/cabinet_humidity", "acq/base_motor_current"}
+    for m in msgs:
+        d = m.data
+        assert d["quality"] == "GOOD" and d["tick"] <= m.tick   # acquired before publication
+        assert d["t_ns"] == d["tick"] * rt.period_ns              # virtual wall clock
+    current = [m for m in msgs if m.topic == "acq/base_motor_current"]
+    assert [m.tick for m in current] == list(range(59, 3000, 50))   # 50 ms, LET: r + D - 1
+    _, again = run_sim_arm(3.0)                                     # bit for bit
+    assert [m.to_wire() for m in again] == [m.to_wire() for m in msgs]
+
+
+def board(extra_channels: str, extra: str = "") -> str:
+    return f"""name: t
+cycle: {{period_us: 1000}}
+axes: [{{name: a, max_velocity: 1.0, max_acceleration: 1.0}}]
+acquisition:
+  devices:
+    - {{name: sim, kind: simulated, period_ms: 10, dropout_s: [0.5, 0.8]}}
+  channels:
+{extra_channels}
+{extra}"""
+
+
+def test_thresholds_raise_and_clear_events_and_dropout_sets_quality(tmp_path):
+    text = board(
+        "    - {name: temp, device: sim, period_ms: 10, stale_ms: 50, "
+        "signal: {shape: sine, mean: 40, amplitude: 10, period_s: 1.0}}",
+        "  thresholds:\n    - {name: hot, channel: temp, above: 45, hysteresis: 2}\n"
+        f"  usage: {{file: {tmp_path}/usage.json, save_every_s: 0.2}}\n")
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    events = rt.bus.subscribe("events/acq/#", maxlen=1000)
+    values = rt.bus.subscribe("acq/temp", maxlen=10_000)
+    rt.run_virtual(2.0)
+    ev = events.drain()
+    states = [(e.data["state"], e.topic) for e in ev]
+    assert states[0] == ("raised", "events/acq/hot")
+    assert [s for s, _ in states] == ["raised", "cleared"] * (len(states) // 2) + \
+        (["raised"] if len(states) % 2 else [])
+    for e in ev:               # raised above 45, cleared at or below 43
+        assert (e.data["value"] > 45) if e.data["state"] == "raised" else (e.data["value"] <= 43)
+    qual = [(m.data["quality"], m.data["tick"]) for m in values.drain()]
+    bad = [q for q in qual if q[0] != "GOOD"]
+    assert bad == [("COMM_ERROR", 500)]          # the dropout, reported once
+    assert ("GOOD", 800) in qual                 # and the recovery
+    usage = UsageStore(tmp_path / "usage.json").load()
+    assert usage.power_cycles == 1 and usage.running_s == pytest.approx(1.8, abs=0.05)
+
+
+def test_sensitive_channel_leaves_sealed_and_opens_with_the_key(tmp_path):
+    key = tmp_path / "acq.key"
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o600)
+    text = board("    - {name: spo2, device: sim, sensitive: true, unit: '%', "
+                 "signal: {shape: constant, mean: 97}}",
+                 f"  crypto: {{algorithm: sm4-gcm, key_file: {tmp_path}/k16, key_id: ward-3}}\n")
+    (tmp_path / "k16").write_bytes(bytes(range(16)))
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    sub = rt.bus.subscribe("acq/spo2")
+    rt.run_virtual(0.1)
+    msgs = sub.drain()
+    assert msgs and all(m.data["sealed"] and m.data["kid"] == "ward-3" for m in msgs)
+    assert b"97" not in msgs[0].to_wire()
+    ring = Keyring()
+    ring.add(Sealer("sm4-gcm", bytes(range(16)), "ward-3"))
+    assert ring.open("acq/spo2", msgs[0].data)["value"] == 97.0
+
+
+def test_threshold_events_of_a_sensitive_channel_are_sealed_too(tmp_path):
+    (tmp_path / "k").write_bytes(bytes(range(32)))
+    text = board("    - {name: hr, device: sim, sensitive: true, "
+                 "signal: {shape: constant, mean: 131}}",
+                 "  thresholds:\n    - {name: tachycardia, channel: hr, above: 120}\n"
+                 f"  crypto: {{algorithm: aes-gcm, key_file: {tmp_path}/k}}\n")
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    events = rt.bus.subscribe("events/acq/#")
+    rt.run_virtual(0.1)
+    (ev,) = events.drain()
+    assert ev.data["sealed"] and b"131" not in ev.to_wire()
+    ring = Keyring()
+    ring.add(rt.acquisition.sealer)
+    opened = ring.open("events/acq/tachycardia", ev.data)
+    assert opened["state"] == "raised" and opened["value"] == 131.0
+
+
+def modbus_sampler(port, cycle, timeout_s=0.2, stale_ms=None):
+    ch = ChannelConfig(name="pressure", device="plc", unit="kPa", period_ms=5, scale=0.1,
+                       stale_ms=stale_ms, source={"table": "holding", "address": 4,
+                                                  "type": "uint16"})
+    dev = DeviceConfig("plc", "modbus_tcp", period_ms=2,
+                       link=ModbusLink("tcp", port=port, timeout_s=timeout_s),
+                       backoff=Backoff(0.01, 0.05))
+    cfg = AcquisitionConfig(devices=[dev], channels=[ch])
+    return Sampler(cfg, cycle.period_ns, tick_fn=lambda: cycle.tick)
+
+
+async def test_modbus_values_reach_the_bus_under_let(slave):
+    cycle = Cycle(1_000_000, 1)
+    bus = Bus()
+    ex = Executor(cycle, bus)
+    sampler = modbus_sampler(slave.port, cycle)
+    ex.add_task(sampler.task)
+    sub = bus.subscribe("acq/pressure")
+    status = bus.subscribe("status/acq/plc")
+    await slave.set_value("holding", 4, 1013)
+    async with sampler.service():
+        poller = sampler.pollers["plc"]
+        await poller.wait_attempts(2)
+        ex.step(10)
+        first = sub.drain()
+        assert first[0].data["value"] == pytest.approx(101.3)
+        assert first[0].data["quality"] == "GOOD" and first[0].data["tick"] == 0
+        await slave.set_value("holding", 4, 998)
+        polls = poller.polls
+        while poller.polls < polls + 2:           # a poll that surely saw the change
+            await poller.wait_attempts(1)
+        ex.step(10)
+        assert sub.drain()[-1].data["value"] == pytest.approx(99.8)
+    assert status.drain()[0].data["connected"] is True
+
+
+async def test_a_dead_device_never_blocks_the_executor(unused_tcp_port):
+    cycle = Cycle(1_000_000, 1)
+    bus = Bus()
+    ex = Executor(cycle, bus)
+    sampler = modbus_sampler(unused_tcp_port, cycle, timeout_s=2.0, stale_ms=20)
+    ex.add_task(sampler.task)
+    sub = bus.subscribe("acq/pressure")
+    async with sampler.service():
+        await sampler.pollers["plc"].wait_attempts(1)
+        t = time.perf_counter()
+        ex.step(200)
+        took = time.perf_counter() - t
+        await asyncio.sleep(0)
+    assert took < 0.5                                # 200 ticks, device timeout 2 s
+    q = [m.data["quality"] for m in sub.drain()]
+    assert q == ["COMM_ERROR"]                       # once per transition
+    assert sampler.stats()["devices"]["plc"]["errors"]["connect"] >= 1
+
+
+async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
+    cycle = Cycle(1_000_000, 1)
+    ex = Executor(cycle, Bus())
+    sampler = modbus_sampler(slave.port, cycle)
+    from edge.acquisition.channel import Reading
+    sampler.sink("pressure", Reading(5.0, 3, 0))
+    sampler.sink("pressure", Reading(6.0, 7, 0))     # acquired after release 5
+    got = []
+    ex.bus.subscribe("acq/pressure", callback=got.append)
+    ex.add_task(sampler.task)
+    ex.step(16)                                      # releases 0, 5, 10 (visible by 15)
+    assert [m.data["value"] for m in got] == [pytest.approx(0.5), pytest.approx(0.6)]
+    assert [m.data["tick"] for m in got] == [3, 7]
+
+
+def test_channel_filters_see_every_simulated_sample_between_releases():
+    ch = ChannelConfig(name="x", device="sim", period_ms=50,
+                       filter=FilterSpec("moving_average", window=5),
+                       source={"signal": "ramp", "slope": 1000.0})
+    cfg = AcquisitionConfig(devices=[DeviceConfig("sim", "simulated", period_ms=10)],
+                            channels=[ch])
+    cycle = Cycle(1_000_000, 1)
+    ex = Executor(cycle, Bus())
+    s = Sampler(cfg, cycle.period_ns, lambda: cycle.tick, virtual_time=True)
+    got = []
+    ex.bus.subscribe("acq/x", callback=got.append)
+    ex.add_task(s.task)
+    ex.step(120)
+    # raw = 1000 * t = tick, sampled at 0, 10, 20, ...: release 50 averages 10..50 (30),
+    # release 100 averages 60..100 (80): every sample between releases went through
+    assert [m.data["value"] for m in got] == pytest.approx([0.0, 30.0, 80.0])
+    assert [m.data["tick"] for m in got] == [0, 50, 100]
+
+
+def test_usage_config_running_channel(tmp_path):
+    ch = ChannelConfig(name="motor", device="sim", period_ms=10,
+                       source={"signal": "square", "offset": 1.0, "amplitude": 1.0,
+                               "period_s": 1.0})
+    cfg = AcquisitionConfig(devices=[DeviceConfig("sim", "simulated", period_ms=10)],
+                            channels=[ch], usage=UsageConfig(str(tmp_path / "u.json"), 0.1,
+                                                             "motor", 0.5))
+    cycle = Cycle(1_000_000, 1)
+    ex = Executor(cycle, Bus())
+    s = Sampler(cfg, cycle.period_ns, lambda: cycle.tick, virtual_time=True)
+    ex.add_task(s.task)
+    ex.step(2000)                                    # running half of each second
+    assert s.usage.counters.running_s == pytest.approx(1.0, abs=0.02)
+
+
+def test_crypto_config_rejects_a_bad_key_at_construction(tmp_path):
+    (tmp_path / "k").write_bytes(b"short")
+    cfg = AcquisitionConfig(devices=[DeviceConfig("sim", "simulated")], channels=[],
+                            crypto=CryptoConfig("aes-gcm", str(tmp_path / "k")))
+    from edge.errors import CryptoError
+    with pytest.raises(CryptoError):
+        Sampler(cfg, 1_000_000, lambda: 0)
+
+
+async def test_runtime_runs_pollers_as_services_in_real_time(slave, tmp_path):
+    await slave.set_value("holding", 0, 21.5, "float32")
+    text = f"""name: t
+cycle: {{period_us: 1000, busy_tail_us: 0, lock_memory: false}}
+axes: [{{name: a, max_velocity: 1.0, max_acceleration: 1.0}}]
+acquisition:
+  devices:
+    - {{name: plc, kind: modbus_tcp, host: 127.0.0.1, port: {slave.port}, period_ms: 5}}
+  channels:
+    - {{name: t, device: plc, table: holding, address: 0, type: float32, period_ms: 10}}
+  usage: {{file: {tmp_path}/u.json, save_every_s: 0.1}}
+"""
+    rt = Runtime(parse_board(text, "t.yaml"))
+    sub = rt.bus.subscribe("acq/t")
+    await rt.run_realtime(0.4)
+    msgs = sub.drain()
+    assert msgs and msgs[-1].data == {**msgs[-1].data, "value": 21.5, "quality": "GOOD"}
+    for m in msgs:
+        assert m.data["tick"] <= m.tick and m.data["t_ns"] <= m.t_ns
+    summary = rt.summary()["acquisition"]
+    assert summary["devices"]["plc"]["polls"] > 10
+    assert sum(summary["devices"]["plc"]["errors"].values()) == 0
+    assert UsageStore(tmp_path / "u.json").load().power_cycles == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 59), st.floats(-100, 100, allow_nan=False)),
+                max_size=40),
+       st.integers(1, 4))
+def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, feed_every):
+    """LET: readings stamped with ticks give the same bus outputs whether the poller
+    delivered them all up front or trickling in as time passed."""
+    readings = sorted(readings, key=lambda r: r[0])
+
+    def run(trickle: bool):
+        cycle = Cycle(1_000_000, 1)
+        ex = Executor(cycle, Bus())
+        s = modbus_sampler(1, cycle)                 # its poller is never started
+        ex.add_task(s.task)
+        out = []
+        ex.bus.subscribe("acq/pressure", callback=lambda m: out.append(
+            (m.tick, m.data["tick"], m.data["quality"], m.data["value"])))
+        pending = list(readings)
+        for step in range(0, 70, feed_every):
+            # a reading stamped k exists before the executor handles tick k
+            while pending and (not trickle or pending[0][0] < step + feed_every):
+                tick, v = pending.pop(0)
+                s.sink("pressure", Reading(v, tick, tick * 1000))
+            ex.step(feed_every)
+        return out
+
+    a, b = run(False), run(True)
+    assert a == b
+    for pub_tick, acq_tick, _, _ in a:
+        assert acq_tick <= pub_tick
+
+
+def test_rtu_units_on_one_port_share_one_line():
+    text = """name: t
+cycle: {period_us: 1000}
+axes: [{name: a, max_velocity: 1.0, max_acceleration: 1.0}]
+acquisition:
+  devices:
+    - {name: psu, kind: modbus_rtu, port: /dev/ttyUSB7, unit: 1}
+    - {name: fan, kind: modbus_rtu, port: /dev/ttyUSB7, unit: 2}
+    - {name: aux, kind: modbus_rtu, port: /dev/ttyUSB8, unit: 1}
+  channels:
+    - {name: v, device: psu, table: input, address: 0}
+    - {name: rpm, device: fan, table: input, address: 0}
+    - {name: x, device: aux, table: input, address: 0}
+"""
+    s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).acquisition
+    assert s.sources["psu"].conn is s.sources["fan"].conn
+    assert s.sources["aux"].conn is not s.sources["psu"].conn
