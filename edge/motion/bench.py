@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cases", type=int, default=2000, help="random cases (2000)")
     parser.add_argument("--axes", type=int, default=6, help="axes per case (6)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    parser.add_argument("--collisions", type=int, default=50,
+                        help="injected contacts in the collision campaign (50)")
+    parser.add_argument("--walls", type=int, default=30,
+                        help="random walls in the wall campaign (30)")
     parser.add_argument("--grid", type=int, default=2000,
                         help="samples per case for the limit check (2000)")
     parser.add_argument("--ticks", type=int, default=200_000,
@@ -175,8 +179,13 @@ def run(args: argparse.Namespace) -> BenchReport:
     dur = measure_durations(cases, args.grid)
     plan_t = measure_planning(cases)
     samp = measure_sampling(args.ticks)
+    from dataclasses import asdict
+
+    from edge.motion.bench_safety import report_lines, run_safety_bench
+
+    safety = run_safety_bench(args.collisions, args.walls, args.seed)
     data = {"durations": dur, "planning": plan_t, "sampling": samp, "seed": args.seed,
-            "machine": machine_facts()}
+            "safety": asdict(safety), "machine": machine_facts()}
     p = plan_t
     lines = [
         f"trajectories: {dur['cases']} random {args.axes}-axis cases from arbitrary states "
@@ -204,4 +213,5 @@ def run(args: argparse.Namespace) -> BenchReport:
                  f"{samp['cycle_with_traj']['p99_us']:.3f} us; replanning tick p50 "
                  f"{samp['replan_tick']['p50_us']:.2f} us / p99 "
                  f"{samp['replan_tick']['p99_us']:.2f} us")
+    lines += report_lines(safety)
     return BenchReport("\n".join(lines), data)

@@ -8,7 +8,8 @@ import sys
 def test_motion_bench_json_and_figures(tmp_path):
     out = tmp_path / "m.json"
     proc = subprocess.run([sys.executable, "-m", "edge.cli", "bench", "motion", "--cases", "40",
-                           "--grid", "300", "--ticks", "4000", "--json", str(out)],
+                           "--grid", "300", "--ticks", "4000", "--collisions", "6", "--walls", "3",
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
@@ -23,3 +24,6 @@ def test_motion_bench_json_and_figures(tmp_path):
     s = data["sampling"]
     assert s["ticks"] == 4000 and s["replan_tick"]["p50_us"] > 0
     assert "ruckig (python calculate)" in proc.stdout
+    safety = data["safety"]
+    assert safety["collision_cases"] == 6 and safety["missed_collisions"] == 0
+    assert safety["min_wall_distance_m"] > 0 and safety["wall_faults"] == 0
