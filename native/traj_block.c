@@ -31,17 +31,6 @@ static void tb_sync(traj_block *b, const edge_image *img)
     b->initialised = 1;
 }
 
-static int tb_stop(traj_block *b)
-{
-    if (traj_plan_stop(b->next, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
-        return 1;
-    traj *tmp = b->tr;
-    b->tr = b->next, b->next = tmp;
-    b->t = 0;
-    b->active = 1;
-    return 0;
-}
-
 /* Make the scratch plan the active one, from its start. */
 static int tb_switch(traj_block *b)
 {
@@ -53,6 +42,13 @@ static int tb_switch(traj_block *b)
 }
 
 /* Take over a state (from another block's output or from the drive); brake if it moves. */
+static int tb_stop(traj_block *b)
+{
+    if (traj_plan_stop(b->next, b->n, b->q, b->qd, b->qdd, b->amax, b->jmax))
+        return 1;
+    return tb_switch(b);
+}
+
 static int tb_adopt(traj_block *b, const edge_image *img, int measured)
 {
     int moving = 0;
@@ -114,11 +110,7 @@ static int tb_command(void *self, edge_image *img, const edge_command *cmd)
     int err = traj_plan(b->next, b->n, b->q, b->qd, b->qdd, cmd->args, vf, vmax, amax, jmax);
     if (err)
         return 2;
-    traj *tmp = b->tr;
-    b->tr = b->next, b->next = tmp;
-    b->t = 0;
-    b->active = 1;
-    return 0;
+    return tb_switch(b);
 }
 
 static void tb_step(void *self, edge_image *img)

@@ -271,15 +271,7 @@ class ExprCompiler:
 
     def _logic(self, node: Logic) -> tuple:
         is_and = node.op == "AND"
-        # flatten nested ANDs (ORs) made by parentheses
-        items: list[Expr] = []
-        stack = list(reversed(node.items))
-        while stack:
-            e = stack.pop()
-            if isinstance(e, Logic) and e.op == node.op:
-                stack.extend(reversed(e.items))
-            else:
-                items.append(e)
+        items = node.flat_items()
         forms = []
         for item in items:
             form = self.compile(item)

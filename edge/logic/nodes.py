@@ -49,6 +49,19 @@ class Logic(Expr):
     items: list[Expr] = field(default_factory=list)
     parenthesized: bool = False
 
+    def flat_items(self) -> list[Expr]:
+        """The operands with nested ANDs (ORs) of the same operator, made by
+        parentheses, flattened in order."""
+        items: list[Expr] = []
+        stack = list(reversed(self.items))
+        while stack:
+            e = stack.pop()
+            if isinstance(e, Logic) and e.op == self.op:
+                stack.extend(reversed(e.items))
+            else:
+                items.append(e)
+        return items
+
 
 @dataclass(eq=False, slots=True)
 class Call(Expr):

@@ -30,14 +30,7 @@ def leaves_of(compiler: ExprCompiler, node: Expr, allow_rest: bool = False
     allow_rest) an AND/OR of input tests, else None. kind is an operator function f with
     f(const, x) the test, or "true"/"false"; rest are the operands left to closures."""
     if isinstance(node, Logic):
-        items: list[Expr] = []
-        stack = list(reversed(node.items))
-        while stack:
-            e = stack.pop()
-            if isinstance(e, Logic) and e.op == node.op:
-                stack.extend(reversed(e.items))
-            else:
-                items.append(e)
+        items = node.flat_items()
         op = node.op
     else:
         items, op = [node], "AND"

@@ -119,26 +119,41 @@ def cartesian_path(solve_path, q_start: np.ndarray, poses_at, length_m: float,
         raise PathError("the target is where the tool already is")
     # path parameter u in [0, 1]: its limits follow from the tool's speed limits
     scale = max(length_m, rotation_rad * speed_m_s / max(angular_speed, 1e-9))
-    slow = 1.0
     q_start = np.asarray(q_start, float)
     # a joint step far beyond what the velocity limit allows in one tick means the IK
     # solution jumped: a singularity or a flip of configuration on the way
     max_step = float(4.0 * limits.velocity.max() * period_s)
-    for _ in range(MAX_SLOWDOWN_ITERATIONS):
+
+    def path_at(slow: float) -> JointPath:
         profile = plan([0.0], [1.0], speed_m_s * slow / scale, accel_m_s2 * slow**2 / scale,
                        jerk_m_s3 * slow**3 / scale)
-        n = int(np.ceil(profile.duration / period_s)) + 1
-        if n > max_samples:
-            raise PathError(f"the move takes {n * period_s:.1f} s, longer than the path "
-                            f"buffer ({max_samples * period_s:.1f} s)")
-        u = profile.sample(np.arange(1, n + 1) * period_s)[0][:, 0]
+        u = _samples(profile, period_s, max_samples, "the move")
         q = solve_path(poses_at(u), q_start, max_step)
-        path = differentiate(np.vstack([q_start, q]), period_s)
+        return differentiate(np.vstack([q_start, q]), period_s)
+
+    return _within_limits(path_at, limits, "the path")
+
+
+def _samples(profile, period_s: float, max_samples: int, what: str) -> np.ndarray:
+    """A 1-axis profile sampled at every tick after its start."""
+    n = int(np.ceil(profile.duration / period_s)) + 1
+    if n > max_samples:
+        raise PathError(f"{what} takes {n * period_s:.1f} s, longer than the path buffer "
+                        f"({max_samples * period_s:.1f} s)")
+    return profile.sample(np.arange(1, n + 1) * period_s)[0][:, 0]
+
+
+def _within_limits(path_at, limits: JointLimits, what: str) -> JointPath:
+    """path_at(slow) for slow = 1, then uniformly slower (velocity x slow, acceleration x
+    slow^2, jerk x slow^3) until the sampled path keeps the joint limits."""
+    slow = 1.0
+    for _ in range(MAX_SLOWDOWN_ITERATIONS):
+        path = path_at(slow)
         ratio = limit_ratio(path, limits)
         if ratio <= 1.0:
             return path
         slow /= ratio ** (1 / 3) * 1.02
-    raise PathError("the path cannot be slowed down enough to respect the joint limits")
+    raise PathError(f"{what} cannot be slowed down enough to respect the joint limits")
 
 
 def native_ik_path(native_arm, poses: np.ndarray, q0: np.ndarray, max_step: float,
@@ -197,18 +212,12 @@ def playback_path(waypoints: np.ndarray, waypoint_period_s: float, limits: Joint
     splines = [make_smoothing_spline(t, waypoints[:, j], lam=smoothing)
                for j in range(waypoints.shape[1])]
     start = np.array([s(0.0) for s in splines])
-    slow = 1.0
-    for _ in range(MAX_SLOWDOWN_ITERATIONS):
+
+    def path_at(slow: float) -> JointPath:
         # recording time as a function of playback time: rate <= slow, from rest to rest
         clock = plan([0.0], [t[-1]], slow, 4.0 * slow**2, 40.0 * slow**3)
-        n = int(np.ceil(clock.duration / period_s)) + 1
-        if n > max_samples:
-            raise PathError("the recording is longer than the path buffer")
-        tau = clock.sample(np.arange(1, n + 1) * period_s)[0][:, 0]
+        tau = _samples(clock, period_s, max_samples, "the recording")
         q = np.column_stack([s(tau) for s in splines])
-        path = differentiate(np.vstack([start, q]), period_s)
-        ratio = limit_ratio(path, limits)
-        if ratio <= 1.0:
-            return path
-        slow /= ratio ** (1 / 3) * 1.02
-    raise PathError("the recording cannot be slowed down enough to respect the joint limits")
+        return differentiate(np.vstack([start, q]), period_s)
+
+    return _within_limits(path_at, limits, "the recording")
