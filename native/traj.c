@@ -46,7 +46,8 @@ typedef struct vchange {
     double T, D;
 } vchange;
 
-static void vel_change(double v0, double a0, double v1, double J, double A, vchange *h)
+static inline __attribute__((always_inline)) void vel_change(double v0, double a0, double v1,
+                                                           double J, double A, vchange *h)
 {
     /* vb: the velocity where acceleration reaches 0 by the shortest jerk ramp. Above it
      * we must push (+J first), below it pull (-J first). */
