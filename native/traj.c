@@ -260,9 +260,10 @@ static double fn_h(const axis_problem *pr, double x, double T)
     return h_dist(pr, x, T);
 }
 
-/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs. */
+/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs; *f_root receives
+ * the residual at the returned root (callers check it: a jump is no root). */
 static double brent(scalar_fn f, const axis_problem *pr, double T, double a, double b,
-                    double fa, double fb)
+                    double fa, double fb, double *f_root)
 {
     double c = a, fc = fa, d = b - a, e = d;
     const double ftol = 1e-13 * pr->dscale;
@@ -278,8 +279,10 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
         double m = 0.5 * (c - b);
         /* every residual here is a distance: 1e-13 of the problem's scale is far below use */
-        if (fabs(m) <= tol || fabs(fb) <= ftol)
+        if (fabs(m) <= tol || fabs(fb) <= ftol) {
+            *f_root = fb;
             return b;
+        }
         if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
             double s = fb / fa, p, q;
             if (a == c) {
@@ -309,6 +312,7 @@ static double brent(scalar_fn f, const axis_problem *pr, double T, double a, dou
         b += fabs(d) > tol ? d : copysign(tol, m);
         fb = f(pr, b, T);
     }
+    *f_root = fb;
     return b;
 }
 
@@ -396,10 +400,11 @@ static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double 
         roots[n++] = xm;
         return n;
     }
-    double r1 = brent(f, pr, T, x0, xm, f0, fm), r2 = brent(f, pr, T, xm, x2, fm, f2);
-    if (n < max && fabs(f(pr, r1, T)) <= ftol)
+    double fr1, fr2;
+    double r1 = brent(f, pr, T, x0, xm, f0, fm, &fr1), r2 = brent(f, pr, T, xm, x2, fm, f2, &fr2);
+    if (n < max && fabs(fr1) <= ftol)
         roots[n++] = r1;
-    if (n < max && fabs(f(pr, r2, T)) <= ftol)
+    if (n < max && fabs(fr2) <= ftol)
         roots[n++] = r2;
     return n;
 }
@@ -452,9 +457,9 @@ static int find_roots_n(scalar_fn f, const axis_problem *pr, double T, const dou
                 if (n < max)        /* one secant step: refined later where it matters */
                     roots[n++] = x_prev - f_prev * (x - x_prev) / (fx - f_prev);
             } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
-                double r = brent(f, pr, T, x_prev, x, f_prev, fx);
+                double fr, r = brent(f, pr, T, x_prev, x, f_prev, fx, &fr);
                 /* a sign change across a jump (a family switching shape) is no root */
-                if (n < max && fabs(f(pr, r, T)) <= ftol)
+                if (n < max && fabs(fr) <= ftol)
                     roots[n++] = r;
             } else if (split == ROOTS_SPLIT && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
                        (f_pp > 0) == (fx > 0) && n < max) {
@@ -747,8 +752,8 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
             if ((f > 0) != (f0 > 0)) {
                 double lo = m ? x_est : x, hi = m ? x : x_est;
                 double flo = m ? f0 : f, fhi = m ? f : f0;
-                double r = brent(fn_mid, pr, y, lo, hi, flo, fhi);
-                return fabs(fn_mid(pr, r, y)) <= 1e-9 * pr->dscale ? r : NAN;
+                double fr, r = brent(fn_mid, pr, y, lo, hi, flo, fhi, &fr);
+                return fabs(fr) <= 1e-9 * pr->dscale ? r : NAN;
             }
         }
     }
@@ -974,9 +979,9 @@ static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
         double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
         double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
         if ((f0 > 0) != (f1 > 0)) {
-            double r = brent(fn_h, pr, Tm, x0, x1, f0, f1), T12;
-            double f = f_dist(pr, r, &T12) + r * dmax(Tm - T12, 0.0);
-            if (T12 <= Tm + tol && fabs(f) <= 1e-9 * pr->dscale) {
+            double fr, r = brent(fn_h, pr, Tm, x0, x1, f0, f1, &fr), T12;
+            f_dist(pr, r, &T12);
+            if (T12 <= Tm + tol && fabs(fr) <= 1e-9 * pr->dscale) {
                 *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
                 return 1;
             }
