@@ -346,15 +346,15 @@ static void add_cand(axis_work *w, double vp, double tc, double T)
 }
 
 /* Step 1: the time-optimal profile and the list of no-cruise / limit-cruise profiles. */
-/* Sorted values of u where the three-arc residual changes form: the ends of the hold
- * ranges, a0, and where the final change flips push/pull or gains a plateau. */
-static int arc3_breakpoints(const axis_problem *pr, double *bp)
+/* Sorted values of u strictly inside (lo, hi), a sub-interval of [-amax, amax], where the
+ * three-arc residual changes form: where the final change flips push/pull or gains a
+ * plateau. (With a hold at +-amax the breakpoints lie beyond amax, outside every
+ * interval the scan uses.) */
+static int arc3_breakpoints(const axis_problem *pr, double lo, double hi, double *bp)
 {
     const double A = pr->amax, J = pr->jmax, a0 = pr->a0, dv = pr->vf - pr->v0;
-    const double umax = A + J * 2 * pr->vmax / A;
-    double raw[16];
+    double raw[6];
     int n = 0;
-    raw[n++] = -umax, raw[n++] = umax, raw[n++] = -A, raw[n++] = A, raw[n++] = a0;
     double q;
     if ((q = (2 * J * dv + a0 * a0) / 2) >= 0)          /* flip, ramp up to u >= 0 */
         raw[n++] = sqrt(q);
@@ -363,19 +363,9 @@ static int arc3_breakpoints(const axis_problem *pr, double *bp)
     for (int s = -1; s <= 1; s += 2)                     /* plateau in the final change */
         if ((q = A * A + 0.5 * a0 * a0 - s * J * dv) >= 0)
             raw[n++] = sqrt(q), raw[n++] = -sqrt(q);
-    /* with a hold at +-A for tp = (|u| - A) / J */
-    for (int s = -1; s <= 1; s += 2) {
-        double sa = s * A, v1 = (A * A - a0 * a0) / (2 * J) * s;   /* after the ramp */
-        double tp_flip = (dv - v1 - sa * A / (2 * J)) / sa;
-        double tp_plat = (dv - v1 + sa * A / (2 * J)) / sa;
-        if (tp_flip > 0)
-            raw[n++] = s * (A + J * tp_flip);
-        if (tp_plat > 0)
-            raw[n++] = s * (A + J * tp_plat);
-    }
     int m = 0;
     for (int i = 0; i < n; i++)
-        if (raw[i] >= -umax && raw[i] <= umax)
+        if (raw[i] > lo && raw[i] < hi)
             bp[m++] = raw[i];
     for (int i = 1; i < m; i++) {
         double x = bp[i];
@@ -413,14 +403,12 @@ static void axis_scan(axis_work *w)
      * from 0 gives a profile the peak-velocity family lacks: any other first ramp merges
      * with the next one, or crosses 0 where that family splits. So u runs over the open
      * interval between 0 and a0 (nothing when a0 = 0). */
-    double ubp[18], all[16];
-    int na = arc3_breakpoints(pr, all), nu = 0;
+    double ubp[8];
+    int nu = 0;
     const double ulo = dmin(0.0, pr->a0), uhi = dmax(0.0, pr->a0);
     if (uhi > ulo) {
         ubp[nu++] = ulo;
-        for (int i = 0; i < na; i++)
-            if (all[i] > ulo && all[i] < uhi)
-                ubp[nu++] = all[i];
+        nu += arc3_breakpoints(pr, ulo, uhi, ubp + 1);
         ubp[nu++] = uhi;
     }
     /* this residual can turn twice inside one piece: sample it more densely */
