@@ -46,7 +46,7 @@ def test_sigterm_stops_cleanly_and_flushes_stats(tmp_path):
     stats = tmp_path / "stats.json"
     proc = subprocess.Popen([*EDGE, "run", "--stats-json", str(stats)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    time.sleep(4.0)               # start-up (imports, board, blocks), then a few s of ticks
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
