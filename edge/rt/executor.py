@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CYCLE_CMD_STOP, CYCLE_CMD_KICK = 1, 3
 FAULT_DEADLINE, FAULT_REQUESTED = 258, 259
 MISS_POLICIES = ("log", "fault", "stop")
+MAX_IDLE_S = 0.02             # real-time loop: longest sleep between checks of `stop`
 
 
 @dataclass
@@ -325,10 +326,9 @@ class Executor:
                 if end_tick is not None:
                     target = min(target, end_tick - 1)
                 delay = max(target + 1 - now_tick, 0) * period_s
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.0002))
-                except TimeoutError:
-                    pass
+                # a plain sleep (no task per wake, unlike wait_for on the event), capped so
+                # that a stop request is seen within MAX_IDLE_S
+                await asyncio.sleep(min(max(delay, 0.0002), MAX_IDLE_S))
         finally:
             self.cycle.stop()
             self.running_realtime = False

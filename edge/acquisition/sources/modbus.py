@@ -176,49 +176,52 @@ class ModbusSource(Source):
         if self.conn.users <= 0 or not self.conn.connected:
             self.conn.close()
 
-    async def _request(self, block: Block):
+    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
+        """One poll: every block of contiguous registers or bits, one request each, under
+        the connection's lock (an RTU line carries one request at a time)."""
         from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
+        values: dict[str, float] = {}
+        refused: dict[str, str] = {}
         conn = self.conn
         async with conn.lock:
             client = conn.client
-            if client is None or not client.connected:
-                raise DeviceCommError(self.name, "disconnect", "the connection was lost")
-            if self.link.transport == "rtu":
-                conn.flush_input()
-            fn = getattr(client, READ_METHODS[block.table])
-            conn.rx_bytes = 0
-            self.requests += 1
-            try:
-                return await fn(block.start, count=block.count, device_id=self.link.unit)
-            except ConnectionException as exc:
-                raise DeviceCommError(self.name, "disconnect", str(exc)) from None
-            except ModbusIOException as exc:
-                # bytes came back but never made a valid frame: corrupt; nothing: timeout
-                kind = "corrupt" if conn.rx_bytes else "timeout"
-                if client.connected is False and not conn.rx_bytes:
-                    kind = "disconnect"
-                raise DeviceCommError(self.name, kind, str(exc).strip()) from None
-            except ModbusException as exc:
-                raise DeviceCommError(self.name, "corrupt", str(exc)) from None
-
-    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
-        values: dict[str, float] = {}
-        refused: dict[str, str] = {}
-        for block in self.blocks:
-            rsp = await self._request(block)
-            if rsp.isError():               # the device answered with a Modbus exception
-                refused.update((ch.name, "exception") for ch, _, _ in block.members)
-                continue
-            data = rsp.bits if block.table in BIT_TABLES else rsp.registers
-            if len(data) < block.count:
-                raise DeviceCommError(self.name, "corrupt",
-                                      f"asked {block.count} values, got {len(data)}")
-            if block.table in BIT_TABLES:
-                for ch, off, _ in block.members:
-                    values[ch.name] = 1.0 if data[off] else 0.0
-                continue
-            for (ch, off, width), dec in zip(block.members, self._decoders[id(block)],
-                                             strict=True):
-                values[ch.name] = float(dec(data[off:off + width]))
+            for block in self.blocks:
+                if client is None or not client.connected:
+                    raise DeviceCommError(self.name, "disconnect", "the connection was lost")
+                if self.link.transport == "rtu":
+                    conn.flush_input()
+                conn.rx_bytes = 0
+                self.requests += 1
+                try:
+                    rsp = await getattr(client, READ_METHODS[block.table])(
+                        block.start, count=block.count, device_id=self.link.unit)
+                except ConnectionException as exc:
+                    raise DeviceCommError(self.name, "disconnect", str(exc)) from None
+                except ModbusIOException as exc:
+                    # bytes came back but never made a valid frame: corrupt; none: timeout
+                    kind = "corrupt" if conn.rx_bytes else "timeout"
+                    if client.connected is False and not conn.rx_bytes:
+                        kind = "disconnect"
+                    raise DeviceCommError(self.name, kind, str(exc).strip()) from None
+                except ModbusException as exc:
+                    raise DeviceCommError(self.name, "corrupt", str(exc)) from None
+                self._decode(block, rsp, values, refused)
         return values, refused
+
+    def _decode(self, block: Block, rsp, values: dict[str, float],
+                refused: dict[str, str]) -> None:
+        if rsp.isError():                   # the device answered with a Modbus exception
+            refused.update((ch.name, "exception") for ch, _, _ in block.members)
+            return
+        data = rsp.bits if block.table in BIT_TABLES else rsp.registers
+        if len(data) < block.count:
+            raise DeviceCommError(self.name, "corrupt",
+                                  f"asked {block.count} values, got {len(data)}")
+        if block.table in BIT_TABLES:
+            for ch, off, _ in block.members:
+                values[ch.name] = 1.0 if data[off] else 0.0
+            return
+        for (ch, off, width), dec in zip(block.members, self._decoders[id(block)],
+                                         strict=True):
+            values[ch.name] = float(dec(data[off:off + width]))
