@@ -98,14 +98,13 @@ void arm_link_points(const arm_model *m, const double *q, double *points)
             points[3 * i + k] = frames[16 * i + 4 * k + 3];
 }
 
-void arm_jacobian(const arm_model *m, const double *q, double *jac)
+/* Geometric Jacobian of the tool point from the frames of arm_fk_frames: joint i turns
+ * about z of frame i-1 (column i: z x (p_tool - p_i), z). */
+static void jacobian_from_frames(int n, const double *frames, double *jac)
 {
-    double frames[(ARM_MAX_LINKS + 2) * 16];
-    arm_fk_frames(m, q, frames);
-    const double *tool = frames + 16 * (m->n + 1);
-    const int n = m->n;
+    const double *tool = frames + 16 * (n + 1);
     for (int i = 0; i < n; i++) {
-        const double *F = frames + 16 * i;       /* joint i turns about z of frame i-1 */
+        const double *F = frames + 16 * i;
         double z[3] = {F[2], F[6], F[10]};
         double r[3] = {tool[3] - F[3], tool[7] - F[7], tool[11] - F[11]};
         jac[0 * n + i] = z[1] * r[2] - z[2] * r[1];
@@ -115,6 +114,13 @@ void arm_jacobian(const arm_model *m, const double *q, double *jac)
         jac[4 * n + i] = z[1];
         jac[5 * n + i] = z[2];
     }
+}
+
+void arm_jacobian(const arm_model *m, const double *q, double *jac)
+{
+    double frames[(ARM_MAX_LINKS + 2) * 16];
+    arm_fk_frames(m, q, frames);
+    jacobian_from_frames(m->n, frames, jac);
 }
 
 static void cross(const double *a, const double *b, double *c)
@@ -426,22 +432,6 @@ static double wrap_into(double x, double lo, double hi)
 {
     double s = x > hi ? x - 2 * M_PI : x < lo ? x + 2 * M_PI : x;
     return s >= lo && s <= hi ? s : NAN;
-}
-
-static void jacobian_from_frames(int n, const double *frames, double *jac)
-{
-    const double *tool = frames + 16 * (n + 1);
-    for (int i = 0; i < n; i++) {
-        const double *F = frames + 16 * i;
-        double z[3] = {F[2], F[6], F[10]};
-        double r[3] = {tool[3] - F[3], tool[7] - F[7], tool[11] - F[11]};
-        jac[0 * n + i] = z[1] * r[2] - z[2] * r[1];
-        jac[1 * n + i] = z[2] * r[0] - z[0] * r[2];
-        jac[2 * n + i] = z[0] * r[1] - z[1] * r[0];
-        jac[3 * n + i] = z[0];
-        jac[4 * n + i] = z[1];
-        jac[5 * n + i] = z[2];
-    }
 }
 
 int arm_ik(const arm_model *m, const double *target, const double *q0,

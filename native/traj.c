@@ -186,6 +186,26 @@ double traj_brent(scalar_fn f, const axis_problem *pr, double T, double a, doubl
     return b;
 }
 
+/* Sorts v[0..n-1] ascending (insertion sort: a handful of values) and drops repeats;
+ * returns how many distinct values remain at the front. */
+static int sort_unique(double *v, int n)
+{
+    for (int i = 1; i < n; i++) {
+        double x = v[i];
+        int k = i - 1;
+        while (k >= 0 && v[k] > x) {
+            v[k + 1] = v[k];
+            k--;
+        }
+        v[k + 1] = x;
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || v[i] > v[m - 1])
+            v[m++] = v[i];
+    return m;
+}
+
 /* Sorted breakpoints in [-vmax, vmax] where the residuals change form. */
 static int breakpoints(const axis_problem *pr, double *bp)
 {
@@ -201,20 +221,7 @@ static int breakpoints(const axis_problem *pr, double *bp)
     for (int i = 0; i < 9; i++)
         if (raw[i] >= -vm && raw[i] <= vm)
             bp[n++] = raw[i];
-    for (int i = 1; i < n; i++) {      /* insertion sort: at most 9 values */
-        double x = bp[i];
-        int k = i - 1;
-        while (k >= 0 && bp[k] > x) {
-            bp[k + 1] = bp[k];
-            k--;
-        }
-        bp[k + 1] = x;
-    }
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (m == 0 || bp[i] > bp[m - 1])
-            bp[m++] = bp[i];
-    return m;
+    return sort_unique(bp, n);
 }
 
 /* Samples per smooth piece of a residual (close root pairs between samples are caught
@@ -367,20 +374,7 @@ static int arc3_breakpoints(const axis_problem *pr, double lo, double hi, double
     for (int i = 0; i < n; i++)
         if (raw[i] > lo && raw[i] < hi)
             bp[m++] = raw[i];
-    for (int i = 1; i < m; i++) {
-        double x = bp[i];
-        int k = i - 1;
-        while (k >= 0 && bp[k] > x) {
-            bp[k + 1] = bp[k];
-            k--;
-        }
-        bp[k + 1] = x;
-    }
-    int u = 0;
-    for (int i = 0; i < m; i++)
-        if (u == 0 || bp[i] > bp[u - 1])
-            bp[u++] = bp[i];
-    return u;
+    return sort_unique(bp, m);
 }
 
 /* Every no-cruise profile (roots of both families); fills the candidate list. */

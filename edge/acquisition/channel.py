@@ -8,6 +8,7 @@ filtering a stream chunk by chunk gives exactly what filtering it in one piece g
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -42,11 +43,12 @@ class FilterSpec:
     window: int = 1             # median, moving_average (samples)
 
 
-class StreamFilter:
+class StreamFilter(abc.ABC):
     """A causal filter over chunks; the first sample primes the state at steady state."""
 
+    @abc.abstractmethod
     def process(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The filtered chunk, same length as x, state carried to the next call."""
 
 
 class LinearFilter(StreamFilter):

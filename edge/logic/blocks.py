@@ -7,17 +7,20 @@ call does not pass them, as in Structured Text.
 
 from __future__ import annotations
 
+import abc
+
 from edge.logic.lexer import INT_MAX, INT_MIN
 from edge.logic.nodes import BOOL, INT, REAL, TIME
 
 
-class FunctionBlock:
+class FunctionBlock(abc.ABC):
     INPUTS: dict[str, str] = {}
     OUTPUTS: dict[str, str] = {}
     __slots__ = ()
 
+    @abc.abstractmethod
     def step(self, now_ns: int) -> None:
-        raise NotImplementedError
+        """Advance one scan at logical time now_ns (outputs from inputs and state)."""
 
 
 class TON(FunctionBlock):
@@ -94,8 +97,8 @@ class TP(FunctionBlock):
             self.ET = 0
 
 
-class R_TRIG(FunctionBlock):   # noqa: N801 (IEC name)
-    """Q is TRUE for one scan when CLK goes from FALSE to TRUE."""
+class _EdgeTrigger(FunctionBlock):
+    """R_TRIG and F_TRIG: CLK in, Q out, the previous CLK remembered."""
 
     INPUTS = {"CLK": BOOL}
     OUTPUTS = {"Q": BOOL}
@@ -103,21 +106,22 @@ class R_TRIG(FunctionBlock):   # noqa: N801 (IEC name)
 
     def __init__(self) -> None:
         self.CLK, self.Q, self._m = False, False, False
+
+
+class R_TRIG(_EdgeTrigger):   # noqa: N801 (IEC name)
+    """Q is TRUE for one scan when CLK goes from FALSE to TRUE."""
+
+    __slots__ = ()
 
     def step(self, now_ns: int) -> None:
         self.Q = self.CLK and not self._m
         self._m = self.CLK
 
 
-class F_TRIG(FunctionBlock):   # noqa: N801 (IEC name)
+class F_TRIG(_EdgeTrigger):   # noqa: N801 (IEC name)
     """Q is TRUE for one scan when CLK goes from TRUE to FALSE (not at the first scan)."""
 
-    INPUTS = {"CLK": BOOL}
-    OUTPUTS = {"Q": BOOL}
-    __slots__ = ("CLK", "Q", "_m")
-
-    def __init__(self) -> None:
-        self.CLK, self.Q, self._m = False, False, False
+    __slots__ = ()
 
     def step(self, now_ns: int) -> None:
         self.Q = self._m and not self.CLK

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import EdgeError
+from edge.motion.arm_sim import ARM_SIM_CMD_MODE
+from edge.motion.arm_sim import MODES as ARM_SIM_MODES
 from edge.motion.paths import (
     JointLimits,
     JointPath,
@@ -33,17 +35,20 @@ from edge.motion.paths import (
     playback_path,
 )
 from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
-from edge.rt.native import TARGET_CYCLE
+from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
 
 log = logging.getLogger(__name__)
 
-TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP, TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED = (
-    1, 2, 3, 4, 5, 6)
-TRAJ_VELOCITY = 7
-PATH_START, PATH_RELEASE = 1, 2
-ARM_SIM_MODE, ARM_SIM_POSITION, ARM_SIM_TORQUE = 2, 0, 1
-CYCLE_CMD_RESET = 2
-NO_STOP = 255
+# command kinds as the native headers define them (traj.h, path.h, arm_sim.h, cycle.h)
+_, _lib = require_native()
+TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP = (_lib.TRAJ_CMD_TARGET, _lib.TRAJ_CMD_TARGET_VEL,
+                                           _lib.TRAJ_CMD_STOP)
+TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED, TRAJ_VELOCITY = (
+    _lib.TRAJ_CMD_ADOPT, _lib.TRAJ_CMD_FOLLOW, _lib.TRAJ_CMD_TARGET_SCALED,
+    _lib.TRAJ_CMD_VELOCITY)
+PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
+ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
+CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
 FAULT_FORCE_LIMIT = 320
 STANDSTILL_RAD_S = 1e-6
 JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
@@ -421,7 +426,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
     safety = getattr(c.runtime, "safety", None)
     if safety is not None:
         safety.set_enabled(True, ctx.command)
-    ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_POSITION,))
+    ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
     c._enter(ctx, State.IDLE)
 
 
@@ -526,7 +531,6 @@ def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
     if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
         raise MotionError("expected one velocity per joint within the velocity limits")
     ctx.command(c.traj_index, TRAJ_VELOCITY, tuple(v))
-    c.mode = "velocity"
     c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)
@@ -535,7 +539,7 @@ def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
 def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
     if on:
         c._require(State.IDLE)
-        ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_TORQUE,))
+        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_TORQUE,))
         ctx.command(c.traj_index, TRAJ_FOLLOW, (1,))
         c._record_every = max(1, int(round(1.0 / (float(record_hz) * c.period_s))))
         c.recording = Recording(c._record_every * c.period_s)
@@ -543,7 +547,7 @@ def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
     else:
         c._require(State.TEACH)
         ctx.command(c.traj_index, TRAJ_FOLLOW, (0,))
-        ctx.command(c.drive_index, ARM_SIM_MODE, (ARM_SIM_POSITION,))
+        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
         c._moved_tick = ctx.tick
         c._enter(ctx, State.STOPPING)
 

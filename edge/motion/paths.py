@@ -156,8 +156,8 @@ def _within_limits(path_at, limits: JointLimits, what: str) -> JointPath:
     raise PathError(f"{what} cannot be slowed down enough to respect the joint limits")
 
 
-def native_ik_path(native_arm, poses: np.ndarray, q0: np.ndarray, max_step: float,
-                   u: np.ndarray | None = None) -> np.ndarray:
+def native_ik_path(native_arm, poses: np.ndarray, q0: np.ndarray,
+                   max_step: float) -> np.ndarray:
     """All poses through the C IK, warm-started point to point (path_ik in native/path.c)."""
     ffi, lib = native_arm.ffi, native_arm.lib
     n = len(poses)
