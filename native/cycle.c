@@ -1,5 +1,6 @@
 /* cycle.c — the cycle thread and the tick. No allocation, Python or syscalls other than
- * the clock happen after cycle_start returns. */
+ * the clock happen after cycle_start returns, except one: a non-blocking eventfd write
+ * when the executor asked to be woken at a tick (cycle_wake_at). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -8,8 +9,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cycle.h"
 #include "ring.h"
@@ -28,6 +31,8 @@ struct cycle {
     edge_state record;
     int64_t last_kick_tick;
     _Atomic int64_t next_tick;
+    _Atomic int64_t wake_tick;            /* notify wake_fd once tick >= this has run */
+    int wake_fd;                          /* eventfd, or -1 */
     hist *latency;
     hist *exec;
     cycle_stats stats;                    /* written by the cycle, copied by readers */
@@ -66,6 +71,8 @@ cycle *cycle_alloc(const cycle_config *cfg)
     if (!c)
         return NULL;
     c->cfg = *cfg;
+    c->wake_tick = INT64_MAX;
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->cfg.command_capacity <= 0)
         c->cfg.command_capacity = 1024;
     if (c->cfg.state_capacity <= 0)
@@ -97,6 +104,8 @@ void cycle_free(cycle *c)
     ring_free(c->states);
     hist_free(c->latency);
     hist_free(c->exec);
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
     free(c);
 }
 
@@ -216,7 +225,15 @@ static void run_tick(cycle *c, int64_t t_ns, int64_t latency_ns)
         STAT_ADD(c, state_drops, 1);
     hist_record(c->exec, exec_ns);
     STAT_ADD(c, ticks, 1);
-    atomic_store_explicit(&c->next_tick, img->tick + 1, memory_order_release);
+    /* sequentially consistent with cycle_wake_at: either it sees the new tick or this
+     * sees its request (Dekker), so a wake-up is never lost */
+    atomic_store(&c->next_tick, img->tick + 1);
+    if (img->tick >= atomic_load(&c->wake_tick) &&
+        atomic_exchange(&c->wake_tick, INT64_MAX) != INT64_MAX && c->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t ignored = write(c->wake_fd, &one, sizeof(one));   /* full: already due */
+        (void)ignored;
+    }
 }
 
 int cycle_step(cycle *c, int64_t n)
@@ -337,6 +354,21 @@ int cycle_pop_states(cycle *c, edge_state *out, int max)
     while (n < max && ring_pop(c->states, &out[n]))
         n++;
     return n;
+}
+
+int cycle_wake_fd(const cycle *c)
+{
+    return c->wake_fd;
+}
+
+int cycle_wake_at(cycle *c, int64_t tick)
+{
+    atomic_store(&c->wake_tick, tick);
+    if (atomic_load(&c->next_tick) > tick) {      /* already ran: no need to wait */
+        atomic_store(&c->wake_tick, INT64_MAX);
+        return 0;
+    }
+    return 1;
 }
 
 int64_t cycle_current_tick(const cycle *c)

@@ -62,6 +62,10 @@ int cycle_step(cycle *c, int64_t n);            /* virtual time; -1 while the th
 int cycle_push_command(cycle *c, const edge_command *cmd);   /* 1 queued, 0 ring full */
 int cycle_pop_states(cycle *c, edge_state *out, int max);    /* records copied */
 int64_t cycle_current_tick(const cycle *c);     /* next tick to run */
+/* Ask for one write to cycle_wake_fd() once the record of `tick` is in the state ring.
+ * Returns 0 when that tick already ran (nothing will be written for it), else 1. */
+int cycle_wake_at(cycle *c, int64_t tick);
+int cycle_wake_fd(const cycle *c);              /* an eventfd, or -1 */
 void cycle_get_stats(const cycle *c, cycle_stats *out);
 void cycle_reset_stats(cycle *c);               /* also clears both histograms */
 const hist *cycle_latency_hist(const cycle *c); /* wake-up latency, ns */

@@ -12,7 +12,7 @@ import abc
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -140,9 +140,9 @@ class ChannelConfig:
     line: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One raw acquisition: `raw` is None when the device failed (`error` says how)."""
+class Reading(NamedTuple):
+    """One raw acquisition: `raw` is None when the device failed (`error` says how).
+    A tuple, not a dataclass: pollers make one per value, thousands a second."""
 
     raw: float | None
     tick: int
@@ -206,30 +206,38 @@ class Channel:
         cfg = self.cfg
         if self._first_tick is None:
             self._first_tick = tick        # start-up grace: stale only after stale_ms
+        # Plain Python over the few readings of one release: cheaper than numpy arrays at
+        # the rates a poller reaches; numpy only where a filter needs the whole chunk.
+        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
         good = [r for r in readings if r.raw is not None]
         latest_event: Sample | None = None
+        kept_at = -1                       # position in `good` of the kept reading
         if good:
-            eng = np.array([r.raw for r in good], float) * cfg.scale + cfg.offset
-            in_range = (eng >= cfg.valid_min) & (eng <= cfg.valid_max)
-            idx = np.nonzero(in_range)[0]
-            if len(idx):
-                y = self.filter.process(eng[idx]) if self.filter else eng[idx]
-                # keep every `decimate`-th filtered sample, phase carried across chunks
-                kept = [i for i in range(len(y))
-                        if (self._decim_phase + i + 1) % cfg.decimate == 0]
-                self._decim_phase = (self._decim_phase + len(y)) % cfg.decimate
+            eng = [r.raw * scale + offset for r in good]
+            idx = [i for i, v in enumerate(eng) if lo <= v <= hi]   # NaN is out of range
+            if idx:
+                x = [eng[i] for i in idx]
+                y = self.filter.process(np.array(x)) if self.filter else x
+                # keep every `decimate`-th filtered sample, phase carried across chunks:
+                # sample i is kept when (phase + i + 1) % decimate == 0
+                n, d = len(y), cfg.decimate
+                first_kept = (-(self._decim_phase + 1)) % d
+                self._decim_phase = (self._decim_phase + n) % d
                 self._last_good_tick = good[idx[-1]].tick
                 self._last_t_ns = good[idx[-1]].t_ns
-                if kept:
-                    r = good[idx[kept[-1]]]
-                    self._last_value = float(y[kept[-1]])
+                if first_kept < n:
+                    last_kept = n - 1 - (n - 1 - first_kept) % d
+                    kept_at = idx[last_kept]
+                    r = good[kept_at]
+                    self._last_value = float(y[last_kept])
                     latest_event = Sample(cfg.name, self._last_value, Quality.GOOD,
                                           r.tick, r.t_ns, cfg.unit)
-            bad = np.nonzero(~in_range)[0]
-            if len(bad) and (latest_event is None or bad[-1] > idx[-1]):
-                r = good[bad[-1]]
-                latest_event = Sample(cfg.name, float(eng[bad[-1]]), Quality.OUT_OF_RANGE,
-                                      r.tick, r.t_ns, cfg.unit)
+            if len(idx) < len(eng):        # some out of range: the later event wins
+                last_bad = max(i for i, v in enumerate(eng) if not lo <= v <= hi)
+                if last_bad > kept_at:
+                    r = good[last_bad]
+                    latest_event = Sample(cfg.name, float(eng[last_bad]),
+                                          Quality.OUT_OF_RANGE, r.tick, r.t_ns, cfg.unit)
         if latest_event is not None:
             return latest_event
         if good:                           # fresh, but held back by decimation

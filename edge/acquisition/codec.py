@@ -38,6 +38,36 @@ def _check(dtype: str, byte_order: str, word_order: str) -> tuple[str, int]:
     return DTYPES[dtype]
 
 
+def make_block_decoder(count: int, members: Sequence[tuple[int, str, str, str]]
+                       ) -> Callable[[Sequence[int]], tuple[float | int, ...]]:
+    """A precompiled decoder for one block read of `count` registers holding `members`
+    (offset in the block, type, byte order, word order): registers -> one value per member.
+
+    When every member is in the standard order and they do not overlap, the whole block is
+    one struct layout (gaps as pad bytes) and decodes in a single call; otherwise each
+    member decodes on its own."""
+    block = struct.Struct(f">{count}H")
+    layout, pos, one_layout = ">", 0, True
+    for off, dtype, byte_order, word_order in members:
+        code, n = _check(dtype, byte_order, word_order)
+        if off < pos or byte_order != "big" or (word_order != "big" and n > 1):
+            one_layout = False
+        layout += "x" * (2 * max(0, off - pos)) + code
+        pos = max(pos, off + n)
+    if one_layout:
+        whole = struct.Struct(layout)
+
+        def decode_block(regs: Sequence[int]) -> tuple[float | int, ...]:
+            return whole.unpack_from(block.pack(*regs[:count]))
+        return decode_block
+    parts = [(off, register_count(dtype), make_decoder(dtype, bo, wo))
+             for off, dtype, bo, wo in members]
+
+    def decode_each(regs: Sequence[int]) -> tuple[float | int, ...]:
+        return tuple(dec(regs[off:off + n]) for off, n, dec in parts)
+    return decode_each
+
+
 def decode(registers: Sequence[int], dtype: str, byte_order: str = "big",
            word_order: str = "big") -> float | int:
     """The value held by `registers` (exactly register_count(dtype) of them)."""

@@ -144,6 +144,10 @@ class Sampler:
 
     def _take(self, channel: str, tick: int) -> list[Reading]:
         q = self.pending[channel]
+        if q and q[-1].tick <= tick:       # the usual case: all of it is due (ticks rise)
+            out = list(q)
+            q.clear()
+            return out
         out = []
         while q and q[0].tick <= tick:
             out.append(q.popleft())

@@ -10,9 +10,12 @@ bus, the task order and the outputs depend on ticks alone, never on how fast Pyt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,7 @@ import numpy as np
 
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus, Message
-from edge.rt.native import STATE_DTYPE, TARGET_CYCLE, TICK_ASAP, Cycle
+from edge.rt.native import STATE_DTYPE, TARGET_CYCLE, TICK_ASAP, Cycle, state_bytes
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,40 @@ class TaskContext:
         self.command(TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
 
 
+class _TickWaiter:
+    """Waits on the event loop for the cycle to have run a tick: the cycle thread writes
+    to an eventfd when it has (no polling, no millisecond timer rounding), with a timeout
+    so that a stop request is still seen when the cycle makes no progress."""
+
+    def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
+        self.cycle, self.loop, self.fd = cycle, loop, cycle.wake_fd
+        self._waiting: asyncio.Future | None = None
+        loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.fd, 8)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
+
+    async def wait(self, tick: int, timeout_s: float) -> None:
+        if not self.cycle.wake_at(tick):
+            return
+        self._waiting = fut = self.loop.create_future()
+        timer = self.loop.call_later(timeout_s, self._wake)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._waiting = None
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+
+
 class VirtualTimeViolation(SchedulingError):
     """A task awaited real I/O while the executor was stepped in virtual time."""
 
@@ -139,7 +176,8 @@ class Executor:
         self.tasks: list[LetTask] = []
         self._listeners: list[tuple[Callable[[int, np.ndarray], None], int]] = []
         self._held: dict[int, list[tuple[str, Any]]] = {}   # logical publish tick -> messages
-        self._history = np.zeros(self.HISTORY_TICKS, dtype=STATE_DTYPE)
+        self._recent: deque[np.ndarray] = deque()     # popped state chunks, oldest first
+        self._recent_len = 0
         self._processed = 0          # ticks processed so far (next tick to process)
         self._kick_every = kick_every_ticks
         self._last_kick = -(10**9)
@@ -165,14 +203,29 @@ class Executor:
 
     # -- the tick ------------------------------------------------------------------
     def history(self, n: int) -> np.ndarray:
-        """State records of the last n processed ticks, oldest first."""
+        """State records of the last n processed ticks, oldest first (fewer if the state
+        ring dropped some)."""
         n = min(n, self._processed, self.HISTORY_TICKS)
-        idx = np.arange(self._processed - n, self._processed) % self.HISTORY_TICKS
-        return self._history[idx].copy()
+        lo, hi = self._processed - n, self._processed
+        parts = []
+        for chunk in reversed(self._recent):
+            if chunk["tick"][0] < hi:
+                parts.append(state_bytes(chunk))
+            if chunk["tick"][0] <= lo:
+                break
+        if not parts or n <= 0:
+            return np.empty(0, dtype=STATE_DTYPE)
+        joined = parts[0] if len(parts) == 1 else np.concatenate(parts[::-1])
+        ticks = joined.view(STATE_DTYPE)["tick"]
+        return joined[(ticks >= lo) & (ticks < hi)].view(STATE_DTYPE)
 
     def _store_history(self, records: np.ndarray) -> None:
-        tail = records[-self.HISTORY_TICKS:]
-        self._history[tail["tick"] % self.HISTORY_TICKS] = tail
+        """Keep the popped chunks themselves (no copy per wake: most wakes never read the
+        history), at least HISTORY_TICKS records of them."""
+        self._recent.append(records)
+        self._recent_len += len(records)
+        while self._recent_len - len(self._recent[0]) >= self.HISTORY_TICKS:
+            self._recent_len -= len(self._recent.popleft())
 
     def _next_event(self, tick: int) -> int:
         """The first tick >= `tick` at which Python has anything to do."""
@@ -309,6 +362,8 @@ class Executor:
         end_tick = None if duration_s is None else first + max(1, round(duration_s / period_s))
         stop = stop or asyncio.Event()
         self.running_realtime = True
+        waiter = _TickWaiter(self.cycle, asyncio.get_running_loop()) \
+            if self.cycle.wake_fd >= 0 else None
         self.cycle.start()
         try:
             while not stop.is_set():
@@ -316,20 +371,22 @@ class Executor:
                 if end_tick is not None:
                     records = records[records["tick"] < end_tick]
                 await self._process_async(records)
-                now_tick = self.cycle.tick
                 if end_tick is not None and self._processed >= end_tick:
                     break
-                # Sleep until just after the next release's state record exists.
+                # Wait until the next release's state record exists.
                 target = self._next_event_tick(self._processed)
                 if self._kick_every:          # stay awake often enough to feed the watchdog
                     target = min(target, self._processed + self._kick_every)
                 if end_tick is not None:
                     target = min(target, end_tick - 1)
-                delay = max(target + 1 - now_tick, 0) * period_s
-                # a plain sleep (no task per wake, unlike wait_for on the event), capped so
-                # that a stop request is seen within MAX_IDLE_S
+                if waiter is not None:        # woken by the cycle; MAX_IDLE_S to see `stop`
+                    await waiter.wait(target, MAX_IDLE_S)
+                    continue
+                delay = max(target + 1 - self.cycle.tick, 0) * period_s
                 await asyncio.sleep(min(max(delay, 0.0002), MAX_IDLE_S))
         finally:
+            if waiter is not None:
+                waiter.close()
             self.cycle.stop()
             self.running_realtime = False
             self._drain_after_stop(end_tick)

@@ -122,6 +122,44 @@ def test_decimation_keeps_every_nth_across_releases():
     assert kept == [5.0, 8.0]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(-200, 200, allow_nan=False)), min_size=1,
+                max_size=60), cuts, st.integers(1, 5))
+def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points, d):
+    """Any split of a stream into releases: each release publishes its latest event, where
+    an event is a kept (every d-th in-range) value or an out-of-range value, whichever came
+    last; failures alone give COMM_ERROR. The model walks the readings one by one."""
+    c = chan(valid_min=-100.0, valid_max=100.0, decimate=d, stale_ms=1e9)
+    bounds = sorted({0, len(raws), *[k for k in cut_points if k < len(raws)]})
+    in_range_seen = 0
+    last_published = None
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        chunk = [R(v, i) for i, v in enumerate(raws[a:b], start=a)]
+        event = None
+        for r in chunk:
+            if r.raw is None:
+                continue
+            if -100.0 <= r.raw <= 100.0:
+                in_range_seen += 1
+                if in_range_seen % d == 0:
+                    event = (Quality.GOOD, r.raw, r.tick)
+            else:
+                event = (Quality.OUT_OF_RANGE, r.raw, r.tick)
+        if event is None and all(r.raw is None for r in chunk):
+            event = (Quality.COMM_ERROR, None, chunk[-1].tick)
+        if event is not None and last_published is not None and \
+                event[0] == last_published[0] == Quality.COMM_ERROR:
+            event = None                             # bad news once per transition
+        s = c.ingest(chunk, tick=b + 100)
+        if event is None:
+            assert s is None
+            continue
+        assert (s.quality, s.tick) == (event[0], event[2])
+        if event[0] != Quality.COMM_ERROR:
+            assert s.value == event[1]
+        last_published = event
+
+
 def test_out_of_range_readings_do_not_enter_the_filter():
     c = chan(valid_min=0.0, valid_max=100.0, filter=FilterSpec("moving_average", window=2))
     c.ingest([R(10.0, 0)], tick=0)

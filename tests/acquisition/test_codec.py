@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.acquisition.codec import DTYPES, ORDERS, decode, encode, make_decoder, register_count
+from edge.acquisition.codec import (
+    DTYPES,
+    ORDERS,
+    decode,
+    encode,
+    make_block_decoder,
+    make_decoder,
+    register_count,
+)
 from edge.errors import ConfigError
 
 # 1.0f is 0x3F800000; 0x12345678 as uint32; -2 as int16 is 0xFFFE.
@@ -71,3 +79,22 @@ def test_errors():
     with pytest.raises(ValueError):
         decode([0], "float32")
     assert set(DTYPES) == {"int16", "uint16", "int32", "uint32", "float32"}
+
+
+layouts = st.lists(st.tuples(st.integers(0, 12), st.sampled_from(sorted(DTYPES)),
+                             st.sampled_from(ORDERS), st.sampled_from(ORDERS)),
+                   min_size=1, max_size=6)
+
+
+@given(layouts, st.data())
+def test_block_decoder_equals_decoding_each_member(members, data):
+    """One block read: the one-call layout (standard order, no overlap) and the
+    member-by-member path both give what decode() gives for each member alone."""
+    members = sorted(members)
+    count = max(off + register_count(t) for off, t, _, _ in members)
+    regs = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=count, max_size=count))
+    got = make_block_decoder(count, members)(regs)
+    want = [decode(regs[off:off + register_count(t)], t, bo, wo) for off, t, bo, wo in members]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g == w or (math.isnan(g) and math.isnan(w))

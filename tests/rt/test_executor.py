@@ -123,6 +123,23 @@ def test_chunked_virtual_steps_equal_tick_by_tick(periods, n):
     assert run(True).tobytes() == run(False).tobytes()
 
 
+@settings(max_examples=15, deadline=None)
+@given(steps=st.lists(st.integers(1, 2500), min_size=1, max_size=3),
+       n=st.integers(0, 5000))
+def test_history_is_the_last_n_records_whatever_the_chunking(steps, n):
+    cycle, ex, sp = make()
+    frames = collect(ex, every=1)
+    ex.add_task(LetTask("mover", lambda ctx: ctx.command(
+        sp, SETPOINT_TARGET, [math.sin(ctx.tick / 40), 0.1]), period_ticks=7))
+    for k in steps:
+        ex.step(k)
+    every = np.concatenate(frames)
+    got = ex.history(n)
+    want = every[max(0, len(every) - min(n, Executor.HISTORY_TICKS)):] if n else every[:0]
+    assert list(got["tick"]) == list(want["tick"])
+    assert got.tobytes() == want.tobytes()
+
+
 def controller_under_test(ex, sp, trace):
     """A feedback task whose outputs depend on measured state and a recorded input trace:
     any dependence on Python's timing would change the states."""

@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.codec import make_decoder, register_count
+from edge.acquisition.codec import make_block_decoder, register_count
 from edge.acquisition.sources import Source
 from edge.errors import DeviceCommError
 
@@ -155,11 +155,10 @@ class ModbusSource(Source):
         self.link = link
         self.conn = connection or ModbusConnection(link)
         self.blocks = plan_reads(channels, link.max_gap)
-        self._decoders = {id(b): [make_decoder(c.source.get("type", "uint16"),
-                                               c.source.get("byte_order", "big"),
-                                               c.source.get("word_order", "big"))
-                                  if b.table not in BIT_TABLES else None
-                                  for c, _, _ in b.members] for b in self.blocks}
+        self._decoders = {id(b): make_block_decoder(b.count, [
+            (off, c.source.get("type", "uint16"), c.source.get("byte_order", "big"),
+             c.source.get("word_order", "big")) for c, off, _ in b.members])
+            for b in self.blocks if b.table not in BIT_TABLES}
         self.requests = 0
         self._joined = False
 
@@ -179,8 +178,6 @@ class ModbusSource(Source):
     async def read(self) -> tuple[dict[str, float], dict[str, str]]:
         """One poll: every block of contiguous registers or bits, one request each, under
         the connection's lock (an RTU line carries one request at a time)."""
-        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-
         values: dict[str, float] = {}
         refused: dict[str, str] = {}
         conn = self.conn
@@ -196,18 +193,27 @@ class ModbusSource(Source):
                 try:
                     rsp = await getattr(client, READ_METHODS[block.table])(
                         block.start, count=block.count, device_id=self.link.unit)
-                except ConnectionException as exc:
-                    raise DeviceCommError(self.name, "disconnect", str(exc)) from None
-                except ModbusIOException as exc:
-                    # bytes came back but never made a valid frame: corrupt; none: timeout
-                    kind = "corrupt" if conn.rx_bytes else "timeout"
-                    if client.connected is False and not conn.rx_bytes:
-                        kind = "disconnect"
-                    raise DeviceCommError(self.name, kind, str(exc).strip()) from None
-                except ModbusException as exc:
-                    raise DeviceCommError(self.name, "corrupt", str(exc)) from None
+                except Exception as exc:
+                    raise self._comm_error(exc, client) from None
                 self._decode(block, rsp, values, refused)
         return values, refused
+
+    def _comm_error(self, exc: Exception, client) -> Exception:
+        """What a failed request means, by pymodbus' exception (imported here, on the
+        error path, not in every poll); anything else is returned as it is."""
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+        if isinstance(exc, ConnectionException):
+            return DeviceCommError(self.name, "disconnect", str(exc))
+        if isinstance(exc, ModbusIOException):
+            # bytes came back but never made a valid frame: corrupt; none: timeout
+            kind = "corrupt" if self.conn.rx_bytes else "timeout"
+            if client.connected is False and not self.conn.rx_bytes:
+                kind = "disconnect"
+            return DeviceCommError(self.name, kind, str(exc).strip())
+        if isinstance(exc, ModbusException):
+            return DeviceCommError(self.name, "corrupt", str(exc))
+        return exc
 
     def _decode(self, block: Block, rsp, values: dict[str, float],
                 refused: dict[str, str]) -> None:
@@ -222,6 +228,6 @@ class ModbusSource(Source):
             for ch, off, _ in block.members:
                 values[ch.name] = 1.0 if data[off] else 0.0
             return
-        for (ch, off, width), dec in zip(block.members, self._decoders[id(block)],
-                                         strict=True):
-            values[ch.name] = float(dec(data[off:off + width]))
+        for (ch, _, _), value in zip(block.members, self._decoders[id(block)](data),
+                                     strict=True):
+            values[ch.name] = float(value)
