@@ -356,6 +356,22 @@ int cycle_pop_states(cycle *c, edge_state *out, int max)
     return n;
 }
 
+int cycle_pop_states_by_tick(cycle *c, edge_state *slots, int64_t n_slots, int max,
+                             int64_t *span)
+{
+    int n = 0;
+    const edge_state *next;
+    while (n < max && (next = ring_peek(c->states)) != NULL) {
+        int64_t tick = next->tick;
+        ring_pop(c->states, &slots[tick % n_slots]);
+        if (n == 0)
+            span[0] = tick;
+        span[1] = tick + 1;
+        n++;
+    }
+    return n;
+}
+
 int cycle_wake_fd(const cycle *c)
 {
     return c->wake_fd;

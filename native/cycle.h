@@ -61,6 +61,10 @@ void cycle_stop(cycle *c);                      /* joins the thread; safe to cal
 int cycle_step(cycle *c, int64_t n);            /* virtual time; -1 while the thread runs */
 int cycle_push_command(cycle *c, const edge_command *cmd);   /* 1 queued, 0 ring full */
 int cycle_pop_states(cycle *c, edge_state *out, int max);    /* records copied */
+/* Up to `max` records, each copied into slots[tick % n_slots]; span = {first tick, last
+ * tick + 1} when any was popped. Returns how many were. */
+int cycle_pop_states_by_tick(cycle *c, edge_state *slots, int64_t n_slots, int max,
+                             int64_t *span);
 int64_t cycle_current_tick(const cycle *c);     /* next tick to run */
 /* Ask for one write to cycle_wake_fd() once the record of `tick` is in the state ring.
  * Returns 0 when that tick already ran (nothing will be written for it), else 1. */

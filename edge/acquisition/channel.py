@@ -206,51 +206,19 @@ class Channel:
         cfg = self.cfg
         if self._first_tick is None:
             self._first_tick = tick        # start-up grace: stale only after stale_ms
-        # Plain Python over the few readings of one release: cheaper than numpy arrays at
-        # the rates a poller reaches; numpy only where a filter needs the whole chunk.
-        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
-        good = [r for r in readings if r.raw is not None]
-        latest_event: Sample | None = None
-        kept_at = -1                       # position in `good` of the kept reading
-        if good:
-            eng = [r.raw * scale + offset for r in good]
-            idx = [i for i, v in enumerate(eng) if lo <= v <= hi]   # NaN is out of range
-            if idx:
-                x = [eng[i] for i in idx]
-                y = self.filter.process(np.array(x)) if self.filter else x
-                # keep every `decimate`-th filtered sample, phase carried across chunks:
-                # sample i is kept when (phase + i + 1) % decimate == 0
-                n, d = len(y), cfg.decimate
-                first_kept = (-(self._decim_phase + 1)) % d
-                self._decim_phase = (self._decim_phase + n) % d
-                self._last_good_tick = good[idx[-1]].tick
-                self._last_t_ns = good[idx[-1]].t_ns
-                if first_kept < n:
-                    last_kept = n - 1 - (n - 1 - first_kept) % d
-                    kept_at = idx[last_kept]
-                    r = good[kept_at]
-                    self._last_value = float(y[last_kept])
-                    latest_event = Sample(cfg.name, self._last_value, Quality.GOOD,
-                                          r.tick, r.t_ns, cfg.unit)
-            if len(idx) < len(eng):        # some out of range: the later event wins
-                last_bad = max(i for i, v in enumerate(eng) if not lo <= v <= hi)
-                if last_bad > kept_at:
-                    r = good[last_bad]
-                    latest_event = Sample(cfg.name, float(eng[last_bad]),
-                                          Quality.OUT_OF_RANGE, r.tick, r.t_ns, cfg.unit)
+        if self.filter is None and cfg.decimate == 1:
+            latest_event, any_good = self._latest_event_unfiltered(readings)
+        else:
+            latest_event, any_good = self._latest_event_filtered(readings)
         if latest_event is not None:
             return latest_event
-        if good:                           # fresh, but held back by decimation
+        if any_good:                       # fresh, but held back by decimation
             return None
         if readings:                       # only failures since the last release
-            r = readings[-1]
-            return Sample(cfg.name, self._last_value, Quality.COMM_ERROR, r.tick, r.t_ns,
-                          cfg.unit)
+            return self._sample(self._last_value, Quality.COMM_ERROR, readings[-1])
         last = self._last_published
         if last is not None and last.quality == Quality.COMM_ERROR:
             return None                    # a failing device: COMM_ERROR says more than STALE
-        if self._first_tick is None:
-            self._first_tick = tick
         since = self._last_good_tick if self._last_good_tick is not None else self._first_tick
         if tick - since > self.stale_ticks:
             # the last value, stamped with when it was acquired (never: this release, 0 ns)
@@ -258,3 +226,59 @@ class Channel:
                           self._last_good_tick if self._last_good_tick is not None else tick,
                           self._last_t_ns, cfg.unit)
         return None
+
+    def _sample(self, value: float | None, quality: Quality, r: Reading) -> Sample:
+        return Sample(self.cfg.name, value, quality, r.tick, r.t_ns, self.cfg.unit)
+
+    def _latest_event_unfiltered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
+        """No filter, no decimation: every in-range reading is kept, so only the last good
+        reading (and, if it is out of range, the last in-range one before it) matters.
+        Walks back from the end: usually one reading per release, however many came."""
+        cfg = self.cfg
+        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
+        event = None
+        for r in reversed(readings):
+            if r.raw is None:
+                continue
+            v = r.raw * scale + offset
+            if lo <= v <= hi:              # NaN is out of range
+                self._last_good_tick, self._last_t_ns = r.tick, r.t_ns
+                self._last_value = float(v)
+                return event or self._sample(self._last_value, Quality.GOOD, r), True
+            if event is None:
+                event = self._sample(float(v), Quality.OUT_OF_RANGE, r)
+        return event, event is not None
+
+    def _latest_event_filtered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
+        """Every in-range reading through the filter (state carried), then decimation;
+        the later of the last kept value and the last out-of-range reading is the event.
+        Plain Python over the few readings of one release; numpy only for the filter."""
+        cfg = self.cfg
+        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
+        good = [r for r in readings if r.raw is not None]
+        if not good:
+            return None, False
+        event: Sample | None = None
+        kept_at = -1                       # position in `good` of the kept reading
+        eng = [r.raw * scale + offset for r in good]
+        idx = [i for i, v in enumerate(eng) if lo <= v <= hi]   # NaN is out of range
+        if idx:
+            x = [eng[i] for i in idx]
+            y = self.filter.process(np.array(x)) if self.filter else x
+            # keep every `decimate`-th filtered sample, phase carried across chunks:
+            # sample i is kept when (phase + i + 1) % decimate == 0
+            n, d = len(y), cfg.decimate
+            first_kept = (-(self._decim_phase + 1)) % d
+            self._decim_phase = (self._decim_phase + n) % d
+            self._last_good_tick = good[idx[-1]].tick
+            self._last_t_ns = good[idx[-1]].t_ns
+            if first_kept < n:
+                last_kept = n - 1 - (n - 1 - first_kept) % d
+                kept_at = idx[last_kept]
+                self._last_value = float(y[last_kept])
+                event = self._sample(self._last_value, Quality.GOOD, good[kept_at])
+        if len(idx) < len(eng):            # some out of range: the later event wins
+            last_bad = max(i for i, v in enumerate(eng) if not lo <= v <= hi)
+            if last_bad > kept_at:
+                event = self._sample(float(eng[last_bad]), Quality.OUT_OF_RANGE, good[last_bad])
+        return event, True

@@ -15,7 +15,6 @@ import inspect
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus, Message
-from edge.rt.native import STATE_DTYPE, TARGET_CYCLE, TICK_ASAP, Cycle, state_bytes
+from edge.rt.native import TARGET_CYCLE, TICK_ASAP, Cycle, StateHistory
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,7 @@ CYCLE_CMD_STOP, CYCLE_CMD_KICK = 1, 3
 FAULT_DEADLINE, FAULT_REQUESTED = 258, 259
 MISS_POLICIES = ("log", "fault", "stop")
 MAX_IDLE_S = 0.02             # real-time loop: longest sleep between checks of `stop`
+PULL_RECORDS = 1024           # state records moved per pull, processed before the next
 
 
 @dataclass
@@ -176,9 +176,10 @@ class Executor:
         self.tasks: list[LetTask] = []
         self._listeners: list[tuple[Callable[[int, np.ndarray], None], int]] = []
         self._held: dict[int, list[tuple[str, Any]]] = {}   # logical publish tick -> messages
-        self._recent: deque[np.ndarray] = deque()     # popped state chunks, oldest first
-        self._recent_len = 0
+        self._states = StateHistory(self.HISTORY_TICKS + PULL_RECORDS)
+        self._recorded_from: int | None = None   # first tick whose record was pulled
         self._processed = 0          # ticks processed so far (next tick to process)
+        self.missing_records = 0     # event ticks whose record the state ring had dropped
         self._kick_every = kick_every_ticks
         self._last_kick = -(10**9)
         self.deadline_misses = 0
@@ -203,29 +204,25 @@ class Executor:
 
     # -- the tick ------------------------------------------------------------------
     def history(self, n: int) -> np.ndarray:
-        """State records of the last n processed ticks, oldest first (fewer if the state
-        ring dropped some)."""
-        n = min(n, self._processed, self.HISTORY_TICKS)
-        lo, hi = self._processed - n, self._processed
-        parts = []
-        for chunk in reversed(self._recent):
-            if chunk["tick"][0] < hi:
-                parts.append(state_bytes(chunk))
-            if chunk["tick"][0] <= lo:
-                break
-        if not parts or n <= 0:
-            return np.empty(0, dtype=STATE_DTYPE)
-        joined = parts[0] if len(parts) == 1 else np.concatenate(parts[::-1])
-        ticks = joined.view(STATE_DTYPE)["tick"]
-        return joined[(ticks >= lo) & (ticks < hi)].view(STATE_DTYPE)
+        """State records of the last n processed ticks (at most HISTORY_TICKS), oldest
+        first."""
+        if self._recorded_from is None:
+            return self._states.span(0, 0)
+        n = max(0, min(n, self._processed - self._recorded_from, self.HISTORY_TICKS))
+        return self._states.span(self._processed - n, self._processed)
 
-    def _store_history(self, records: np.ndarray) -> None:
-        """Keep the popped chunks themselves (no copy per wake: most wakes never read the
-        history), at least HISTORY_TICKS records of them."""
-        self._recent.append(records)
-        self._recent_len += len(records)
-        while self._recent_len - len(self._recent[0]) >= self.HISTORY_TICKS:
-            self._recent_len -= len(self._recent.popleft())
+    def _pull(self) -> int | None:
+        """Move the records the cycle produced into the history (at most PULL_RECORDS, so
+        none is overwritten before it is processed); the tick after the newest, or None
+        when there was none."""
+        span = self.cycle.pop_states_into(self._states, PULL_RECORDS)
+        if span is None:
+            return None
+        first, end = span
+        if self._recorded_from is None:
+            self._recorded_from = first
+        self._processed = max(self._processed, first)   # earlier ticks left no record
+        return end
 
     def _next_event(self, tick: int) -> int:
         """The first tick >= `tick` at which Python has anything to do."""
@@ -247,24 +244,22 @@ class Executor:
             if (tick + 1) % every == 0:
                 listener(tick, self.history(every))
 
-    def _event_records(self, records: np.ndarray):
-        """Store all records, then yield only those of ticks where something happens."""
-        if not len(records):
-            return
-        self._store_history(records)
-        first = int(records[0]["tick"])
-        i = 0
-        while i < len(records):
-            tick = first + i
+    def _event_records(self, upto: int):
+        """(tick, record) for the ticks before `upto` where something happens; the ticks
+        in between are passed over without touching their records."""
+        tick = self._processed
+        while tick < upto:
             event = self._next_event(tick)
             if event > tick:                      # nothing to do until `event`
-                i += event - tick
-                self._processed = min(event, first + len(records))
+                tick = min(event, upto)
+                self._processed = tick
                 continue
             self._processed = tick + 1
             self._open_tick(tick)
-            yield tick, records[i]
-            i += 1
+            if not self._states.holds(tick):      # the state ring was full (state_drops)
+                self.missing_records += 1
+            yield tick, self._states.record(tick)
+            tick += 1
 
     def _complete(self, ctx: TaskContext, started_ns: int) -> None:
         """Hand a finished release's outputs over, or apply the miss policy."""
@@ -304,8 +299,8 @@ class Executor:
             self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_KICK)
             self._last_kick = tick
 
-    def _process_sync(self, records: np.ndarray) -> None:
-        for tick, record in self._event_records(records):
+    def _process_sync(self, upto: int) -> None:
+        for tick, record in self._event_records(upto):
             for task, ctx in self._releases(tick, record):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
@@ -314,8 +309,8 @@ class Executor:
                 self._complete(ctx, started)
         self._kick(self._processed)
 
-    async def _process_async(self, records: np.ndarray) -> None:
-        for tick, record in self._event_records(records):
+    async def _process_async(self, upto: int) -> None:
+        for tick, record in self._event_records(upto):
             for task, ctx in self._releases(tick, record):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
@@ -337,7 +332,8 @@ class Executor:
             if self._kick_every:
                 chunk = min(chunk, self._kick_every)
             self.cycle.step(chunk)
-            self._process_sync(self.cycle.pop_states())
+            while (upto := self._pull()) is not None:
+                self._process_sync(upto)
 
     def _next_event_tick(self, after: int) -> int:
         """The first tick >= after at which a task is released."""
@@ -367,10 +363,9 @@ class Executor:
         self.cycle.start()
         try:
             while not stop.is_set():
-                records = self.cycle.pop_states()
-                if end_tick is not None:
-                    records = records[records["tick"] < end_tick]
-                await self._process_async(records)
+                upto = self._pull()
+                if upto is not None:
+                    await self._process_async(upto if end_tick is None else min(upto, end_tick))
                 if end_tick is not None and self._processed >= end_tick:
                     break
                 # Wait until the next release's state record exists.
@@ -394,11 +389,9 @@ class Executor:
     def _drain_after_stop(self, end_tick: int | None) -> None:
         """Open the ticks that ran before the thread stopped (listeners, bus), without
         releasing tasks: their outputs could no longer take effect."""
-        records = self.cycle.pop_states()
-        if end_tick is not None:
-            records = records[records["tick"] < end_tick]
-        for _ in self._event_records(records):
-            pass
+        while (upto := self._pull()) is not None:
+            for _ in self._event_records(upto if end_tick is None else min(upto, end_tick)):
+                pass
 
     # -- statistics ----------------------------------------------------------------
     @property

@@ -270,6 +270,13 @@ class Cycle:
             return np.empty(0, dtype=STATE_DTYPE)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def pop_states_into(self, history: StateHistory, max_records: int) -> tuple[int, int] | None:
+        """Move up to max_records state records straight into `history` (no numpy copy);
+        (first tick, last tick + 1) of those moved, or None when the ring was empty."""
+        n = self._lib.cycle_pop_states_by_tick(self._handle, history.slots_c, len(history),
+                                               max_records, history.span_c)
+        return (history.span_c[0], history.span_c[1]) if n else None
+
     # -- statistics ----------------------------------------------------------------
     def stats(self) -> CycleStats:
         raw = self._ffi.new("cycle_stats *")
@@ -299,3 +306,34 @@ def histogram_summary_us(h) -> dict[str, float]:
     return {"p50_us": lib_.hist_quantile(h, 0.5) / 1e3, "p99_us": lib_.hist_quantile(h, 0.99) / 1e3,
             "p999_us": lib_.hist_quantile(h, 0.999) / 1e3, "max_us": lib_.hist_max(h) / 1e3,
             "samples": int(lib_.hist_count(h))}
+
+
+class StateHistory:
+    """The state records of the last ticks, each in slot tick % size of one array that
+    the cycle fills directly (Cycle.pop_states_into): the executor reads the records it
+    needs, and copies nothing for the ticks at which nothing happens."""
+
+    def __init__(self, size: int) -> None:
+        ffi_, _ = require_native()
+        self.records = np.zeros(size, dtype=STATE_DTYPE)
+        self.slots_c = ffi_.from_buffer("edge_state[]", self.records)
+        self.span_c = ffi_.new("int64_t[2]")
+        self._ticks = self.records["tick"]          # a view: the tick held by each slot
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def record(self, tick: int) -> np.void:
+        """A read-only copy of the record of `tick` (its slot is reused `size` ticks
+        later). Copied as bytes: numpy copies a record field by field, ten times slower."""
+        slot = tick % len(self.records)
+        return np.frombuffer(self.records[slot:slot + 1].tobytes(), dtype=STATE_DTYPE)[0]
+
+    def holds(self, tick: int) -> bool:
+        """Whether the record of `tick` arrived (False: the state ring dropped it)."""
+        return int(self._ticks[tick % len(self.records)]) == tick
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """Copies of the records of ticks lo .. hi - 1 (at most `size` of them)."""
+        idx = np.arange(lo, hi) % len(self.records)
+        return state_bytes(self.records)[idx].view(STATE_DTYPE)

@@ -160,6 +160,23 @@ def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points
         last_published = event
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(-200, 200, allow_nan=False)), min_size=1,
+                max_size=40), cuts)
+def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
+    """The no-filter shortcut (walk back from the last reading) gives what the full path
+    gives with a filter that changes nothing (a one-sample moving average)."""
+    plain = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
+    full = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9,
+                filter=FilterSpec("moving_average", window=1))
+    bounds = sorted({0, len(raws), *[k for k in cut_points if k < len(raws)]})
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        chunk = [R(v, i) for i, v in enumerate(raws[a:b], start=a)]
+        assert plain.ingest(chunk, tick=b + 100) == full.ingest(chunk, tick=b + 100)
+    assert plain._last_value == full._last_value
+    assert plain._last_good_tick == full._last_good_tick
+
+
 def test_out_of_range_readings_do_not_enter_the_filter():
     c = chan(valid_min=0.0, valid_max=100.0, filter=FilterSpec("moving_average", window=2))
     c.ingest([R(10.0, 0)], tick=0)
