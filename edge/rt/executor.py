@@ -213,16 +213,19 @@ class Executor:
 
     def _pull(self) -> int | None:
         """Move the records the cycle produced into the history (at most PULL_RECORDS, so
-        none is overwritten before it is processed); the tick after the newest, or None
-        when there was none."""
+        none is overwritten before it is processed); the tick up to which the ticks can
+        now be processed, or None when no record came."""
+        ran_to = self.cycle.tick          # read first: every tick before it has pushed
         span = self.cycle.pop_states_into(self._states, PULL_RECORDS)
         if span is None:
             return None
-        first, end = span
+        first, end, count = span
         if self._recorded_from is None:
             self._recorded_from = first
         self._processed = max(self._processed, first)   # earlier ticks left no record
-        return end
+        # All pulled: the ticks up to ran_to have run, and a record missing among them was
+        # dropped by a full ring (their releases still happen, counted as missing records)
+        return end if count == PULL_RECORDS else max(end, ran_to)
 
     def _next_event(self, tick: int) -> int:
         """The first tick >= `tick` at which Python has anything to do."""

@@ -270,12 +270,13 @@ class Cycle:
             return np.empty(0, dtype=STATE_DTYPE)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
-    def pop_states_into(self, history: StateHistory, max_records: int) -> tuple[int, int] | None:
-        """Move up to max_records state records straight into `history` (no numpy copy);
-        (first tick, last tick + 1) of those moved, or None when the ring was empty."""
+    def pop_states_into(self, history: StateHistory, max_records: int
+                        ) -> tuple[int, int, int] | None:
+        """Move up to max_records state records straight into `history` (no numpy copy):
+        (first tick, last tick + 1, count) of those moved, or None when the ring was empty."""
         n = self._lib.cycle_pop_states_by_tick(self._handle, history.slots_c, len(history),
                                                max_records, history.span_c)
-        return (history.span_c[0], history.span_c[1]) if n else None
+        return (history.span_c[0], history.span_c[1], n) if n else None
 
     # -- statistics ----------------------------------------------------------------
     def stats(self) -> CycleStats:

@@ -191,3 +191,20 @@ def test_deadline_miss_with_stop_policy_stops_the_arm():
     assert ex.deadline_misses >= 1 and ex.tasks[0].misses >= 1
     assert s["stop_category"][-1] == 1 and s["fault_code"][-1] == 258
     assert s["stop_category"][150] == NO_STOP
+
+
+def test_records_the_state_ring_dropped_are_counted_not_mistaken():
+    """A state ring too small for the step: every release still happens on time, the
+    releases whose record was dropped are counted, and the record such a task gets says
+    by its tick that it is not its own."""
+    cycle = Cycle(1_000_000, 1, state_capacity=16)
+    ex = Executor(cycle, Bus())
+    seen = []
+    ex.add_task(LetTask("probe", lambda ctx: seen.append((ctx.tick, int(ctx.state["tick"]))),
+                        period_ticks=40))
+    ex.step(200)
+    assert cycle.stats().state_drops > 0
+    assert [t for t, _ in seen] == list(range(0, 200, 40))
+    dropped = [t for t, recorded in seen if recorded != t]
+    assert ex.missing_records == len(dropped) > 0
+    assert all(recorded == t for t, recorded in seen if t not in dropped)
