@@ -141,7 +141,8 @@ class ChannelConfig:
 
 
 class Reading(NamedTuple):
-    """One raw acquisition: `raw` is None when the device failed (`error` says how).
+    """One raw acquisition: `raw` is a number (int or float, as the device encodes it), or
+    None when the device failed (`error` says how).
     A tuple, not a dataclass: pollers make one per value, thousands a second."""
 
     raw: float | None

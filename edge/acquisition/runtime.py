@@ -9,7 +9,7 @@ from edge.acquisition.sampler import Sampler
 def attach(runtime, section: AcquisitionConfig) -> Sampler:
     """Add the sampler task; device pollers run as services in real time only."""
     bus = runtime.bus
-    sampler = Sampler(section, runtime.period_ns, tick_fn=lambda: runtime.cycle.tick,
+    sampler = Sampler(section, runtime.period_ns, tick_fn=runtime.cycle.tick_reader(),
                       clock_ns=bus._clock_ns, virtual_time=runtime.virtual_time)
     runtime.add_task(sampler.task)
     if sampler.pollers or sampler.usage:

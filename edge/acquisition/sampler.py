@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from edge.acquisition.channel import Channel, Quality, Reading, Sample
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "acq/"
 STATUS_PREFIX = "status/acq/"
 PENDING_MAX = 4096          # readings held per channel between releases
+_new_tuple = tuple.__new__
 
 
 def _ticks(ms: float, period_ns: int) -> int:
@@ -120,13 +121,17 @@ class Sampler:
                        deadline_ticks=min(deadline, period), priority=t.priority)
 
     # -- inputs --------------------------------------------------------------------
-    def sink(self, channel: str, reading: Reading) -> None:
-        """Where pollers put readings (called on the event loop, never blocks)."""
-        q = self.pending[channel]
-        if len(q) >= PENDING_MAX:
-            q.popleft()
-            self.dropped_readings += 1
-        q.append(reading)
+    def sink(self, values: Mapping[str, float | None], tick: int, t_ns: int,
+             error: str | None = None) -> None:
+        """Where pollers put what one poll gave: a raw value per channel, or None with
+        `error` saying how the device failed (called on the event loop, never blocks)."""
+        pending = self.pending
+        for name, raw in values.items():
+            q = pending[name]
+            if len(q) >= PENDING_MAX:
+                q.popleft()
+                self.dropped_readings += 1
+            q.append(_new_tuple(Reading, (raw, tick, t_ns, error)))   # Reading(...), faster
 
     def _sample_simulated(self, tick: int) -> None:
         """Simulated devices: every tick of their period in (last release, tick]."""
@@ -136,11 +141,10 @@ class Sampler:
                 values = src.sample(k)
                 t_ns = (k * self.period_ns if self.virtual_time
                         else self.clock_ns() - (tick - k) * self.period_ns)
-                for ch in src.channels:
-                    if values is None:
-                        self.sink(ch.name, Reading(None, k, t_ns, "timeout"))
-                    else:
-                        self.sink(ch.name, Reading(values[ch.name], k, t_ns))
+                if values is None:
+                    self.sink(dict.fromkeys(c.name for c in src.channels), k, t_ns, "timeout")
+                else:
+                    self.sink(values, k, t_ns)
 
     def _take(self, channel: str, tick: int) -> list[Reading]:
         q = self.pending[channel]

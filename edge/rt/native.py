@@ -8,8 +8,9 @@ visible in one line; the Cycle keeps its blocks alive as long as it lives.
 from __future__ import annotations
 
 import errno
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,6 +232,11 @@ class Cycle:
     def tick(self) -> int:
         """The next tick the cycle will run."""
         return self._lib.cycle_current_tick(self._handle)
+
+    def tick_reader(self) -> Callable[[], int]:
+        """A function returning `tick`, for code that stamps thousands of readings a
+        second (one C call, without the property's Python frames)."""
+        return functools.partial(self._lib.cycle_current_tick, self._handle)
 
     @property
     def wake_fd(self) -> int:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.acquisition.channel import ChannelConfig, Quality, Reading
-from edge.acquisition.sources import Backoff, DevicePoller
+from edge.acquisition.sources import Backoff, DevicePoller, collecting_sink
 from edge.acquisition.sources.modbus import (
     TABLES,
     ModbusLink,
@@ -79,7 +79,7 @@ async def test_reads_every_type_with_one_request_per_contiguous_block(slave):
 def make_poller(port, chans, timeout_s=0.1, period_s=0.01):
     got: dict[str, list[Reading]] = {}
     src = ModbusSource("dev", chans, ModbusLink("tcp", port=port, timeout_s=timeout_s))
-    poller = DevicePoller(src, period_s, lambda n, r: got.setdefault(n, []).append(r),
+    poller = DevicePoller(src, period_s, collecting_sink(got),
                           tick_fn=lambda: 0, backoff=Backoff(0.01, 0.04))
     return poller, got
 
@@ -207,7 +207,7 @@ async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on
     await slave.set_value("holding", 0, 11)
     got = {}
     src = HalfBrokenSource("dev", [ch("x", "holding", 0)], ModbusLink("tcp", port=slave.port))
-    poller = DevicePoller(src, 0.001, lambda n, r: got.setdefault(n, []).append(r),
+    poller = DevicePoller(src, 0.001, collecting_sink(got),
                           tick_fn=lambda: 0, backoff=Backoff(0.001, 0.002))
     async with poller.service():
         await poller.wait_attempts(6)

@@ -1,7 +1,7 @@
 """Modbus RTU over a real pty pair (null-modem link) to a pymodbus serial server."""
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.sources import Backoff, DevicePoller
+from edge.acquisition.sources import Backoff, DevicePoller, collecting_sink
 from edge.acquisition.sources.modbus import ModbusLink, ModbusSource
 from hil.slave_sim import SlaveSimulator
 
@@ -20,7 +20,7 @@ async def test_rtu_reads_then_counts_crc_corruption_and_silence(pty_link):
         src = ModbusSource("rtu", [ch("temp", 0, "float32"), ch("count", 2)],
                            ModbusLink("rtu", serial_port=pty_link.client_path, baudrate=115200,
                                       unit=3, timeout_s=0.15))
-        poller = DevicePoller(src, 0.01, lambda n, r: got.setdefault(n, []).append(r),
+        poller = DevicePoller(src, 0.01, collecting_sink(got),
                               tick_fn=lambda: 0, backoff=Backoff(0.01, 0.04))
         async with poller.service():
             await poller.wait_attempts(2)
@@ -60,7 +60,7 @@ async def test_units_sharing_one_line_poll_on_while_an_absent_unit_times_out(pty
             src = ModbusSource(f"u{u}", [ChannelConfig(name=f"v{u}", device=f"u{u}", source={
                 "table": "holding", "address": 0, "type": "uint16"})], link, line)
             pollers[u] = DevicePoller(src, 0.005,
-                                      lambda n, r: got.setdefault(n, []).append(r),
+                                      collecting_sink(got),
                                       tick_fn=lambda: 0, backoff=Backoff(0.01, 0.02))
         async with pollers[1].service(), pollers[2].service(), pollers[7].service():
             await pollers[7].wait_attempts(4, timeout_s=10)

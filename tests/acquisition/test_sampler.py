@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.acquisition.channel import ChannelConfig, FilterSpec, Reading
+from edge.acquisition.channel import ChannelConfig, FilterSpec
 from edge.acquisition.crypto import Keyring, Sealer
 from edge.acquisition.model import AcquisitionConfig, CryptoConfig, DeviceConfig, UsageConfig
 from edge.acquisition.sampler import Sampler
@@ -175,9 +175,8 @@ async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
     cycle = Cycle(1_000_000, 1)
     ex = Executor(cycle, Bus())
     sampler = modbus_sampler(slave.port, cycle)
-    from edge.acquisition.channel import Reading
-    sampler.sink("pressure", Reading(5.0, 3, 0))
-    sampler.sink("pressure", Reading(6.0, 7, 0))     # acquired after release 5
+    sampler.sink({"pressure": 5.0}, 3, 0)
+    sampler.sink({"pressure": 6.0}, 7, 0)           # acquired after release 5
     got = []
     ex.bus.subscribe("acq/pressure", callback=got.append)
     ex.add_task(sampler.task)
@@ -276,7 +275,7 @@ def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, 
             # a reading stamped k exists before the executor handles tick k
             while pending and (not trickle or pending[0][0] < step + feed_every):
                 tick, v = pending.pop(0)
-                s.sink("pressure", Reading(v, tick, tick * 1000))
+                s.sink({"pressure": v}, tick, tick * 1000)
             ex.step(feed_every)
         return out
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.sources import Backoff, DevicePoller
+from edge.acquisition.sources import Backoff, DevicePoller, collecting_sink
 from edge.acquisition.sources.serial import (
     Corrupt,
     FrameDecoder,
@@ -64,7 +64,7 @@ def chans(*specs):
 
 def poller_for(source):
     got = {}
-    p = DevicePoller(source, 0.005, lambda n, r: got.setdefault(n, []).append(r),
+    p = DevicePoller(source, 0.005, collecting_sink(got),
                      tick_fn=lambda: 0, backoff=Backoff(0.005, 0.02))
     return p, got
 

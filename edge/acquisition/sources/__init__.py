@@ -13,8 +13,9 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge.acquisition.channel import ChannelConfig, Reading
 from edge.errors import DeviceCommError
@@ -46,6 +47,23 @@ class Source(ABC):
         as a whole (timeout, disconnect, corrupt frame): the poller then reconnects."""
 
 
+class PollSink(Protocol):
+    """Where a poller puts what one poll gave: a raw value per channel, or None for each
+    channel with `error` saying how the device failed."""
+
+    def __call__(self, values: Mapping[str, float | None], tick: int, t_ns: int,
+                 error: str | None = None) -> None: ...
+
+
+def collecting_sink(into: dict[str, list[Reading]]) -> PollSink:
+    """A sink that keeps every reading, per channel (for rigs and tests)."""
+    def sink(values: Mapping[str, float | None], tick: int, t_ns: int,
+             error: str | None = None) -> None:
+        for name, raw in values.items():
+            into.setdefault(name, []).append(Reading(raw, tick, t_ns, error))
+    return sink
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Delay before reconnect attempt n (0-based): initial * factor**n, capped."""
@@ -64,7 +82,7 @@ class DevicePoller:
     tick_fn gives the cycle tick to stamp readings with; counters hold every error kind.
     """
 
-    def __init__(self, source: Source, period_s: float, sink: Callable[[str, Reading], None],
+    def __init__(self, source: Source, period_s: float, sink: PollSink,
                  tick_fn: Callable[[], int], backoff: Backoff | None = None) -> None:
         self.source = source
         self.period_s = period_s
@@ -83,11 +101,11 @@ class DevicePoller:
         self._stopping = False
 
     # -- the loop ------------------------------------------------------------------
-    def _emit_error(self, kind: str, channels: list[str] | None = None) -> None:
+    def _emit_error(self, kind: str) -> None:
+        """A failed exchange: every channel of the device gets a failed reading."""
         self.errors[kind] += 1
-        tick, t_ns = self.tick_fn(), time.time_ns()
-        for ch in channels if channels is not None else [c.name for c in self.source.channels]:
-            self.sink(ch, Reading(None, tick, t_ns, kind))
+        self.sink(dict.fromkeys(c.name for c in self.source.channels), self.tick_fn(),
+                  time.time_ns(), kind)
 
     def _notify(self) -> None:
         self.attempts += 1
@@ -143,10 +161,10 @@ class DevicePoller:
                         ok = False
                     else:
                         tick, t_ns = self.tick_fn(), time.time_ns()
-                        for name, raw in values.items():
-                            self.sink(name, Reading(raw, tick, t_ns))
-                        for name, kind in refused.items():
-                            self._emit_error(kind, [name])
+                        self.sink(values, tick, t_ns)
+                        for name, kind in refused.items():   # the device refused these
+                            self.errors[kind] += 1
+                            self.sink({name: None}, tick, t_ns, kind)
                         self.polls += 1
                 self._notify()
                 if not ok:

@@ -159,6 +159,7 @@ class ModbusSource(Source):
             (off, c.source.get("type", "uint16"), c.source.get("byte_order", "big"),
              c.source.get("word_order", "big")) for c, off, _ in b.members])
             for b in self.blocks if b.table not in BIT_TABLES}
+        self._names = {id(b): [c.name for c, _, _ in b.members] for b in self.blocks}
         self.requests = 0
         self._joined = False
 
@@ -228,6 +229,4 @@ class ModbusSource(Source):
             for ch, off, _ in block.members:
                 values[ch.name] = 1.0 if data[off] else 0.0
             return
-        for (ch, _, _), value in zip(block.members, self._decoders[id(block)](data),
-                                     strict=True):
-            values[ch.name] = float(value)
+        values.update(zip(self._names[id(block)], self._decoders[id(block)](data), strict=True))
