@@ -90,6 +90,9 @@ class ModbusConnection:
         self.lock = asyncio.Lock()
         self.rx_bytes = 0             # bytes received for the request in flight
         self.users = 0
+        # an RTU line may carry several units polled concurrently: one request at a time;
+        # a TCP connection belongs to one device, whose poller sends one at a time anyway
+        self.shared = link.transport == "rtu"
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:
@@ -160,6 +163,8 @@ class ModbusSource(Source):
              c.source.get("word_order", "big")) for c, off, _ in b.members])
             for b in self.blocks if b.table not in BIT_TABLES}
         self._names = {id(b): [c.name for c, _, _ in b.members] for b in self.blocks}
+        self._requests = [(READ_METHODS[b.table], b) for b in self.blocks]
+        self._rtu = link.transport == "rtu"
         self.requests = 0
         self._joined = False
 
@@ -177,26 +182,32 @@ class ModbusSource(Source):
             self.conn.close()
 
     async def read(self) -> tuple[dict[str, float], dict[str, str]]:
-        """One poll: every block of contiguous registers or bits, one request each, under
-        the connection's lock (an RTU line carries one request at a time)."""
+        """One poll: every block of contiguous registers or bits, one request each; under
+        the line's lock when the connection is a line shared by several units (an RTU
+        line carries one request at a time)."""
+        if not self.conn.shared:
+            return await self._exchange()
+        async with self.conn.lock:
+            return await self._exchange()
+
+    async def _exchange(self) -> tuple[dict[str, float], dict[str, str]]:
         values: dict[str, float] = {}
         refused: dict[str, str] = {}
-        conn = self.conn
-        async with conn.lock:
-            client = conn.client
-            for block in self.blocks:
-                if client is None or not client.connected:
-                    raise DeviceCommError(self.name, "disconnect", "the connection was lost")
-                if self.link.transport == "rtu":
-                    conn.flush_input()
-                conn.rx_bytes = 0
-                self.requests += 1
-                try:
-                    rsp = await getattr(client, READ_METHODS[block.table])(
-                        block.start, count=block.count, device_id=self.link.unit)
-                except Exception as exc:
-                    raise self._comm_error(exc, client) from None
-                self._decode(block, rsp, values, refused)
+        conn, unit = self.conn, self.link.unit
+        client = conn.client
+        for method, block in self._requests:
+            if client is None or not client.connected:
+                raise DeviceCommError(self.name, "disconnect", "the connection was lost")
+            if self._rtu:
+                conn.flush_input()
+            conn.rx_bytes = 0
+            self.requests += 1
+            try:
+                rsp = await getattr(client, method)(block.start, count=block.count,
+                                                    device_id=unit)
+            except Exception as exc:
+                raise self._comm_error(exc, client) from None
+            self._decode(block, rsp, values, refused)
         return values, refused
 
     def _comm_error(self, exc: Exception, client) -> Exception:
