@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from edge.acquisition.channel import Channel, Quality, Reading, Sample
+from edge.acquisition.channel import Channel, Quality, Sample
 from edge.acquisition.model import AcquisitionConfig, DeviceConfig
-from edge.acquisition.sources import DevicePoller, Source
+from edge.acquisition.sources import DevicePoller, PollReadings, PollRecord, PollSink, Source
 from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
 from edge.acquisition.sources.serial import SerialSource
 from edge.acquisition.sources.simulated import SimulatedSource
@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "acq/"
 STATUS_PREFIX = "status/acq/"
-PENDING_MAX = 4096          # readings held per channel between releases
-_new_tuple = tuple.__new__
+PENDING_MAX = 4096          # polls held per channel between releases
 
 
 def _ticks(ms: float, period_ns: int) -> int:
@@ -58,16 +57,21 @@ class Sampler:
             by_device[ch.device].append(ch)
         self.sources: dict[str, Source] = {}
         self._lines: dict[str, ModbusConnection] = {}
-        self.simulated: dict[str, tuple[SimulatedSource, int]] = {}
+        self.simulated: dict[str, tuple[SimulatedSource, int, PollSink]] = {}
         self.pollers: dict[str, DevicePoller] = {}
+        # polls gathered per channel between releases; one poll record is shared by the
+        # queues of its device's channels (nothing is decoded or copied per poll)
+        self.pending: dict[str, deque[PollRecord]] = {c.name: deque() for c in cfg.channels}
         for dev in cfg.devices:
             src = self._make_source(dev, by_device[dev.name])
             self.sources[dev.name] = src
             if isinstance(src, SimulatedSource):
-                self.simulated[dev.name] = (src, _ticks(dev.period_ms, period_ns))
+                self.simulated[dev.name] = (src, _ticks(dev.period_ms, period_ns),
+                                            self.sink_for(dev.name))
             else:
-                self.pollers[dev.name] = DevicePoller(src, dev.period_ms / 1e3, self.sink,
-                                                      tick_fn, dev.backoff)
+                self.pollers[dev.name] = DevicePoller(src, dev.period_ms / 1e3,
+                                                      self.sink_for(dev.name), tick_fn,
+                                                      dev.backoff)
         self.channels: dict[str, Channel] = {}
         self.channel_ticks: dict[str, int] = {}
         for ch in cfg.channels:
@@ -78,7 +82,6 @@ class Sampler:
             default_stale = 3 * max(dev.period_ms, ch.period_ms) + timeout_ms
             self.channels[ch.name] = Channel(ch, rate, period_ns, default_stale)
             self.channel_ticks[ch.name] = _ticks(ch.period_ms, period_ns)
-        self.pending: dict[str, deque[Reading]] = {c: deque() for c in self.channels}
         self.dropped_readings = 0
         self.monitors = [ThresholdMonitor(r) for r in cfg.thresholds]
         self.sealer = None
@@ -113,7 +116,7 @@ class Sampler:
 
     def _make_task(self) -> LetTask:
         t = self.cfg.task
-        ticks = list(self.channel_ticks.values()) + [p for _, p in self.simulated.values()]
+        ticks = list(self.channel_ticks.values()) + [p for _, p, _ in self.simulated.values()]
         period = _ticks(t.period_ms, self.period_ns) if t.period_ms else \
             (math.gcd(*ticks) if ticks else 1)
         deadline = _ticks(t.deadline_ms, self.period_ns) if t.deadline_ms else period
@@ -121,39 +124,42 @@ class Sampler:
                        deadline_ticks=min(deadline, period), priority=t.priority)
 
     # -- inputs --------------------------------------------------------------------
-    def sink(self, values: Mapping[str, float | None], tick: int, t_ns: int,
-             error: str | None = None) -> None:
-        """Where pollers put what one poll gave: a raw value per channel, or None with
-        `error` saying how the device failed (called on the event loop, never blocks)."""
-        pending = self.pending
-        for name, raw in values.items():
-            q = pending[name]
-            if len(q) >= PENDING_MAX:
-                q.popleft()
-                self.dropped_readings += 1
-            q.append(_new_tuple(Reading, (raw, tick, t_ns, error)))   # Reading(...), faster
+    def sink_for(self, device: str) -> PollSink:
+        """Where the poller of `device` puts what each poll gave (called on the event
+        loop, never blocks): one record, queued for each channel of the device."""
+        queues = [self.pending[c.name] for c in self.cfg.channels if c.device == device]
+
+        def sink(values: Mapping[str, float | None], tick: int, t_ns: int,
+                 error: str | None = None, refused: Mapping[str, str] | None = None) -> None:
+            record = (tick, t_ns, values, error, refused)
+            for q in queues:
+                if len(q) >= PENDING_MAX:
+                    q.popleft()
+                    self.dropped_readings += 1
+                q.append(record)
+        return sink
 
     def _sample_simulated(self, tick: int) -> None:
         """Simulated devices: every tick of their period in (last release, tick]."""
         first = tick - self.task.period_ticks + 1 if self.task.releases > 1 else 0
-        for src, every in self.simulated.values():
+        for src, every, sink in self.simulated.values():
             for k in range(first + (-first) % every, tick + 1, every):
                 values = src.sample(k)
                 t_ns = (k * self.period_ns if self.virtual_time
                         else self.clock_ns() - (tick - k) * self.period_ns)
                 if values is None:
-                    self.sink(dict.fromkeys(c.name for c in src.channels), k, t_ns, "timeout")
+                    sink(dict.fromkeys(c.name for c in src.channels), k, t_ns, "timeout")
                 else:
-                    self.sink(values, k, t_ns)
+                    sink(values, k, t_ns)
 
-    def _take(self, channel: str, tick: int) -> list[Reading]:
+    def _take(self, channel: str, tick: int) -> list[PollRecord]:
         q = self.pending[channel]
-        if q and q[-1].tick <= tick:       # the usual case: all of it is due (ticks rise)
+        if q and q[-1][0] <= tick:       # the usual case: all of it is due (ticks rise)
             out = list(q)
             q.clear()
             return out
         out = []
-        while q and q[0].tick <= tick:
+        while q and q[0][0] <= tick:
             out.append(q.popleft())
         return out
 
@@ -165,7 +171,7 @@ class Sampler:
         for name, ch in self.channels.items():
             if tick % self.channel_ticks[name]:
                 continue
-            sample = ch.ingest(self._take(name, tick), tick)
+            sample = ch.ingest(PollReadings(self._take(name, tick), name), tick)
             if sample is None:
                 continue
             samples[name] = sample

@@ -182,3 +182,16 @@ def test_out_of_range_readings_do_not_enter_the_filter():
     c.ingest([R(10.0, 0)], tick=0)
     assert c.ingest([R(-5000.0, 1)], tick=1).quality == Quality.OUT_OF_RANGE
     assert c.ingest([R(20.0, 2)], tick=2).value == pytest.approx(15.0)
+
+
+def test_poll_readings_give_each_channel_its_value_refusal_or_failure():
+    from edge.acquisition.sources import PollReadings
+
+    records = [(1, 10, {"a": 1.5, "b": 2}, None, None),          # both answered
+               (2, 20, {"a": 3.0}, None, {"b": "exception"}),     # b refused by the device
+               (3, 30, {"a": None, "b": None}, "timeout", None)]  # the exchange failed
+    a, b = PollReadings(records, "a"), PollReadings(records, "b")
+    assert list(a) == [Reading(1.5, 1, 10), Reading(3.0, 2, 20), Reading(None, 3, 30, "timeout")]
+    assert list(b) == [Reading(2, 1, 10), Reading(None, 2, 20, "exception"),
+                       Reading(None, 3, 30, "timeout")]
+    assert b[-1] == b[2] and b[1:] == [b[1], b[2]] and len(b) == 3

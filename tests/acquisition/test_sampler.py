@@ -175,8 +175,9 @@ async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
     cycle = Cycle(1_000_000, 1)
     ex = Executor(cycle, Bus())
     sampler = modbus_sampler(slave.port, cycle)
-    sampler.sink({"pressure": 5.0}, 3, 0)
-    sampler.sink({"pressure": 6.0}, 7, 0)           # acquired after release 5
+    sink = sampler.sink_for("plc")
+    sink({"pressure": 5.0}, 3, 0)
+    sink({"pressure": 6.0}, 7, 0)                   # acquired after release 5
     got = []
     ex.bus.subscribe("acq/pressure", callback=got.append)
     ex.add_task(sampler.task)
@@ -275,7 +276,7 @@ def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, 
             # a reading stamped k exists before the executor handles tick k
             while pending and (not trickle or pending[0][0] < step + feed_every):
                 tick, v = pending.pop(0)
-                s.sink({"pressure": v}, tick, tick * 1000)
+                s.sink_for("plc")({"pressure": v}, tick, tick * 1000)
             ex.step(feed_every)
         return out
 

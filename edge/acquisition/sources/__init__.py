@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,26 +41,59 @@ class Source(ABC):
         """Close the session; never raises."""
 
     @abstractmethod
-    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
+    async def read(self) -> tuple[Mapping[str, float], dict[str, str]]:
         """Read every channel once: (raw values by channel, error kind by channel for
-        channels the device refused). Raises DeviceCommError when the exchange failed
-        as a whole (timeout, disconnect, corrupt frame): the poller then reconnects."""
+        channels the device refused); the values may decode when first looked at.
+        Raises DeviceCommError when the exchange failed as a whole (timeout,
+        disconnect, corrupt frame): the poller then reconnects."""
 
 
 class PollSink(Protocol):
-    """Where a poller puts what one poll gave: a raw value per channel, or None for each
-    channel with `error` saying how the device failed."""
+    """Where a poller puts what one poll gave: a raw value per channel (None: failed,
+    `error` says how), and the channels the device refused with the kind of refusal.
+    `values` may decode lazily: most polls are never read, only the newest per release."""
 
     def __call__(self, values: Mapping[str, float | None], tick: int, t_ns: int,
-                 error: str | None = None) -> None: ...
+                 error: str | None = None, refused: Mapping[str, str] | None = None
+                 ) -> None: ...
+
+
+# One poll as queued for the channels of its device: (tick, t_ns, values, error, refused).
+PollRecord = tuple[int, int, Mapping[str, "float | None"], "str | None",
+                   "Mapping[str, str] | None"]
+
+
+class PollReadings(Sequence[Reading]):
+    """One channel's readings out of its device's poll records, built when looked at:
+    a channel without a filter looks only at the newest few."""
+
+    __slots__ = ("records", "channel")
+
+    def __init__(self, records: Sequence[PollRecord], channel: str) -> None:
+        self.records, self.channel = records, channel
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self.records)))]
+        tick, t_ns, values, error, refused = self.records[i]
+        raw = values.get(self.channel)
+        if raw is not None:
+            return Reading(raw, tick, t_ns, None)
+        if refused and self.channel in refused:
+            return Reading(None, tick, t_ns, refused[self.channel])
+        return Reading(None, tick, t_ns, error or "other")
 
 
 def collecting_sink(into: dict[str, list[Reading]]) -> PollSink:
     """A sink that keeps every reading, per channel (for rigs and tests)."""
     def sink(values: Mapping[str, float | None], tick: int, t_ns: int,
-             error: str | None = None) -> None:
-        for name, raw in values.items():
-            into.setdefault(name, []).append(Reading(raw, tick, t_ns, error))
+             error: str | None = None, refused: Mapping[str, str] | None = None) -> None:
+        record = (tick, t_ns, values, error, refused)
+        for name in [*values, *(refused or ())]:
+            into.setdefault(name, []).append(PollReadings([record], name)[0])
     return sink
 
 
@@ -90,6 +123,7 @@ class DevicePoller:
         self.tick_fn = tick_fn
         self.backoff = backoff or Backoff()
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self._none_values = dict.fromkeys(c.name for c in source.channels)   # all failed
         self.polls = 0              # successful exchanges
         self.attempts = 0           # every poll or connect attempt
         self.connects = 0
@@ -104,8 +138,7 @@ class DevicePoller:
     def _emit_error(self, kind: str) -> None:
         """A failed exchange: every channel of the device gets a failed reading."""
         self.errors[kind] += 1
-        self.sink(dict.fromkeys(c.name for c in self.source.channels), self.tick_fn(),
-                  time.time_ns(), kind)
+        self.sink(self._none_values, self.tick_fn(), time.time_ns(), kind)
 
     def _notify(self) -> None:
         self.attempts += 1
@@ -160,11 +193,9 @@ class DevicePoller:
                         self.connected = False
                         ok = False
                     else:
-                        tick, t_ns = self.tick_fn(), time.time_ns()
-                        self.sink(values, tick, t_ns)
-                        for name, kind in refused.items():   # the device refused these
+                        self.sink(values, self.tick_fn(), time.time_ns(), None, refused or None)
+                        for kind in refused.values():          # the device refused these
                             self.errors[kind] += 1
-                            self.sink({name: None}, tick, t_ns, kind)
                         self.polls += 1
                 self._notify()
                 if not ok:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from edge.acquisition.channel import ChannelConfig
@@ -181,17 +182,17 @@ class ModbusSource(Source):
         if self.conn.users <= 0 or not self.conn.connected:
             self.conn.close()
 
-    async def read(self) -> tuple[dict[str, float], dict[str, str]]:
+    async def read(self) -> tuple[Mapping[str, float], dict[str, str]]:
         """One poll: every block of contiguous registers or bits, one request each; under
         the line's lock when the connection is a line shared by several units (an RTU
-        line carries one request at a time)."""
+        line carries one request at a time). The values decode when first looked at."""
         if not self.conn.shared:
             return await self._exchange()
         async with self.conn.lock:
             return await self._exchange()
 
-    async def _exchange(self) -> tuple[dict[str, float], dict[str, str]]:
-        values: dict[str, float] = {}
+    async def _exchange(self) -> tuple[Mapping[str, float], dict[str, str]]:
+        answered: list[tuple[Block, list]] = []
         refused: dict[str, str] = {}
         conn, unit = self.conn, self.link.unit
         client = conn.client
@@ -207,8 +208,15 @@ class ModbusSource(Source):
                                                     device_id=unit)
             except Exception as exc:
                 raise self._comm_error(exc, client) from None
-            self._decode(block, rsp, values, refused)
-        return values, refused
+            if rsp.isError():               # the device answered with a Modbus exception
+                refused.update((ch.name, "exception") for ch, _, _ in block.members)
+                continue
+            data = rsp.bits if block.table in BIT_TABLES else rsp.registers
+            if len(data) < block.count:
+                raise DeviceCommError(self.name, "corrupt",
+                                      f"asked {block.count} values, got {len(data)}")
+            answered.append((block, data))
+        return DecodedOnRead(self, answered), refused
 
     def _comm_error(self, exc: Exception, client) -> Exception:
         """What a failed request means, by pymodbus' exception (imported here, on the
@@ -227,17 +235,39 @@ class ModbusSource(Source):
             return DeviceCommError(self.name, "corrupt", str(exc))
         return exc
 
-    def _decode(self, block: Block, rsp, values: dict[str, float],
-                refused: dict[str, str]) -> None:
-        if rsp.isError():                   # the device answered with a Modbus exception
-            refused.update((ch.name, "exception") for ch, _, _ in block.members)
-            return
-        data = rsp.bits if block.table in BIT_TABLES else rsp.registers
-        if len(data) < block.count:
-            raise DeviceCommError(self.name, "corrupt",
-                                  f"asked {block.count} values, got {len(data)}")
+    def decode_into(self, block: Block, data: list, values: dict[str, float]) -> None:
+        """The values of `block`'s channels from its registers or bits."""
         if block.table in BIT_TABLES:
             for ch, off, _ in block.members:
                 values[ch.name] = 1.0 if data[off] else 0.0
             return
         values.update(zip(self._names[id(block)], self._decoders[id(block)](data), strict=True))
+
+
+class DecodedOnRead(Mapping[str, float]):
+    """One poll's values, decoded from the registers the first time one is looked at:
+    the sampler reads the newest poll of each release, not every poll, so the others are
+    never decoded (a device polled back to back answers thousands of times a second)."""
+
+    __slots__ = ("_source", "_answered", "_values")
+
+    def __init__(self, source: ModbusSource, answered: list[tuple[Block, list]]) -> None:
+        self._source, self._answered = source, answered
+        self._values: dict[str, float] | None = None
+
+    def _decoded(self) -> dict[str, float]:
+        if self._values is None:
+            values: dict[str, float] = {}
+            for block, data in self._answered:
+                self._source.decode_into(block, data, values)
+            self._values = values
+        return self._values
+
+    def __getitem__(self, name: str) -> float:
+        return self._decoded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
