@@ -127,7 +127,7 @@ def _sampler_setup(port: int, period_ns: int, poll_ms: float, task_ms: float,
                        link=ModbusLink("tcp", port=port, timeout_s=1.0))
     cfg = AcquisitionConfig(devices=[dev], channels=chans,
                             task=TaskConfig(period_ms=task_ms, deadline_ms=task_ms))
-    cycle = Cycle(period_ns, 0, busy_tail_ns=busy_tail_ns, state_capacity=1 << 16)
+    cycle = Cycle(period_ns, 0, busy_tail_ns=busy_tail_ns)
     bus = Bus()
     ex = Executor(cycle, bus)
     sampler = Sampler(cfg, period_ns, tick_fn=cycle.tick_reader())

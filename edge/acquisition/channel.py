@@ -151,8 +151,7 @@ class Reading(NamedTuple):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """A published value: engineering units, quality, and when it was acquired."""
 
     channel: str

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,7 +78,16 @@ class PollReadings(Sequence[Reading]):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self.records)))]
-        tick, t_ns, values, error, refused = self.records[i]
+        return self._reading(self.records[i])
+
+    def __iter__(self) -> Iterator[Reading]:
+        return map(self._reading, self.records)
+
+    def __reversed__(self) -> Iterator[Reading]:       # a release walks back from the newest
+        return map(self._reading, reversed(self.records))
+
+    def _reading(self, record: PollRecord) -> Reading:
+        tick, t_ns, values, error, refused = record
         raw = values.get(self.channel)
         if raw is not None:
             return Reading(raw, tick, t_ns, None)

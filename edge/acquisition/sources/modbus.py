@@ -266,6 +266,9 @@ class DecodedOnRead(Mapping[str, float]):
     def __getitem__(self, name: str) -> float:
         return self._decoded()[name]
 
+    def get(self, name: str, default: float | None = None) -> float | None:
+        return self._decoded().get(name, default)      # what a release calls
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._decoded())
 
