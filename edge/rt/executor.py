@@ -247,9 +247,10 @@ class Executor:
             if (tick + 1) % every == 0:
                 listener(tick, self.history(every))
 
-    def _event_records(self, upto: int):
-        """(tick, record) for the ticks before `upto` where something happens; the ticks
-        in between are passed over without touching their records."""
+    def _event_ticks(self, upto: int):
+        """The ticks before `upto` where something happens, each opened (bus delivery,
+        held publications, listeners) before it is yielded; the ticks in between are
+        passed over without Python work."""
         tick = self._processed
         while tick < upto:
             event = self._next_event(tick)
@@ -259,9 +260,7 @@ class Executor:
                 continue
             self._processed = tick + 1
             self._open_tick(tick)
-            if not self._states.holds(tick):      # the state ring was full (state_drops)
-                self.missing_records += 1
-            yield tick, self._states.record(tick)
+            yield tick
             tick += 1
 
     def _complete(self, ctx: TaskContext, started_ns: int) -> None:
@@ -291,9 +290,16 @@ class Executor:
         elif task.on_miss == "stop":
             self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DEADLINE))
 
-    def _releases(self, tick: int, record: np.void):
+    def _releases(self, tick: int):
+        """The tasks released at `tick`, each with its context; the tick's state record is
+        copied once, and only when some task is released."""
+        record = None
         for task in self.tasks:
             if task.released_at(tick):
+                if record is None:
+                    if not self._states.holds(tick):   # the state ring was full (state_drops)
+                        self.missing_records += 1
+                    record = self._states.record(tick)
                 task.releases += 1
                 yield task, TaskContext(self, task, tick, record)
 
@@ -303,8 +309,8 @@ class Executor:
             self._last_kick = tick
 
     def _process_sync(self, upto: int) -> None:
-        for tick, record in self._event_records(upto):
-            for task, ctx in self._releases(tick, record):
+        for tick in self._event_ticks(upto):
+            for task, ctx in self._releases(tick):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
                 if inspect.isawaitable(result):
@@ -313,8 +319,8 @@ class Executor:
         self._kick(self._processed)
 
     async def _process_async(self, upto: int) -> None:
-        for tick, record in self._event_records(upto):
-            for task, ctx in self._releases(tick, record):
+        for tick in self._event_ticks(upto):
+            for task, ctx in self._releases(tick):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
                 if inspect.isawaitable(result):
@@ -393,7 +399,7 @@ class Executor:
         """Open the ticks that ran before the thread stopped (listeners, bus), without
         releasing tasks: their outputs could no longer take effect."""
         while (upto := self._pull()) is not None:
-            for _ in self._event_records(upto if end_tick is None else min(upto, end_tick)):
+            for _ in self._event_ticks(upto if end_tick is None else min(upto, end_tick)):
                 pass
 
     # -- statistics ----------------------------------------------------------------
