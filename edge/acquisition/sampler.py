@@ -61,7 +61,11 @@ class Sampler:
         self.pollers: dict[str, DevicePoller] = {}
         # polls gathered per channel between releases; one poll record is shared by the
         # queues of its device's channels (nothing is decoded or copied per poll)
-        self.pending: dict[str, deque[PollRecord]] = {c.name: deque() for c in cfg.channels}
+        # (bounded: the oldest go first; counted as dropped_readings)
+        self.pending: dict[str, deque[PollRecord]] = {
+            c.name: deque(maxlen=PENDING_MAX) for c in cfg.channels}
+        self._polls_queued = {d.name: 0 for d in cfg.devices}
+        self._taken = {c.name: 0 for c in cfg.channels}
         for dev in cfg.devices:
             src = self._make_source(dev, by_device[dev.name])
             self.sources[dev.name] = src
@@ -82,7 +86,6 @@ class Sampler:
             default_stale = 3 * max(dev.period_ms, ch.period_ms) + timeout_ms
             self.channels[ch.name] = Channel(ch, rate, period_ns, default_stale)
             self.channel_ticks[ch.name] = _ticks(ch.period_ms, period_ns)
-        self.dropped_readings = 0
         self.monitors = [ThresholdMonitor(r) for r in cfg.thresholds]
         self.sealer = None
         if cfg.crypto:                     # cryptography is loaded only when a key is used
@@ -128,15 +131,14 @@ class Sampler:
         """Where the poller of `device` puts what each poll gave (called on the event
         loop, never blocks): one record, queued for each channel of the device."""
         queues = [self.pending[c.name] for c in self.cfg.channels if c.device == device]
+        queued = self._polls_queued
 
         def sink(values: Mapping[str, float | None], tick: int, t_ns: int,
                  error: str | None = None, refused: Mapping[str, str] | None = None) -> None:
             record = (tick, t_ns, values, error, refused)
             for q in queues:
-                if len(q) >= PENDING_MAX:
-                    q.popleft()
-                    self.dropped_readings += 1
                 q.append(record)
+            queued[device] += 1
         return sink
 
     def _sample_simulated(self, tick: int) -> None:
@@ -157,11 +159,18 @@ class Sampler:
         if q and q[-1][0] <= tick:       # the usual case: all of it is due (ticks rise)
             out = list(q)
             q.clear()
-            return out
-        out = []
-        while q and q[0][0] <= tick:
-            out.append(q.popleft())
+        else:
+            out = []
+            while q and q[0][0] <= tick:
+                out.append(q.popleft())
+        self._taken[channel] += len(out)
         return out
+
+    @property
+    def dropped_readings(self) -> int:
+        """Polls a channel never saw: its queue was full (PENDING_MAX) between releases."""
+        return sum(self._polls_queued[ch.device] - self._taken[name] - len(self.pending[name])
+                   for name, ch in ((c.name, c) for c in self.cfg.channels))
 
     # -- the LetTask -----------------------------------------------------------------
     def release(self, ctx: TaskContext) -> None:

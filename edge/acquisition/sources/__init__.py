@@ -150,8 +150,9 @@ class DevicePoller:
         self.sink(self._none_values, self.tick_fn(), time.time_ns(), kind)
 
     def _notify(self) -> None:
-        self.attempts += 1
-        if self._waiters:                  # cheap when nobody waits: the hot path
+        """Wake wait_attempts() callers whose count is reached (the poll loop calls this
+        only when someone waits)."""
+        if self._waiters:
             still = []
             for target, fut in self._waiters:
                 if self.attempts >= target:
@@ -206,7 +207,9 @@ class DevicePoller:
                         for kind in refused.values():          # the device refused these
                             self.errors[kind] += 1
                         self.polls += 1
-                self._notify()
+                self.attempts += 1
+                if self._waiters:
+                    self._notify()
                 if not ok:
                     await asyncio.sleep(self.backoff.delay(failures))
                     failures += 1
