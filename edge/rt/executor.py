@@ -179,7 +179,7 @@ class Executor:
         self._states = StateHistory(self.HISTORY_TICKS + PULL_RECORDS)
         self._recorded_from: int | None = None   # first tick whose record was pulled
         self._processed = 0          # ticks processed so far (next tick to process)
-        self.missing_records = 0     # event ticks whose record the state ring had dropped
+        self.missing_records = 0     # release ticks whose record the state ring had dropped
         self._kick_every = kick_every_ticks
         self._last_kick = -(10**9)
         self.deadline_misses = 0
@@ -337,7 +337,9 @@ class Executor:
         end = self.cycle.tick + n_ticks
         while self.cycle.tick < end:
             now = self.cycle.tick
-            chunk = min(self._next_event(now) - now + 1, end - now)
+            # at most PULL_RECORDS ticks a chunk: the state ring never overflows in virtual
+            # time, so history() always holds the last ticks
+            chunk = min(self._next_event(now) - now + 1, end - now, PULL_RECORDS)
             if self._kick_every:
                 chunk = min(chunk, self._kick_every)
             self.cycle.step(chunk)
