@@ -35,15 +35,15 @@ N_REGISTERS = 8          # four float32 channels in one block: one request per p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=3.0,
-                        help="measurement time per contender and round (default 3)")
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="measurement time per contender and round (default 2)")
     parser.add_argument("--period-us", type=int, default=1000,
                         help="cycle period for the sampler run (default 1000)")
     parser.add_argument("--changes", type=int, default=200,
                         help="register changes timed for the latency figure (default 200)")
-    parser.add_argument("--rounds", type=int, default=7,
+    parser.add_argument("--rounds", type=int, default=12,
                         help="rounds of bare, sampler, bare with the cycle (and a last bare run); "
-                             "the ratio is the median of the rounds' ratios (default 7)")
+                             "the ratio is the median of the rounds' ratios (default 12)")
     parser.add_argument("--busy-tail-us", type=float, default=0.0,
                         help="native cycle busy-wait tail during the sampler runs (default 0: "
                              "the cycle sleeps; its CPU cost is the jitter bench's subject)")
@@ -224,8 +224,8 @@ def run(args: argparse.Namespace) -> BenchReport:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     logging.getLogger("edge.rt.executor").setLevel(logging.ERROR)   # misses are counted
     period_ns = args.period_us * 1000
-    if not 1 <= args.rounds <= 20:
-        raise EdgeError("--rounds must be between 1 and 20")
+    if not 1 <= args.rounds <= 50:
+        raise EdgeError("--rounds must be between 1 and 50")
     tail_ns = int(args.busy_tail_us * 1000)
     raws, samplers, raws_cycle = [], [], []
     with _server_process() as port:
