@@ -203,9 +203,10 @@ class DevicePoller:
                         self.connected = False
                         ok = False
                     else:
+                        if refused:                            # the device refused these
+                            for kind in refused.values():
+                                self.errors[kind] += 1
                         self.sink(values, self.tick_fn(), time.time_ns(), None, refused or None)
-                        for kind in refused.values():          # the device refused these
-                            self.errors[kind] += 1
                         self.polls += 1
                 self.attempts += 1
                 if self._waiters:

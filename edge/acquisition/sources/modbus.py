@@ -186,37 +186,38 @@ class ModbusSource(Source):
         """One poll: every block of contiguous registers or bits, one request each; under
         the line's lock when the connection is a line shared by several units (an RTU
         line carries one request at a time). The values decode when first looked at."""
-        if not self.conn.shared:
-            return await self._exchange()
-        async with self.conn.lock:
-            return await self._exchange()
-
-    async def _exchange(self) -> tuple[Mapping[str, float], dict[str, str]]:
-        answered: list[tuple[Block, list]] = []
-        refused: dict[str, str] = {}
-        conn, unit = self.conn, self.link.unit
-        client = conn.client
-        for method, block in self._requests:
-            if client is None or not client.connected:
-                raise DeviceCommError(self.name, "disconnect", "the connection was lost")
-            if self._rtu:
-                conn.flush_input()
-            conn.rx_bytes = 0
-            self.requests += 1
-            try:
-                rsp = await getattr(client, method)(block.start, count=block.count,
-                                                    device_id=unit)
-            except Exception as exc:
-                raise self._comm_error(exc, client) from None
-            if rsp.isError():               # the device answered with a Modbus exception
-                refused.update((ch.name, "exception") for ch, _, _ in block.members)
-                continue
-            data = rsp.bits if block.table in BIT_TABLES else rsp.registers
-            if len(data) < block.count:
-                raise DeviceCommError(self.name, "corrupt",
-                                      f"asked {block.count} values, got {len(data)}")
-            answered.append((block, data))
-        return DecodedOnRead(self, answered), refused
+        conn = self.conn
+        lock = conn.lock if conn.shared else None
+        if lock is not None:
+            await lock.acquire()
+        try:
+            client = conn.client
+            if client is None:
+                raise DeviceCommError(self.name, "disconnect", "the connection was closed")
+            answered: list[tuple[Block, list]] = []
+            refused: dict[str, str] = {}
+            for method, block in self._requests:
+                if self._rtu:
+                    conn.flush_input()
+                conn.rx_bytes = 0
+                self.requests += 1
+                try:       # pymodbus raises ConnectionException when the link is down
+                    rsp = await getattr(client, method)(block.start, count=block.count,
+                                                        device_id=self.link.unit)
+                except Exception as exc:
+                    raise self._comm_error(exc, client) from None
+                if rsp.isError():           # the device answered with a Modbus exception
+                    refused.update((ch.name, "exception") for ch, _, _ in block.members)
+                    continue
+                data = rsp.bits if block.table in BIT_TABLES else rsp.registers
+                if len(data) < block.count:
+                    raise DeviceCommError(self.name, "corrupt",
+                                          f"asked {block.count} values, got {len(data)}")
+                answered.append((block, data))
+            return DecodedOnRead(self, answered), refused
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _comm_error(self, exc: Exception, client) -> Exception:
         """What a failed request means, by pymodbus' exception (imported here, on the
