@@ -169,8 +169,8 @@ class Sampler:
     @property
     def dropped_readings(self) -> int:
         """Polls a channel never saw: its queue was full (PENDING_MAX) between releases."""
-        return sum(self._polls_queued[ch.device] - self._taken[name] - len(self.pending[name])
-                   for name, ch in ((c.name, c) for c in self.cfg.channels))
+        return sum(self._polls_queued[c.device] - self._taken[c.name] - len(self.pending[c.name])
+                   for c in self.cfg.channels)
 
     # -- the LetTask -----------------------------------------------------------------
     def release(self, ctx: TaskContext) -> None:

@@ -213,3 +213,18 @@ async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on
         await poller.wait_attempts(6)
     assert poller.errors["other"] >= 2 and poller.polls >= 2
     assert got["x"][-1].raw in (11.0, None) and any(r.raw == 11.0 for r in got["x"])
+
+
+def test_registers_the_codec_cannot_read_fail_the_poll_not_the_release():
+    """Values decode at the release: a register outside 0..65535 (a broken driver) turns
+    into a failed reading there, never an exception in the release."""
+    from edge.acquisition.sources import PollReadings
+    from edge.acquisition.sources.modbus import DecodedOnRead
+
+    src = ModbusSource("dev", [ch("x", "holding", 0, "float32")], ModbusLink("tcp", port=1))
+    good = DecodedOnRead(src, [(src.blocks[0], [0x41A0, 0])])
+    bad = DecodedOnRead(src, [(src.blocks[0], [70_000, 0])])
+    readings = PollReadings([(1, 10, good, None, None), (2, 20, bad, None, None)], "x")
+    assert readings[0].raw == 20.0
+    assert readings[1].raw is None and readings[1].error == "other"
+    assert src.undecodable == 1

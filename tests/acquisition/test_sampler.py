@@ -171,6 +171,20 @@ async def test_a_dead_device_never_blocks_the_executor(unused_tcp_port):
     assert sampler.stats()["devices"]["plc"]["errors"]["connect"] >= 1
 
 
+def test_polls_beyond_the_queue_bound_are_dropped_oldest_first_and_counted():
+    from edge.acquisition.sampler import PENDING_MAX
+
+    cycle = Cycle(1_000_000, 1)
+    sampler = modbus_sampler(1, cycle)              # its poller is never started
+    sink = sampler.sink_for("plc")
+    for k in range(PENDING_MAX + 10):
+        sink({"pressure": float(k)}, 0, k)
+    assert sampler.dropped_readings == 10
+    taken = sampler._take("pressure", 0)
+    assert len(taken) == PENDING_MAX and taken[0][1] == 10     # the 10 oldest went
+    assert sampler.dropped_readings == 10 and sampler.stats()["dropped_readings"] == 10
+
+
 async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
     cycle = Cycle(1_000_000, 1)
     ex = Executor(cycle, Bus())

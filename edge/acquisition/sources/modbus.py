@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +20,8 @@ from edge.acquisition.channel import ChannelConfig
 from edge.acquisition.codec import make_block_decoder, register_count
 from edge.acquisition.sources import Source
 from edge.errors import DeviceCommError
+
+log = logging.getLogger(__name__)
 
 TABLES = ("holding", "input", "coil", "discrete")
 BIT_TABLES = ("coil", "discrete")
@@ -167,6 +171,7 @@ class ModbusSource(Source):
         self._requests = [(READ_METHODS[b.table], b) for b in self.blocks]
         self._rtu = link.transport == "rtu"
         self.requests = 0
+        self.undecodable = 0          # polls whose registers the codec could not read
         self._joined = False
 
     async def open(self) -> None:
@@ -259,8 +264,17 @@ class DecodedOnRead(Mapping[str, float]):
     def _decoded(self) -> dict[str, float]:
         if self._values is None:
             values: dict[str, float] = {}
-            for block, data in self._answered:
-                self._source.decode_into(block, data, values)
+            try:
+                for block, data in self._answered:
+                    self._source.decode_into(block, data, values)
+            except (struct.error, ValueError, IndexError, TypeError) as exc:
+                # registers the codec cannot read: the poll counts as failed (the channels
+                # report COMM_ERROR), it must not fail the release that looked at it
+                self._source.undecodable += 1
+                if self._source.undecodable == 1:
+                    log.warning("device '%s': undecodable registers (%s); counted in "
+                                "undecodable", self._source.name, exc)
+                values = {}
             self._values = values
         return self._values
 
