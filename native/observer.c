@@ -17,6 +17,8 @@ typedef struct observer {
     double p0[EDGE_MAX_AXES], integral[EDGE_MAX_AXES], r[EDGE_MAX_AXES];
     observer_status status;
     _Atomic uint32_t seq;
+    observer_config pending;                  /* written by observer_set_config ... */
+    _Atomic int pending_state;                /* 0 free, 1 queued, 2 applied, -1 refused */
 } observer;
 
 /* p = M(q) qd (N*m*s): the RNEA with qdd = qd, no velocity terms and no gravity. */
@@ -33,6 +35,18 @@ static void observer_init(observer *o, const edge_image *img)
     memset(o->integral, 0, sizeof o->integral);
     memset(o->r, 0, sizeof o->r);
     o->active = 1;
+}
+
+void observer_take_pending(edge_block *b, int accept)
+{
+    observer *o = b->self;
+    if (atomic_load_explicit(&o->pending_state, memory_order_acquire) != 1)
+        return;
+    if (accept) {
+        o->cfg = o->pending;
+        o->active = 0;      /* restart from the next tick: the integral used the old gains */
+    }
+    atomic_store_explicit(&o->pending_state, accept ? 2 : -1, memory_order_release);
 }
 
 static void observer_step(void *self, edge_image *img)
@@ -122,18 +136,25 @@ static void observer_release(void *self)
     free(self);
 }
 
-edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg)
+int observer_config_valid(const arm_model *model, const observer_config *cfg)
 {
-    if (!model || !cfg || arm_model_check(model) || cfg->n != model->n)
-        return NULL;
+    if (!cfg || cfg->n != model->n)
+        return 0;
     if (cfg->category < 0 || cfg->category > 2 || !(cfg->coulomb_velocity > 0))
-        return NULL;
+        return 0;
     for (int i = 0; i < cfg->n; i++)
         if (!(cfg->gain[i] > 0) || !(cfg->contact_threshold[i] > 0) ||
             !(cfg->collision_threshold[i] >= cfg->contact_threshold[i]) ||
             !(cfg->viscous[i] >= 0) || !(cfg->coulomb[i] >= 0) ||
             !isfinite(cfg->collision_threshold[i]))
-            return NULL;
+            return 0;
+    return 1;
+}
+
+edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg)
+{
+    if (!model || arm_model_check(model) || !observer_config_valid(model, cfg))
+        return NULL;
     observer *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
@@ -162,4 +183,16 @@ void observer_get_status(const edge_block *b, observer_status *out)
         atomic_thread_fence(memory_order_acquire);
         after = atomic_load_explicit(&o->seq, memory_order_relaxed);
     } while ((before & 1) || before != after);
+}
+
+int observer_set_config(edge_block *b, const observer_config *cfg)
+{
+    observer *o = b->self;
+    if (!observer_config_valid(&o->model, cfg))
+        return -2;
+    if (atomic_load_explicit(&o->pending_state, memory_order_acquire) == 1)
+        return -3;
+    o->pending = *cfg;
+    atomic_store_explicit(&o->pending_state, 1, memory_order_release);
+    return 0;
 }

@@ -34,9 +34,18 @@ typedef struct observer_status {
     double peak_ratio;            /* max_i |r_i| / collision_threshold_i this tick */
 } observer_status;
 
+/* 1 when cfg suits the (checked) model, else 0. */
+int observer_config_valid(const arm_model *model, const observer_config *cfg);
 /* The model and config are copied; NULL on bad input. */
 edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg);
 void observer_get_status(const edge_block *b, observer_status *out);
+/* Queue a new configuration (same arm). It goes with the safety configuration queued
+ * beside it: the linked safety block applies or refuses both at one tick boundary
+ * (safety_link_observer). 0 queued, -2 invalid, -3 one is already queued. */
+int observer_set_config(edge_block *b, const observer_config *cfg);
 /* cffi:end */
+
+/* For the safety block: apply (the observer restarts) or refuse the queued config. */
+void observer_take_pending(edge_block *b, int accept);
 
 #endif

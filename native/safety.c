@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cycle.h"
+#include "observer.h"
 #include "safety.h"
 
 #define SAFETY_SAMPLE_RAD 0.06   /* joint travel (sum over joints) between wall samples */
@@ -27,6 +28,7 @@ typedef struct safety {
     int pass_through;                  /* this tick's command is the upstream's, unchanged */
     int64_t resets_refused;
     double reach;                      /* m: bound on any sphere's distance from any axis */
+    edge_block *observer;              /* its queued config goes with ours, or NULL */
     int64_t reduced_since;
     double qs[EDGE_MAX_AXES], vs[EDGE_MAX_AXES], as[EDGE_MAX_AXES];
     double qd_prev[EDGE_MAX_AXES];
@@ -517,9 +519,13 @@ static void apply_pending_config(safety *s)
     if (atomic_load_explicit(&s->pending_state, memory_order_acquire) != 1)
         return;
     if (s->enabled) {
+        if (s->observer)
+            observer_take_pending(s->observer, 0);
         atomic_store_explicit(&s->pending_state, -1, memory_order_release);
         return;
     }
+    if (s->observer)
+        observer_take_pending(s->observer, 1);
     publish_begin(s);
     s->cfg = s->pending;
     s->reach = arm_reach(&s->model, &s->cfg);
@@ -721,6 +727,11 @@ int safety_set_config(edge_block *b, const safety_config *cfg)
     s->pending = *cfg;
     atomic_store_explicit(&s->pending_state, 1, memory_order_release);
     return 0;
+}
+
+void safety_link_observer(edge_block *b, edge_block *observer)
+{
+    ((safety *)b->self)->observer = observer;
 }
 
 int safety_config_state(const edge_block *b)

@@ -116,6 +116,8 @@ int safety_config_check(const arm_model *model, const safety_config *cfg);
 int safety_set_config(edge_block *b, const safety_config *cfg);
 /* The last queued configuration: 0 none, 1 queued, 2 applied, -1 refused (enabled). */
 int safety_config_state(const edge_block *b);
+/* A configuration queued on `observer` is applied or refused with the next safety one. */
+void safety_link_observer(edge_block *b, edge_block *observer);
 void safety_get_status(const edge_block *b, safety_status *out);
 /* Copies the most recent faults, oldest first; returns how many. */
 int safety_fault_history(const edge_block *b, safety_fault *out, int max);

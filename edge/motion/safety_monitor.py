@@ -79,9 +79,9 @@ def safety_block(arm: SerialArm, cfg: SafetyConfig) -> Block:
     return Block("safety", lib.safety_block_alloc(model, c))
 
 
-def observer_block(arm: SerialArm, cfg: ObserverConfig) -> Block:
-    """The momentum observer for arm; NativeError if C refuses the configuration."""
-    ffi, lib = require_native()
+def native_observer_config(arm: SerialArm, cfg: ObserverConfig):
+    """cfg as the C struct observer_config."""
+    ffi, _ = require_native()
     c = ffi.new("observer_config *")
     c.n = arm.n
     for i in range(arm.n):
@@ -90,7 +90,14 @@ def observer_block(arm: SerialArm, cfg: ObserverConfig) -> Block:
         c.collision_threshold[i] = cfg.collision_threshold[i]
     c.coulomb_velocity = cfg.coulomb_velocity
     c.category = cfg.category
-    return Block("observer", lib.observer_block_alloc(native_model(arm), c))
+    return c
+
+
+def observer_block(arm: SerialArm, cfg: ObserverConfig) -> Block:
+    """The momentum observer for arm; NativeError if C refuses the configuration."""
+    _, lib = require_native()
+    return Block("observer", lib.observer_block_alloc(native_model(arm),
+                                                       native_observer_config(arm, cfg)))
 
 
 class SafetyMonitor:
@@ -102,6 +109,8 @@ class SafetyMonitor:
         self.config = cfg
         self.observer = observer_block(arm, cfg.observer) if cfg.observer else None
         self.block = safety_block(arm, cfg)
+        if self.observer is not None:     # a reconfiguration applies to both at once
+            self.lib.safety_link_observer(self.block.handle, self.observer.handle)
         self.enabled = True
         self._seen_faults = 0
 
@@ -171,9 +180,15 @@ class SafetyMonitor:
         if self.enabled:
             raise SafetyConfigLocked("the safety configuration cannot change while the arm "
                                      "is enabled; disable it first")
+        observer = None
         if cfg.observer != self.config.observer:
-            raise NotImplementedError("changing the observer configuration needs a new "
-                                      "observer block (rebuild the cycle)")
+            if (cfg.observer is None) != (self.observer is None):
+                # the cycle's blocks are fixed once it is built
+                raise ConfigError("adding or removing the collision observer changes the "
+                                  "cycle's blocks: restart the runtime with the new board")
+            observer = native_observer_config(self.arm, cfg.observer)
+            if not self.lib.observer_config_valid(native_model(self.arm), observer):
+                raise ConfigError("the native observer refused the configuration")
         rc = self.lib.safety_set_config(self.block.handle, native_config(cfg))
         if rc == -1:
             raise SafetyConfigLocked("the native safety block is enabled; configuration "
@@ -182,6 +197,10 @@ class SafetyMonitor:
             raise SafetyConfigLocked("a configuration change is already queued")
         if rc:
             raise ConfigError(f"the native safety block refused the configuration ({rc})")
+        # the safety block applies (or refuses) both at one tick boundary
+        if observer is not None and self.lib.observer_set_config(self.observer.handle,
+                                                                 observer):
+            raise SafetyConfigLocked("an observer configuration change is already queued")
         self.config = cfg
         log.info("safety configuration queued, checksum %s", cfg.checksum)
 

@@ -8,13 +8,16 @@ import dataclasses
 import math
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.config import load_board
+from edge.errors import ConfigError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
 from edge.motion.bench_safety import SafetyRig
+from edge.motion.safety import SAFETY_CMD_ENABLE
 from edge.rt.native import NO_STOP
 
 BOARD = load_board("sim_arm")
@@ -181,3 +184,61 @@ def test_collision_latches_until_reset_and_category_is_configurable():
     np.testing.assert_allclose(s["q"][-1, :N], target, atol=5e-3)
     assert np.all(s["fault_code"] == 0)
     assert [f.code for f in rig.monitor.faults()] == [300]
+
+
+def collides_under(rig, tau, ticks=400) -> bool:
+    rig.inject(tau)
+    s = rig.run(ticks)
+    return bool(np.any(s["fault_code"] == 300))
+
+
+BASE = dataclasses.replace(CFG, walls=[])
+PUSH = np.zeros(N)
+PUSH[1] = 0.6 * OBS.collision_threshold[1]        # between half and the whole threshold
+STRICTER = dataclasses.replace(BASE, observer=dataclasses.replace(
+    OBS, collision_threshold=[0.5 * c for c in OBS.collision_threshold],
+    contact_threshold=[0.25 * c for c in OBS.collision_threshold]))
+
+
+def disabled_rig_with_stricter_config_queued():
+    rig = SafetyRig(cfg=BASE)
+    rig.run(5)
+    rig.monitor.set_enabled(False, lambda t, k, a: rig.cycle.push_command(rig.cycle.tick, t, k, a))
+    rig.run(2)
+    rig.monitor.reconfigure(STRICTER)
+    return rig
+
+
+def test_observer_thresholds_change_with_the_safety_configuration():
+    """Reconfigured while disabled, the observer takes its new thresholds at the same
+    tick boundary as the safety block: a push between the new and the old collision
+    threshold is then a collision, and was not before."""
+    assert not collides_under(SafetyRig(cfg=BASE), PUSH)         # the control
+    rig = disabled_rig_with_stricter_config_queued()
+    rig.run(1)
+    assert rig.monitor.config_state() == "applied"
+    assert rig.monitor.status()["checksum"] == STRICTER.checksum
+    rig.command(SAFETY_CMD_ENABLE, [1])
+    rig.monitor.enabled = True
+    rig.run(50)
+    assert collides_under(rig, PUSH)
+
+
+def test_an_observer_change_refused_with_the_safety_one_leaves_the_old_thresholds():
+    rig = disabled_rig_with_stricter_config_queued()
+    rig.command(SAFETY_CMD_ENABLE, [1])            # enabled before the tick boundary
+    rig.run(1)
+    assert rig.monitor.config_state() == "refused"
+    rig.run(50)
+    assert not collides_under(rig, PUSH)            # still the old thresholds
+
+
+def test_the_observer_cannot_be_added_or_removed_or_made_invalid_at_run_time():
+    rig = SafetyRig(cfg=BASE)
+    rig.monitor.enabled = False
+    with pytest.raises(ConfigError, match="restart the runtime"):
+        rig.monitor.reconfigure(dataclasses.replace(BASE, observer=None))
+    broken = dataclasses.replace(OBS, gain=[-1.0] * N)
+    with pytest.raises(ConfigError, match="observer refused"):
+        rig.monitor.reconfigure(dataclasses.replace(BASE, observer=broken))
+    assert rig.monitor.config_state() == "none"
