@@ -9,7 +9,7 @@ until that value is delivered on the bus is recorded (from just before the write
 is sent, so the write's own round trip is included: an upper bound).
 
 (1) and (2) alternate over several rounds, and each sampler run is compared with the
-bare runs just before and after it: on a shared machine the speed drifts by more, from
+bare runs that open its round and the next: on a shared machine the speed drifts by more, from
 one run to the next, than the difference being measured.
 """
 
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> BenchReport:
     sampler_rates = [x["polls_per_s"] for x in samplers]
     cycle_rates = [r["polls_per_s"] for r in raws_cycle]
     # The machine's speed drifts by more than the difference measured, within seconds:
-    # each sampler run is judged against the bare runs just before and after it.
+    # each sampler run is judged against the bare runs that open its round and the next.
     round_ratios = [s / ((raw_rates[i] + raw_rates[i + 1]) / 2)
                     for i, s in enumerate(sampler_rates)]
     ratio = float(np.median(round_ratios))

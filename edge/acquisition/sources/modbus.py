@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edge.acquisition.channel import ChannelConfig
@@ -39,6 +39,28 @@ class Block:
     count: int
     members: list[tuple[ChannelConfig, int, int]] = field(default_factory=list)
     # (channel, offset in block, width)
+    _decode: Callable[[Sequence[int]], tuple] | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        """The pymodbus client method that reads this block."""
+        return READ_METHODS[self.table]
+
+    def compile_decoder(self) -> None:
+        """Prepare decode_into once the members are final (ConfigError on a bad type)."""
+        if self.table not in BIT_TABLES:
+            self._decode = make_block_decoder(self.count, [
+                (off, c.source.get("type", "uint16"), c.source.get("byte_order", "big"),
+                 c.source.get("word_order", "big")) for c, off, _ in self.members])
+
+    def decode_into(self, data: Sequence, values: dict[str, float]) -> None:
+        """The values of the block's channels from the registers or bits it read."""
+        if self.table in BIT_TABLES:
+            for ch, off, _ in self.members:
+                values[ch.name] = 1.0 if data[off] else 0.0
+            return
+        values.update(zip((c.name for c, _, _ in self.members), self._decode(data),
+                          strict=True))
 
 
 def channel_width(ch: ChannelConfig) -> int:
@@ -163,12 +185,8 @@ class ModbusSource(Source):
         self.link = link
         self.conn = connection or ModbusConnection(link)
         self.blocks = plan_reads(channels, link.max_gap)
-        self._decoders = {id(b): make_block_decoder(b.count, [
-            (off, c.source.get("type", "uint16"), c.source.get("byte_order", "big"),
-             c.source.get("word_order", "big")) for c, off, _ in b.members])
-            for b in self.blocks if b.table not in BIT_TABLES}
-        self._names = {id(b): [c.name for c, _, _ in b.members] for b in self.blocks}
-        self._requests = [(READ_METHODS[b.table], b) for b in self.blocks]
+        for block in self.blocks:
+            block.compile_decoder()
         self._rtu = link.transport == "rtu"
         self.requests = 0
         self.undecodable = 0          # polls whose registers the codec could not read
@@ -201,14 +219,14 @@ class ModbusSource(Source):
                 raise DeviceCommError(self.name, "disconnect", "the connection was closed")
             answered: list[tuple[Block, list]] = []
             refused: dict[str, str] = {}
-            for method, block in self._requests:
+            for block in self.blocks:
                 if self._rtu:
                     conn.flush_input()
                 conn.rx_bytes = 0
                 self.requests += 1
                 try:       # pymodbus raises ConnectionException when the link is down
-                    rsp = await getattr(client, method)(block.start, count=block.count,
-                                                        device_id=self.link.unit)
+                    rsp = await getattr(client, block.method)(block.start, count=block.count,
+                                                              device_id=self.link.unit)
                 except Exception as exc:
                     raise self._comm_error(exc, client) from None
                 if rsp.isError():           # the device answered with a Modbus exception
@@ -241,14 +259,6 @@ class ModbusSource(Source):
             return DeviceCommError(self.name, "corrupt", str(exc))
         return exc
 
-    def decode_into(self, block: Block, data: list, values: dict[str, float]) -> None:
-        """The values of `block`'s channels from its registers or bits."""
-        if block.table in BIT_TABLES:
-            for ch, off, _ in block.members:
-                values[ch.name] = 1.0 if data[off] else 0.0
-            return
-        values.update(zip(self._names[id(block)], self._decoders[id(block)](data), strict=True))
-
 
 class DecodedOnRead(Mapping[str, float]):
     """One poll's values, decoded from the registers the first time one is looked at:
@@ -266,7 +276,7 @@ class DecodedOnRead(Mapping[str, float]):
             values: dict[str, float] = {}
             try:
                 for block, data in self._answered:
-                    self._source.decode_into(block, data, values)
+                    block.decode_into(data, values)
             except (struct.error, ValueError, IndexError, TypeError) as exc:
                 # registers the codec cannot read: the poll counts as failed (the channels
                 # report COMM_ERROR), it must not fail the release that looked at it
