@@ -32,6 +32,10 @@ class Quality(IntEnum):
     COMM_ERROR = 3        # the device did not answer, or answered garbage
 
 
+GOOD, OUT_OF_RANGE, STALE, COMM_ERROR = Quality
+# an enum member's .name is a Python-level property: releases look names up here
+QUALITY_NAMES = {q: q.name for q in Quality}
+
 FILTER_KINDS = ("lowpass", "median", "moving_average")
 
 
@@ -162,7 +166,7 @@ class Sample(NamedTuple):
     unit: str
 
     def to_data(self) -> dict[str, Any]:
-        return {"value": self.value, "quality": self.quality.name, "unit": self.unit,
+        return {"value": self.value, "quality": QUALITY_NAMES[self.quality], "unit": self.unit,
                 "tick": self.tick, "t_ns": self.t_ns}
 
 
@@ -177,6 +181,7 @@ class Channel:
         stale_ms = cfg.stale_ms if cfg.stale_ms is not None else (
             default_stale_ms if default_stale_ms is not None else 3000.0 / sample_rate_hz)
         self.stale_ticks = max(1, int(math.ceil(stale_ms * 1e6 / period_ns)))
+        self._every_reading = self.filter is not None or cfg.decimate > 1
         self._decim_phase = 0            # filtered samples since the last kept one
         self._last_published: Sample | None = None
         self._last_good_tick: int | None = None
@@ -192,37 +197,38 @@ class Channel:
         if candidate is None:
             return None
         last = self._last_published
-        if last is not None and candidate.quality == last.quality:
-            if candidate.quality in (Quality.STALE, Quality.COMM_ERROR):
+        quality = candidate.quality
+        if last is not None and quality == last.quality:
+            if quality == STALE or quality == COMM_ERROR:
                 return None              # bad news once per transition, not every release
-            if abs(candidate.value - last.value) <= self.cfg.deadband \
-                    and self.cfg.deadband > 0:
+            deadband = self.cfg.deadband
+            if deadband > 0 and abs(candidate.value - last.value) <= deadband:
                 return None
         self._last_published = candidate
-        self.counts[candidate.quality.name] += 1
+        self.counts[QUALITY_NAMES[quality]] += 1
         return candidate
 
     def _candidate(self, readings: list[Reading], tick: int) -> Sample | None:
         cfg = self.cfg
         if self._first_tick is None:
             self._first_tick = tick        # start-up grace: stale only after stale_ms
-        if self.filter is None and cfg.decimate == 1:
-            latest_event, any_good = self._latest_event_unfiltered(readings)
-        else:
+        if self._every_reading:
             latest_event, any_good = self._latest_event_filtered(readings)
+        else:
+            latest_event, any_good = self._latest_event_unfiltered(readings)
         if latest_event is not None:
             return latest_event
         if any_good:                       # fresh, but held back by decimation
             return None
         if readings:                       # only failures since the last release
-            return self._sample(self._last_value, Quality.COMM_ERROR, readings[-1])
+            return self._sample(self._last_value, COMM_ERROR, readings[-1])
         last = self._last_published
-        if last is not None and last.quality == Quality.COMM_ERROR:
+        if last is not None and last.quality == COMM_ERROR:
             return None                    # a failing device: COMM_ERROR says more than STALE
         since = self._last_good_tick if self._last_good_tick is not None else self._first_tick
         if tick - since > self.stale_ticks:
             # the last value, stamped with when it was acquired (never: this release, 0 ns)
-            return Sample(cfg.name, self._last_value, Quality.STALE,
+            return Sample(cfg.name, self._last_value, STALE,
                           self._last_good_tick if self._last_good_tick is not None else tick,
                           self._last_t_ns, cfg.unit)
         return None
@@ -237,16 +243,15 @@ class Channel:
         cfg = self.cfg
         scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
         event = None
-        for r in reversed(readings):
-            if r.raw is None:
+        for raw, tick, t_ns, _ in reversed(readings):
+            if raw is None:
                 continue
-            v = r.raw * scale + offset
+            v = float(raw * scale + offset)
             if lo <= v <= hi:              # NaN is out of range
-                self._last_good_tick, self._last_t_ns = r.tick, r.t_ns
-                self._last_value = float(v)
-                return event or self._sample(self._last_value, Quality.GOOD, r), True
+                self._last_good_tick, self._last_t_ns, self._last_value = tick, t_ns, v
+                return event or Sample(cfg.name, v, GOOD, tick, t_ns, cfg.unit), True
             if event is None:
-                event = self._sample(float(v), Quality.OUT_OF_RANGE, r)
+                event = Sample(cfg.name, v, OUT_OF_RANGE, tick, t_ns, cfg.unit)
         return event, event is not None
 
     def _latest_event_filtered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
@@ -276,9 +281,9 @@ class Channel:
                 last_kept = n - 1 - (n - 1 - first_kept) % d
                 kept_at = idx[last_kept]
                 self._last_value = float(y[last_kept])
-                event = self._sample(self._last_value, Quality.GOOD, good[kept_at])
+                event = self._sample(self._last_value, GOOD, good[kept_at])
         if len(idx) < len(eng):            # some out of range: the later event wins
             last_bad = max(i for i, v in enumerate(eng) if not lo <= v <= hi)
             if last_bad > kept_at:
-                event = self._sample(float(eng[last_bad]), Quality.OUT_OF_RANGE, good[last_bad])
+                event = self._sample(float(eng[last_bad]), OUT_OF_RANGE, good[last_bad])
         return event, True

@@ -179,57 +179,76 @@ class DevicePoller:
         return True
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        loop = asyncio.get_running_loop()
+        """Poll until stopped: connect, poll while the link holds, back off after a
+        failure (connect or exchange), reconnect."""
         failures = 0
-        next_t = loop.time()
         try:
             while not self._stopping:
-                ok = self.connected or await self._connect()
-                if ok:
-                    try:
-                        values, refused = await self.source.read()
-                    except Exception as exc:
-                        if isinstance(exc, DeviceCommError):
-                            kind = exc.kind
-                            log.info("device '%s': %s; reconnecting", self.source.name, exc)
-                        else:                  # a driver bug must not end the poller
-                            kind = "other"
-                            log.exception("device '%s': unexpected error while reading",
-                                          self.source.name)
-                        self.last_error = f"{kind}: {exc}"
-                        self._emit_error(kind)
-                        await self.source.close()
-                        self.connected = False
-                        ok = False
-                    else:
-                        if refused:                            # the device refused these
-                            for kind in refused.values():
-                                self.errors[kind] += 1
-                        self.sink(values, self.tick_fn(), time.time_ns(), None, refused or None)
-                        self.polls += 1
-                self.attempts += 1
-                if self._waiters:
-                    self._notify()
-                if not ok:
-                    await asyncio.sleep(self.backoff.delay(failures))
-                    failures += 1
-                    next_t = loop.time()
-                    continue
-                failures = 0
-                if self.period_s <= 0:         # back to back: the read itself awaited I/O
-                    if self.attempts % 64 == 0:
-                        await asyncio.sleep(0)
-                    continue
-                next_t += self.period_s
-                now = loop.time()
-                if next_t < now:
-                    self.overruns += 1
-                    next_t = now
-                await asyncio.sleep(next_t - now)
+                if self.connected or await self._connect():
+                    if await self._poll_while_connected():
+                        failures = 0
+                    if self._stopping:
+                        break
+                else:
+                    self._count_attempt()
+                await asyncio.sleep(self.backoff.delay(failures))
+                failures += 1
         finally:
             self.connected = False
             await self.source.close()
+
+    async def _poll_while_connected(self) -> bool:
+        """The hot loop: one read and one sink call per poll, until an exchange fails (the
+        link is then closed) or the poller stops; whether any poll succeeded."""
+        read, sink, tick_fn, clock = self.source.read, self.sink, self.tick_fn, time.time_ns
+        errors, period = self.errors, self.period_s
+        loop = asyncio.get_running_loop()
+        next_t = loop.time()
+        polled = False
+        while not self._stopping:
+            try:
+                values, refused = await read()
+            except Exception as exc:
+                self._read_failed(exc)
+                await self.source.close()
+                self.connected = False
+                self._count_attempt()
+                return polled
+            if refused:                                # the device refused these
+                for kind in refused.values():
+                    errors[kind] += 1
+                sink(values, tick_fn(), clock(), None, refused)
+            else:
+                sink(values, tick_fn(), clock())
+            polled = True
+            self.polls += 1
+            self._count_attempt()
+            if period <= 0:            # back to back: the read itself awaited I/O
+                if not self.polls & 63:
+                    await asyncio.sleep(0)
+                continue
+            next_t += period
+            now = loop.time()
+            if next_t < now:
+                self.overruns += 1
+                next_t = now
+            await asyncio.sleep(next_t - now)
+        return polled
+
+    def _count_attempt(self) -> None:
+        self.attempts += 1
+        if self._waiters:
+            self._notify()
+
+    def _read_failed(self, exc: Exception) -> None:
+        if isinstance(exc, DeviceCommError):
+            kind = exc.kind
+            log.info("device '%s': %s; reconnecting", self.source.name, exc)
+        else:                  # a driver bug must not end the poller
+            kind = "other"
+            log.exception("device '%s': unexpected error while reading", self.source.name)
+        self.last_error = f"{kind}: {exc}"
+        self._emit_error(kind)
 
     async def wait_attempts(self, n: int, timeout_s: float = 5.0) -> None:
         """Wait until `n` more poll/connect attempts have finished (for tests and rigs)."""

@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 TABLES = ("holding", "input", "coil", "discrete")
 BIT_TABLES = ("coil", "discrete")
-READ_METHODS = {"holding": "read_holding_registers", "input": "read_input_registers",
-                "coil": "read_coils", "discrete": "read_discrete_inputs"}
+# the pymodbus request PDU of each table (module, class): built once per block and unit
+READ_REQUESTS = {"holding": ("register_message", "ReadHoldingRegistersRequest"),
+                 "input": ("register_message", "ReadInputRegistersRequest"),
+                 "coil": ("bit_message", "ReadCoilsRequest"),
+                 "discrete": ("bit_message", "ReadDiscreteInputsRequest")}
 MAX_PER_REQUEST = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
 
 
@@ -40,14 +43,24 @@ class Block:
     members: list[tuple[ChannelConfig, int, int]] = field(default_factory=list)
     # (channel, offset in block, width)
     _decode: Callable[[Sequence[int]], tuple] | None = field(default=None, repr=False)
+    _names: tuple[str, ...] = field(default=(), repr=False)
 
     @property
-    def method(self) -> str:
-        """The pymodbus client method that reads this block."""
-        return READ_METHODS[self.table]
+    def bits(self) -> bool:
+        return self.table in BIT_TABLES
+
+    def request(self, unit: int):
+        """The pymodbus request PDU that reads this block from `unit`, built once and sent
+        at every poll (pymodbus gives it a new transaction id each time)."""
+        import importlib
+
+        module, name = READ_REQUESTS[self.table]
+        cls = getattr(importlib.import_module(f"pymodbus.pdu.{module}"), name)
+        return cls(address=self.start, count=self.count, dev_id=unit)
 
     def compile_decoder(self) -> None:
         """Prepare decode_into once the members are final (ConfigError on a bad type)."""
+        self._names = tuple(c.name for c, _, _ in self.members)
         if self.table not in BIT_TABLES:
             self._decode = make_block_decoder(self.count, [
                 (off, c.source.get("type", "uint16"), c.source.get("byte_order", "big"),
@@ -55,12 +68,11 @@ class Block:
 
     def decode_into(self, data: Sequence, values: dict[str, float]) -> None:
         """The values of the block's channels from the registers or bits it read."""
-        if self.table in BIT_TABLES:
+        if self.bits:
             for ch, off, _ in self.members:
                 values[ch.name] = 1.0 if data[off] else 0.0
             return
-        values.update(zip((c.name for c, _, _ in self.members), self._decode(data),
-                          strict=True))
+        values.update(zip(self._names, self._decode(data), strict=True))
 
 
 def channel_width(ch: ChannelConfig) -> int:
@@ -188,6 +200,7 @@ class ModbusSource(Source):
         for block in self.blocks:
             block.compile_decoder()
         self._rtu = link.transport == "rtu"
+        self._reads: list[tuple[Block, object, bool]] | None = None   # (block, PDU, bits)
         self.requests = 0
         self.undecodable = 0          # polls whose registers the codec could not read
         self._joined = False
@@ -219,20 +232,21 @@ class ModbusSource(Source):
                 raise DeviceCommError(self.name, "disconnect", "the connection was closed")
             answered: list[tuple[Block, list]] = []
             refused: dict[str, str] = {}
-            for block in self.blocks:
+            if self._reads is None:        # built once, at the first read (pymodbus loaded)
+                self._reads = [(b, b.request(self.link.unit), b.bits) for b in self.blocks]
+            for block, request, bits in self._reads:
                 if self._rtu:
                     conn.flush_input()
                 conn.rx_bytes = 0
                 self.requests += 1
                 try:       # pymodbus raises ConnectionException when the link is down
-                    rsp = await getattr(client, block.method)(block.start, count=block.count,
-                                                              device_id=self.link.unit)
+                    rsp = await client.execute(False, request)
                 except Exception as exc:
                     raise self._comm_error(exc, client) from None
                 if rsp.isError():           # the device answered with a Modbus exception
                     refused.update((ch.name, "exception") for ch, _, _ in block.members)
                     continue
-                data = rsp.bits if block.table in BIT_TABLES else rsp.registers
+                data = rsp.bits if bits else rsp.registers
                 if len(data) < block.count:
                     raise DeviceCommError(self.name, "corrupt",
                                           f"asked {block.count} values, got {len(data)}")
@@ -292,7 +306,10 @@ class DecodedOnRead(Mapping[str, float]):
         return self._decoded()[name]
 
     def get(self, name: str, default: float | None = None) -> float | None:
-        return self._decoded().get(name, default)      # what a release calls
+        values = self._values               # what a release calls: decoded once
+        if values is None:
+            values = self._decoded()
+        return values.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._decoded())
