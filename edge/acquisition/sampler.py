@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -41,6 +42,65 @@ def _ticks(ms: float, period_ns: int) -> int:
     return max(1, int(round(ms * 1e6 / period_ns)))
 
 
+class PollQueue:
+    """The polls of one device that some of its channels have not taken yet: one record
+    per poll, shared by the channels (a poll costs one append, whatever the channels).
+    Each channel remembers how many polls it took; bounded: when a release falls behind,
+    the oldest polls go first and count as dropped for the channels that had not seen them."""
+
+    __slots__ = ("records", "appended", "taken", "dropped", "_last_taken")
+
+    def __init__(self, channels: list[str], bound: int = PENDING_MAX) -> None:
+        self.records: deque[PollRecord] = deque(maxlen=bound)
+        self.appended = 0                          # polls ever queued
+        self.taken = dict.fromkeys(channels, 0)    # per channel: polls taken (a count)
+        self.dropped = dict.fromkeys(channels, 0)  # per channel: polls lost to the bound
+        # the last span taken (first count, end count, records): the channels of a device
+        # usually take the same span at a release, and share one list of it
+        self._last_taken: tuple[int, int, list[PollRecord]] = (0, 0, [])
+
+    def take(self, channel: str, tick: int) -> list[PollRecord]:
+        """The channel's polls stamped at or before `tick`, oldest first (ticks rise)."""
+        records = self.records
+        first = self.appended - len(records)       # the count of records[0]
+        start = self.taken[channel]
+        if start < first:
+            self.dropped[channel] += first - start
+            start = first
+        if records and records[-1][0] <= tick:     # the usual case: all of it is due
+            end = len(records)
+        else:
+            end = start - first
+            while end < len(records) and records[end][0] <= tick:
+                end += 1
+        self.taken[channel] = first + end
+        last_start, last_end, last = self._last_taken
+        if (last_start, last_end) == (start, first + end):
+            return last
+        if start == first and end == len(records):
+            span = list(records)
+        else:
+            span = list(itertools.islice(records, start - first, end))
+        self._last_taken = (start, first + end, span)
+        return span
+
+    def trim(self) -> None:
+        """Forget the polls every channel has taken."""
+        first = self.appended - len(self.records)
+        done = min(self.taken.values()) - first
+        self._last_taken = (0, 0, [])
+        if done >= len(self.records):
+            self.records.clear()
+        else:
+            for _ in range(done):
+                self.records.popleft()
+
+    def lost(self, channel: str) -> int:
+        """Polls the channel never saw (dropped, or about to be when it next takes)."""
+        first = self.appended - len(self.records)
+        return self.dropped[channel] + max(0, first - self.taken[channel])
+
+
 class Sampler:
     """Owns the sources, pollers, channels, rules, usage and sealing of one section."""
 
@@ -59,13 +119,9 @@ class Sampler:
         self._lines: dict[str, ModbusConnection] = {}
         self.simulated: dict[str, tuple[SimulatedSource, int, PollSink]] = {}
         self.pollers: dict[str, DevicePoller] = {}
-        # polls gathered per channel between releases; one poll record is shared by the
-        # queues of its device's channels (nothing is decoded or copied per poll)
-        # (bounded: the oldest go first; counted as dropped_readings)
-        self.pending: dict[str, deque[PollRecord]] = {
-            c.name: deque(maxlen=PENDING_MAX) for c in cfg.channels}
-        self._polls_queued = {d.name: 0 for d in cfg.devices}
-        self._taken = {c.name: 0 for c in cfg.channels}
+        # polls gathered per device between releases (nothing is decoded or copied per poll)
+        self.queues = {d.name: PollQueue([c.name for c in by_device[d.name]])
+                       for d in cfg.devices}
         for dev in cfg.devices:
             src = self._make_source(dev, by_device[dev.name])
             self.sources[dev.name] = src
@@ -86,6 +142,8 @@ class Sampler:
             default_stale = 3 * max(dev.period_ms, ch.period_ms) + timeout_ms
             self.channels[ch.name] = Channel(ch, rate, period_ns, default_stale)
             self.channel_ticks[ch.name] = _ticks(ch.period_ms, period_ns)
+        self._release_order = [(c.name, self.channels[c.name], self.channel_ticks[c.name],
+                                self.queues[c.device]) for c in cfg.channels]
         self.monitors = [ThresholdMonitor(r) for r in cfg.thresholds]
         self.sealer = None
         if cfg.crypto:                     # cryptography is loaded only when a key is used
@@ -129,16 +187,14 @@ class Sampler:
     # -- inputs --------------------------------------------------------------------
     def sink_for(self, device: str) -> PollSink:
         """Where the poller of `device` puts what each poll gave (called on the event
-        loop, never blocks): one record, queued for each channel of the device."""
-        queues = [self.pending[c.name] for c in self.cfg.channels if c.device == device]
-        queued = self._polls_queued
+        loop, never blocks): one record in the device's queue."""
+        queue = self.queues[device]
+        append = queue.records.append
 
         def sink(values: Mapping[str, float | None], tick: int, t_ns: int,
                  error: str | None = None, refused: Mapping[str, str] | None = None) -> None:
-            record = (tick, t_ns, values, error, refused)
-            for q in queues:
-                q.append(record)
-            queued[device] += 1
+            append((tick, t_ns, values, error, refused))
+            queue.appended += 1
         return sink
 
     def _sample_simulated(self, tick: int) -> None:
@@ -154,33 +210,21 @@ class Sampler:
                 else:
                     sink(values, k, t_ns)
 
-    def _take(self, channel: str, tick: int) -> list[PollRecord]:
-        q = self.pending[channel]
-        if q and q[-1][0] <= tick:       # the usual case: all of it is due (ticks rise)
-            out = list(q)
-            q.clear()
-        else:
-            out = []
-            while q and q[0][0] <= tick:
-                out.append(q.popleft())
-        self._taken[channel] += len(out)
-        return out
-
     @property
     def dropped_readings(self) -> int:
-        """Polls a channel never saw: its queue was full (PENDING_MAX) between releases."""
-        return sum(self._polls_queued[c.device] - self._taken[c.name] - len(self.pending[c.name])
-                   for c in self.cfg.channels)
+        """Polls a channel never saw: its device's queue was full (PENDING_MAX) between
+        releases."""
+        return sum(self.queues[c.device].lost(c.name) for c in self.cfg.channels)
 
     # -- the LetTask -----------------------------------------------------------------
     def release(self, ctx: TaskContext) -> None:
         tick = ctx.tick
         self._sample_simulated(tick)
         samples: dict[str, Sample] = {}
-        for name, ch in self.channels.items():
-            if tick % self.channel_ticks[name]:
+        for name, ch, every, queue in self._release_order:
+            if tick % every:
                 continue
-            sample = ch.ingest(PollReadings(self._take(name, tick), name), tick)
+            sample = ch.ingest(PollReadings(queue.take(name, tick), name), tick)
             if sample is None:
                 continue
             samples[name] = sample
@@ -193,6 +237,8 @@ class Sampler:
                 data = self.sealer.seal(topic, sample.tick, data)
             ctx.publish(topic, data)
             self.published += 1
+        for queue in self.queues.values():
+            queue.trim()
         for mon in self.monitors:
             s = samples.get(mon.rule.channel)
             if s is not None and (ev := mon.evaluate(s)) is not None:

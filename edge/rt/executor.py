@@ -77,14 +77,25 @@ class LetTask:
 class TaskContext:
     """What one release of a task sees and may do; outputs are held until r + D."""
 
-    def __init__(self, executor: Executor, task: LetTask, tick: int, state: np.void) -> None:
+    __slots__ = ("_executor", "task", "tick", "effective_tick", "_state", "_publishes",
+                 "_commands")
+
+    def __init__(self, executor: Executor, task: LetTask, tick: int) -> None:
         self._executor = executor
         self.task = task
         self.tick = tick
         self.effective_tick = tick + task.deadline_ticks
-        self.state = state
+        self._state: np.void | None = None
         self._publishes: list[tuple[str, Any]] = []
         self._commands: list[tuple[int, int, tuple[float, ...]]] = []
+
+    @property
+    def state(self) -> np.void:
+        """The native state record of tick r (read-only; copied when first looked at,
+        so a task that never reads it costs no copy)."""
+        if self._state is None:
+            self._state = self._executor.state_record(self.tick)
+        return self._state
 
     def latest(self, topic: str) -> Message | None:
         """The last message on `topic` delivered by tick r."""
@@ -291,17 +302,25 @@ class Executor:
             self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DEADLINE))
 
     def _releases(self, tick: int):
-        """The tasks released at `tick`, each with its context; the tick's state record is
-        copied once, and only when some task is released."""
-        record = None
+        """The tasks released at `tick`, each with its context (which copies the tick's
+        state record only if the task looks at it)."""
+        checked = False
         for task in self.tasks:
             if task.released_at(tick):
-                if record is None:
+                if not checked:
+                    checked = True
                     if not self._states.holds(tick):   # the state ring was full (state_drops)
                         self.missing_records += 1
-                    record = self._states.record(tick)
                 task.releases += 1
-                yield task, TaskContext(self, task, tick, record)
+                yield task, TaskContext(self, task, tick)
+
+    def state_record(self, tick: int) -> np.void:
+        """A read-only copy of the state record of `tick`, while the history holds it (if
+        the state ring dropped it, the slot's older record: its `tick` field says so)."""
+        if not self._processed - self.HISTORY_TICKS <= tick < self._processed:
+            raise SchedulingError(f"the state record of tick {tick} is no longer held "
+                                  f"(the history keeps the last {self.HISTORY_TICKS} ticks)")
+        return self._states.record(tick)
 
     def _kick(self, tick: int) -> None:
         if self._kick_every and tick - self._last_kick >= self._kick_every:
@@ -313,7 +332,7 @@ class Executor:
             for task, ctx in self._releases(tick):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     _run_to_completion(result, task)
                 self._complete(ctx, started)
         self._kick(self._processed)
@@ -323,7 +342,7 @@ class Executor:
             for task, ctx in self._releases(tick):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
                 self._complete(ctx, started)
         self._kick(self._processed)

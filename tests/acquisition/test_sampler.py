@@ -180,9 +180,52 @@ def test_polls_beyond_the_queue_bound_are_dropped_oldest_first_and_counted():
     for k in range(PENDING_MAX + 10):
         sink({"pressure": float(k)}, 0, k)
     assert sampler.dropped_readings == 10
-    taken = sampler._take("pressure", 0)
+    taken = sampler.queues["plc"].take("pressure", 0)
     assert len(taken) == PENDING_MAX and taken[0][1] == 10     # the 10 oldest went
     assert sampler.dropped_readings == 10 and sampler.stats()["dropped_readings"] == 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["poll", "a", "b", "trim"]),
+                          st.integers(0, 4)), max_size=150),
+       st.integers(1, 12))
+def test_a_device_queue_gives_every_channel_each_poll_once_or_counts_it_lost(ops, bound):
+    """One queue shared by the channels of a device: each channel takes every poll once,
+    in order, at the first release at or after its tick, unless the bound dropped it
+    first, and then it counts as lost; nothing is lost while the queue has room."""
+    from edge.acquisition.sampler import PollQueue
+
+    queue = PollQueue(["a", "b"], bound)
+    appended: list[tuple] = []
+    got: dict[str, list[tuple]] = {"a": [], "b": []}
+    overflowed = False
+    tick = 0
+    released = {"a": 0, "b": 0}
+    for step, (advance, op, lag) in enumerate(ops):
+        tick += advance                       # ticks rise; polls and releases interleave
+        if op == "poll":
+            overflowed |= len(queue.records) == bound
+            record = (tick, step, {"a": float(step)}, None, None)
+            queue.records.append(record)
+            queue.appended += 1
+            appended.append(record)
+        elif op == "trim":
+            queue.trim()
+        else:                                 # a release lags the polls by `lag` ticks
+            released[op] = max(released[op], tick - lag)
+            taken = queue.take(op, released[op])
+            assert all(r[0] <= released[op] for r in taken)
+            untaken = min(queue.appended - queue.taken[op], len(queue.records))
+            left = list(queue.records)[len(queue.records) - untaken:]
+            assert all(r[0] > released[op] for r in left)             # later ones wait
+            got[op] += taken
+    for c in "ab":
+        got[c] += queue.take(c, tick)         # a last release takes what is left
+        assert got[c] == sorted(got[c], key=lambda r: r[1])          # in order, once each
+        assert len(got[c]) + queue.lost(c) == len(appended)          # or counted lost
+        assert set(map(id, got[c])) <= set(map(id, appended))
+        if not overflowed:
+            assert got[c] == appended
 
 
 async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
