@@ -361,6 +361,7 @@ int cycle_pop_states_by_tick(cycle *c, edge_state *slots, int64_t n_slots, int m
 {
     int n = 0;
     const edge_state *next;
+    span[2] = atomic_load_explicit(&c->next_tick, memory_order_acquire);
     while (n < max && (next = ring_peek(c->states)) != NULL) {
         int64_t tick = next->tick;
         ring_pop(c->states, &slots[tick % n_slots]);

@@ -62,7 +62,8 @@ int cycle_step(cycle *c, int64_t n);            /* virtual time; -1 while the th
 int cycle_push_command(cycle *c, const edge_command *cmd);   /* 1 queued, 0 ring full */
 int cycle_pop_states(cycle *c, edge_state *out, int max);    /* records copied */
 /* Up to `max` records, each copied into slots[tick % n_slots]; span = {first tick, last
- * tick + 1} when any was popped. Returns how many were. */
+ * tick + 1, next tick to run} (the last read before popping: every tick before it has
+ * pushed its record or dropped it). Returns how many records were popped. */
 int cycle_pop_states_by_tick(cycle *c, edge_state *slots, int64_t n_slots, int max,
                              int64_t *span);
 int64_t cycle_current_tick(const cycle *c);     /* next tick to run */

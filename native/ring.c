@@ -1,6 +1,7 @@
 /* ring.c — SPSC ring: head written only by the producer, tail only by the consumer,
  * published with release stores and read with acquire loads. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,11 @@ ring *ring_alloc(size_t elem_size, size_t capacity)
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
-    r->data = calloc(cap, elem_size);
+    /* malloc + memset, not calloc: every page is touched now, so the real-time thread
+     * never takes a page fault on its first pass through the ring */
+    r->data = cap <= SIZE_MAX / elem_size ? malloc(cap * elem_size) : NULL;
+    if (r->data)
+        memset(r->data, 0, cap * elem_size);
     if (!r->data) {
         free(r);
         return NULL;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -155,6 +156,45 @@ class Reading(NamedTuple):
     error: str | None = None
 
 
+# One poll as queued for the channels of its device: (tick, t_ns, values, error, refused).
+PollRecord = tuple[int, int, Mapping[str, "float | None"], "str | None",
+                   "Mapping[str, str] | None"]
+
+
+class PollReadings(Sequence[Reading]):
+    """One channel's readings out of its device's poll records, built when looked at:
+    a channel without a filter or decimation looks only at the newest few, straight in
+    the records (see Channel._newest_first)."""
+
+    __slots__ = ("records", "channel")
+
+    def __init__(self, records: Sequence[PollRecord], channel: str) -> None:
+        self.records, self.channel = records, channel
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self.records)))]
+        return self._reading(self.records[i])
+
+    def __iter__(self) -> Iterator[Reading]:
+        return map(self._reading, self.records)
+
+    def __reversed__(self) -> Iterator[Reading]:       # a release walks back from the newest
+        return map(self._reading, reversed(self.records))
+
+    def _reading(self, record: PollRecord) -> Reading:
+        tick, t_ns, values, error, refused = record
+        raw = values.get(self.channel)
+        if raw is not None:
+            return Reading(raw, tick, t_ns, None)
+        if refused and self.channel in refused:
+            return Reading(None, tick, t_ns, refused[self.channel])
+        return Reading(None, tick, t_ns, error or "other")
+
+
 class Sample(NamedTuple):
     """A published value: engineering units, quality, and when it was acquired."""
 
@@ -243,7 +283,7 @@ class Channel:
         cfg = self.cfg
         scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
         event = None
-        for raw, tick, t_ns, _ in reversed(readings):
+        for raw, tick, t_ns in self._newest_first(readings):
             if raw is None:
                 continue
             v = float(raw * scale + offset)
@@ -253,6 +293,15 @@ class Channel:
             if event is None:
                 event = Sample(cfg.name, v, OUT_OF_RANGE, tick, t_ns, cfg.unit)
         return event, event is not None
+
+    def _newest_first(self, readings: Sequence[Reading]) -> Iterator[tuple]:
+        """(raw, tick, t_ns) of the readings, newest first; out of poll records directly,
+        without making a Reading of each (a release usually looks at one)."""
+        if type(readings) is PollReadings:
+            name = self.cfg.name
+            return ((values.get(name), tick, t_ns)
+                    for tick, t_ns, values, _, _ in reversed(readings.records))
+        return ((r[0], r[1], r[2]) for r in reversed(readings))
 
     def _latest_event_filtered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
         """Every in-range reading through the filter (state carried), then decimation;

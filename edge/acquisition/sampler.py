@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from edge.acquisition.channel import Channel, Quality, Sample
+from edge.acquisition.channel import Channel, PollReadings, PollRecord, Quality, Sample
 from edge.acquisition.model import AcquisitionConfig, DeviceConfig
-from edge.acquisition.sources import DevicePoller, PollReadings, PollRecord, PollSink, Source
+from edge.acquisition.sources import DevicePoller, PollSink, Source
 from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
 from edge.acquisition.sources.serial import SerialSource
 from edge.acquisition.sources.simulated import SimulatedSource

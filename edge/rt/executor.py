@@ -120,40 +120,6 @@ class TaskContext:
         self.command(TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
 
 
-class _TickWaiter:
-    """Waits on the event loop for the cycle to have run a tick: the cycle thread writes
-    to an eventfd when it has (no polling, no millisecond timer rounding), with a timeout
-    so that a stop request is still seen when the cycle makes no progress."""
-
-    def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
-        self.cycle, self.loop, self.fd = cycle, loop, cycle.wake_fd
-        self._waiting: asyncio.Future | None = None
-        loop.add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self.fd, 8)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiting is not None and not self._waiting.done():
-            self._waiting.set_result(None)
-
-    async def wait(self, tick: int, timeout_s: float) -> None:
-        if not self.cycle.wake_at(tick):
-            return
-        self._waiting = fut = self.loop.create_future()
-        timer = self.loop.call_later(timeout_s, self._wake)
-        try:
-            await fut
-        finally:
-            timer.cancel()
-            self._waiting = None
-
-    def close(self) -> None:
-        self.loop.remove_reader(self.fd)
-
-
 class VirtualTimeViolation(SchedulingError):
     """A task awaited real I/O while the executor was stepped in virtual time."""
 
@@ -226,11 +192,11 @@ class Executor:
         """Move the records the cycle produced into the history (at most PULL_RECORDS, so
         none is overwritten before it is processed); the tick up to which the ticks can
         now be processed, or None when no record came."""
-        ran_to = self.cycle.tick          # read first: every tick before it has pushed
         span = self.cycle.pop_states_into(self._states, PULL_RECORDS)
         if span is None:
             return None
-        first, end, count = span
+        # ran_to: read before the move, every tick before it has pushed its record
+        first, end, count, ran_to = span
         if self._recorded_from is None:
             self._recorded_from = first
         self._processed = max(self._processed, first)   # earlier ticks left no record
@@ -327,25 +293,27 @@ class Executor:
             self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_KICK)
             self._last_kick = tick
 
-    def _process_sync(self, upto: int) -> None:
+    def _work(self, upto: int):
+        """Process the ticks before `upto` in order: open each event tick, run the tasks
+        released at it, hand their outputs over. Yields (awaitable, task) when a task body
+        returned an awaitable; the driver awaits it (or, in virtual time, runs it to
+        completion) before resuming, so the release completes before the next one."""
         for tick in self._event_ticks(upto):
             for task, ctx in self._releases(tick):
                 started = time.perf_counter_ns()
                 result = task.body(ctx)
                 if result is not None and inspect.isawaitable(result):
-                    _run_to_completion(result, task)
+                    yield result, task
                 self._complete(ctx, started)
         self._kick(self._processed)
 
+    def _process_sync(self, upto: int) -> None:
+        for awaitable, task in self._work(upto):
+            _run_to_completion(awaitable, task)
+
     async def _process_async(self, upto: int) -> None:
-        for tick in self._event_ticks(upto):
-            for task, ctx in self._releases(tick):
-                started = time.perf_counter_ns()
-                result = task.body(ctx)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-                self._complete(ctx, started)
-        self._kick(self._processed)
+        for awaitable, _ in self._work(upto):
+            await awaitable
 
     # -- driving time --------------------------------------------------------------
     def step(self, n_ticks: int) -> None:
@@ -383,38 +351,113 @@ class Executor:
         The cycle is started and stopped here; the remaining state records are processed
         after the thread has stopped, so no record is lost from the statistics.
         """
-        period_s = self.cycle.period_ns * 1e-9
         first = self.cycle.tick
+        period_s = self.cycle.period_ns * 1e-9
         end_tick = None if duration_s is None else first + max(1, round(duration_s / period_s))
         stop = stop or asyncio.Event()
         self.running_realtime = True
-        waiter = _TickWaiter(self.cycle, asyncio.get_running_loop()) \
-            if self.cycle.wake_fd >= 0 else None
         self.cycle.start()
         try:
-            while not stop.is_set():
-                upto = self._pull()
-                if upto is not None:
-                    await self._process_async(upto if end_tick is None else min(upto, end_tick))
-                if end_tick is not None and self._processed >= end_tick:
-                    break
-                # Wait until the next release's state record exists.
-                target = self._next_event_tick(self._processed)
-                if self._kick_every:          # stay awake often enough to feed the watchdog
-                    target = min(target, self._processed + self._kick_every)
-                if end_tick is not None:
-                    target = min(target, end_tick - 1)
-                if waiter is not None:        # woken by the cycle; MAX_IDLE_S to see `stop`
-                    await waiter.wait(target, MAX_IDLE_S)
-                    continue
-                delay = max(target + 1 - self.cycle.tick, 0) * period_s
-                await asyncio.sleep(min(max(delay, 0.0002), MAX_IDLE_S))
+            if self.cycle.wake_fd >= 0:
+                await self._run_woken(end_tick, stop)
+            else:
+                await self._run_polling(end_tick, stop)
         finally:
-            if waiter is not None:
-                waiter.close()
             self.cycle.stop()
             self.running_realtime = False
             self._drain_after_stop(end_tick)
+
+    def _wake_target(self, end_tick: int | None) -> int:
+        """The tick whose state record Python waits for next."""
+        target = self._next_event_tick(self._processed)
+        if self._kick_every:          # stay awake often enough to feed the watchdog
+            target = min(target, self._processed + self._kick_every)
+        if end_tick is not None:
+            target = min(target, end_tick - 1)
+        return target
+
+    async def _run_woken(self, end_tick: int | None, stop: asyncio.Event) -> None:
+        """The cycle thread writes to an eventfd once the tick Python waits for has run;
+        the event loop calls back on it and the ticks are processed right in that
+        callback (no task, future or timer per wake-up). A task body that returns an
+        awaitable is finished on an asyncio task, and processing resumes after it."""
+        loop = asyncio.get_running_loop()
+        fd = self.cycle.wake_fd
+        finished = loop.create_future()
+        pending: list[asyncio.Task] = []           # the async release being awaited, if any
+
+        def finish(exc: BaseException | None = None) -> None:
+            if not finished.done():
+                if exc is None:
+                    finished.set_result(None)
+                else:
+                    finished.set_exception(exc)
+
+        def advance(work=None) -> None:
+            """Finish `work`, process what the cycle produced, then ask to be woken for
+            the next event (a release under way always completes first)."""
+            try:
+                pulled = False
+                while True:
+                    if work is not None:
+                        for awaitable, _ in work:  # an async body: finish it on a task
+                            pending.append(loop.create_task(resume(awaitable, work)))
+                            return
+                        work = None
+                    if stop.is_set() or (end_tick is not None and self._processed >= end_tick):
+                        break
+                    if pulled and self.cycle.wake_at(self._wake_target(end_tick)):
+                        return                     # the eventfd calls back
+                    upto, pulled = self._pull(), True
+                    if upto is not None:
+                        work = self._work(upto if end_tick is None else min(upto, end_tick))
+                finish()
+            except BaseException as exc:           # a task body failed: run() raises it
+                finish(exc)
+
+        async def resume(awaitable, work) -> None:
+            try:
+                await awaitable
+            except BaseException as exc:
+                finish(exc)
+                return
+            finally:
+                pending.clear()
+            advance(work)
+
+        def readable() -> None:
+            with contextlib.suppress(BlockingIOError):
+                os.read(fd, 8)
+            if not pending:
+                advance()
+
+        loop.add_reader(fd, readable)
+        watch = loop.create_task(stop.wait())
+        watch.add_done_callback(lambda _: finish())
+        try:
+            advance()
+            await finished
+        finally:
+            loop.remove_reader(fd)
+            watch.cancel()
+            while pending:            # a release in flight completes (or is cancelled
+                task = pending[-1]    # with run())
+                if finished.cancelled():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run_polling(self, end_tick: int | None, stop: asyncio.Event) -> None:
+        """Without an eventfd: sleep until the next event tick should have run."""
+        period_s = self.cycle.period_ns * 1e-9
+        while not stop.is_set():
+            upto = self._pull()
+            if upto is not None:
+                await self._process_async(upto if end_tick is None else min(upto, end_tick))
+            if end_tick is not None and self._processed >= end_tick:
+                break
+            delay = max(self._wake_target(end_tick) + 1 - self.cycle.tick, 0) * period_s
+            await asyncio.sleep(min(max(delay, 0.0002), MAX_IDLE_S))
 
     def _drain_after_stop(self, end_tick: int | None) -> None:
         """Open the ticks that ran before the thread stopped (listeners, bus), without

@@ -279,10 +279,12 @@ class Cycle:
     def pop_states_into(self, history: StateHistory, max_records: int
                         ) -> tuple[int, int, int] | None:
         """Move up to max_records state records straight into `history` (no numpy copy):
-        (first tick, last tick + 1, count) of those moved, or None when the ring was empty."""
+        (first tick, last tick + 1, count, the tick the cycle was at before the move) of
+        those moved, or None when the ring was empty."""
+        span = history.span_c
         n = self._lib.cycle_pop_states_by_tick(self._handle, history.slots_c, len(history),
-                                               max_records, history.span_c)
-        return (history.span_c[0], history.span_c[1], n) if n else None
+                                               max_records, span)
+        return (span[0], span[1], n, span[2]) if n else None
 
     # -- statistics ----------------------------------------------------------------
     def stats(self) -> CycleStats:
@@ -322,9 +324,12 @@ class StateHistory:
 
     def __init__(self, size: int) -> None:
         ffi_, _ = require_native()
-        self.records = np.zeros(size, dtype=STATE_DTYPE)
+        # written, not np.zeros (whose pages are mapped lazily): the cycle then fills
+        # the slots without a page fault per few ticks during the first pass
+        self.records = np.empty(size, dtype=STATE_DTYPE)
+        self.records.view(np.uint8).fill(0)
         self.slots_c = ffi_.from_buffer("edge_state[]", self.records)
-        self.span_c = ffi_.new("int64_t[2]")
+        self.span_c = ffi_.new("int64_t[3]")
         self._ticks = self.records["tick"]          # a view: the tick held by each slot
 
     def __len__(self) -> int:

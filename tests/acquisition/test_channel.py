@@ -165,16 +165,26 @@ def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points
                 max_size=40), cuts)
 def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
     """The no-filter shortcut (walk back from the last reading) gives what the full path
-    gives with a filter that changes nothing (a one-sample moving average)."""
+    gives with a filter that changes nothing (a one-sample moving average), and so does
+    the shortcut reading the device's poll records directly (the sampler's path)."""
+    from edge.acquisition.channel import PollReadings
+
     plain = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
+    polled = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
     full = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9,
                 filter=FilterSpec("moving_average", window=1))
+    name = polled.cfg.name
     bounds = sorted({0, len(raws), *[k for k in cut_points if k < len(raws)]})
     for a, b in zip(bounds, bounds[1:], strict=False):
         chunk = [R(v, i) for i, v in enumerate(raws[a:b], start=a)]
-        assert plain.ingest(chunk, tick=b + 100) == full.ingest(chunk, tick=b + 100)
-    assert plain._last_value == full._last_value
-    assert plain._last_good_tick == full._last_good_tick
+        records = [(r.tick, r.t_ns, {name: r.raw}, None if r.raw is not None else "timeout",
+                    None) for r in chunk]
+        expected = full.ingest(chunk, tick=b + 100)
+        assert plain.ingest(chunk, tick=b + 100) == expected
+        assert polled.ingest(PollReadings(records, name), tick=b + 100) == expected
+    for c in (plain, polled):
+        assert c._last_value == full._last_value
+        assert c._last_good_tick == full._last_good_tick
 
 
 def test_out_of_range_readings_do_not_enter_the_filter():
@@ -185,7 +195,7 @@ def test_out_of_range_readings_do_not_enter_the_filter():
 
 
 def test_poll_readings_give_each_channel_its_value_refusal_or_failure():
-    from edge.acquisition.sources import PollReadings
+    from edge.acquisition.channel import PollReadings
 
     records = [(1, 10, {"a": 1.5, "b": 2}, None, None),          # both answered
                (2, 20, {"a": 3.0}, None, {"b": "exception"}),     # b refused by the device

@@ -218,7 +218,7 @@ async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on
 def test_registers_the_codec_cannot_read_fail_the_poll_not_the_release():
     """Values decode at the release: a register outside 0..65535 (a broken driver) turns
     into a failed reading there, never an exception in the release."""
-    from edge.acquisition.sources import PollReadings
+    from edge.acquisition.channel import PollReadings
     from edge.acquisition.sources.modbus import DecodedOnRead
 
     src = ModbusSource("dev", [ch("x", "holding", 0, "float32")], ModbusLink("tcp", port=1))

@@ -62,3 +62,64 @@ def test_wake_at_signals_once_the_record_of_the_tick_exists():
         assert select.select([fd], [], [], 0.05)[0] == []
     finally:
         cycle.stop()
+
+
+def test_realtime_releases_run_in_the_wake_callback_and_async_bodies_complete():
+    """In real time, sync bodies run right in the eventfd callback and async ones on a
+    task: every release completes, in order, its outputs visible at r + D, and the run
+    ends at its last tick."""
+    cycle = Cycle(1_000_000, 0)
+    bus = Bus()
+    ex = Executor(cycle, bus)
+    done = []
+
+    async def slow(ctx):
+        await asyncio.sleep(0.001)          # real I/O in real time is allowed
+        done.append(ctx.tick)
+        ctx.publish("slow", ctx.tick)
+
+    ex.add_task(LetTask("slow", slow, period_ticks=10, deadline_ticks=10))
+    ex.add_task(LetTask("fast", lambda ctx: ctx.publish("fast", ctx.tick), period_ticks=5,
+                        deadline_ticks=2))
+    seen = []
+    bus.subscribe("fast", callback=lambda m: seen.append((m.data, m.tick)))
+    asyncio.run(ex.run(duration_s=0.3))
+    assert ex.processed_ticks == 300
+    assert done == list(range(0, 300, 10))[:len(done)] and len(done) >= 25
+    # staged in tick r + D - 1, so visible from r + D
+    fast = next(t for t in ex.tasks if t.name == "fast")
+    released = [r for r, _ in seen]             # a missed release's outputs are dropped
+    assert released == sorted(set(released)) and all(r % 5 == 0 for r in released)
+    assert len(seen) >= 30
+    assert all(t == r + 1 for r, t in seen) and len(seen) == fast.releases - fast.misses
+
+
+def test_realtime_body_error_ends_run_with_it_and_stop_waits_for_a_release_in_flight():
+    cycle = Cycle(1_000_000, 0)
+    ex = Executor(cycle, Bus())
+
+    def broken(ctx):
+        if ctx.tick >= 20:
+            raise ValueError("sensor table corrupt")
+
+    ex.add_task(LetTask("broken", broken, period_ticks=5))
+    try:
+        asyncio.run(ex.run(duration_s=1.0))
+    except ValueError as exc:
+        assert "corrupt" in str(exc)
+    else:
+        raise AssertionError("the body's error did not end run()")
+
+    cycle = Cycle(1_000_000, 0)
+    ex = Executor(cycle, Bus())
+    finished = []
+    stop = asyncio.Event()
+
+    async def long_release(ctx):
+        stop.set()                           # stop requested while this release runs
+        await asyncio.sleep(0.02)
+        finished.append(ctx.tick)
+
+    ex.add_task(LetTask("long", long_release, period_ticks=50))
+    asyncio.run(asyncio.wait_for(ex.run(None, stop), 5.0))
+    assert finished == [0]                   # completed, and no release after the stop

@@ -13,11 +13,11 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.acquisition.channel import ChannelConfig, Reading
+from edge.acquisition.channel import ChannelConfig, PollReadings, Reading
 from edge.errors import DeviceCommError
 
 log = logging.getLogger(__name__)
@@ -56,44 +56,6 @@ class PollSink(Protocol):
     def __call__(self, values: Mapping[str, float | None], tick: int, t_ns: int,
                  error: str | None = None, refused: Mapping[str, str] | None = None
                  ) -> None: ...
-
-
-# One poll as queued for the channels of its device: (tick, t_ns, values, error, refused).
-PollRecord = tuple[int, int, Mapping[str, "float | None"], "str | None",
-                   "Mapping[str, str] | None"]
-
-
-class PollReadings(Sequence[Reading]):
-    """One channel's readings out of its device's poll records, built when looked at:
-    a channel without a filter looks only at the newest few."""
-
-    __slots__ = ("records", "channel")
-
-    def __init__(self, records: Sequence[PollRecord], channel: str) -> None:
-        self.records, self.channel = records, channel
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self.records)))]
-        return self._reading(self.records[i])
-
-    def __iter__(self) -> Iterator[Reading]:
-        return map(self._reading, self.records)
-
-    def __reversed__(self) -> Iterator[Reading]:       # a release walks back from the newest
-        return map(self._reading, reversed(self.records))
-
-    def _reading(self, record: PollRecord) -> Reading:
-        tick, t_ns, values, error, refused = record
-        raw = values.get(self.channel)
-        if raw is not None:
-            return Reading(raw, tick, t_ns, None)
-        if refused and self.channel in refused:
-            return Reading(None, tick, t_ns, refused[self.channel])
-        return Reading(None, tick, t_ns, error or "other")
 
 
 def collecting_sink(into: dict[str, list[Reading]]) -> PollSink:
