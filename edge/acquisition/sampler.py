@@ -219,7 +219,8 @@ class Sampler:
     # -- the LetTask -----------------------------------------------------------------
     def release(self, ctx: TaskContext) -> None:
         tick = ctx.tick
-        self._sample_simulated(tick)
+        if self.simulated:
+            self._sample_simulated(tick)
         samples: dict[str, Sample] = {}
         for name, ch, every, queue in self._release_order:
             if tick % every:

@@ -70,7 +70,7 @@ async def test_reads_every_type_with_one_request_per_contiguous_block(slave):
         values, refused = await src.read()
     finally:
         await src.close()
-    assert refused == {}
+    assert refused is None
     assert values == {"f_big": 21.5, "f_swap": -3.25, "i16": -123.0, "u32": 3e9,
                       "in32": -70000.0, "coil": 1.0, "di": 1.0}
     assert src.requests == 4 == len(src.blocks)       # holding 0..6 is one request
@@ -222,8 +222,8 @@ def test_registers_the_codec_cannot_read_fail_the_poll_not_the_release():
     from edge.acquisition.sources.modbus import DecodedOnRead
 
     src = ModbusSource("dev", [ch("x", "holding", 0, "float32")], ModbusLink("tcp", port=1))
-    good = DecodedOnRead(src, [(src.blocks[0], [0x41A0, 0])])
-    bad = DecodedOnRead(src, [(src.blocks[0], [70_000, 0])])
+    good = DecodedOnRead(src, [[0x41A0, 0]])
+    bad = DecodedOnRead(src, [[70_000, 0]])
     readings = PollReadings([(1, 10, good, None, None), (2, 20, bad, None, None)], "x")
     assert readings[0].raw == 20.0
     assert readings[1].raw is None and readings[1].error == "other"

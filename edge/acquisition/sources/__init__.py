@@ -41,9 +41,9 @@ class Source(ABC):
         """Close the session; never raises."""
 
     @abstractmethod
-    async def read(self) -> tuple[Mapping[str, float], dict[str, str]]:
+    async def read(self) -> tuple[Mapping[str, float], dict[str, str] | None]:
         """Read every channel once: (raw values by channel, error kind by channel for
-        channels the device refused); the values may decode when first looked at.
+        channels the device refused, or None); the values may decode when first looked at.
         Raises DeviceCommError when the exchange failed as a whole (timeout,
         disconnect, corrupt frame): the poller then reconnects."""
 

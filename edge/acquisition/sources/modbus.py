@@ -218,7 +218,7 @@ class ModbusSource(Source):
         if self.conn.users <= 0 or not self.conn.connected:
             self.conn.close()
 
-    async def read(self) -> tuple[Mapping[str, float], dict[str, str]]:
+    async def read(self) -> tuple[Mapping[str, float], dict[str, str] | None]:
         """One poll: every block of contiguous registers or bits, one request each; under
         the line's lock when the connection is a line shared by several units (an RTU
         line carries one request at a time). The values decode when first looked at."""
@@ -230,8 +230,8 @@ class ModbusSource(Source):
             client = conn.client
             if client is None:
                 raise DeviceCommError(self.name, "disconnect", "the connection was closed")
-            answered: list[tuple[Block, list]] = []
-            refused: dict[str, str] = {}
+            answers: list[list | None] = []        # per block: its data, None: refused
+            refused: dict[str, str] | None = None
             if self._reads is None:        # built once, at the first read (pymodbus loaded)
                 self._reads = [(b, b.request(self.link.unit), b.bits) for b in self.blocks]
             for block, request, bits in self._reads:
@@ -244,14 +244,16 @@ class ModbusSource(Source):
                 except Exception as exc:
                     raise self._comm_error(exc, client) from None
                 if rsp.isError():           # the device answered with a Modbus exception
+                    refused = refused or {}
                     refused.update((ch.name, "exception") for ch, _, _ in block.members)
+                    answers.append(None)
                     continue
                 data = rsp.bits if bits else rsp.registers
                 if len(data) < block.count:
                     raise DeviceCommError(self.name, "corrupt",
                                           f"asked {block.count} values, got {len(data)}")
-                answered.append((block, data))
-            return DecodedOnRead(self, answered), refused
+                answers.append(data)
+            return DecodedOnRead(self, answers), refused
         finally:
             if lock is not None:
                 lock.release()
@@ -279,18 +281,20 @@ class DecodedOnRead(Mapping[str, float]):
     the sampler reads the newest poll of each release, not every poll, so the others are
     never decoded (a device polled back to back answers thousands of times a second)."""
 
-    __slots__ = ("_source", "_answered", "_values")
+    __slots__ = ("_source", "_answers", "_values")
 
-    def __init__(self, source: ModbusSource, answered: list[tuple[Block, list]]) -> None:
-        self._source, self._answered = source, answered
+    def __init__(self, source: ModbusSource, answers: list[list | None]) -> None:
+        """answers: what each block of the source's reads returned (None: refused)."""
+        self._source, self._answers = source, answers
         self._values: dict[str, float] | None = None
 
     def _decoded(self) -> dict[str, float]:
         if self._values is None:
             values: dict[str, float] = {}
             try:
-                for block, data in self._answered:
-                    block.decode_into(data, values)
+                for block, data in zip(self._source.blocks, self._answers, strict=True):
+                    if data is not None:
+                        block.decode_into(data, values)
             except (struct.error, ValueError, IndexError, TypeError) as exc:
                 # registers the codec cannot read: the poll counts as failed (the channels
                 # report COMM_ERROR), it must not fail the release that looked at it
