@@ -35,15 +35,15 @@ N_REGISTERS = 8          # four float32 channels in one block: one request per p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="measurement time per contender and round (default 2)")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="measurement time per contender and round (default 1)")
     parser.add_argument("--period-us", type=int, default=1000,
                         help="cycle period for the sampler run (default 1000)")
     parser.add_argument("--changes", type=int, default=200,
                         help="register changes timed for the latency figure (default 200)")
-    parser.add_argument("--rounds", type=int, default=12,
+    parser.add_argument("--rounds", type=int, default=24,
                         help="rounds of bare, sampler, bare with the cycle (and a last bare run); "
-                             "the ratio is the median of the rounds' ratios (default 12)")
+                             "the ratio is the median of the rounds' ratios (default 24)")
     parser.add_argument("--busy-tail-us", type=float, default=0.0,
                         help="native cycle busy-wait tail during the sampler runs (default 0: "
                              "the cycle sleeps; its CPU cost is the jitter bench's subject)")
@@ -247,6 +247,11 @@ def run(args: argparse.Namespace) -> BenchReport:
     round_ratios = [s / ((raw_rates[i] + raw_rates[i + 1]) / 2)
                     for i, s in enumerate(sampler_rates)]
     ratio = float(np.median(round_ratios))
+    q1, q3 = (float(q) for q in np.percentile(round_ratios, [25, 75]))
+    ratio_stderr = float(np.std(round_ratios, ddof=1) / np.sqrt(len(round_ratios))) \
+        if len(round_ratios) > 1 else float("nan")
+    cycle_ratios = [c / ((raw_rates[i] + raw_rates[i + 1]) / 2)
+                    for i, c in enumerate(cycle_rates)]
     raw_med = float(np.median(raw_rates))
     sampler = dict(samplers[int(np.argsort(sampler_rates)[len(samplers) // 2])])
     sampler["polls_per_s_runs"] = sampler_rates
@@ -262,6 +267,10 @@ def run(args: argparse.Namespace) -> BenchReport:
         "ratio_method": "median over rounds of sampler / mean of the bare runs before and "
                         "after it",
         "round_ratios": round_ratios,
+        "ratio_quartiles": [q1, q3],
+        "ratio_mean": float(np.mean(round_ratios)),
+        "ratio_stderr": ratio_stderr,
+        "idle_cycle_ratio": float(np.median(cycle_ratios)),
         "ratio_of_medians": sampler["polls_per_s"] / raw_med,
         "raw_polls_per_s_runs": raw_rates,
         "raw_with_cycle_polls_per_s": raw_cycle_med,
@@ -289,9 +298,13 @@ def run(args: argparse.Namespace) -> BenchReport:
         f"deadline misses",
         f"{'bare loop, idle native cycle beside':<34}{raw_cycle_med:>10.0f} polls/s (median; "
         f"runs {', '.join(f'{r:.0f}' for r in cycle_rates)})",
-        f"ratio sampler / bare = {ratio:.3f} (target >= 0.9; median of the rounds' "
-        f"{', '.join(f'{r:.3f}' for r in round_ratios)}, each against the bare runs "
-        f"before and after it); ratio of the medians = {data['ratio_of_medians']:.3f}",
+        f"ratio sampler / bare = {ratio:.3f} (target >= 0.9): median of {len(round_ratios)} "
+        f"rounds, each sampler run against the bare runs before and after it; quartiles "
+        f"{q1:.3f}..{q3:.3f}, mean {data['ratio_mean']:.3f} +- {ratio_stderr:.3f} (standard "
+        f"error); ratio of the medians {data['ratio_of_medians']:.3f}",
+        f"{'':<34}rounds: {', '.join(f'{r:.2f}' for r in round_ratios)}",
+        f"idle native cycle beside the bare loop / bare = {data['idle_cycle_ratio']:.3f} "
+        f"(median of the rounds)",
         f"CPU of this process per poll: bare {raw_cpu:.0f} us, sampler "
         f"{sampler['cpu_us_per_poll']:.0f} us (cycle thread, executor and LetTask included)",
         f"register change -> bus: p50 {latency['p50_us']:.0f} us, "

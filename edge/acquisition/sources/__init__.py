@@ -184,7 +184,9 @@ class DevicePoller:
                 sink(values, tick_fn(), clock())
             polled = True
             self.polls += 1
-            self._count_attempt()
+            self.attempts += 1
+            if self._waiters:
+                self._notify()
             if period <= 0:            # back to back: the read itself awaited I/O
                 if not self.polls & 63:
                     await asyncio.sleep(0)
