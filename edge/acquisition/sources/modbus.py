@@ -118,10 +118,19 @@ class ModbusLink:
     max_gap: int = 0
 
 
+WATCH_CHECKS = 5       # a TCP request still in flight at this many checks has timed out
+
+
 class ModbusConnection:
     """One pymodbus client: a TCP connection, or a serial line shared by the RTU units on
     it. Requests go one at a time (the lock); a shared line stays open while any of its
-    units is connected, so one dead unit does not take the line down for the others."""
+    units is connected, so one dead unit does not take the line down for the others.
+
+    A TCP request's timeout is kept by one watchdog timer per connection, not by pymodbus
+    (which arms a timer, a future and two callbacks for every request: a fifth of the CPU
+    of a poll). The watchdog looks every timeout/4; a request still in flight at
+    WATCH_CHECKS looks in a row has waited at least the timeout and less than 1.25 times
+    it, and is then failed the way pymodbus fails a request that timed out."""
 
     def __init__(self, link: ModbusLink) -> None:
         self.link = link
@@ -132,6 +141,10 @@ class ModbusConnection:
         # an RTU line may carry several units polled concurrently: one request at a time;
         # a TCP connection belongs to one device, whose poller sends one at a time anyway
         self.shared = link.transport == "rtu"
+        self.in_flight = 0            # number of the request awaiting its answer (0: none)
+        self._watch: asyncio.TimerHandle | None = None
+        self._watched = (0, 0)        # (request seen at the last look, looks in a row)
+        self.watchdog_timeouts = 0
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:
@@ -142,17 +155,36 @@ class ModbusConnection:
     def connected(self) -> bool:
         return self.client is not None and bool(self.client.connected)
 
-    def _make_client(self):
+    def _make_client(self, timeout: float | None):
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
         from pymodbus.framer import FramerType
 
         link = self.link
-        common = dict(timeout=link.timeout_s, retries=0, reconnect_delay=0,
-                      trace_packet=self._trace)
+        common = dict(timeout=timeout, retries=0, reconnect_delay=0, trace_packet=self._trace)
         if link.transport == "tcp":
             return AsyncModbusTcpClient(link.host, port=link.port, **common)
         return AsyncModbusSerialClient(link.serial_port, framer=FramerType.RTU,
                                        baudrate=link.baudrate, **common)
+
+    def _watchable(self, client) -> bool:
+        """Whether the watchdog can fail this client's request in flight (the future
+        pymodbus awaits it on); if not, pymodbus keeps the timeout itself."""
+        return isinstance(getattr(getattr(client, "ctx", None), "response_future", None),
+                          asyncio.Future)
+
+    def _look(self) -> None:
+        """The watchdog: one look at the request in flight, every timeout/4."""
+        request = self.in_flight
+        seen, looks = self._watched
+        looks = looks + 1 if request and request == seen else (1 if request else 0)
+        if looks >= WATCH_CHECKS:
+            future = self.client.ctx.response_future
+            if not future.done():          # pymodbus' own timeout path: same error, counts
+                future.set_exception(TimeoutError())
+                self.watchdog_timeouts += 1
+            looks = 0
+        self._watched = (request, looks)
+        self._watch = asyncio.get_running_loop().call_later(self.link.timeout_s / 4, self._look)
 
     async def connect(self, device: str) -> None:
         """Connect unless connected; raises DeviceCommError (kind 'connect') for `device`."""
@@ -162,9 +194,15 @@ class ModbusConnection:
             if self.connected:
                 return
             self.close()
-            client = self._make_client()
+            timeout = self.link.timeout_s
+            client = self._make_client(None if self.link.transport == "tcp" else timeout)
+            watched = self.link.transport == "tcp" and self._watchable(client)
+            if self.link.transport == "tcp" and not watched:     # another pymodbus layout
+                client = self._make_client(timeout)
             try:
-                ok = await client.connect()
+                ok = await asyncio.wait_for(client.connect(), timeout)
+            except TimeoutError:               # (an OSError: caught first)
+                ok, why = False, f"no connection within {timeout:g} s"
             except (OSError, ModbusException) as exc:
                 ok, why = False, str(exc)
             else:
@@ -173,6 +211,9 @@ class ModbusConnection:
                 client.close()
                 raise DeviceCommError(device, "connect", why)
             self.client = client
+            if watched:
+                self.in_flight, self._watched = 0, (0, 0)
+                self._watch = asyncio.get_running_loop().call_later(timeout / 4, self._look)
 
     def flush_input(self) -> None:
         """RTU has no transaction id: drop what a late answer to an earlier request left."""
@@ -182,6 +223,9 @@ class ModbusConnection:
             port.reset_input_buffer()
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self.client is not None:
             with contextlib.suppress(Exception):
                 self.client.close()
@@ -239,10 +283,13 @@ class ModbusSource(Source):
                     conn.flush_input()
                 conn.rx_bytes = 0
                 self.requests += 1
+                conn.in_flight = self.requests     # the watchdog times it out (TCP)
                 try:       # pymodbus raises ConnectionException when the link is down
                     rsp = await client.execute(False, request)
                 except Exception as exc:
+                    conn.in_flight = 0
                     raise self._comm_error(exc, client) from None
+                conn.in_flight = 0
                 if rsp.isError():           # the device answered with a Modbus exception
                     refused = refused or {}
                     refused.update((ch.name, "exception") for ch, _, _ in block.members)
