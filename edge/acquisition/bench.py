@@ -10,7 +10,10 @@ is sent, so the write's own round trip is included: an upper bound).
 
 (1) and (2) alternate over several rounds, and each sampler run is compared with the
 bare runs that open its round and the next: on a shared machine the speed drifts by more, from
-one run to the next, than the difference being measured.
+one run to the next, than the difference being measured. Each round also runs two
+references: the bare loop with an idle native cycle beside it (what the cycle alone
+costs), and the bare loop with no per-request timeout in pymodbus (the sampler keeps its
+TCP timeouts with one watchdog per connection; this shows how much of its speed that is).
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cycle period for the sampler run (default 1000)")
     parser.add_argument("--changes", type=int, default=200,
                         help="register changes timed for the latency figure (default 200)")
-    parser.add_argument("--rounds", type=int, default=24,
-                        help="rounds of bare, sampler, bare with the cycle (and a last bare run); "
-                             "the ratio is the median of the rounds' ratios (default 24)")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="rounds of bare, sampler, bare with the cycle, bare without a "
+                             "request timeout (and a last bare run); the ratio is the median "
+                             "of the rounds' ratios (default 20)")
     parser.add_argument("--busy-tail-us", type=float, default=0.0,
                         help="native cycle busy-wait tail during the sampler runs (default 0: "
                              "the cycle sleeps; its CPU cost is the jitter bench's subject)")
@@ -77,16 +81,20 @@ def _server_process():
             proc.kill()
 
 
-async def _raw_loop(port: int, seconds: float, cycle_period_ns: int = 0) -> dict[str, float]:
+async def _raw_loop(port: int, seconds: float, cycle_period_ns: int = 0,
+                    request_timeout: bool = True) -> dict[str, float]:
     """The anchor; with cycle_period_ns, an idle native cycle ticks beside it (same
-    wake-ups and CPU states as the sampler run, without the sampler)."""
+    wake-ups and CPU states as the sampler run, without the sampler); without
+    request_timeout, pymodbus arms no timer per request (the loop would hang on a dead
+    device: a reference for the sampler's watchdog, not a usable loop)."""
     from pymodbus.client import AsyncModbusTcpClient
 
     from edge.rt.native import Cycle
 
     cycle = Cycle(cycle_period_ns, 0, busy_tail_ns=0) if cycle_period_ns else None
 
-    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.0, retries=0,
+    client = AsyncModbusTcpClient("127.0.0.1", port=port,
+                                  timeout=1.0 if request_timeout else None, retries=0,
                                   reconnect_delay=0)
     if not await client.connect():
         raise EdgeError("cannot connect to the Modbus simulator")
@@ -227,7 +235,7 @@ def run(args: argparse.Namespace) -> BenchReport:
     if not 1 <= args.rounds <= 50:
         raise EdgeError("--rounds must be between 1 and 50")
     tail_ns = int(args.busy_tail_us * 1000)
-    raws, samplers, raws_cycle = [], [], []
+    raws, samplers, raws_cycle, raws_untimed = [], [], [], []
     with _server_process() as port:
         # bare, sampler, bare with the cycle; then a last bare run: every sampler run lies
         # between two bare runs, which are its reference
@@ -236,6 +244,8 @@ def run(args: argparse.Namespace) -> BenchReport:
             samplers.append(uvloop.run(_sampler_rate(port, period_ns, args.seconds,
                                                      args.task_ms, tail_ns)))
             raws_cycle.append(uvloop.run(_raw_loop(port, args.seconds, period_ns)))
+            raws_untimed.append(uvloop.run(_raw_loop(port, args.seconds,
+                                                     request_timeout=False)))
         raws.append(uvloop.run(_raw_loop(port, args.seconds)))
         latency = uvloop.run(_latency(port, period_ns, args.changes, args.poll_ms,
                                       args.task_ms, tail_ns))
@@ -250,8 +260,11 @@ def run(args: argparse.Namespace) -> BenchReport:
     q1, q3 = (float(q) for q in np.percentile(round_ratios, [25, 75]))
     ratio_stderr = float(np.std(round_ratios, ddof=1) / np.sqrt(len(round_ratios))) \
         if len(round_ratios) > 1 else float("nan")
-    cycle_ratios = [c / ((raw_rates[i] + raw_rates[i + 1]) / 2)
-                    for i, c in enumerate(cycle_rates)]
+    def against_bare(rates: list[float]) -> list[float]:
+        return [x / ((raw_rates[i] + raw_rates[i + 1]) / 2) for i, x in enumerate(rates)]
+
+    untimed_rates = [r["polls_per_s"] for r in raws_untimed]
+    cycle_ratios, untimed_ratios = against_bare(cycle_rates), against_bare(untimed_rates)
     raw_med = float(np.median(raw_rates))
     sampler = dict(samplers[int(np.argsort(sampler_rates)[len(samplers) // 2])])
     sampler["polls_per_s_runs"] = sampler_rates
@@ -271,6 +284,10 @@ def run(args: argparse.Namespace) -> BenchReport:
         "ratio_mean": float(np.mean(round_ratios)),
         "ratio_stderr": ratio_stderr,
         "idle_cycle_ratio": float(np.median(cycle_ratios)),
+        "untimed_raw_ratio": float(np.median(untimed_ratios)),
+        "untimed_raw_polls_per_s_runs": untimed_rates,
+        "sampler_vs_untimed_raw_ratio": float(np.median(
+            [s / u for s, u in zip(sampler_rates, untimed_rates, strict=True)])),
         "ratio_of_medians": sampler["polls_per_s"] / raw_med,
         "raw_polls_per_s_runs": raw_rates,
         "raw_with_cycle_polls_per_s": raw_cycle_med,
@@ -305,6 +322,10 @@ def run(args: argparse.Namespace) -> BenchReport:
         f"{'':<34}rounds: {', '.join(f'{r:.2f}' for r in round_ratios)}",
         f"idle native cycle beside the bare loop / bare = {data['idle_cycle_ratio']:.3f} "
         f"(median of the rounds)",
+        f"bare loop without pymodbus' per-request timeout / bare = "
+        f"{data['untimed_raw_ratio']:.3f}; sampler / that loop = "
+        f"{data['sampler_vs_untimed_raw_ratio']:.3f} (the sampler keeps TCP timeouts with "
+        f"one watchdog per connection instead)",
         f"CPU of this process per poll: bare {raw_cpu:.0f} us, sampler "
         f"{sampler['cpu_us_per_poll']:.0f} us (cycle thread, executor and LetTask included)",
         f"register change -> bus: p50 {latency['p50_us']:.0f} us, "

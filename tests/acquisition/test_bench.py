@@ -16,6 +16,9 @@ def test_acquisition_bench_json_shape(tmp_path):
     raws = data["raw_polls_per_s_runs"]
     assert len(raws) == 2 and data["round_ratios"] == [data["ratio"]]
     assert abs(data["ratio"] - data["sampler_polls_per_s"] / (sum(raws) / 2)) < 1e-9
+    untimed = data["untimed_raw_polls_per_s_runs"]
+    assert len(untimed) == 1
+    assert abs(data["untimed_raw_ratio"] - untimed[0] / (sum(raws) / 2)) < 1e-9
     lat = data["latency_register_to_bus"]
     assert lat["samples"] + lat["lost"] == 5 and lat["samples"] >= 1
     assert 0 < lat["min_us"] <= lat["p50_us"] <= lat["p99_us"] <= lat["max_us"]
