@@ -230,12 +230,30 @@ class Channel:
         self._first_tick: int | None = None
         self.counts = {q.name: 0 for q in Quality}
 
-    def ingest(self, readings: list[Reading], tick: int) -> Sample | None:
+    def ingest(self, readings: Sequence[Reading], tick: int) -> Sample | None:
         """The sample to publish at release `tick` from the readings since the last
         release, or None when there is nothing new (or the deadband holds it back)."""
         candidate = self._candidate(readings, tick)
-        if candidate is None:
-            return None
+        return None if candidate is None else self._publishable(candidate)
+
+    def ingest_polls(self, records: Sequence[PollRecord], tick: int) -> Sample | None:
+        """ingest() of this channel's readings in its device's poll records (the sampler's
+        path). Without filter or decimation, when the newest poll holds a value in range,
+        that value is the sample whatever came before (the walk back would stop there):
+        taken straight, the common case of every release."""
+        if records and not self._every_reading and self._first_tick is not None:
+            cfg = self.cfg
+            r_tick, t_ns, values, _, _ = records[-1]
+            raw = values.get(cfg.name)
+            if raw is not None:
+                v = float(raw * cfg.scale + cfg.offset)
+                if cfg.valid_min <= v <= cfg.valid_max:
+                    self._last_good_tick, self._last_t_ns, self._last_value = r_tick, t_ns, v
+                    return self._publishable(Sample(cfg.name, v, GOOD, r_tick, t_ns, cfg.unit))
+        return self.ingest(PollReadings(records, self.cfg.name), tick)
+
+    def _publishable(self, candidate: Sample) -> Sample | None:
+        """The candidate, unless it repeats bad news or the deadband holds it back."""
         last = self._last_published
         quality = candidate.quality
         if last is not None and quality == last.quality:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from edge.acquisition.channel import Channel, PollReadings, PollRecord, Quality, Sample
+from edge.acquisition.channel import Channel, PollRecord, Quality, Sample
 from edge.acquisition.model import AcquisitionConfig, DeviceConfig
 from edge.acquisition.sources import DevicePoller, PollSink, Source
 from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
@@ -225,7 +225,7 @@ class Sampler:
         for name, ch, every, queue in self._release_order:
             if tick % every:
                 continue
-            sample = ch.ingest(PollReadings(queue.take(name, tick), name), tick)
+            sample = ch.ingest_polls(queue.take(name, tick), tick)
             if sample is None:
                 continue
             samples[name] = sample
@@ -253,7 +253,7 @@ class Sampler:
 
     def _publish_status(self, ctx: TaskContext) -> None:
         for name, p in self.pollers.items():
-            key = (p.connected, tuple(p.errors.values()))
+            key = (p.connected, p.error_count)
             if self._status_seen.get(name) != key:
                 self._status_seen[name] = key
                 ctx.publish(STATUS_PREFIX + name, p.stats())

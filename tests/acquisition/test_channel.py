@@ -165,12 +165,14 @@ def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points
                 max_size=40), cuts)
 def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
     """The no-filter shortcut (walk back from the last reading) gives what the full path
-    gives with a filter that changes nothing (a one-sample moving average), and so does
-    the shortcut reading the device's poll records directly (the sampler's path)."""
+    gives with a filter that changes nothing (a one-sample moving average), and so do
+    the walk over the device's poll records and the sampler's path (`ingest_polls`,
+    which takes a newest value in range straight)."""
     from edge.acquisition.channel import PollReadings
 
     plain = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
     polled = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
+    walked = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
     full = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9,
                 filter=FilterSpec("moving_average", window=1))
     name = polled.cfg.name
@@ -181,8 +183,9 @@ def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
                     None) for r in chunk]
         expected = full.ingest(chunk, tick=b + 100)
         assert plain.ingest(chunk, tick=b + 100) == expected
-        assert polled.ingest(PollReadings(records, name), tick=b + 100) == expected
-    for c in (plain, polled):
+        assert polled.ingest_polls(records, tick=b + 100) == expected
+        assert walked.ingest(PollReadings(records, name), tick=b + 100) == expected
+    for c in (plain, polled, walked):
         assert c._last_value == full._last_value
         assert c._last_good_tick == full._last_good_tick
 

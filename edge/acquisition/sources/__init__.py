@@ -94,6 +94,7 @@ class DevicePoller:
         self.tick_fn = tick_fn
         self.backoff = backoff or Backoff()
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.error_count = 0        # sum of `errors`, kept as it changes
         self._none_values = dict.fromkeys(c.name for c in source.channels)   # all failed
         self.polls = 0              # successful exchanges
         self.attempts = 0           # every poll or connect attempt
@@ -109,6 +110,7 @@ class DevicePoller:
     def _emit_error(self, kind: str) -> None:
         """A failed exchange: every channel of the device gets a failed reading."""
         self.errors[kind] += 1
+        self.error_count += 1
         self.sink(self._none_values, self.tick_fn(), time.time_ns(), kind)
 
     def _notify(self) -> None:
@@ -179,6 +181,7 @@ class DevicePoller:
             if refused:                                # the device refused these
                 for kind in refused.values():
                     errors[kind] += 1
+                self.error_count += len(refused)
                 sink(values, tick_fn(), clock(), None, refused)
             else:
                 sink(values, tick_fn(), clock())
