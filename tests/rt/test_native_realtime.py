@@ -123,3 +123,44 @@ def test_realtime_body_error_ends_run_with_it_and_stop_waits_for_a_release_in_fl
     ex.add_task(LetTask("long", long_release, period_ticks=50))
     asyncio.run(asyncio.wait_for(ex.run(None, stop), 5.0))
     assert finished == [0]                   # completed, and no release after the stop
+
+
+def test_a_release_with_time_to_spare_lets_ready_io_run_first():
+    """Real time: I/O that became ready while the executor processes a tick (here made
+    ready by a state listener of that very tick) is handled before a release whose
+    deadline is far enough (YIELD_SLACK_NS), and after one whose deadline is tight."""
+    import socket
+
+    from edge.rt.executor import YIELD_SLACK_NS
+
+    async def run(deadline_ticks):
+        cycle = Cycle(1_000_000, 0)
+        ex = Executor(cycle, Bus())
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        io_done, order = [], []
+
+        def on_readable():
+            reader.recv(64)
+            io_done.append(True)
+
+        asyncio.get_running_loop().add_reader(reader.fileno(), on_readable)
+        ex.add_state_listener(lambda tick, recs: writer.send(b"x"), every_ticks=10)
+        ex.add_task(LetTask("t", lambda ctx: order.append(len(io_done)), period_ticks=10,
+                            offset_ticks=9, deadline_ticks=deadline_ticks))
+        try:
+            await ex.run(duration_s=0.1)
+        finally:
+            asyncio.get_running_loop().remove_reader(reader.fileno())
+            reader.close()
+            writer.close()
+        return order
+
+    assert 8 * 1_000_000 >= YIELD_SLACK_NS
+    spare = asyncio.run(run(deadline_ticks=9))
+    tight = asyncio.run(run(deadline_ticks=1))
+    # the listener of tick k runs just before the release at k: with time to spare the
+    # release sees that tick's I/O handled; with a tight deadline it runs at once
+    # (a release woken over 6 ms late on a loaded machine has no time to spare left)
+    assert len(spare) >= 5 and sum(n == k + 1 for k, n in enumerate(spare)) >= len(spare) - 2
+    assert len(tight) >= 5 and tight == list(range(len(tight)))
