@@ -397,8 +397,9 @@ class Executor:
     async def _run_woken(self, end_tick: int | None, stop: asyncio.Event) -> None:
         """The cycle thread writes to an eventfd once the tick Python waits for has run;
         the event loop calls back on it and the ticks are processed right in that
-        callback (no task, future or timer per wake-up). A task body that returns an
-        awaitable is finished on an asyncio task, and processing resumes after it."""
+        callback (no task, future or timer per wake-up). What has to be awaited (a task
+        body that returned an awaitable, or the yield that lets ready I/O go first) is
+        awaited on an asyncio task, and processing resumes after it."""
         loop = asyncio.get_running_loop()
         fd = self.cycle.wake_fd
         finished = loop.create_future()
@@ -418,7 +419,7 @@ class Executor:
                 pulled = False
                 while True:
                     if work is not None:
-                        for awaitable, _ in work:  # an async body: finish it on a task
+                        for awaitable, _ in work:  # something to await: on a task
                             pending.append(loop.create_task(resume(awaitable, work)))
                             return
                         work = None
