@@ -27,12 +27,11 @@ ring *ring_alloc(size_t elem_size, size_t capacity)
     /* malloc + memset, not calloc: every page is touched now, so the real-time thread
      * never takes a page fault on its first pass through the ring */
     r->data = cap <= SIZE_MAX / elem_size ? malloc(cap * elem_size) : NULL;
-    if (r->data)
-        memset(r->data, 0, cap * elem_size);
     if (!r->data) {
         free(r);
         return NULL;
     }
+    memset(r->data, 0, cap * elem_size);
     r->mask = cap - 1;
     r->elem_size = elem_size;
     return r;

@@ -237,8 +237,8 @@ def run(args: argparse.Namespace) -> BenchReport:
     tail_ns = int(args.busy_tail_us * 1000)
     raws, samplers, raws_cycle, raws_untimed = [], [], [], []
     with _server_process() as port:
-        # bare, sampler, bare with the cycle; then a last bare run: every sampler run lies
-        # between two bare runs, which are its reference
+        # bare, sampler, then the two references; a last bare run closes the series: every
+        # run lies between two bare runs, which are its reference
         for _ in range(args.rounds):
             raws.append(uvloop.run(_raw_loop(port, args.seconds)))
             samplers.append(uvloop.run(_sampler_rate(port, period_ns, args.seconds,
@@ -252,19 +252,19 @@ def run(args: argparse.Namespace) -> BenchReport:
     raw_rates = [r["polls_per_s"] for r in raws]
     sampler_rates = [x["polls_per_s"] for x in samplers]
     cycle_rates = [r["polls_per_s"] for r in raws_cycle]
-    # The machine's speed drifts by more than the difference measured, within seconds:
-    # each sampler run is judged against the bare runs that open its round and the next.
-    round_ratios = [s / ((raw_rates[i] + raw_rates[i + 1]) / 2)
-                    for i, s in enumerate(sampler_rates)]
+    untimed_rates = [r["polls_per_s"] for r in raws_untimed]
+
+    def against_bare(rates: list[float]) -> list[float]:
+        # The machine's speed drifts by more than the difference measured, within
+        # seconds: each run is judged against the bare runs that open its round and the next.
+        return [x / ((raw_rates[i] + raw_rates[i + 1]) / 2) for i, x in enumerate(rates)]
+
+    round_ratios = against_bare(sampler_rates)
+    cycle_ratios, untimed_ratios = against_bare(cycle_rates), against_bare(untimed_rates)
     ratio = float(np.median(round_ratios))
     q1, q3 = (float(q) for q in np.percentile(round_ratios, [25, 75]))
     ratio_stderr = float(np.std(round_ratios, ddof=1) / np.sqrt(len(round_ratios))) \
         if len(round_ratios) > 1 else float("nan")
-    def against_bare(rates: list[float]) -> list[float]:
-        return [x / ((raw_rates[i] + raw_rates[i + 1]) / 2) for i, x in enumerate(rates)]
-
-    untimed_rates = [r["polls_per_s"] for r in raws_untimed]
-    cycle_ratios, untimed_ratios = against_bare(cycle_rates), against_bare(untimed_rates)
     raw_med = float(np.median(raw_rates))
     sampler = dict(samplers[int(np.argsort(sampler_rates)[len(samplers) // 2])])
     sampler["polls_per_s_runs"] = sampler_rates

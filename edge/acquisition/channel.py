@@ -163,8 +163,7 @@ PollRecord = tuple[int, int, Mapping[str, "float | None"], "str | None",
 
 class PollReadings(Sequence[Reading]):
     """One channel's readings out of its device's poll records, built when looked at:
-    a channel without a filter or decimation looks only at the newest few, straight in
-    the records (see Channel._newest_first)."""
+    a channel without a filter or decimation looks only at the newest few."""
 
     __slots__ = ("records", "channel")
 
@@ -301,25 +300,16 @@ class Channel:
         cfg = self.cfg
         scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
         event = None
-        for raw, tick, t_ns in self._newest_first(readings):
-            if raw is None:
+        for r in reversed(readings):
+            if r.raw is None:
                 continue
-            v = float(raw * scale + offset)
+            v = float(r.raw * scale + offset)
             if lo <= v <= hi:              # NaN is out of range
-                self._last_good_tick, self._last_t_ns, self._last_value = tick, t_ns, v
-                return event or Sample(cfg.name, v, GOOD, tick, t_ns, cfg.unit), True
+                self._last_good_tick, self._last_t_ns, self._last_value = r.tick, r.t_ns, v
+                return event or self._sample(v, GOOD, r), True
             if event is None:
-                event = Sample(cfg.name, v, OUT_OF_RANGE, tick, t_ns, cfg.unit)
+                event = self._sample(v, OUT_OF_RANGE, r)
         return event, event is not None
-
-    def _newest_first(self, readings: Sequence[Reading]) -> Iterator[tuple]:
-        """(raw, tick, t_ns) of the readings, newest first; out of poll records directly,
-        without making a Reading of each (a release usually looks at one)."""
-        if type(readings) is PollReadings:
-            name = self.cfg.name
-            return ((values.get(name), tick, t_ns)
-                    for tick, t_ns, values, _, _ in reversed(readings.records))
-        return ((r[0], r[1], r[2]) for r in reversed(readings))
 
     def _latest_event_filtered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
         """Every in-range reading through the filter (state carried), then decimation;

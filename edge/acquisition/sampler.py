@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "acq/"
 STATUS_PREFIX = "status/acq/"
-PENDING_MAX = 4096          # polls held per channel between releases
+PENDING_MAX = 4096          # polls held per device between releases
 
 
 def _ticks(ms: float, period_ns: int) -> int:
@@ -253,7 +253,7 @@ class Sampler:
 
     def _publish_status(self, ctx: TaskContext) -> None:
         for name, p in self.pollers.items():
-            key = (p.connected, p.error_count)
+            key = (p.connected, sum(p.errors.values()))     # counts only grow
             if self._status_seen.get(name) != key:
                 self._status_seen[name] = key
                 ctx.publish(STATUS_PREFIX + name, p.stats())

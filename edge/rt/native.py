@@ -277,7 +277,7 @@ class Cycle:
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def pop_states_into(self, history: StateHistory, max_records: int
-                        ) -> tuple[int, int, int] | None:
+                        ) -> tuple[int, int, int, int] | None:
         """Move up to max_records state records straight into `history` (no numpy copy):
         (first tick, last tick + 1, count, the tick the cycle was at before the move) of
         those moved, or None when the ring was empty."""

@@ -94,7 +94,6 @@ class DevicePoller:
         self.tick_fn = tick_fn
         self.backoff = backoff or Backoff()
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
-        self.error_count = 0        # sum of `errors`, kept as it changes
         self._none_values = dict.fromkeys(c.name for c in source.channels)   # all failed
         self.polls = 0              # successful exchanges
         self.attempts = 0           # every poll or connect attempt
@@ -110,21 +109,18 @@ class DevicePoller:
     def _emit_error(self, kind: str) -> None:
         """A failed exchange: every channel of the device gets a failed reading."""
         self.errors[kind] += 1
-        self.error_count += 1
         self.sink(self._none_values, self.tick_fn(), time.time_ns(), kind)
 
     def _notify(self) -> None:
-        """Wake wait_attempts() callers whose count is reached (the poll loop calls this
-        only when someone waits)."""
-        if self._waiters:
-            still = []
-            for target, fut in self._waiters:
-                if self.attempts >= target:
-                    if not fut.done():
-                        fut.set_result(None)
-                else:
-                    still.append((target, fut))
-            self._waiters = still
+        """Wake wait_attempts() callers whose count is reached."""
+        still = []
+        for target, fut in self._waiters:
+            if self.attempts >= target:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((target, fut))
+        self._waiters = still
 
     async def _connect(self) -> bool:
         try:
@@ -181,15 +177,12 @@ class DevicePoller:
             if refused:                                # the device refused these
                 for kind in refused.values():
                     errors[kind] += 1
-                self.error_count += len(refused)
                 sink(values, tick_fn(), clock(), None, refused)
             else:
                 sink(values, tick_fn(), clock())
             polled = True
             self.polls += 1
-            self.attempts += 1
-            if self._waiters:
-                self._notify()
+            self._count_attempt()
             if period <= 0:            # back to back: the read itself awaited I/O
                 if not self.polls & 63:
                     await asyncio.sleep(0)
@@ -204,7 +197,7 @@ class DevicePoller:
 
     def _count_attempt(self) -> None:
         self.attempts += 1
-        if self._waiters:
+        if self._waiters:              # cheap when nobody waits: the hot path
             self._notify()
 
     def _read_failed(self, exc: Exception) -> None:

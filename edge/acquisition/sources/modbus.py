@@ -25,11 +25,6 @@ log = logging.getLogger(__name__)
 
 TABLES = ("holding", "input", "coil", "discrete")
 BIT_TABLES = ("coil", "discrete")
-# the pymodbus request PDU of each table (module, class): built once per block and unit
-READ_REQUESTS = {"holding": ("register_message", "ReadHoldingRegistersRequest"),
-                 "input": ("register_message", "ReadInputRegistersRequest"),
-                 "coil": ("bit_message", "ReadCoilsRequest"),
-                 "discrete": ("bit_message", "ReadDiscreteInputsRequest")}
 MAX_PER_REQUEST = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
 
 
@@ -52,10 +47,12 @@ class Block:
     def request(self, unit: int):
         """The pymodbus request PDU that reads this block from `unit`, built once and sent
         at every poll (pymodbus gives it a new transaction id each time)."""
-        import importlib
+        from pymodbus.pdu import bit_message, register_message
 
-        module, name = READ_REQUESTS[self.table]
-        cls = getattr(importlib.import_module(f"pymodbus.pdu.{module}"), name)
+        cls = {"holding": register_message.ReadHoldingRegistersRequest,
+               "input": register_message.ReadInputRegistersRequest,
+               "coil": bit_message.ReadCoilsRequest,
+               "discrete": bit_message.ReadDiscreteInputsRequest}[self.table]
         return cls(address=self.start, count=self.count, dev_id=unit)
 
     def compile_decoder(self) -> None:
@@ -194,10 +191,10 @@ class ModbusConnection:
             if self.connected:
                 return
             self.close()
-            timeout = self.link.timeout_s
-            client = self._make_client(None if self.link.transport == "tcp" else timeout)
-            watched = self.link.transport == "tcp" and self._watchable(client)
-            if self.link.transport == "tcp" and not watched:     # another pymodbus layout
+            timeout, tcp = self.link.timeout_s, not self.shared
+            client = self._make_client(None if tcp else timeout)
+            watched = tcp and self._watchable(client)
+            if tcp and not watched:            # another pymodbus layout: its own timeout
                 client = self._make_client(timeout)
             try:
                 ok = await asyncio.wait_for(client.connect(), timeout)
@@ -244,7 +241,7 @@ class ModbusSource(Source):
         for block in self.blocks:
             block.compile_decoder()
         self._rtu = link.transport == "rtu"
-        self._reads: list[tuple[Block, object, bool]] | None = None   # (block, PDU, bits)
+        self._reads: list[tuple[Block, object]] | None = None   # (block, request PDU)
         self.requests = 0
         self.undecodable = 0          # polls whose registers the codec could not read
         self._joined = False
@@ -277,8 +274,8 @@ class ModbusSource(Source):
             answers: list[list | None] = []        # per block: its data, None: refused
             refused: dict[str, str] | None = None
             if self._reads is None:        # built once, at the first read (pymodbus loaded)
-                self._reads = [(b, b.request(self.link.unit), b.bits) for b in self.blocks]
-            for block, request, bits in self._reads:
+                self._reads = [(b, b.request(self.link.unit)) for b in self.blocks]
+            for block, request in self._reads:
                 if self._rtu:
                     conn.flush_input()
                 conn.rx_bytes = 0
@@ -295,7 +292,7 @@ class ModbusSource(Source):
                     refused.update((ch.name, "exception") for ch, _, _ in block.members)
                     answers.append(None)
                     continue
-                data = rsp.bits if bits else rsp.registers
+                data = rsp.bits if block.bits else rsp.registers
                 if len(data) < block.count:
                     raise DeviceCommError(self.name, "corrupt",
                                           f"asked {block.count} values, got {len(data)}")
