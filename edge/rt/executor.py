@@ -484,6 +484,11 @@ class Executor:
         while (upto := self._pull()) is not None:
             for _ in self._event_ticks(upto if end_tick is None else min(upto, end_tick)):
                 pass
+        # What the last opened tick published is delivered at the boundary that ends the
+        # run, as the next tick would have: a bridge still subscribed journals it, so a
+        # clean stop loses no message (it used to lose the final frame of every run).
+        if self.bus.has_staged():
+            self.bus.deliver(self._processed)
 
     # -- statistics ----------------------------------------------------------------
     @property
