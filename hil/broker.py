@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -75,6 +76,16 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker hangs with its sockets open (no RST), as a stalled host does."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after `freeze`."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> Mosquitto:
         self.start()

@@ -85,9 +85,11 @@ class TcpFaultProxy:
         self.connections = 0
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing: asyncio.Event | None = None    # cleared while the link is cut
 
     async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter):
         self.connections += 1
+        await self._flowing.wait()
         try:
             u_reader, u_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -103,10 +105,12 @@ class TcpFaultProxy:
 
         async def upstream_to_pipe() -> None:
             while data := await u_reader.read(65536):
+                await self._flowing.wait()
                 pipe.feed(data)
 
         async def client_to_upstream() -> None:
             while data := await c_reader.read(65536):
+                await self._flowing.wait()
                 u_writer.write(data)
                 await u_writer.drain()
 
@@ -126,8 +130,20 @@ class TcpFaultProxy:
         for w in list(self._writers):
             w.close()
 
+    def cut(self) -> None:
+        """Cut the link: nothing is relayed either way and new connections hang, but no
+        socket is closed, as when a cable is pulled (TCP holds the bytes back)."""
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        """End a `cut`: what was held back flows again, in order."""
+        self._flowing.set()
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[TcpFaultProxy]:
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
         def spawn(r, w):
             t = asyncio.create_task(self._handle(r, w))
             self._tasks.add(t)

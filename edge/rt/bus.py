@@ -202,6 +202,7 @@ class Bus:
         return {
             "topics": len(self._seq),
             "published": sum(self._seq.values()),
+            "published_per_topic": dict(self._seq),
             "delivered": self.delivered,
             "dropped": sum(s.dropped for s in self._subs),
             "subscriptions": [s.stats() for s in self._subs],
