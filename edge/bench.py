@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "logic": "edge.logic.bench",
     "acquisition": "edge.acquisition.bench",
     "faults": "bench.broker_faults",
+    "soak": "bench.soak",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--virtual-time", action="store_true",
                      help="step the controller in virtual time, as fast as it goes")
     run.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+    run.add_argument("--stats-every", type=_positive_float, metavar="S",
+                     help="with --stats-json: also rewrite it every S seconds while running")
     run.add_argument("--mqtt", metavar="URL",
                      help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
 
@@ -84,6 +87,24 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
         tmp.replace(target)
     except OSError as exc:
         raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@contextlib.asynccontextmanager
+async def _periodic_summary(runtime, path: str, every_s: float):
+    """A service rewriting the summary file while the run goes on, for a watcher (a soak,
+    a monitoring sidecar) that cannot wait for the end; each write is atomic."""
+    async def write_every() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            _write_json(path, runtime.summary())
+
+    task = asyncio.create_task(write_every(), name="periodic-summary")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _format_summary(s: dict[str, Any]) -> str:
@@ -131,6 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         board.sections["mqtt"] = mqtt_config_from_url(args.mqtt, board)
     runtime = Runtime(board, virtual_time=args.virtual_time)
+    if args.stats_every:
+        if not args.stats_json:
+            raise EdgeError("--stats-every needs --stats-json PATH")
+        runtime.add_service(lambda: _periodic_summary(runtime, args.stats_json,
+                                                      args.stats_every))
     for line in runtime.cycle.stats().realtime_report():
         log.warning(line)
     if args.virtual_time:
