@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from edge import __version__
 from edge.bench import BENCHMARKS
 from edge.errors import EdgeError
+from edge.logs import configure as configure_logging
 
 log = logging.getLogger("edge")
 
@@ -204,7 +205,7 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="edge: %(levelname)s: %(message)s")
+    repeats = configure_logging(args.log_level)
     if not args.command:
         parser.print_usage(sys.stderr)
         return 2
@@ -216,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edge: interrupted", file=sys.stderr)
         return 130
+    finally:
+        repeats.flush()
 
 
 if __name__ == "__main__":
