@@ -304,3 +304,64 @@ def test_references_exist(page_path: Path) -> None:
                 and not (ROOT / "docs" / name).exists():
             missing.append(name)
     assert not missing, f"{page_path.name} refers to what this checkout lacks: {missing}"
+
+
+# -- board fields -------------------------------------------------------------------------
+
+# Where each board section's fields are documented; the fields are the ones the section's
+# parser accepts, as its own "unknown field" error lists them.
+FIELD_PAGES = {
+    "cycle": ("cycle: {doc_test_unknown: 1}", "board-file.md"),
+    "axes": ("axes: [{name: a, max_velocity: 1, max_acceleration: 1, doc_test_unknown: 1}]",
+             "board-file.md"),
+    "bus": ("bus: {doc_test_unknown: 1}", "bus.md"),
+    "mqtt": ("mqtt: {url: 'mqtt://127.0.0.1', doc_test_unknown: 1}", "bus.md"),
+    "logic": ("logic: {doc_test_unknown: 1}", "logic.md"),
+    "acquisition": ("acquisition: {doc_test_unknown: 1}", "acquisition.md"),
+    "safety": ("safety: {doc_test_unknown: 1}", "motion-safety.md"),
+}
+
+
+@pytest.mark.parametrize("section", FIELD_PAGES)
+def test_every_board_field_is_documented(section: str) -> None:
+    """A field the parser accepts but the reference does not name is undocumented."""
+    from edge.config import parse_board
+    from edge.errors import ConfigError
+
+    snippet, page = FIELD_PAGES[section]
+    base = yaml.safe_load((ROOT / "edge/boards/sim_arm.yaml").read_text())
+    base.pop(section, None)
+    text = yaml.safe_dump(base, sort_keys=False) + snippet + "\n"
+    if section == "axes":
+        text = yaml.safe_dump({"name": "doc"}) + snippet + "\n"
+    with pytest.raises(ConfigError) as info:
+        parse_board(text, "doc.yaml")
+    m = re.search(r"expected one of: ([^)]*)\)", str(info.value))
+    assert m, f"{section}: no field list in {info.value}"
+    fields = [f.strip() for f in m[1].split(",")]
+    doc = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    missing = [f for f in fields if not re.search(rf"`{re.escape(f)}`|\b{re.escape(f)}:", doc)]
+    assert not missing, f"docs/{page} does not document {section} fields {missing}"
+
+
+def test_readme_layout_matches_the_tree() -> None:
+    """The README's Layout names what exists, and every package and top-level folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    block = layout[layout.index("```\n") + 4:]
+    block = block[:block.index("```")]
+    named = {line.split()[0].rstrip("/") for line in block.splitlines()
+             if line.strip() and not line.startswith(" ")}
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert not missing, f"README Layout names what does not exist: {missing}"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    folders = {p.split("/")[0] for p in tracked if "/" in p} - {"boards"}
+    packages = {"/".join(p.split("/")[:2]) for p in tracked
+                if p.startswith("edge/") and p.count("/") >= 2}
+    unnamed = sorted(f for f in folders | packages
+                     if not any(n == f or n.startswith(f + "/") for n in named))
+    assert not unnamed, f"README Layout leaves out {unnamed}"
+    docs = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    listed = set(re.findall(r"\((docs/[\w-]+\.md)\)", readme[readme.index("## Documentation"):]))
+    assert docs == listed, f"README Documentation list differs: {sorted(docs ^ listed)}"
