@@ -149,12 +149,22 @@ def _split_items(text: str) -> list[str]:
 def line_pattern(expected: str) -> re.Pattern:
     """A regex for one expected output line: numbers and long hex strings match any value
     (timings and counts vary from run to run); in a summary line `name: key value, ...`
-    only the keys and their order count (a state word changes with the run's length)."""
+    only the keys and their order count (a state word changes with the run's length), and
+    a key shown as `None` may be absent: once set, its value can be a mapping, which the
+    one-line summary leaves out (`edge run` prints those in full in --stats-json only)."""
     m = _SECTION_LINE.match(expected)
     if m and len(_split_items(m["items"])) > 1:
-        keys = [item.split(" ", 1)[0] for item in _split_items(m["items"])]
-        return re.compile(re.escape(m["name"]) + ": "
-                          + ", ".join(re.escape(k) + r" .+?" for k in keys) + "$")
+        regex, sep = re.escape(m["name"]) + ": ", ""
+        for item in _split_items(m["items"]):
+            key, _, value = item.partition(" ")
+            piece = f"{sep}{re.escape(key)} .+?"
+            if value == "None":
+                regex += f"(?:{piece})?"
+                sep = "(?:, )?" if not sep else sep
+            else:
+                regex += piece
+                sep = ", "
+        return re.compile(regex + "$")
     out = []
     for token in expected.split():
         bare = token.strip("()[],;:=")
