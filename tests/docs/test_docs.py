@@ -403,3 +403,17 @@ def test_readme_layout_matches_the_tree() -> None:
     docs = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     listed = set(re.findall(r"\((docs/[\w-]+\.md)\)", readme[readme.index("## Documentation"):]))
     assert docs == listed, f"README Documentation list differs: {sorted(docs ^ listed)}"
+
+
+def test_readme_dependency_table_matches_pyproject() -> None:
+    """Every dependency the package declares is in the README's "why this one" table."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    names = {re.split(r"[<>=!~\[ ]", d, maxsplit=1)[0].lower() for d in declared}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Dependencies"):readme.index("## Layout")].lower()
+    missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])",
+                                                       table))
+    assert not missing, f"README Dependencies table leaves out {missing}"
