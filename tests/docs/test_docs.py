@@ -417,3 +417,66 @@ def test_readme_dependency_table_matches_pyproject() -> None:
     missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])",
                                                        table))
     assert not missing, f"README Dependencies table leaves out {missing}"
+
+
+# Every field name a section parser accepts anywhere (nested mappings included), found in
+# its source: the string arguments of `node.only(...)` and the tuples it is given.
+PARSER_PAGES = {
+    "edge/config.py": "board-file.md",
+    "edge/motion/config.py": "motion-kinematics.md",
+    "edge/motion/safety.py": "motion-safety.md",
+    "edge/motion/program.py": "motion-controller.md",
+    "edge/logic/config.py": "logic.md",
+    "edge/acquisition/config.py": "acquisition.md",
+    "edge/rt/bus_config.py": "bus.md",
+}
+
+
+def _accepted_fields(source: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(source.read_text())
+    constants: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            constants[node.targets[0].id] = {
+                c.value for c in ast.walk(node.value)
+                if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    for node in tree.body:                               # COMMON + ("x",): one level deep
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            for n in ast.walk(node.value):
+                if isinstance(n, ast.Name) and n.id in constants:
+                    constants[node.targets[0].id] |= constants[n.id]
+    fields: set[str] = set()
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "only"):
+            continue
+        for arg in call.args:
+            inner = arg.value if isinstance(arg, ast.Starred) else arg
+            for n in ast.walk(inner):
+                if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                    fields.add(n.value)
+                elif isinstance(n, ast.Name) and n.id in constants:
+                    fields |= constants[n.id]
+    if "STEP_FIELDS" in constants:                       # program steps: a dict of fields
+        fields |= constants["STEP_FIELDS"]
+    return fields
+
+
+def _code_text(markdown: str) -> str:
+    """What a page shows as code: fenced blocks and `code spans`."""
+    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S))
+    return "\n".join(fenced + spans)
+
+
+@pytest.mark.parametrize("source", PARSER_PAGES)
+def test_every_nested_board_field_is_documented(source: str) -> None:
+    fields = _accepted_fields(ROOT / source)
+    assert fields, f"{source}: no fields found; the scan no longer fits the parser"
+    page = PARSER_PAGES[source]
+    code = _code_text((ROOT / "docs" / page).read_text(encoding="utf-8"))
+    missing = sorted(f for f in fields if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])",
+                                                         code))
+    assert not missing, f"docs/{page} does not document fields {missing} ({source})"
