@@ -164,7 +164,7 @@ def run_shell(block: Block, page: Page, followed_by_output: bool) -> None:
                     _check_parses(edge_args, block.where)
                     if runs:
                         page.pending = (edge_args, env)   # ./dev run = edge run after set-up
-            elif exe in ("cp", "gcc", "mkdir", "sed", "ls"):
+            elif exe in ("cp", "gcc", "mkdir", "sed", "ls", "chmod", "python"):
                 output, rc = page.run([part], block.where, shell=True)
                 assert rc == 0, f"{block.where}: `{part}` exited {rc}:\n{output}"
                 page.last_output = (output, rc)
