@@ -26,6 +26,7 @@ Vocabulary (directives separated by `;`):
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,4 +192,38 @@ def shape_mismatch(expected: str, actual: str) -> str | None:
         if pos == len(actual_lines):
             return f"no line of the output has the shape of {line!r}"
         pos += 1
+    return None
+
+
+# -- command synopses ------------------------------------------------------------------
+
+def option_mismatch(synopsis: str) -> str | None:
+    """None when `edge SUB ... [--opt ...]` lists exactly the options of that command's
+    parser; a NAME placeholder for a subcommand (`edge bench NAME`) stands for each one,
+    and then the options shown must be common to all of them."""
+    from edge.cli import build_parser
+
+    parsers: list[argparse.ArgumentParser] = [build_parser()]
+    path = []
+    for word in synopsis.split()[1:]:
+        subs = [a for a in parsers[0]._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or word.startswith(("-", "[")):
+            break
+        if word in subs[0].choices:
+            parsers = [subs[0].choices[word]]
+        elif word.isupper():
+            parsers = list(subs[0].choices.values())
+        else:
+            break
+        path.append(word)
+    documented = set(re.findall(r"--[a-z][\w-]*", synopsis))
+    options = [{o for a in p._actions for o in a.option_strings
+                if o.startswith("--") and o != "--help"} for p in parsers]
+    if len(options) == 1 and documented != options[0]:
+        return (f"`edge {' '.join(path)}` options differ from the docs: missing in the docs "
+                f"{sorted(options[0] - documented)}, unknown to edge "
+                f"{sorted(documented - options[0])}")
+    unknown = documented - set.intersection(*options)
+    if unknown:
+        return f"`edge {' '.join(path)}`: not an option of every one: {sorted(unknown)}"
     return None

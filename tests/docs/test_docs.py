@@ -11,7 +11,6 @@ Markers are described in doc_blocks.py. A doc that drifts from the code fails he
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
@@ -22,7 +21,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docs.doc_blocks import ROOT, Block, all_blocks, blocks, pages, shape_mismatch
+from tests.docs.doc_blocks import (
+    ROOT,
+    Block,
+    all_blocks,
+    blocks,
+    option_mismatch,
+    pages,
+    shape_mismatch,
+)
 
 # Fewer than this many executed examples means examples were deleted or lost their
 # language tag: the harness would then pass on docs that show nothing runnable.
@@ -201,38 +208,6 @@ def load_yaml_block(block: Block, page: Page, index: int) -> None:
         pytest.fail(f"{block.where}: the board loader refuses the snippet: {exc.one_line()}")
 
 
-def option_mismatch(synopsis: str) -> str | None:
-    """None when `edge SUB ... [--opt ...]` lists exactly the options of that command's
-    parser; a NAME placeholder for a subcommand (`edge bench NAME`) stands for each one,
-    and then the options shown must be common to all of them."""
-    from edge.cli import build_parser
-
-    parsers: list[argparse.ArgumentParser] = [build_parser()]
-    path = []
-    for word in synopsis.split()[1:]:
-        subs = [a for a in parsers[0]._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subs or word.startswith(("-", "[")):
-            break
-        if word in subs[0].choices:
-            parsers = [subs[0].choices[word]]
-        elif word.isupper():
-            parsers = list(subs[0].choices.values())
-        else:
-            break
-        path.append(word)
-    documented = set(re.findall(r"--[a-z][\w-]*", synopsis))
-    options = [{o for a in p._actions for o in a.option_strings
-                if o.startswith("--") and o != "--help"} for p in parsers]
-    if len(options) == 1 and documented != options[0]:
-        return (f"`edge {' '.join(path)}` options differ from the docs: missing in the docs "
-                f"{sorted(options[0] - documented)}, unknown to edge "
-                f"{sorted(documented - options[0])}")
-    unknown = documented - set.intersection(*options)
-    if unknown:
-        return f"`edge {' '.join(path)}`: not an option of every one: {sorted(unknown)}"
-    return None
-
-
 def check_usage(block: Block) -> None:
     joined = " ".join(block.text.split())       # a synopsis may wrap over lines
     starts = [m.start() for m in re.finditer(r"(?:^| )edge ", joined)]
@@ -306,177 +281,3 @@ def test_enough_examples_are_executed() -> None:
     for b in found:
         if b.has("skip"):
             assert len(b.directives["skip"]) >= 10, f"{b.where}: say why it is skipped"
-
-
-# -- references ---------------------------------------------------------------------------
-
-_LINK = re.compile(r"\]\((?!https?:|#)([^)#\s]+)(#[^)]*)?\)")
-_PATH = re.compile(r"`((?:edge|native|tests|hil|examples|docs|boards|\.ci)/[\w./-]*\.\w+)`")
-_BARE_MD = re.compile(r"\b([A-Z][A-Z_]+\.md)\b")
-
-
-@pytest.mark.parametrize("page_path", pages(), ids=lambda p: p.name)
-def test_references_exist(page_path: Path) -> None:
-    """Links, file paths in code spans and *.md names point at files of this checkout."""
-    text = page_path.read_text(encoding="utf-8")
-    missing = []
-    for target, _anchor in _LINK.findall(text):
-        if not (page_path.parent / target).exists():
-            missing.append(target)
-    for path in _PATH.findall(text):
-        path = re.sub(r"/\.\w+$", "", path)     # `native/arm_model.h/.c`: both files
-        if not (ROOT / path).exists():
-            missing.append(path)
-    for name in _BARE_MD.findall(text):
-        if name != "README.md" and not (ROOT / name).exists() \
-                and not (ROOT / "docs" / name).exists():
-            missing.append(name)
-    assert not missing, f"{page_path.name} refers to what this checkout lacks: {missing}"
-
-
-# -- board fields -------------------------------------------------------------------------
-
-# Where each board section's fields are documented; the fields are the ones the section's
-# parser accepts, as its own "unknown field" error lists them.
-FIELD_PAGES = {
-    "cycle": ("cycle: {doc_test_unknown: 1}", "board-file.md"),
-    "axes": ("axes: [{name: a, max_velocity: 1, max_acceleration: 1, doc_test_unknown: 1}]",
-             "board-file.md"),
-    "bus": ("bus: {doc_test_unknown: 1}", "bus.md"),
-    "mqtt": ("mqtt: {url: 'mqtt://127.0.0.1', doc_test_unknown: 1}", "bus.md"),
-    "logic": ("logic: {doc_test_unknown: 1}", "logic.md"),
-    "acquisition": ("acquisition: {doc_test_unknown: 1}", "acquisition.md"),
-    "safety": ("safety: {doc_test_unknown: 1}", "motion-safety.md"),
-}
-
-
-@pytest.mark.parametrize("section", FIELD_PAGES)
-def test_every_board_field_is_documented(section: str) -> None:
-    """A field the parser accepts but the reference does not name is undocumented."""
-    from edge.config import parse_board
-    from edge.errors import ConfigError
-
-    snippet, page = FIELD_PAGES[section]
-    base = yaml.safe_load((ROOT / "edge/boards/sim_arm.yaml").read_text())
-    base.pop(section, None)
-    text = yaml.safe_dump(base, sort_keys=False) + snippet + "\n"
-    if section == "axes":
-        text = yaml.safe_dump({"name": "doc"}) + snippet + "\n"
-    with pytest.raises(ConfigError) as info:
-        parse_board(text, "doc.yaml")
-    m = re.search(r"expected one of: ([^)]*)\)", str(info.value))
-    assert m, f"{section}: no field list in {info.value}"
-    fields = [f.strip() for f in m[1].split(",")]
-    doc = (ROOT / "docs" / page).read_text(encoding="utf-8")
-    missing = [f for f in fields if not re.search(rf"`{re.escape(f)}`|\b{re.escape(f)}:", doc)]
-    assert not missing, f"docs/{page} does not document {section} fields {missing}"
-
-
-def test_readme_command_table_matches_the_parsers() -> None:
-    """Each `edge ...` row of the README's command table lists that command's options."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `(edge [^`]*)` \|", readme, re.M)
-    assert {r.split()[1] for r in rows} >= {"run", "check", "bench"}, rows
-    for row in rows:
-        problem = option_mismatch(row.replace("\\|", "|"))
-        assert problem is None, f"README.md command table: {problem}"
-
-
-def test_readme_layout_matches_the_tree() -> None:
-    """The README's Layout names what exists, and every package and top-level folder."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    layout = readme[readme.index("## Layout"):]
-    block = layout[layout.index("```\n") + 4:]
-    block = block[:block.index("```")]
-    named = {line.split()[0].rstrip("/") for line in block.splitlines()
-             if line.strip() and not line.startswith(" ")}
-    missing = [p for p in named if not (ROOT / p).exists()]
-    assert not missing, f"README Layout names what does not exist: {missing}"
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
-    folders = {p.split("/")[0] for p in tracked if "/" in p} - {"boards"}
-    packages = {"/".join(p.split("/")[:2]) for p in tracked
-                if p.startswith("edge/") and p.count("/") >= 2}
-    unnamed = sorted(f for f in folders | packages
-                     if not any(n == f or n.startswith(f + "/") for n in named))
-    assert not unnamed, f"README Layout leaves out {unnamed}"
-    docs = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
-    listed = set(re.findall(r"\((docs/[\w-]+\.md)\)", readme[readme.index("## Documentation"):]))
-    assert docs == listed, f"README Documentation list differs: {sorted(docs ^ listed)}"
-
-
-def test_readme_dependency_table_matches_pyproject() -> None:
-    """Every dependency the package declares is in the README's "why this one" table."""
-    import tomllib
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    names = {re.split(r"[<>=!~\[ ]", d, maxsplit=1)[0].lower() for d in declared}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Dependencies"):readme.index("## Layout")].lower()
-    missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])",
-                                                       table))
-    assert not missing, f"README Dependencies table leaves out {missing}"
-
-
-# Every field name a section parser accepts anywhere (nested mappings included), found in
-# its source: the string arguments of `node.only(...)` and the tuples it is given.
-PARSER_PAGES = {
-    "edge/config.py": "board-file.md",
-    "edge/motion/config.py": "motion-kinematics.md",
-    "edge/motion/safety.py": "motion-safety.md",
-    "edge/motion/program.py": "motion-controller.md",
-    "edge/logic/config.py": "logic.md",
-    "edge/acquisition/config.py": "acquisition.md",
-    "edge/rt/bus_config.py": "bus.md",
-}
-
-
-def _accepted_fields(source: Path) -> set[str]:
-    import ast
-
-    tree = ast.parse(source.read_text())
-    constants: dict[str, set[str]] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            constants[node.targets[0].id] = {
-                c.value for c in ast.walk(node.value)
-                if isinstance(c, ast.Constant) and isinstance(c.value, str)}
-    for node in tree.body:                               # COMMON + ("x",): one level deep
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            for n in ast.walk(node.value):
-                if isinstance(n, ast.Name) and n.id in constants:
-                    constants[node.targets[0].id] |= constants[n.id]
-    fields: set[str] = set()
-    for call in ast.walk(tree):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "only"):
-            continue
-        for arg in call.args:
-            inner = arg.value if isinstance(arg, ast.Starred) else arg
-            for n in ast.walk(inner):
-                if isinstance(n, ast.Constant) and isinstance(n.value, str):
-                    fields.add(n.value)
-                elif isinstance(n, ast.Name) and n.id in constants:
-                    fields |= constants[n.id]
-    if "STEP_FIELDS" in constants:                       # program steps: a dict of fields
-        fields |= constants["STEP_FIELDS"]
-    return fields
-
-
-def _code_text(markdown: str) -> str:
-    """What a page shows as code: fenced blocks and `code spans`."""
-    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
-    spans = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S))
-    return "\n".join(fenced + spans)
-
-
-@pytest.mark.parametrize("source", PARSER_PAGES)
-def test_every_nested_board_field_is_documented(source: str) -> None:
-    fields = _accepted_fields(ROOT / source)
-    assert fields, f"{source}: no fields found; the scan no longer fits the parser"
-    page = PARSER_PAGES[source]
-    code = _code_text((ROOT / "docs" / page).read_text(encoding="utf-8"))
-    missing = sorted(f for f in fields if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])",
-                                                         code))
-    assert not missing, f"docs/{page} does not document fields {missing} ({source})"
