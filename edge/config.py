@@ -184,7 +184,7 @@ class AxisConfig:
     max_velocity: float        # rad/s
     max_acceleration: float    # rad/s^2
     initial_position: float = 0.0
-    max_jerk: float = 0.0      # rad/s^3; 0 in the file means 10 x max_acceleration per second
+    max_jerk: float = 0.0      # rad/s^3; parse_axes: 10/s x max_acceleration when absent
 
 
 @dataclass
