@@ -2,6 +2,7 @@
 feeding a stepped executor (I/O never blocks the step)."""
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -360,3 +361,47 @@ acquisition:
     s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).acquisition
     assert s.sources["psu"].conn is s.sources["fan"].conn
     assert s.sources["aux"].conn is not s.sources["psu"].conn
+
+
+async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(slave):
+    """A float32 channel without a `valid` range: the device's +inf (0x7F800000, written
+    as raw register words, not through our encoder) is published INVALID with a reason and
+    no value, and the threshold above 50 stays quiet; the next finite value is GOOD."""
+    import struct
+
+    from edge.acquisition.thresholds import ThresholdRule
+
+    ch = ChannelConfig(name="current", device="plc", unit="A", period_ms=5,
+                       source={"table": "holding", "address": 0, "type": "float32"})
+    dev = DeviceConfig("plc", "modbus_tcp", period_ms=2,
+                       link=ModbusLink("tcp", port=slave.port, timeout_s=0.2),
+                       backoff=Backoff(0.01, 0.05))
+    cfg = AcquisitionConfig(devices=[dev], channels=[ch],
+                            thresholds=[ThresholdRule("over", "current", above=50.0)])
+    cycle = Cycle(1_000_000, 1)
+    ex = Executor(cycle, Bus())
+    sampler = Sampler(cfg, cycle.period_ns, tick_fn=lambda: cycle.tick)
+    ex.add_task(sampler.task)
+    sub = ex.bus.subscribe("acq/current")
+    events = ex.bus.subscribe("events/acq/#")
+
+    async def show(words):
+        await slave.set_registers("holding", 0, list(words))
+        poller = sampler.pollers["plc"]
+        polls = poller.polls
+        while poller.polls < polls + 2:           # a poll that surely saw the change
+            await poller.wait_attempts(1)
+        ex.step(10)
+        return sub.drain()[-1].data
+
+    async with sampler.service():
+        await sampler.pollers["plc"].wait_attempts(1)
+        assert (await show(struct.unpack(">HH", struct.pack(">f", 1.5))))["quality"] == "GOOD"
+        inf = await show(struct.unpack(">HH", struct.pack(">f", math.inf)))
+        assert (inf["quality"], inf["value"], inf["reason"]) == ("INVALID", None, "+inf")
+        back = await show(struct.unpack(">HH", struct.pack(">f", 2.5)))
+        assert (back["quality"], back["value"]) == ("GOOD", 2.5)
+        nan = await show((0x7FC0, 0x0000))         # a quiet NaN
+        assert (nan["quality"], nan["value"], nan["reason"]) == ("INVALID", None, "NaN")
+    assert events.drain() == []
+    assert sampler.stats()["channels"]["current"]["INVALID"] >= 1
