@@ -78,7 +78,9 @@ def test_thresholds_raise_and_clear_events_and_dropout_sets_quality(tmp_path):
     assert bad == [("COMM_ERROR", 500)]          # the dropout, reported once
     assert ("GOOD", 800) in qual                 # and the recovery
     usage = UsageStore(tmp_path / "usage.json").load()
-    assert usage.power_cycles == 1 and usage.running_s == pytest.approx(1.8, abs=0.05)
+    # 2 s of run: 200 releases of 10 ms, all saved at stop (not only up to the last
+    # periodic save at 1.8 s)
+    assert usage.power_cycles == 1 and usage.running_s == pytest.approx(2.0, abs=1e-9)
 
 
 def test_sensitive_channel_leaves_sealed_and_opens_with_the_key(tmp_path):
@@ -309,7 +311,9 @@ acquisition:
     summary = rt.summary()["acquisition"]
     assert summary["devices"]["plc"]["polls"] > 10
     assert sum(summary["devices"]["plc"]["errors"].values()) == 0
-    assert UsageStore(tmp_path / "u.json").load().power_cycles == 1
+    saved = UsageStore(tmp_path / "u.json").load()
+    assert saved.power_cycles == 1
+    assert saved.running_s == rt.acquisition.usage.counters.running_s > 0  # nothing lost
 
 
 @settings(max_examples=25, deadline=None)
@@ -405,3 +409,18 @@ async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(sl
         assert (nan["quality"], nan["value"], nan["reason"]) == ("INVALID", None, "NaN")
     assert events.drain() == []
     assert sampler.stats()["channels"]["current"]["INVALID"] >= 1
+
+
+@pytest.mark.parametrize("save_every_s", [0.7, 60.0])
+def test_usage_counters_keep_the_last_interval_of_a_virtual_time_run(tmp_path, save_every_s):
+    """10 s of virtual run shows 10 s saved: the sampler's task runs every 10 ms (the
+    simulated device's period), so 1,000 releases of 0.01 s each, by hand; the counters
+    are saved at stop whatever the save period (0.7 s left 9.8 s, 60 s left 0 s)."""
+    text = board("    - {name: temp, device: sim, period_ms: 10}",
+                 f"  usage: {{file: {tmp_path}/u.json, save_every_s: {save_every_s}}}\n")
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    assert rt.acquisition.task.period_ticks == 10
+    rt.run_virtual(10.0)
+    saved = UsageStore(tmp_path / "u.json").load()
+    assert saved.running_s == pytest.approx(10.0, abs=1e-9)
+    assert saved.power_cycles == 1
