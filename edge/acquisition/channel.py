@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -31,11 +32,20 @@ class Quality(IntEnum):
     OUT_OF_RANGE = 1      # the sensor answered, with a value outside its valid range
     STALE = 2             # no fresh reading within stale_ms
     COMM_ERROR = 3        # the device did not answer, or answered garbage
+    INVALID = 4           # the device answered with NaN or an infinity: never a value
 
 
-GOOD, OUT_OF_RANGE, STALE, COMM_ERROR = Quality
+GOOD, OUT_OF_RANGE, STALE, COMM_ERROR, INVALID = Quality
 # an enum member's .name is a Python-level property: releases look names up here
 QUALITY_NAMES = {q: q.name for q in Quality}
+# the largest finite float: valid ranges are clamped to it, so one comparison chain
+# refuses NaN (every comparison is False) and both infinities on every path
+MAXF = sys.float_info.max
+
+
+def not_finite_reason(v: float) -> str:
+    """Why a non-finite engineering value is INVALID: "NaN", "+inf" or "-inf"."""
+    return "NaN" if v != v else ("+inf" if v > 0 else "-inf")
 
 FILTER_KINDS = ("lowpass", "median", "moving_average")
 
@@ -195,7 +205,8 @@ class PollReadings(Sequence[Reading]):
 
 
 class Sample(NamedTuple):
-    """A published value: engineering units, quality, and when it was acquired."""
+    """A published value: engineering units, quality, and when it was acquired.
+    `reason` says why an INVALID sample has no value ("NaN", "+inf", "-inf")."""
 
     channel: str
     value: float | None
@@ -203,10 +214,14 @@ class Sample(NamedTuple):
     tick: int
     t_ns: int
     unit: str
+    reason: str | None = None
 
     def to_data(self) -> dict[str, Any]:
-        return {"value": self.value, "quality": QUALITY_NAMES[self.quality], "unit": self.unit,
+        data = {"value": self.value, "quality": QUALITY_NAMES[self.quality], "unit": self.unit,
                 "tick": self.tick, "t_ns": self.t_ns}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
 
 
 class Channel:
@@ -221,6 +236,9 @@ class Channel:
             default_stale_ms if default_stale_ms is not None else 3000.0 / sample_rate_hz)
         self.stale_ticks = max(1, int(math.ceil(stale_ms * 1e6 / period_ns)))
         self._every_reading = self.filter is not None or cfg.decimate > 1
+        # the valid range clamped to finite floats: `lo <= v <= hi` is False for NaN and
+        # for both infinities whatever `valid` says (a board without one included)
+        self._lo, self._hi = max(cfg.valid_min, -MAXF), min(cfg.valid_max, MAXF)
         self._decim_phase = 0            # filtered samples since the last kept one
         self._last_published: Sample | None = None
         self._last_good_tick: int | None = None
@@ -246,7 +264,7 @@ class Channel:
             raw = values.get(cfg.name)
             if raw is not None:
                 v = float(raw * cfg.scale + cfg.offset)
-                if cfg.valid_min <= v <= cfg.valid_max:
+                if self._lo <= v <= self._hi:            # False for NaN and infinities
                     self._last_good_tick, self._last_t_ns, self._last_value = r_tick, t_ns, v
                     return self._publishable(Sample(cfg.name, v, GOOD, r_tick, t_ns, cfg.unit))
         return self.ingest(PollReadings(records, self.cfg.name), tick)
@@ -256,7 +274,7 @@ class Channel:
         last = self._last_published
         quality = candidate.quality
         if last is not None and quality == last.quality:
-            if quality == STALE or quality == COMM_ERROR:
+            if quality == STALE or quality == COMM_ERROR or quality == INVALID:
                 return None              # bad news once per transition, not every release
             deadband = self.cfg.deadband
             if deadband > 0 and abs(candidate.value - last.value) <= deadband:
@@ -293,22 +311,30 @@ class Channel:
     def _sample(self, value: float | None, quality: Quality, r: Reading) -> Sample:
         return Sample(self.cfg.name, value, quality, r.tick, r.t_ns, self.cfg.unit)
 
+    def _refused(self, v: float, r: Reading) -> Sample:
+        """The event of a reading outside the finite valid range: OUT_OF_RANGE with its
+        value, or INVALID without one (NaN and infinities are never a value)."""
+        if math.isfinite(v):
+            return Sample(self.cfg.name, v, OUT_OF_RANGE, r.tick, r.t_ns, self.cfg.unit)
+        return Sample(self.cfg.name, None, INVALID, r.tick, r.t_ns, self.cfg.unit,
+                      not_finite_reason(v))
+
     def _latest_event_unfiltered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
         """No filter, no decimation: every in-range reading is kept, so only the last good
         reading (and, if it is out of range, the last in-range one before it) matters.
         Walks back from the end: usually one reading per release, however many came."""
         cfg = self.cfg
-        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
+        scale, offset, lo, hi = cfg.scale, cfg.offset, self._lo, self._hi
         event = None
         for r in reversed(readings):
             if r.raw is None:
                 continue
             v = float(r.raw * scale + offset)
-            if lo <= v <= hi:              # NaN is out of range
+            if lo <= v <= hi:              # NaN and infinities are out of range
                 self._last_good_tick, self._last_t_ns, self._last_value = r.tick, r.t_ns, v
                 return event or self._sample(v, GOOD, r), True
             if event is None:
-                event = self._sample(v, OUT_OF_RANGE, r)
+                event = self._refused(v, r)
         return event, event is not None
 
     def _latest_event_filtered(self, readings: list[Reading]) -> tuple[Sample | None, bool]:
@@ -316,14 +342,15 @@ class Channel:
         the later of the last kept value and the last out-of-range reading is the event.
         Plain Python over the few readings of one release; numpy only for the filter."""
         cfg = self.cfg
-        scale, offset, lo, hi = cfg.scale, cfg.offset, cfg.valid_min, cfg.valid_max
+        scale, offset, lo, hi = cfg.scale, cfg.offset, self._lo, self._hi
         good = [r for r in readings if r.raw is not None]
         if not good:
             return None, False
         event: Sample | None = None
         kept_at = -1                       # position in `good` of the kept reading
-        eng = [r.raw * scale + offset for r in good]
-        idx = [i for i, v in enumerate(eng) if lo <= v <= hi]   # NaN is out of range
+        eng = [float(r.raw * scale + offset) for r in good]
+        # NaN and infinities are out of range: they never reach the filter's state
+        idx = [i for i, v in enumerate(eng) if lo <= v <= hi]
         if idx:
             x = [eng[i] for i in idx]
             y = self.filter.process(np.array(x)) if self.filter else x
@@ -342,5 +369,5 @@ class Channel:
         if len(idx) < len(eng):            # some out of range: the later event wins
             last_bad = max(i for i, v in enumerate(eng) if not lo <= v <= hi)
             if last_bad > kept_at:
-                event = self._sample(float(eng[last_bad]), OUT_OF_RANGE, good[last_bad])
+                event = self._refused(eng[last_bad], good[last_bad])
         return event, True

@@ -14,6 +14,7 @@ def attach(runtime, section: AcquisitionConfig) -> Sampler:
     runtime.add_task(sampler.task)
     if sampler.pollers or sampler.usage:
         runtime.add_service(sampler.service)
+    runtime.add_stop_hook(sampler.stopped)
     runtime.extra_summary["acquisition"] = sampler.stats
     runtime.acquisition = sampler
     return sampler

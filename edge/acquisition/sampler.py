@@ -291,6 +291,13 @@ class Sampler:
                 if self.usage:
                     await asyncio.to_thread(self.usage.flush)
 
+    def stopped(self) -> None:
+        """The run ended cleanly: save the usage counters, so the interval since the last
+        periodic save is not lost (virtual time saves only every save_every_s otherwise).
+        Raises StorageError when they cannot be written."""
+        if self.usage:
+            self.usage.flush()
+
     async def _save_usage(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.usage.save_every_s)

@@ -78,6 +78,7 @@ class Runtime:
         kick_every = max(1, watchdog_ticks // 4) if watchdog_ticks else 0
         self.executor = Executor(self.cycle, self.bus, kick_every_ticks=kick_every)
         self._services: list[Callable[[], AbstractAsyncContextManager]] = []
+        self._stop_hooks: list[Callable[[], None]] = []
         self.extra_summary: dict[str, Callable[[], Any]] = {}
         self._attach_sections()
 
@@ -100,6 +101,16 @@ class Runtime:
         """Something long-lived (a bridge, a device poller), entered when running in real
         time and exited on shutdown. Virtual time runs without services."""
         self._services.append(factory)
+
+    def add_stop_hook(self, fn: Callable[[], None]) -> None:
+        """`fn()` runs when a run ends without an exception, in either mode (virtual time:
+        after the last tick; real time: after the services closed): what a section must
+        save at stop, such as counters, is saved however the run was driven."""
+        self._stop_hooks.append(fn)
+
+    def _stopped(self) -> None:
+        for fn in self._stop_hooks:
+            fn()
 
     def _attach_sections(self) -> None:
         if "motion" not in self.board.sections:
@@ -138,6 +149,7 @@ class Runtime:
     def run_virtual(self, duration_s: float) -> None:
         """Step the whole controller through duration_s of virtual time, no sleeping."""
         self.executor.step(self.ticks_for(duration_s))
+        self._stopped()
 
     async def run_realtime(self, duration_s: float | None,
                            stop: asyncio.Event | None = None) -> None:
@@ -154,6 +166,7 @@ class Runtime:
                 for factory in self._services:
                     await stack.enter_async_context(factory())
                 await self.executor.run(None if duration_s is None else duration_s, stop)
+            self._stopped()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)

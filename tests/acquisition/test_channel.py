@@ -1,5 +1,7 @@
 """Channels: filters streamed in chunks equal the one-piece oracle; quality; deadband."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +20,19 @@ from edge.errors import ConfigError
 
 samples = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=80)
 cuts = st.lists(st.integers(0, 80), max_size=6)
+# what a device may really send: NaN and both infinities among ordinary values
+NON_FINITE = (math.nan, math.inf, -math.inf)
+raw_values = st.one_of(st.none(), st.floats(-200, 200), st.sampled_from(NON_FINITE),
+                       st.floats(allow_nan=True, allow_infinity=True))
+
+
+def expected_refusal(v: float) -> tuple:
+    """The independent model of a refused reading: (quality, value, reason)."""
+    if math.isnan(v):
+        return (Quality.INVALID, None, "NaN")
+    if math.isinf(v):
+        return (Quality.INVALID, None, "+inf" if v > 0 else "-inf")
+    return (Quality.OUT_OF_RANGE, v, None)
 
 
 def chunked(filt, x, cut_points):
@@ -123,12 +138,12 @@ def test_decimation_keeps_every_nth_across_releases():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(-200, 200, allow_nan=False)), min_size=1,
-                max_size=60), cuts, st.integers(1, 5))
+@given(st.lists(raw_values, min_size=1, max_size=60), cuts, st.integers(1, 5))
 def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points, d):
     """Any split of a stream into releases: each release publishes its latest event, where
-    an event is a kept (every d-th in-range) value or an out-of-range value, whichever came
-    last; failures alone give COMM_ERROR. The model walks the readings one by one."""
+    an event is a kept (every d-th in-range) value or a refused value (OUT_OF_RANGE, or
+    INVALID without a value for NaN and infinities), whichever came last; failures alone
+    give COMM_ERROR. The model walks the readings one by one."""
     c = chan(valid_min=-100.0, valid_max=100.0, decimate=d, stale_ms=1e9)
     bounds = sorted({0, len(raws), *[k for k in cut_points if k < len(raws)]})
     in_range_seen = 0
@@ -139,41 +154,47 @@ def test_release_publishes_what_a_reading_by_reading_model_says(raws, cut_points
         for r in chunk:
             if r.raw is None:
                 continue
-            if -100.0 <= r.raw <= 100.0:
+            if math.isfinite(r.raw) and -100.0 <= r.raw <= 100.0:
                 in_range_seen += 1
                 if in_range_seen % d == 0:
-                    event = (Quality.GOOD, r.raw, r.tick)
+                    event = (Quality.GOOD, r.raw, r.tick, None)
             else:
-                event = (Quality.OUT_OF_RANGE, r.raw, r.tick)
+                quality, value, reason = expected_refusal(r.raw)
+                event = (quality, value, r.tick, reason)
         if event is None and all(r.raw is None for r in chunk):
-            event = (Quality.COMM_ERROR, None, chunk[-1].tick)
+            event = (Quality.COMM_ERROR, None, chunk[-1].tick, None)
         if event is not None and last_published is not None and \
-                event[0] == last_published[0] == Quality.COMM_ERROR:
+                event[0] == last_published[0] and event[0] in (Quality.COMM_ERROR,
+                                                               Quality.INVALID):
             event = None                             # bad news once per transition
         s = c.ingest(chunk, tick=b + 100)
         if event is None:
             assert s is None
             continue
-        assert (s.quality, s.tick) == (event[0], event[2])
+        assert (s.quality, s.tick, s.reason) == (event[0], event[2], event[3])
         if event[0] != Quality.COMM_ERROR:
             assert s.value == event[1]
+        if s.quality == Quality.GOOD:
+            assert math.isfinite(s.value)
         last_published = event
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(-200, 200, allow_nan=False)), min_size=1,
-                max_size=40), cuts)
-def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
+@settings(max_examples=150, deadline=None)
+@given(st.lists(raw_values, min_size=1, max_size=40), cuts,
+       st.sampled_from([(-100.0, 100.0), (-math.inf, math.inf)]))
+def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points, valid):
     """The no-filter shortcut (walk back from the last reading) gives what the full path
     gives with a filter that changes nothing (a one-sample moving average), and so do
     the walk over the device's poll records and the sampler's path (`ingest_polls`,
-    which takes a newest value in range straight)."""
+    which takes a newest value in range straight). With or without a valid range, a
+    NaN or an infinity is never published GOOD on any of these paths."""
     from edge.acquisition.channel import PollReadings
 
-    plain = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
-    polled = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
-    walked = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9)
-    full = chan(valid_min=-100.0, valid_max=100.0, stale_ms=1e9,
+    lo, hi = valid
+    plain = chan(valid_min=lo, valid_max=hi, stale_ms=1e9)
+    polled = chan(valid_min=lo, valid_max=hi, stale_ms=1e9)
+    walked = chan(valid_min=lo, valid_max=hi, stale_ms=1e9)
+    full = chan(valid_min=lo, valid_max=hi, stale_ms=1e9,
                 filter=FilterSpec("moving_average", window=1))
     name = polled.cfg.name
     bounds = sorted({0, len(raws), *[k for k in cut_points if k < len(raws)]})
@@ -185,6 +206,13 @@ def test_unfiltered_walk_back_equals_the_full_path(raws, cut_points):
         assert plain.ingest(chunk, tick=b + 100) == expected
         assert polled.ingest_polls(records, tick=b + 100) == expected
         assert walked.ingest(PollReadings(records, name), tick=b + 100) == expected
+        newest = next((r.raw for r in reversed(chunk) if r.raw is not None), None)
+        if newest is not None and not math.isfinite(newest):
+            # the newest reading decides a release without a filter: INVALID, no value
+            assert (expected.quality, expected.value) == (Quality.INVALID, None)
+            assert expected.reason == expected_refusal(newest)[2]
+        if expected is not None and expected.quality == Quality.GOOD:
+            assert math.isfinite(expected.value)
     for c in (plain, polled, walked):
         assert c._last_value == full._last_value
         assert c._last_good_tick == full._last_good_tick
@@ -208,3 +236,35 @@ def test_poll_readings_give_each_channel_its_value_refusal_or_failure():
     assert list(b) == [Reading(2, 1, 10), Reading(None, 2, 20, "exception"),
                        Reading(None, 3, 30, "timeout")]
     assert b[-1] == b[2] and b[1:] == [b[1], b[2]] and len(b) == 3
+
+
+@pytest.mark.parametrize("raw, reason", [(math.inf, "+inf"), (-math.inf, "-inf"),
+                                         (math.nan, "NaN")])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_non_finite_reading_without_a_valid_range_is_invalid_on_every_path(raw, reason,
+                                                                           filtered):
+    """A float channel with no `valid` range reading +inf (or -inf, NaN): INVALID with a
+    reason and no value, on the plain path and on the sampler's poll path; the filter
+    state is not poisoned, so the next finite reading is GOOD with its own value."""
+    spec = FilterSpec("moving_average", window=1) if filtered else None
+    for path in ("ingest", "ingest_polls"):
+        c = chan(filter=spec)
+        feed = (lambda rs, t, c=c: c.ingest(rs, tick=t)) if path == "ingest" else \
+            (lambda rs, t, c=c: c.ingest_polls([(r.tick, r.t_ns, {"t": r.raw}, None, None)
+                                                for r in rs], tick=t))
+        assert feed([R(1.0, 0)], 0).quality == Quality.GOOD
+        s = feed([R(raw, 1)], 1)
+        assert (s.quality, s.value, s.reason) == (Quality.INVALID, None, reason), path
+        assert s.to_data()["reason"] == reason and s.to_data()["quality"] == "INVALID"
+        assert feed([R(raw, 2)], 2) is None                 # once per transition
+        s = feed([R(3.0, 3)], 3)
+        assert (s.quality, s.value) == (Quality.GOOD, 3.0), path
+
+
+def test_an_infinite_reading_does_not_trip_a_threshold():
+    from edge.acquisition.thresholds import ThresholdMonitor, ThresholdRule
+
+    c = chan()
+    mon = ThresholdMonitor(ThresholdRule("hot", "t", above=50.0))
+    s = c.ingest_polls([(0, 0, {"t": math.inf}, None, None)], tick=0)
+    assert s.quality == Quality.INVALID and mon.evaluate(s) is None and not mon.active

@@ -2,6 +2,7 @@
 feeding a stepped executor (I/O never blocks the step)."""
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -77,7 +78,9 @@ def test_thresholds_raise_and_clear_events_and_dropout_sets_quality(tmp_path):
     assert bad == [("COMM_ERROR", 500)]          # the dropout, reported once
     assert ("GOOD", 800) in qual                 # and the recovery
     usage = UsageStore(tmp_path / "usage.json").load()
-    assert usage.power_cycles == 1 and usage.running_s == pytest.approx(1.8, abs=0.05)
+    # 2 s of run: 200 releases of 10 ms, all saved at stop (not only up to the last
+    # periodic save at 1.8 s)
+    assert usage.power_cycles == 1 and usage.running_s == pytest.approx(2.0, abs=1e-9)
 
 
 def test_sensitive_channel_leaves_sealed_and_opens_with_the_key(tmp_path):
@@ -308,7 +311,9 @@ acquisition:
     summary = rt.summary()["acquisition"]
     assert summary["devices"]["plc"]["polls"] > 10
     assert sum(summary["devices"]["plc"]["errors"].values()) == 0
-    assert UsageStore(tmp_path / "u.json").load().power_cycles == 1
+    saved = UsageStore(tmp_path / "u.json").load()
+    assert saved.power_cycles == 1
+    assert saved.running_s == rt.acquisition.usage.counters.running_s > 0  # nothing lost
 
 
 @settings(max_examples=25, deadline=None)
@@ -360,3 +365,62 @@ acquisition:
     s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).acquisition
     assert s.sources["psu"].conn is s.sources["fan"].conn
     assert s.sources["aux"].conn is not s.sources["psu"].conn
+
+
+async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(slave):
+    """A float32 channel without a `valid` range: the device's +inf (0x7F800000, written
+    as raw register words, not through our encoder) is published INVALID with a reason and
+    no value, and the threshold above 50 stays quiet; the next finite value is GOOD."""
+    import struct
+
+    from edge.acquisition.thresholds import ThresholdRule
+
+    ch = ChannelConfig(name="current", device="plc", unit="A", period_ms=5,
+                       source={"table": "holding", "address": 0, "type": "float32"})
+    dev = DeviceConfig("plc", "modbus_tcp", period_ms=2,
+                       link=ModbusLink("tcp", port=slave.port, timeout_s=0.2),
+                       backoff=Backoff(0.01, 0.05))
+    cfg = AcquisitionConfig(devices=[dev], channels=[ch],
+                            thresholds=[ThresholdRule("over", "current", above=50.0)])
+    cycle = Cycle(1_000_000, 1)
+    ex = Executor(cycle, Bus())
+    sampler = Sampler(cfg, cycle.period_ns, tick_fn=lambda: cycle.tick)
+    ex.add_task(sampler.task)
+    sub = ex.bus.subscribe("acq/current")
+    events = ex.bus.subscribe("events/acq/#")
+
+    async def show(words):
+        await slave.set_registers("holding", 0, list(words))
+        poller = sampler.pollers["plc"]
+        polls = poller.polls
+        while poller.polls < polls + 2:           # a poll that surely saw the change
+            await poller.wait_attempts(1)
+        ex.step(10)
+        return sub.drain()[-1].data
+
+    async with sampler.service():
+        await sampler.pollers["plc"].wait_attempts(1)
+        assert (await show(struct.unpack(">HH", struct.pack(">f", 1.5))))["quality"] == "GOOD"
+        inf = await show(struct.unpack(">HH", struct.pack(">f", math.inf)))
+        assert (inf["quality"], inf["value"], inf["reason"]) == ("INVALID", None, "+inf")
+        back = await show(struct.unpack(">HH", struct.pack(">f", 2.5)))
+        assert (back["quality"], back["value"]) == ("GOOD", 2.5)
+        nan = await show((0x7FC0, 0x0000))         # a quiet NaN
+        assert (nan["quality"], nan["value"], nan["reason"]) == ("INVALID", None, "NaN")
+    assert events.drain() == []
+    assert sampler.stats()["channels"]["current"]["INVALID"] >= 1
+
+
+@pytest.mark.parametrize("save_every_s", [0.7, 60.0])
+def test_usage_counters_keep_the_last_interval_of_a_virtual_time_run(tmp_path, save_every_s):
+    """10 s of virtual run shows 10 s saved: the sampler's task runs every 10 ms (the
+    simulated device's period), so 1,000 releases of 0.01 s each, by hand; the counters
+    are saved at stop whatever the save period (0.7 s left 9.8 s, 60 s left 0 s)."""
+    text = board("    - {name: temp, device: sim, period_ms: 10}",
+                 f"  usage: {{file: {tmp_path}/u.json, save_every_s: {save_every_s}}}\n")
+    rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
+    assert rt.acquisition.task.period_ticks == 10
+    rt.run_virtual(10.0)
+    saved = UsageStore(tmp_path / "u.json").load()
+    assert saved.running_s == pytest.approx(10.0, abs=1e-9)
+    assert saved.power_cycles == 1
