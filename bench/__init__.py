@@ -1,0 +1,1 @@
+"""Benchmarks behind `edge bench`; they depend on edge and hil, never the reverse."""
