@@ -23,6 +23,7 @@ import argparse
 import ast
 import copy
 import dataclasses
+import logging
 import os
 import random
 import re
@@ -38,6 +39,8 @@ from typing import Any
 
 from edge.bench import BenchReport, machine_facts
 from edge.errors import EdgeError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -417,7 +420,7 @@ def mutate_module(name: str, target: Target, root: Path, args: argparse.Namespac
                         f"({' '.join(tests)}); fix that first")
     timeout_s = (time.monotonic() - t0) * args.timeout_factor + 20
     originals = {m.path: (root / m.path).read_text() for m in chosen}
-    for m in chosen:
+    for number, m in enumerate(chosen, start=1):
         try:
             if target.native:
                 write_c_mutant(root, originals[m.path], m)
@@ -435,6 +438,8 @@ def mutate_module(name: str, target: Target, root: Path, args: argparse.Namespac
             result.timeout += 1
         else:
             result.survived.append({"where": m.where(), "mutation": m.description})
+        log.info("%s %d/%d %s %s: %s", name, number, len(chosen), m.where(), m.description,
+                 "survived" if outcome == "passed" else outcome)
     if target.native:
         _build_native(root, 300)               # the next module sees the original again
     result.seconds = time.monotonic() - began
