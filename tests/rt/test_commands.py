@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from edge.config import load_yaml
 from edge.errors import ConfigError
 from edge.rt.commands import (
-    MAX_COMMAND_BYTES,
     ArgSpec,
     CommandRejected,
     CommandSpec,
@@ -153,11 +152,12 @@ def test_payloads_that_are_not_maps_or_too_large():
     for raw in (b"[1, 2]", msgpack.packb([1, 2]), b"{not json", b"\xc1", msgpack.packb(3)):
         with pytest.raises(CommandRejected):
             JOG.validate(raw)
+    limit = 16 * 1024                                         # docs/bus.md: 16 KiB
     ok = {"args": {"axis": 0, "velocity": 0.0, "note": ""}}
-    pad = MAX_COMMAND_BYTES - len(json.dumps(ok).encode())
+    pad = limit - len(json.dumps(ok).encode())
     at_limit = json.dumps(ok).encode() + b" " * pad               # trailing blanks: valid JSON
-    assert len(at_limit) == MAX_COMMAND_BYTES and JOG.validate(at_limit)["args"]["axis"] == 0
-    with pytest.raises(CommandRejected, match="larger than"):
+    assert len(at_limit) == limit and JOG.validate(at_limit)["args"]["axis"] == 0
+    with pytest.raises(CommandRejected, match=f"larger than {limit} bytes"):
         JOG.validate(at_limit + b" ")
     assert CommandSpec("reset", {}).validate(b"{}") == {"id": None, "args": {}}
 
