@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "acquisition": "edge.acquisition.bench",
     "faults": "bench.broker_faults",
     "soak": "bench.soak",
+    "mutation": "bench.mutation",
 }
 
 

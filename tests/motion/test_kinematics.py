@@ -282,8 +282,12 @@ def test_ik_answer_is_always_within_limits_and_honest(xyz, rpy):
     reached = np.linalg.norm(limited.fk(r.q)[:3, 3] - target[:3, 3])
     if r.reachable:
         assert reached <= 1e-7
-    else:
-        assert r.reason and r.position_error >= 0
+    elif r.iterations == 0:                # refused as beyond reach: by how much
+        beyond = np.linalg.norm(target[:3, 3]) - limited.reach
+        assert "reach" in r.reason and r.position_error == pytest.approx(beyond, rel=1e-12)
+        assert reached >= r.position_error > 0
+    else:                                  # the error it reports is the one it left
+        assert r.reason and r.position_error == pytest.approx(reached, rel=1e-9, abs=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

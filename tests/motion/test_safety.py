@@ -13,20 +13,22 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.config import load_board, parse_board
-from edge.errors import ConfigError
+from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_SET_STATE, arm_sim_block
-from edge.motion.bench_safety import SafetyRig, floor_wall_under
+from edge.motion.bench_safety import SafetyRig
 from edge.motion.safety import (
     FAULT_CODES,
     FAULT_TOPIC,
     SAFETY_CMD_ENABLE,
     SAFETY_CMD_REDUCED,
     SafetyConfigLocked,
+    SafetySphere,
     SafetyWall,
     fault_message,
     publish_faults,
 )
+from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.bus import Bus
 from edge.rt.native import NO_STOP, Cycle, setpoint_block
 
@@ -48,19 +50,122 @@ def tcp_speeds(q_rows, v_rows):
                      for q, v in zip(q_rows, v_rows, strict=True)])
 
 
+# -- an oracle for the wall geometry, independent of the native monitor --------------
+# Sphere centres from the Python kinematics (numpy DH products, not the C forward
+# kinematics) and distances from the definitions in safety.h: a plane's n.x - offset; a
+# keep-out box's Euclidean distance from outside and minus the depth to its nearest face
+# inside; a keep-in box's distance to its nearest face inside and minus the Euclidean
+# distance back into it outside. (The monitor's keep-in value outside is the worst
+# axis's overshoot: only its sign is compared there.)
+
+def wall_distance_oracle(wall, x):
+    if wall.kind == "plane":
+        return float(np.dot(wall.normal, x) - wall.offset)
+    lo, hi = np.array(wall.lo), np.array(wall.hi)
+    depth = float(np.min(np.minimum(x - lo, hi - x)))          # > 0 inside
+    outside = float(np.linalg.norm(np.maximum(np.maximum(lo - x, x - hi), 0.0)))
+    if wall.kind == "keep_out":
+        return outside if depth < 0 else -depth
+    return depth if depth >= 0 else -outside
+
+
+def sphere_centres(spheres, q):
+    frames = ARM.frames(q[:N])
+    return [(frames[sp.frame] @ np.array([*sp.center, 1.0]))[:3] for sp in spheres]
+
+
+def sphere_distances_oracle(cfg, q):
+    """Per sphere: surface distance (m) to the nearest wall of cfg at q."""
+    return np.array([min(wall_distance_oracle(w, x) for w in cfg.walls) - sp.radius
+                     for sp, x in zip(cfg.spheres, sphere_centres(cfg.spheres, q),
+                                      strict=True)])
+
+
+def min_distance_oracle(cfg, q_rows):
+    return np.array([sphere_distances_oracle(cfg, q).min() for q in q_rows])
+
+
+def plane_under(normal, clearance, q=HOME):
+    """A plane with `normal` placed `clearance` m from the arm's nearest sphere at q."""
+    d0 = min(float(np.dot(normal, x)) - sp.radius
+             for sp, x in zip(CFG.spheres, sphere_centres(CFG.spheres, q), strict=True))
+    return SafetyWall("campaign", "plane", tuple(float(v) for v in normal), d0 - clearance)
+
+
+# The boxes by hand: a fixed sphere (frame 0, the base: identity here) of radius 0.02 at
+# chosen points of the box [0, 1] x [0, 2] x [0, 3], each axis the nearest in turn.
+BOX = dict(lo=(0.0, 0.0, 0.0), hi=(1.0, 2.0, 3.0))
+BY_HAND = [
+    ("keep_in", (0.5, 1.0, 1.5), 0.5 - 0.02),
+    ("keep_in", (0.9, 1.0, 1.5), 0.1 - 0.02),          # nearest face: x = 1
+    ("keep_in", (0.5, 0.05, 1.5), 0.05 - 0.02),        # y = 0
+    ("keep_in", (0.5, 1.0, 2.97), 0.03 - 0.02),        # z = 3
+    ("keep_in", (0.5, 1.0, 0.01), 0.01 - 0.02),        # z = 0: the sphere pokes out
+    ("keep_in", (0.5, 1.0, 3.2), -0.2 - 0.02),         # outside above, along z only
+    ("keep_in", (-0.3, 1.0, 1.5), -0.3 - 0.02),        # outside along x only
+    ("keep_in", (0.5, 2.25, 1.5), -0.25 - 0.02),       # outside along y only
+    ("keep_out", (1.3, 1.0, 1.5), 0.3 - 0.02),         # beside the x = 1 face
+    ("keep_out", (0.5, -0.4, 1.5), 0.4 - 0.02),        # beside y = 0
+    ("keep_out", (0.5, 1.0, 3.25), 0.25 - 0.02),       # above z = 3
+    ("keep_out", (1.3, 2.4, 1.5), 0.5 - 0.02),         # off an edge: 3-4-5
+    ("keep_out", (1.2, 2.3, 3.6), 0.7 - 0.02),         # off a corner: 2-3-6-7
+    ("keep_out", (0.5, 1.0, 2.9), -0.1 - 0.02),        # inside, nearest face z = 3
+    ("keep_out", (0.95, 1.0, 1.5), -0.05 - 0.02),      # inside, nearest x = 1
+    ("keep_out", (0.5, 1.9, 1.5), -0.1 - 0.02),        # inside, nearest y = 2
+]
+
+
+@pytest.mark.parametrize(("kind", "point", "want"), BY_HAND)
+def test_box_distances_by_hand(kind, point, want):
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[SafetyWall("box", kind, **BOX)],
+                              spheres=[SafetySphere(0, point, 0.02)])
+    got = SafetyMonitor(ARM, cfg).sphere_distances(HOME)
+    assert got[0] == pytest.approx(want, abs=1e-12)
+    # outside points lie off one face only: there the oracle's Euclidean value is exact too
+    assert wall_distance_oracle(cfg.walls[0], np.array(point)) - 0.02 == \
+        pytest.approx(want, abs=1e-12)
+
+
+def test_plane_distances_by_hand():
+    wall = SafetyWall("slope", "plane", (0.6, 0.0, 0.8), 0.5)
+    for point, want in [((0.0, 0.0, 1.0), 0.3), ((1.0, 5.0, 0.0), 0.1), ((0.0, 0.0, 0.0), -0.5)]:
+        cfg = dataclasses.replace(NO_OBSERVER, walls=[wall], spheres=[SafetySphere(0, point, 0.0)])
+        assert SafetyMonitor(ARM, cfg).sphere_distances(HOME)[0] == pytest.approx(want, abs=1e-12)
+
+
+corners = st.tuples(*[st.floats(-1.0, 1.0)] * 3)
+joint_poses = st.lists(st.floats(-3.0, 3.0), min_size=N, max_size=N).map(np.array)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["plane", "keep_out", "keep_in"]), unit_vectors, st.floats(-0.5, 0.5),
+       corners, st.tuples(*[st.floats(0.05, 1.0)] * 3), joint_poses)
+def test_the_monitor_measures_every_sphere_as_the_geometry_says(kind, normal, offset, lo,
+                                                                size, q):
+    if kind == "plane":
+        wall = SafetyWall("w", kind, tuple(normal), offset)
+    else:
+        wall = SafetyWall("w", kind, lo=lo, hi=tuple(np.add(lo, size)))
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[wall])
+    got = SafetyMonitor(ARM, cfg).sphere_distances(q)
+    want = sphere_distances_oracle(cfg, q)
+    exact = want >= 0 if kind == "keep_in" else np.ones(len(want), bool)
+    np.testing.assert_allclose(got[exact], want[exact], atol=1e-9)
+    assert np.all(got[~exact] < 0)
+
+
 # -- walls and limits -----------------------------------------------------------------
 
 @settings(max_examples=20, deadline=None)
 @given(unit_vectors, st.floats(0.02, 0.2), st.lists(offsets, min_size=2, max_size=2))
 def test_plane_walls_are_never_crossed(normal, clearance, targets):
-    base = SafetyRig(cfg=NO_OBSERVER)
-    wall = floor_wall_under(base, normal, clearance)
-    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[wall]))
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[plane_under(normal, clearance)])
+    rig = SafetyRig(cfg=cfg)
     for off in targets:
         rig.move(HOME + off)
         s = rig.run(1200)
-        cmd = rig.sphere_distance(s["q_cmd"][::3])
-        meas = rig.sphere_distance(s["q"][::3])
+        cmd = min_distance_oracle(cfg, s["q_cmd"][::3])
+        meas = min_distance_oracle(cfg, s["q"][::3])
         assert cmd.min() >= CFG.wall_margin - 1e-9       # the command keeps the margin
         assert meas.min() > 0                             # the arm never touches the wall
         assert not np.any(s["fault_code"] == 5)
@@ -69,14 +174,15 @@ def test_plane_walls_are_never_crossed(normal, clearance, targets):
 def test_a_target_beyond_the_floor_stops_at_the_margin():
     """Reaching down through the floor: the arm brakes and rests wall_margin above it."""
     floor = SafetyWall("floor", "plane", (0.0, 0.0, 1.0), 0.0)
-    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[floor]))
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[floor])
+    rig = SafetyRig(cfg=cfg)
     target = HOME + np.array([0.0, 1.2, 0.6, 0.0, 0.0, 0.0])   # shoulder and elbow down
-    assert rig.monitor.sphere_distances(target).min() < -0.1
+    assert min_distance_oracle(cfg, [target])[0] < -0.1
     rig.move(target)
     s = rig.run(3000)
-    cmd = rig.sphere_distance(s["q_cmd"][-1:])[0]
+    cmd = min_distance_oracle(cfg, s["q_cmd"][-1:])[0]
     assert abs(cmd - CFG.wall_margin) < 2e-3                 # parked at the margin
-    assert rig.sphere_distance(s["q"][::5]).min() > 0
+    assert min_distance_oracle(cfg, s["q"][::5]).min() > 0
     assert np.all(s["qd_cmd"][-1, :N] == 0)
     assert rig.monitor.status()["limiting"] == 1
     assert set(s["fault_code"]) == {0}
@@ -94,13 +200,14 @@ def test_boxes_are_never_entered_or_left(kind, center, half, cell, targets):
     else:                             # a work cell around the base
         lo, hi = c / 4 - cell, c / 4 + cell
     box = SafetyWall("box", kind, lo=tuple(lo), hi=tuple(hi))
-    rig = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, walls=[box]))
-    assume(rig.monitor.sphere_distances(HOME).min() >= CFG.wall_margin)
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[box])
+    assume(min_distance_oracle(cfg, [HOME])[0] >= CFG.wall_margin)
+    rig = SafetyRig(cfg=cfg)
     for off in targets:
         rig.move(HOME + off)
         s = rig.run(1200)
-        assert rig.sphere_distance(s["q_cmd"][::3]).min() >= CFG.wall_margin - 1e-9
-        assert rig.sphere_distance(s["q"][::3]).min() > 0
+        assert min_distance_oracle(cfg, s["q_cmd"][::3]).min() >= CFG.wall_margin - 1e-9
+        assert min_distance_oracle(cfg, s["q"][::3]).min() > 0
         assert not np.any(s["fault_code"] == 5)
 
 
@@ -121,6 +228,110 @@ def test_joint_limits_are_never_crossed(span, off):
     acc = np.diff(qd_cmd, axis=0) / 1e-3
     assert np.all(np.abs(acc) <= np.maximum(cfg.a_max, cfg.a_stop) * (1 + 1e-9))
     assert set(s["fault_code"]) == {0}
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, N - 1), st.floats(allow_nan=True, allow_infinity=True), offsets)
+def test_any_float_target_keeps_the_limits_and_a_non_finite_one_is_refused(axis, value, off):
+    """Targets from the whole float range, NaN and infinities included: a non-finite one
+    is refused at the setpoint (the arm stays where it is), a finite one however large is
+    limited by the monitor; the command is always finite and inside the joint limits."""
+    span = 0.4
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], q_min=(HOME - span).tolist(),
+                              q_max=(HOME + span).tolist())
+    rig = SafetyRig(cfg=cfg)
+    target = HOME + off
+    target[axis] = value
+    rig.move(target)
+    s = rig.run(800)
+    q_cmd = s["q_cmd"][:, :N]
+    assert np.all(np.isfinite(q_cmd)) and np.all(np.isfinite(s["qd_cmd"][:, :N]))
+    assert np.all(q_cmd >= HOME - span - 1e-12) and np.all(q_cmd <= HOME + span + 1e-12)
+    assert set(s["fault_code"]) == {0}
+    refused = rig.cycle.stats().rejected_commands
+    if math.isfinite(value):
+        assert refused == 0
+    else:
+        assert refused == 1 and np.all(q_cmd == HOME)
+
+
+NATIVE_FIELDS = ["q_min", "q_max", "v_max", "a_max", "a_stop", "j_stop", "tau_max",
+                 "tcp_speed_max", "tcp_speed_reduced", "reduced_transition_s",
+                 "position_tolerance", "velocity_tolerance", "tcp_speed_tolerance",
+                 "acceleration_tolerance", "following_error_max", "wall_margin",
+                 "wall.offset", "box.lo", "box.hi", "sphere.center", "sphere.radius"]
+
+
+def _with(cfg, name, value, joint=2):
+    if name.startswith("wall."):
+        w = dataclasses.replace(CFG.walls[0], offset=value)
+        return dataclasses.replace(cfg, walls=[w])
+    if name.startswith("box."):
+        box = {"lo": [-1.0, -1.0, -1.0], "hi": [1.0, 1.0, 1.0]}
+        box[name[4:]][1] = value
+        return dataclasses.replace(cfg, walls=[SafetyWall("b", "keep_in", lo=tuple(box["lo"]),
+                                                          hi=tuple(box["hi"]))])
+    if name.startswith("sphere."):
+        sp = cfg.spheres[0]
+        sp = dataclasses.replace(sp, center=(0.0, value, 0.0)) if name.endswith("center") \
+            else dataclasses.replace(sp, radius=value)
+        return dataclasses.replace(cfg, spheres=[sp, *cfg.spheres[1:]])
+    if isinstance(getattr(cfg, name), list):
+        values = list(getattr(cfg, name))
+        values[joint] = value
+        return dataclasses.replace(cfg, **{name: values})
+    return dataclasses.replace(cfg, **{name: value})
+
+
+@pytest.mark.parametrize("name", NATIVE_FIELDS)
+def test_the_native_block_refuses_nan_in_any_field(name):
+    """Whatever Python hands over: C's own check refuses a NaN anywhere (a NaN limit
+    makes every comparison false, so the check it feeds would silently pass)."""
+    with pytest.raises(NativeError, match="refused"):
+        SafetyMonitor(ARM, _with(NO_OBSERVER, name, math.nan))
+
+
+POSITIVE = ["v_max", "a_max", "a_stop", "j_stop", "tau_max", "tcp_speed_max",
+            "tcp_speed_reduced", "reduced_transition_s", "position_tolerance",
+            "velocity_tolerance", "tcp_speed_tolerance", "wall_margin", "sphere.radius"]
+FINITE = ["v_max", "a_max", "a_stop", "tcp_speed_reduced", "wall.offset", "box.lo", "box.hi",
+          "sphere.center"]
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n in POSITIVE for v in (-1.0, -math.inf)]
+                         + [(n, v) for n in FINITE for v in (math.inf, -math.inf)])
+def test_the_native_block_refuses_negative_and_infinite_limits(name, value):
+    """Negative limits and tolerances, and infinite speeds, accelerations and geometry
+    are refused as well. (An infinite position limit, torque limit, stop jerk, TCP speed
+    or tolerance is how a check is switched off from Python, and is allowed; the board
+    parser refuses every non-finite value.)"""
+    with pytest.raises(NativeError, match="refused"):
+        SafetyMonitor(ARM, _with(NO_OBSERVER, name, value))
+
+
+def test_the_native_block_takes_the_same_fields_when_valid():
+    for name in NATIVE_FIELDS:
+        value = {"wall.offset": -0.5, "box.lo": -1.5, "box.hi": 1.5, "sphere.center": 0.1,
+                 "sphere.radius": 0.04}.get(name)
+        if value is None:
+            v = getattr(CFG, name)
+            value = v[2] * 0.9 if isinstance(v, list) else v * 0.9
+        SafetyMonitor(ARM, _with(NO_OBSERVER, name, value))
+
+
+@pytest.mark.parametrize("field, text", [
+    ("safety.wall_margin", "  wall_margin: .nan"),
+    ("safety.following_error", "  following_error: .inf"),
+    ("safety.tcp_speed.normal", "  tcp_speed: {normal: .nan}"),
+    ("safety.joints.velocity[2]", "  joints: {velocity: [1, 1, .nan, 1, 1, 1]}"),
+    ("safety.walls[0].plane.point[2]",
+     "  walls:\n    - {name: w, plane: {point: [0, 0, -.inf], normal: [0, 0, 1]}}"),
+])
+def test_non_finite_board_values_are_refused_by_name(field, text):
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    with pytest.raises(ConfigError) as exc:
+        parse_board(head + "\nsafety:\n" + text + "\n", "nan.yaml")
+    assert exc.value.field == field and "finite" in exc.value.message
 
 
 @settings(max_examples=6, deadline=None)
@@ -283,11 +494,16 @@ def test_watchdog_stall_gives_a_controlled_stop_through_the_monitor():
     assert [f.code for f in rig.monitor.faults()] == [257]
 
 
+# The board's fault and following-error categories are both 0: these tests give each
+# stop its own category so one taken for the other is seen.
+DISTINCT = dataclasses.replace(NO_OBSERVER, fault_category=2, following_category=1)
+
+
 def test_following_error_trips_and_latches():
     # a shoulder too weak to hold the arm up cannot follow: the following error trips
     weak = list(BOARD.sections["motion"].drive.torque_limit)
     weak[1] = 25.0              # holds the arm at home (18.4 N·m), not at -1 rad
-    cfg = dataclasses.replace(NO_OBSERVER, tau_max=[1e3] * N)
+    cfg = dataclasses.replace(DISTINCT, tau_max=[1e3] * N)
     rig = SafetyRig(cfg=cfg, torque_limit=weak)
     rig.move(HOME + np.array([0, -1.0, 0, 0, 0, 0]))   # lifting against gravity
     s = rig.run(2000)
@@ -297,48 +513,76 @@ def test_following_error_trips_and_latches():
     err = np.abs(s["q_cmd"][k - 1, :N] - s["q"][k, :N]).max()
     assert err > CFG.following_error_max
     assert np.abs(s["q_cmd"][:k - 1, :N] - s["q"][1:k, :N]).max() <= CFG.following_error_max
-    assert np.all(s["stop_category"][k:] == CFG.following_category)
+    assert s["stop_category"][k] == 1                   # the following category: a ramp,
+    assert s["stop_category"][-1] == 0                  # then power off at standstill
     f = rig.monitor.faults()[0]
-    assert (f.code, f.tick, f.axis) == (6, s["tick"][k], 1)
+    assert (f.code, f.tick, f.axis, f.category) == (6, s["tick"][k], 1, 1)
 
 
-def test_measured_limits_trip():
-    rig = SafetyRig(cfg=NO_OBSERVER)
-    rig.run(5)
-    beyond = HOME.copy()
-    beyond[2] = ARM.links[2].q_max + 0.1
-    rig.cycle.push_command(rig.cycle.tick, rig.drive, ARM_SIM_CMD_SET_STATE, beyond.tolist())
+@pytest.mark.parametrize("side", ["below", "above"])
+@pytest.mark.parametrize("axis", [0, 2])
+def test_measured_limits_trip(side, axis):
+    """Measured positions beyond either limit by more than the tolerance trip, within the
+    tolerance they do not. Limits close around home, following error off (the arm is
+    moved under the monitor, which would trip it first)."""
+    tol = CFG.position_tolerance
+    q_min, q_max = (HOME - 0.05).tolist(), (HOME + 0.05).tolist()
+    cfg = dataclasses.replace(DISTINCT, q_min=q_min, q_max=q_max, following_error_max=0.0)
+    for beyond, code in [(tol + 0.002, 1), (tol - 0.002, 0)]:
+        rig = SafetyRig(cfg=cfg)
+        rig.run(5)
+        q = HOME.copy()
+        q[axis] = q_min[axis] - beyond if side == "below" else q_max[axis] + beyond
+        rig.cycle.push_command(rig.cycle.tick, rig.drive, ARM_SIM_CMD_SET_STATE, q.tolist())
+        s = rig.run(2)
+        assert abs(s["q"][1, axis] - q[axis]) < 5e-4     # the drive reports the new state
+        assert s["fault_code"][0] == 0 and s["fault_code"][1] == code
+        if code:
+            assert s["stop_category"][1] == 2            # the fault category
+            f = rig.monitor.faults()[0]
+            assert (f.code, f.axis, f.value) == (1, axis, s["q"][1, axis])
+        else:
+            assert rig.monitor.faults() == []
+
+
+def test_measured_torque_beyond_its_limit_trips():
+    rig = SafetyRig(cfg=dataclasses.replace(DISTINCT, tau_max=[5.0] * N))
     s = rig.run(5)
-    assert s["fault_code"][0] == 0 and s["fault_code"][1] == 1
-    assert rig.monitor.faults()[0].axis == 2
-    rig2 = SafetyRig(cfg=dataclasses.replace(NO_OBSERVER, tau_max=[5.0] * N))
-    s = rig2.run(5)
-    assert 3 in set(s["fault_code"])
+    k = int(np.argmax(s["fault_code"] != 0))
+    assert s["fault_code"][k] == 3 and s["stop_category"][k] == 2
+    f = rig.monitor.faults()[0]
+    assert abs(f.value) > 5.0 and abs(s["tau"][k, f.axis]) > 5.0
 
 
+@pytest.mark.parametrize("sign", [1, -1])
 @pytest.mark.parametrize("check", ["velocity", "tcp_speed"])
-def test_measured_speed_beyond_its_limit_trips(check):
+def test_measured_speed_beyond_its_limit_trips(check, sign):
     """A gravity-compensated (torque-mode) arm pushed about its base speeds up freely,
-    whatever the command says; the measured check stops it (following error off here,
-    or it would trip first)."""
+    whatever the command says, in either direction; the measured check stops it
+    (following error off here, or it would trip first)."""
+    base = dataclasses.replace(NO_OBSERVER, following_category=2)
     if check == "velocity":
-        cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+        cfg = dataclasses.replace(base, walls=[], tcp_speed_max=100.0,
                                   tcp_speed_reduced=100.0, following_error_max=0.0)
         code, limit = 2, CFG.v_max[0] * (1 + CFG.velocity_tolerance)
     else:
-        cfg = dataclasses.replace(NO_OBSERVER, walls=[], velocity_tolerance=100.0,
+        cfg = dataclasses.replace(base, walls=[], velocity_tolerance=100.0,
                                   following_error_max=0.0)
         code, limit = 4, CFG.tcp_speed_max + CFG.tcp_speed_tolerance
     rig = SafetyRig(cfg=cfg, mode="torque")
     rig.run(5)
-    rig.inject([20.0, 0, 0, 0, 0, 0])
+    rig.inject([sign * 20.0, 0, 0, 0, 0, 0])
     s = rig.run(2000)
     k = int(np.argmax(s["fault_code"] != 0))
-    assert s["fault_code"][k] == code and s["stop_category"][k] == CFG.fault_category
+    assert s["fault_code"][k] == code and s["stop_category"][k] == 0   # the fault category
     f = rig.monitor.faults()[0]
-    assert f.code == code and f.value > limit
+    assert f.code == code
     if check == "velocity":
+        assert f.value * sign > limit                    # the signed joint velocity
         assert abs(s["qd"][k, 0]) > limit >= abs(s["qd"][k - 1, 0])
+        assert np.sign(s["qd"][k, 0]) == sign
+    else:
+        assert f.value > limit                           # a speed: positive either way
     assert np.all(s["qd"][k + 1:, :N] == 0)              # category 0: braked
 
 

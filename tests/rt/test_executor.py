@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import time
 
 import numpy as np
 import pytest
@@ -171,6 +172,54 @@ def test_replay_virtual_time_equals_real_time():
     assert len(virtual) == len(real) == n_ticks
     assert np.abs(virtual["q"]).max() > 0.1          # it really moved
     assert virtual.tobytes() == real.tobytes()
+
+
+def _finishing_at(lateness, on_miss="log"):
+    """Real time, 40 ms ticks: a task released at tick 2 with D = 3 (outputs due at tick
+    5) whose body returns once the cycle has run up to tick 5 + lateness - 1, i.e. with
+    tick 5 not yet begun (lateness 0) or just run (lateness 1). The states of ticks 0-11
+    and the task."""
+    cycle = Cycle(40_000_000, 2, priority=0, busy_tail_ns=0)
+    sp = cycle.add_block(setpoint_block([2.0, 2.0], [20.0, 20.0]))
+    cycle.add_block(drive_sim_block([0.0, 0.0]))
+    ex = Executor(cycle, Bus())
+    frames = collect(ex, every=1)
+
+    def body(ctx):
+        assert ctx.effective_tick == 5
+        give_up = time.monotonic() + 2.0
+        while cycle.tick < ctx.effective_tick + lateness and time.monotonic() < give_up:
+            pass                                  # the cycle thread runs meanwhile
+        assert cycle.tick == ctx.effective_tick + lateness, "the machine stalled a tick"
+        ctx.command(sp, SETPOINT_TARGET, [1.0, 1.0])
+
+    task = LetTask("edge", body, period_ticks=100, offset_ticks=2, deadline_ticks=3,
+                   on_miss=on_miss)
+    ex.add_task(task)
+    asyncio.run(ex.run(duration_s=0.48))
+    s = np.concatenate(frames)
+    assert list(s["tick"]) == list(range(12))
+    return s, ex, task
+
+
+def test_outputs_done_before_their_deadline_tick_take_effect_at_it():
+    s, ex, task = _finishing_at(0)
+    assert task.misses == ex.deadline_misses == 0
+    assert np.nonzero(s["qd_cmd"][:, 0])[0][0] == 5          # exactly at r + D
+    assert np.all(s["stop_category"] == NO_STOP)
+
+
+@pytest.mark.parametrize(("on_miss", "category"), [("log", NO_STOP), ("fault", 2), ("stop", 1)])
+def test_outputs_one_tick_late_are_dropped_and_the_policy_applied(on_miss, category):
+    """Done once tick r + D has run: the outputs are dropped (never applied late), the
+    miss counted, and the policy's stop requested: fault -> category 2, stop ->
+    category 1 (both with the deadline fault code), log -> none."""
+    s, ex, task = _finishing_at(1, on_miss)
+    assert task.misses == ex.deadline_misses == 1
+    assert np.all(s["qd_cmd"][:, :2] == 0)                   # nothing applied, ever
+    assert np.all(s["stop_category"][:6] == NO_STOP)
+    assert s["stop_category"][-1] == category
+    assert s["fault_code"][-1] == (0 if on_miss == "log" else 258)
 
 
 def test_deadline_miss_with_stop_policy_stops_the_arm():

@@ -19,8 +19,11 @@ def make(watchdog_ticks):
 def test_stalled_python_triggers_a_controlled_stop():
     cycle = make(watchdog_ticks=50)
     cycle.start()
-    time.sleep(0.2)          # Python "hangs": nobody kicks
+    give_up = time.monotonic() + 10.0        # Python "hangs": nobody kicks
+    while cycle.tick < 80 and time.monotonic() < give_up:
+        time.sleep(0.005)
     cycle.stop()
+    assert cycle.tick >= 80, "the cycle did not run 80 ticks in 10 s"
     s = cycle.pop_states()
     stopped = s[s["stop_category"] == 1]
     assert len(stopped) and stopped["fault_code"][0] == 257
