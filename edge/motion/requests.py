@@ -25,7 +25,7 @@ from edge.motion.paths import (
     playback_path,
 )
 from edge.rt.executor import TaskContext
-from edge.rt.native import TARGET_CYCLE, require_native
+from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
 
 if TYPE_CHECKING:
     from edge.motion.controller import MotionController
@@ -42,6 +42,7 @@ PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
 ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
 CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
 FAULT_FORCE_LIMIT = 320
+EDGE_IN_ESTOP = _lib.EDGE_IN_ESTOP
 JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
 
 
@@ -60,16 +61,25 @@ class MotionError(EdgeError):
 
 @dataclass
 class Request:
-    """One queued request; `status` goes pending → accepted/rejected → done."""
+    """One queued request; `status` goes pending → (planning | resetting →) accepted or
+    rejected. `id` is the sender's request id (bus commands); `reply` says whether the
+    verdict goes to the bus topic `reply/<name>`."""
 
     name: str
     args: dict[str, Any]
     status: str = "pending"
     reason: str = ""
     tick: int | None = None           # tick at which it was taken
+    id: Any = None
+    reply: bool = False
+    effective_tick: int | None = None   # when its commands took effect (reset)
 
     def reject(self, reason: str) -> None:
         self.status, self.reason = "rejected", reason
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("accepted", "rejected")
 
 
 @dataclass
@@ -98,6 +108,11 @@ class ForceSettings:
 # -- request handlers ----------------------------------------------------------------------
 def _enable(c: MotionController, ctx: TaskContext) -> None:
     c._require(State.DISABLED, State.IDLE)
+    rec = ctx.state
+    if int(rec["inputs"]) & EDGE_IN_ESTOP:
+        raise MotionError("the e-stop is pressed: release it, then reset")
+    if int(rec["stop_category"]) != NO_STOP:
+        raise MotionError(f"a stop is latched (fault {int(rec['fault_code'])}): reset first")
     safety = getattr(c.runtime, "safety", None)
     if safety is not None:
         safety.set_enabled(True, ctx.command)
@@ -114,16 +129,32 @@ def _disable(c: MotionController, ctx: TaskContext) -> None:
 
 
 def _reset(c: MotionController, ctx: TaskContext) -> None:
-    c._require(State.FAULTED)
+    """Clear a latched stop (faulted, or disabled with nothing latched: nothing to do).
+    The verdict waits for the record of the tick the reset takes effect (_judge_reset)."""
+    c._require(State.FAULTED, State.DISABLED)
+    if c._resetting is not None:
+        raise MotionError("a reset is already under way")
+    if int(ctx.state["stop_category"]) == NO_STOP:
+        return
     ctx.command(TARGET_CYCLE, CYCLE_CMD_RESET)
+    c._current.status, c._current.effective_tick = "resetting", ctx.effective_tick
+    c._resetting = c._current
 
 
-def _stop(c: MotionController, ctx: TaskContext) -> None:
+def _stop(c: MotionController, ctx: TaskContext, category=None) -> None:
+    """A jerk-limited motion stop; with a category (bus `cmd/stop`), a latched protective
+    stop of the cycle instead (the bus path already requested it at once)."""
+    if category is not None:
+        if isinstance(category, bool) or category not in (0, 1, 2):
+            raise MotionError(f"stop category must be 0, 1 or 2, got {category!r}")
+        ctx.request_stop(int(category))
+        return
     if c.state == State.TEACH:
         _teach(c, ctx, on=False)
         return
     c._require(State.MOVING, State.STOPPING, State.IDLE)
     c._pending_path = None
+    c._target = None
     if c._path_end_tick is not None:
         c._hand_over(ctx)               # adopt brakes jerk-limited from the path's state
     else:
@@ -142,6 +173,7 @@ def _move_joint(c: MotionController, ctx: TaskContext, positions, speed_scale=1.
     if not 0.0 < float(speed_scale) <= 1.0:
         raise MotionError("speed_scale must be in (0, 1]")
     ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale), 0.0))
+    c._target = q
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)
 
@@ -193,6 +225,7 @@ def _jog(c: MotionController, ctx: TaskContext, axis, velocity) -> None:
     target = c.q_cmd.copy()
     target[axis] = c.arm.q_max[axis] if velocity > 0 else c.arm.q_min[axis]
     ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale, 1.0))
+    c._target = target
     c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)
@@ -206,6 +239,7 @@ def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
     if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
         raise MotionError("expected one velocity per joint within the velocity limits")
     ctx.command(c.traj_index, TRAJ_VELOCITY, tuple(v))
+    c._target = None
     c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
     c._moved_tick = ctx.tick
     c._enter(ctx, State.MOVING)

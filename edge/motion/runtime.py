@@ -62,9 +62,11 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
         runtime.add_block(block)
     controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), traj_index=traj,
                                   path_index=path, drive_index=drive, limits=limits,
-                                  path_capacity=capacity)
+                                  path_capacity=capacity,
+                                  miss_stop_category=motion.on_miss_stop_category)
     runtime.motion = controller
     runtime.extra_summary["arm"] = lambda: {"model": motion.arm.name, "joints": motion.arm.n,
                                             "drive": "arm_sim"}
     runtime.extra_summary["motion"] = controller.status
     return controller
+
