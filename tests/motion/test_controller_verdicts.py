@@ -2,7 +2,7 @@
 bus command it takes is answered on `reply/<name>` with what it did; reset says whether
 the cycle really cleared the stop; a stop latched while disabled is shown and can be
 reset; a late release latches the board's stop category; the request history is
-bounded; the demo program reports a rejected last step.
+bounded; the demo program reports a rejected last step and `edge run` then exits 1.
 
 Expected verdicts come from the board file as written (its YAML read directly), not from
 the controller's own limit functions."""
@@ -10,6 +10,8 @@ the controller's own limit functions."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,8 @@ from edge.config import load_board, parse_board
 from edge.errors import ConfigError
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
 from edge.motion.controller import State
-from edge.motion.program import Program
+from edge.motion.program import Program, ProgramStep
+from edge.motion.runtime import run_failures
 from edge.rt.native import NO_STOP
 from edge.rt.runtime import Runtime
 
@@ -207,6 +210,7 @@ def test_a_late_controller_release_latches_the_boards_stop_category(category, mo
                                "tick": int(latched["tick"][0])}
     if expected == 2:                                        # power kept: stays 2
         assert set(latched["stop_category"]) == {2}
+    assert [f for f in run_failures(rt.summary()) if "stop latched" in f]   # exit 1
 
 
 def test_the_miss_stop_category_is_checked_where_the_board_says_it() -> None:
@@ -226,3 +230,34 @@ def test_the_request_history_is_bounded_and_the_counts_cover_everything(
     assert len(rt.motion.history) == bound
     assert rt.motion.history[-1].status == "rejected"
     assert rt.motion.status()["requests"] == {"accepted": bound + 44 + 1, "rejected": 1}
+
+
+def test_the_program_summary_reports_a_rejected_last_step() -> None:
+    steps = [ProgramStep("enable", {}, 1), ProgramStep("move_joint", {"positions": READY}, 2),
+             ProgramStep("move_linear", {"xyz": [3.0, 0.0, 0.5]}, 3)]   # out of reach
+    rt = make_runtime(program=Program(steps, "demo.yaml"))
+    rt.executor.step(4000)
+    summary = rt.program.summary()
+    assert summary["steps"] == 3 and summary["completed"] == 2
+    assert summary["failed"] is not None and summary["failed"].startswith("demo.yaml:3:")
+
+
+def edge_run(board: Path, seconds: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "run", "--virtual-time",
+                           "--duration", seconds, "--board", str(board)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_faulted_run_exits_non_zero(tmp_path: Path) -> None:
+    """The shipped demo runs clean (exit 0); a copy whose program ends with a step the
+    controller rejects (a line out of the arm's reach) exits 1 and says why."""
+    text = BOARD_FILE.read_text()
+    last = "  - move_joint: {positions: [0.0, -1.5708, 1.5708, 0.0, 0.0, 0.0]}\n"
+    assert last in text
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(text.replace(last, last + "  - move_linear: {xyz: [3.0, 0.0, 0.5]}\n"))
+    proc = edge_run(failing, "8")
+    assert proc.returncode == 1, proc.stderr
+    assert "run faulted: program failed:" in proc.stderr and "step rejected" in proc.stderr
+    clean = edge_run(BOARD_FILE, "8")
+    assert clean.returncode == 0, clean.stderr
