@@ -175,7 +175,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_format_summary(summary))
     if args.stats_json:
         _write_json(args.stats_json, summary)
-    return 0
+    from edge.motion.runtime import run_failures
+
+    failures = run_failures(summary)
+    for why in failures:
+        print(f"edge: run faulted: {why}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

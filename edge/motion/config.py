@@ -35,16 +35,20 @@ class ArmSimConfig:
 class MotionConfig:
     arm: SerialArm
     drive: ArmSimConfig
+    # IEC 60204-1 category of the stop a late motion-controller release latches
+    on_miss_stop_category: int = 1
 
 
 def parse_motion(node: Node, board: Board) -> MotionConfig:
-    """Parse `motion:` (fields `arm`, `drive`); raises ConfigError naming file/line/field."""
-    node.only("arm", "drive")
+    """Parse `motion:` (fields `arm`, `drive`, `on_miss_stop_category`); raises ConfigError
+    naming file/line/field."""
+    node.only("arm", "drive", "on_miss_stop_category")
     arm = parse_arm(node.child("arm"), board)
     drive_node = node.child("drive", None)
     drive = (parse_drive(drive_node, arm.n) if drive_node is not None else
              ArmSimConfig(np.zeros(arm.n), np.zeros(arm.n), np.full(arm.n, np.inf)))
-    return MotionConfig(arm=arm, drive=drive)
+    return MotionConfig(arm=arm, drive=drive, on_miss_stop_category=node.get(
+        "on_miss_stop_category", int, 1, choices=(0, 1, 2)))
 
 
 def parse_arm(node: Node, board: Board) -> SerialArm:

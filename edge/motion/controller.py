@@ -5,103 +5,52 @@ teach (the arm held weightless and led by hand). Requests (move_joint, move_line
 move_circular, jog, move_velocity, stop, enable, disable, reset, teach, playback,
 force mode) come from Python or from bus topics `cmd/<name>`; they are queued and taken
 in order at the task's next release, so what happens depends on requests and ticks only.
-The native blocks do the motion and the safety layer re-checks all of it every tick; this
+The verdict on each request taken from the bus is published on `reply/<name>`. The
+native blocks do the motion and the safety layer re-checks all of it every tick; this
 task only decides what to ask for.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edge.errors import EdgeError
-from edge.motion.arm_sim import ARM_SIM_CMD_MODE
-from edge.motion.arm_sim import MODES as ARM_SIM_MODES
-from edge.motion.paths import (
-    JointLimits,
-    JointPath,
-    PathError,
-    arc,
-    cartesian_path,
-    limit_ratio,
-    line,
-    native_ik_path,
-    playback_path,
+from edge.motion.paths import JointLimits, JointPath, PathError
+from edge.motion.requests import (
+    BUS_COMMANDS,
+    EDGE_IN_ESTOP,
+    FAULT_FORCE_LIMIT,
+    HANDLERS,
+    PATH_RELEASE,
+    PATH_START,
+    TRAJ_ADOPT,
+    TRAJ_STOP,
+    TRAJ_TARGET,
+    TRAJ_TARGET_VEL,
+    ForceSettings,
+    MotionError,
+    Recording,
+    Request,
+    State,
 )
 from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
-from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
+from edge.rt.native import NO_STOP, TARGET_CYCLE
+
+__all__ = ["ForceSettings", "MotionController", "MotionError", "Recording", "Request", "State"]
 
 log = logging.getLogger(__name__)
 
-# command kinds as the native headers define them (traj.h, path.h, arm_sim.h, cycle.h)
-_, _lib = require_native()
-TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP = (_lib.TRAJ_CMD_TARGET, _lib.TRAJ_CMD_TARGET_VEL,
-                                           _lib.TRAJ_CMD_STOP)
-TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED, TRAJ_VELOCITY = (
-    _lib.TRAJ_CMD_ADOPT, _lib.TRAJ_CMD_FOLLOW, _lib.TRAJ_CMD_TARGET_SCALED,
-    _lib.TRAJ_CMD_VELOCITY)
-PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
-ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
-CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
-FAULT_FORCE_LIMIT = 320
-STANDSTILL_RAD_S = 1e-6
-JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
-
-
-class State(enum.StrEnum):
-    DISABLED = "disabled"
-    IDLE = "idle"
-    MOVING = "moving"
-    STOPPING = "stopping"
-    FAULTED = "faulted"
-    TEACH = "teach"
-
-
-class MotionError(EdgeError):
-    """A motion request that cannot be carried out (wrong state, unreachable, limits)."""
-
-
-@dataclass
-class Request:
-    """One queued request; `status` goes pending → accepted/rejected → done."""
-
-    name: str
-    args: dict[str, Any]
-    status: str = "pending"
-    reason: str = ""
-    tick: int | None = None           # tick at which it was taken
-
-    def reject(self, reason: str) -> None:
-        self.status, self.reason = "rejected", reason
-
-
-@dataclass
-class Recording:
-    """Waypoints recorded in teach mode, one every `period_s`."""
-
-    period_s: float
-    waypoints: list[np.ndarray] = field(default_factory=list)
-
-    def array(self) -> np.ndarray:
-        return np.array(self.waypoints)
-
-
-@dataclass(frozen=True)
-class ForceSettings:
-    """Admittance: tool velocity = (wrench - target) / damping, zeroed below the deadband;
-    above `force_limit_n` the arm stops (category 2)."""
-
-    damping_n_s_m: float = 200.0
-    damping_nm_s_rad: float = 20.0
-    deadband_n: float = 3.0
-    force_limit_n: float = 150.0
-    target_wrench: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+STANDSTILL_RAD_S = 1e-6       # commanded joint velocity below which a stop has ended
+# A move has ended once the arm has too: the measured joint velocities below this (the
+# servo lags the command by a few periods)
+SETTLED_RAD_S = 1e-3
+TARGET_REACHED_RAD = 1e-9     # the trajectory ends exactly on its target; this is rounding
+REQUEST_HISTORY = 256         # requests kept in `history` (the counts cover all of them)
+MISS_STOP_CATEGORY = 1        # a late controller release: controlled stop, then power off
 
 
 class MotionController:
@@ -112,7 +61,8 @@ class MotionController:
                  tcp_speed_m_s: float = 0.25, tcp_accel_m_s2: float = 1.0,
                  tcp_jerk_m_s3: float = 10.0, angular_speed_rad_s: float = 1.0,
                  period_ticks: int = 10, planner_ticks: int = 50,
-                 start_ticks: int = 100) -> None:
+                 start_ticks: int = 100,
+                 miss_stop_category: int = MISS_STOP_CATEGORY) -> None:
         self.runtime = runtime
         self.arm = arm
         self.native_arm = native_arm
@@ -126,7 +76,10 @@ class MotionController:
         self.mode = "position"
         self.fault: dict[str, Any] | None = None
         self.requests: deque[Request] = deque()
-        self.history: list[Request] = []
+        self.history: deque[Request] = deque(maxlen=REQUEST_HISTORY)
+        self.verdicts = {"accepted": 0, "rejected": 0}
+        self._target: np.ndarray | None = None     # where the running joint move ends
+        self._resetting: Request | None = None
         self.planners: dict[str, Callable[..., JointPath]] = {}
         self.recording: Recording | None = None
         self.force = ForceSettings()
@@ -139,9 +92,11 @@ class MotionController:
         self._moved_tick = 0
         self._planning: np.ndarray | None = None     # q_cmd a queued plan starts from
         # D = period: requests take effect within two periods; the native blocks, not this
-        # task, keep the arm safe between releases. A miss is a controlled stop.
+        # task, keep the arm safe between releases. A miss latches a stop of the board's
+        # category (motion: on_miss_stop_category), by default a controlled one.
         self.task = LetTask("motion_controller", self._scan, period_ticks=period_ticks,
-                            priority=50, on_miss="stop", offset_ticks=start_ticks)
+                            priority=50, on_miss="stop", offset_ticks=start_ticks,
+                            stop_category=miss_stop_category)
         runtime.add_task(self.task)
         # Paths (Cartesian moves, playback, integrators' planners) take milliseconds to
         # tens of milliseconds: they are planned by a slower LET task of their own, whose
@@ -156,8 +111,8 @@ class MotionController:
 
     # -- the public API: every call queues a request ----------------------------------
     def request(self, name: str, **args: Any) -> Request:
-        if name not in _HANDLERS:
-            raise MotionError(f"unknown motion request {name!r}; known: {', '.join(_HANDLERS)}")
+        if name not in HANDLERS:
+            raise MotionError(f"unknown motion request {name!r}; known: {', '.join(HANDLERS)}")
         req = Request(name, args)
         self.requests.append(req)
         return req
@@ -216,14 +171,25 @@ class MotionController:
         return self.request("move_custom", planner=planner, goal=goal)
 
     def _bus_command(self, msg) -> None:
-        """`cmd/<name>` from the bus (MQTT commands arrive here once validated). A stop
-        with a category is a latched protective stop of the cycle, not a motion stop."""
+        """`cmd/<name>` from the bus (MQTT commands arrive here once validated), shaped
+        {"id", "args"}. Each one the controller takes is answered on `reply/<name>` at the
+        release that decides it. A stop with a category is a latched protective stop of
+        the cycle, not a motion stop: requested at once, answered at the next release."""
         name = msg.topic.rsplit("/", 1)[-1]
-        args = dict(msg.data.get("args", {})) if isinstance(msg.data, dict) else {}
-        if name == "stop" and "category" in args:
-            self.runtime.request_stop(int(args["category"]))
-        elif name in _BUS_COMMANDS:
-            self.request(name, **args)
+        if name not in BUS_COMMANDS:
+            return                           # the board's own commands: someone else's
+        data = msg.data if isinstance(msg.data, dict) else {}
+        args = data.get("args", {})
+        req = Request(name, dict(args) if isinstance(args, dict) else {}, id=data.get("id"),
+                      reply=True)
+        if not isinstance(msg.data, dict) or not isinstance(args, dict):
+            req.reject("a command is a map {\"id\": .., \"args\": {..}}")
+        elif name == "stop" and "category" in args:
+            category = args["category"]
+            if isinstance(category, int) and not isinstance(category, bool) and \
+                    category in (0, 1, 2):
+                self.runtime.request_stop(category)
+        self.requests.append(req)
 
     # -- the planner: paths for requests the controller accepted -----------------------
     def _plan_scan(self, ctx: TaskContext) -> None:
@@ -257,16 +223,32 @@ class MotionController:
                 req.status = "accepted"
                 start = result.start if result.start is not None else self.q_cmd
                 if np.max(np.abs(start - self.q_cmd)) > 1e-6:     # approach the start first
-                    ctx.command(self.traj_index, TRAJ_TARGET, tuple(self.arm.clip(start)))
+                    self._target = self.arm.clip(start)
+                    ctx.command(self.traj_index, TRAJ_TARGET, tuple(self._target))
                     self._moved_tick = ctx.tick
                     self._pending_path = result
                     self._enter(ctx, State.MOVING)
                 else:
                     self._play(ctx, result)
-            ctx.publish("motion/requests", {"name": req.name, "status": req.status,
-                                            "reason": req.reason})
-            if req.status == "rejected":
-                log.warning("motion request %s rejected: %s", req.name, req.reason)
+            self._publish_request(ctx, req)
+
+    def _publish_request(self, ctx: TaskContext, req: Request) -> None:
+        """`motion/requests` at every status change; once the status is final, the
+        verdict on `reply/<name>` for a bus request (docs/motion-controller.md)."""
+        ctx.publish("motion/requests", {"id": req.id, "name": req.name, "status": req.status,
+                                        "reason": req.reason})
+        if not req.final:
+            return
+        self.verdicts[req.status] += 1
+        if req.status == "rejected":
+            log.warning("motion request %s rejected: %s", req.name, req.reason)
+        if req.reply:
+            done = req.status == "accepted"
+            verdict = {"id": req.id, "command": req.name, "ok": done,
+                       "status": "done" if done else "refused", "final": True}
+            if not done:
+                verdict["error"] = req.reason
+            ctx.publish(f"reply/{req.name}", verdict)
 
     # -- the scan: once per release ----------------------------------------------------
     def _scan(self, ctx: TaskContext) -> None:
@@ -280,26 +262,30 @@ class MotionController:
             req = self.requests.popleft()
             req.tick = ctx.tick
             self._current = req
-            try:
-                _HANDLERS[req.name](self, ctx, **req.args)
-                if req.status == "pending":
-                    req.status = "accepted"
-            except (MotionError, PathError, TypeError, ValueError) as exc:
-                req.reject(str(exc))
+            if req.status == "pending":             # a malformed bus command is not
+                try:
+                    HANDLERS[req.name](self, ctx, **req.args)
+                    if req.status == "pending":
+                        req.status = "accepted"
+                except (MotionError, PathError, TypeError, ValueError) as exc:
+                    req.reject(str(exc))
             self.history.append(req)
-            ctx.publish("motion/requests", {"name": req.name, "status": req.status,
-                                            "reason": req.reason})
-            if req.status == "rejected":
-                log.warning("motion request %s rejected: %s", req.name, req.reason)
+            self._publish_request(ctx, req)
+        # `tick`: the release whose state record this state was decided on
         ctx.publish("motion/state", {"state": self.state.value, "mode": self.mode,
-                                     "fault": self.fault})
+                                     "fault": self.fault, "tick": ctx.tick})
 
     def _observe(self, ctx: TaskContext, rec) -> None:
         """Follow what the native side did since the last release."""
         stop = int(rec["stop_category"])
-        if stop != NO_STOP and self.state not in (State.FAULTED, State.DISABLED):
-            self.fault = {"code": int(rec["fault_code"]), "category": stop, "tick": ctx.tick}
-            log.warning("motion: stop category %d latched (fault %d)", stop, self.fault["code"])
+        if self._resetting is not None and ctx.tick >= self._resetting.effective_tick:
+            self._judge_reset(ctx, rec)
+        # A stop latched while disabled faults too: it is shown, reset clears it, and
+        # enable is refused until then.
+        if stop != NO_STOP and self.state != State.FAULTED:
+            self.fault = self._latched(ctx, rec)
+            log.warning("motion: stop category %d latched (fault %d)",
+                        self.fault["category"], self.fault["code"])
             self._enter(ctx, State.FAULTED)
             self._pending_path = None
             self.recording = None if self.state == State.TEACH else self.recording
@@ -307,7 +293,6 @@ class MotionController:
         if stop == NO_STOP and self.state == State.FAULTED:
             self.fault = None
             self._enter(ctx, State.DISABLED)
-        standstill = bool(np.all(np.abs(self.qd_cmd) < STANDSTILL_RAD_S))
         if self.state == State.MOVING and self._path_end_tick is not None:
             if ctx.tick >= self._path_end_tick:
                 self._hand_over(ctx)
@@ -319,7 +304,7 @@ class MotionController:
                 ctx.command(self.traj_index, TRAJ_STOP)
                 self._deadman_tick = None
                 self._enter(ctx, State.STOPPING)
-        elif self.state in (State.MOVING, State.STOPPING) and standstill and \
+        elif self.state in (State.MOVING, State.STOPPING) and self._settled() and \
                 ctx.tick > self._moved_tick + 1:
             if self._pending_path is not None and self.state == State.MOVING:
                 self._play(ctx, self._pending_path)
@@ -333,6 +318,52 @@ class MotionController:
         if self.mode == "force" and self.state in (State.IDLE, State.MOVING):
             self._admittance(ctx)
 
+    def _settled(self) -> bool:
+        """The move has ended: commanded and measured joint velocities at rest and a
+        joint move's commanded position on its target. Velocities alone do not say it:
+        a slow move's first ticks (speed_scale 0.1: jerk 1/1000 of the limit) command
+        velocities below any threshold."""
+        if np.any(np.abs(self.qd_cmd) >= STANDSTILL_RAD_S) or \
+                np.any(np.abs(self.qd) >= SETTLED_RAD_S):
+            return False
+        return self._target is None or \
+            float(np.max(np.abs(self.q_cmd - self._target))) <= TARGET_REACHED_RAD
+
+    def _latched(self, ctx: TaskContext, rec) -> dict[str, Any]:
+        """The latched stop as it began: its first fault code, the category that fault
+        requested and the tick. A category 1 stop becomes 0 (power off) once the arm
+        stands still, in the very tick it latches if the arm was still: the safety
+        layer's fault history keeps the category asked for, else the first record of
+        the latch since the last release says it."""
+        recs = ctx.recent_states(self.task.period_ticks)
+        first = rec
+        for r in recs[::-1]:
+            if int(r["stop_category"]) == NO_STOP:
+                break
+            first = r
+        code, tick, category = int(rec["fault_code"]), int(first["tick"]), \
+            int(first["stop_category"])
+        safety = getattr(self.runtime, "safety", None)
+        if safety is not None:
+            category = next((f.category for f in safety.faults()
+                             if f.code == code and f.tick == tick), category)
+        return {"code": code, "category": category, "tick": tick}
+
+    def _judge_reset(self, ctx: TaskContext, rec) -> None:
+        """The verdict on a reset, from the record of the tick it took effect: the cycle
+        refuses it while the e-stop is pressed, the safety layer while the arm brakes."""
+        req, self._resetting = self._resetting, None
+        recs = ctx.recent_states(ctx.tick - req.effective_tick + 1)
+        at = recs[0] if len(recs) and int(recs[0]["tick"]) == req.effective_tick else rec
+        if int(at["stop_category"]) == NO_STOP:
+            req.status = "accepted"
+        elif int(at["inputs"]) & EDGE_IN_ESTOP:
+            req.reject("the cycle refused the reset: the e-stop is pressed")
+        else:
+            req.reject(f"the stop is still latched (fault {int(at['fault_code'])}): its cause "
+                       "remains or the arm was still braking")
+        self._publish_request(ctx, req)
+
     def _enter(self, ctx: TaskContext, state: State) -> None:
         if state != self.state:
             ctx.publish("motion/events", {"from": self.state.value, "to": state.value,
@@ -341,6 +372,8 @@ class MotionController:
         if state in (State.IDLE, State.FAULTED, State.DISABLED):
             self._path_end_tick = None
             self._deadman_tick = None
+        if state != State.MOVING:          # a stop brakes wherever the arm is
+            self._target = None
 
     # -- helpers -----------------------------------------------------------------------
     def _require(self, *states: State) -> None:
@@ -376,6 +409,7 @@ class MotionController:
         load_path(self.runtime.path_block, buffer, path)
         self._next_buffer = 1 - buffer
         ctx.command(self.path_index, PATH_START, (buffer,))
+        self._target = None
         self._path_end_tick = ctx.effective_tick + len(path.q)
         self._moved_tick = ctx.tick
         self._enter(ctx, State.MOVING)
@@ -386,6 +420,7 @@ class MotionController:
         ctx.command(self.traj_index, TRAJ_ADOPT, (0,))
         ctx.command(self.path_index, PATH_RELEASE)
         self._path_end_tick = None
+        self._target = None
         self._moved_tick = ctx.tick
 
     def _admittance(self, ctx: TaskContext) -> None:
@@ -407,202 +442,13 @@ class MotionController:
         horizon = self.task.period_ticks * self.period_s * 4
         target = self.arm.clip(self.q_cmd + qd * horizon)
         ctx.command(self.traj_index, TRAJ_TARGET_VEL, (*target, *np.zeros(self.arm.n)))
+        self._target = target
         self._moved_tick = ctx.tick
         if np.any(qd != 0):
             self._enter(ctx, State.MOVING)
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state.value, "mode": self.mode, "fault": self.fault,
-                "moves_done": self.moves_done,
-                "requests": {s: sum(r.status == s for r in self.history)
-                             for s in ("accepted", "rejected")},
+                "moves_done": self.moves_done, "requests": dict(self.verdicts),
                 "tool_xyz_m": [round(float(x), 6) for x in self.arm.fk(self.q_cmd)[:3, 3]]
                 if hasattr(self, "q_cmd") else None}
-
-
-# -- request handlers ----------------------------------------------------------------------
-def _enable(c: MotionController, ctx: TaskContext) -> None:
-    c._require(State.DISABLED, State.IDLE)
-    safety = getattr(c.runtime, "safety", None)
-    if safety is not None:
-        safety.set_enabled(True, ctx.command)
-    ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
-    c._enter(ctx, State.IDLE)
-
-
-def _disable(c: MotionController, ctx: TaskContext) -> None:
-    c._require(State.IDLE, State.DISABLED)
-    safety = getattr(c.runtime, "safety", None)
-    if safety is not None:
-        safety.set_enabled(False, ctx.command)
-    c._enter(ctx, State.DISABLED)
-
-
-def _reset(c: MotionController, ctx: TaskContext) -> None:
-    c._require(State.FAULTED)
-    ctx.command(TARGET_CYCLE, CYCLE_CMD_RESET)
-
-
-def _stop(c: MotionController, ctx: TaskContext) -> None:
-    if c.state == State.TEACH:
-        _teach(c, ctx, on=False)
-        return
-    c._require(State.MOVING, State.STOPPING, State.IDLE)
-    c._pending_path = None
-    if c._path_end_tick is not None:
-        c._hand_over(ctx)               # adopt brakes jerk-limited from the path's state
-    else:
-        ctx.command(c.traj_index, TRAJ_STOP)
-    c._deadman_tick = None
-    c._moved_tick = ctx.tick
-    if c.state != State.IDLE:
-        c._enter(ctx, State.STOPPING)
-
-
-def _move_joint(c: MotionController, ctx: TaskContext, positions, speed_scale=1.0) -> None:
-    c._require(State.IDLE, State.MOVING)
-    if c._path_end_tick is not None:
-        raise MotionError("a Cartesian move or playback is running: stop it first")
-    q = c._check_joints(positions)
-    if not 0.0 < float(speed_scale) <= 1.0:
-        raise MotionError("speed_scale must be in (0, 1]")
-    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale), 0.0))
-    c._moved_tick = ctx.tick
-    c._enter(ctx, State.MOVING)
-
-
-def _cartesian(c: MotionController, ctx: TaskContext, pose_at, length, rotation,
-               speed_m_s) -> None:
-    tcp = dict(c.tcp)
-    if speed_m_s is not None:
-        if not 0 < float(speed_m_s) <= c.tcp["speed_m_s"]:
-            raise MotionError(f"speed must be in (0, {c.tcp['speed_m_s']}] m/s")
-        tcp["speed_m_s"] = float(speed_m_s)
-    def solve(poses, q0, max_step):
-        return native_ik_path(c.native_arm, poses, q0, max_step)
-
-    q0 = c.q_cmd.copy()
-    c._plan_then_play(ctx, c._current, lambda: cartesian_path(
-        solve, q0, pose_at, length, rotation, limits=c.limits, period_s=c.period_s,
-        max_samples=c.path_capacity, **tcp))
-
-
-def _move_linear(c: MotionController, ctx: TaskContext, xyz, rpy=None, speed_m_s=None) -> None:
-    c._require(State.IDLE)
-    pose_at, length, rotation = line(c.arm.fk(c.q_cmd), c._target_pose(xyz, rpy))
-    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
-
-
-def _move_circular(c: MotionController, ctx: TaskContext, via, xyz, rpy=None,
-                   speed_m_s=None) -> None:
-    c._require(State.IDLE)
-    pose_at, length, rotation = arc(c.arm.fk(c.q_cmd), via, c._target_pose(xyz, rpy))
-    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
-
-
-def _jog(c: MotionController, ctx: TaskContext, axis, velocity) -> None:
-    """Hold-to-run: move one joint toward its limit at |velocity| until the jog stops
-    being repeated (JOG_DEADMAN_S) or a zero velocity arrives."""
-    c._require(State.IDLE, State.MOVING)
-    if c._path_end_tick is not None:
-        raise MotionError("a Cartesian move or playback is running: stop it first")
-    axis, velocity = int(axis), float(velocity)
-    if not 0 <= axis < c.arm.n:
-        raise MotionError(f"axis must be 0..{c.arm.n - 1}")
-    if velocity == 0.0:
-        _stop(c, ctx)
-        return
-    scale = abs(velocity) / c.limits.velocity[axis]
-    if scale > 1.0:
-        raise MotionError(f"jog velocity beyond the axis limit {c.limits.velocity[axis]} rad/s")
-    target = c.q_cmd.copy()
-    target[axis] = c.arm.q_max[axis] if velocity > 0 else c.arm.q_min[axis]
-    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale, 1.0))
-    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
-    c._moved_tick = ctx.tick
-    c._enter(ctx, State.MOVING)
-
-
-def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
-    """Velocity interface: reach the joint velocities (jerk-limited) and hold them while
-    the command is repeated; a jerk-limited stop when it is not (deadman)."""
-    c._require(State.IDLE, State.MOVING)
-    v = np.asarray(velocities, float)
-    if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
-        raise MotionError("expected one velocity per joint within the velocity limits")
-    ctx.command(c.traj_index, TRAJ_VELOCITY, tuple(v))
-    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
-    c._moved_tick = ctx.tick
-    c._enter(ctx, State.MOVING)
-
-
-def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
-    if on:
-        c._require(State.IDLE)
-        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_TORQUE,))
-        ctx.command(c.traj_index, TRAJ_FOLLOW, (1,))
-        c._record_every = max(1, int(round(1.0 / (float(record_hz) * c.period_s))))
-        c.recording = Recording(c._record_every * c.period_s)
-        c._enter(ctx, State.TEACH)
-    else:
-        c._require(State.TEACH)
-        ctx.command(c.traj_index, TRAJ_FOLLOW, (0,))
-        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
-        c._moved_tick = ctx.tick
-        c._enter(ctx, State.STOPPING)
-
-
-def _playback(c: MotionController, ctx: TaskContext, recording=None, smoothing=1e-4) -> None:
-    c._require(State.IDLE)
-    rec = recording or c.recording
-    if rec is None or len(rec.waypoints) < 4:
-        raise MotionError("nothing recorded to play back")
-    waypoints = rec.array()
-    c._plan_then_play(ctx, c._current, lambda: playback_path(
-        waypoints, rec.period_s, c.limits, c.period_s, c.path_capacity, smoothing))
-
-
-def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
-    c._require(State.IDLE)
-    if mode not in ("position", "velocity", "force"):
-        raise MotionError("mode must be position, velocity or force")
-    if mode == "force":
-        safety = getattr(c.runtime, "safety", None)
-        if safety is None or safety.observer is None:
-            raise MotionError("force mode needs the safety section's momentum observer "
-                              "(the wrench is estimated from its residual)")
-        c.force = ForceSettings(**(force or {}))
-    c.mode = mode
-
-
-def _move_custom(c: MotionController, ctx: TaskContext, planner, goal) -> None:
-    c._require(State.IDLE)
-    if planner not in c.planners:
-        raise MotionError(f"no planner named {planner!r} is registered")
-    q0 = c.q_cmd.copy()
-
-    def make() -> JointPath:
-        path = c.planners[planner](q0.copy(), goal, c.limits, c.period_s)
-        if not isinstance(path, JointPath) or path.q.ndim != 2 or path.q.shape[1] != c.arm.n:
-            raise MotionError(f"planner {planner!r} must return a JointPath with {c.arm.n} "
-                              "axes")
-        if limit_ratio(path, c.limits) > 1.0 + 1e-9:
-            raise MotionError(f"planner {planner!r} produced a path beyond the joint limits")
-        if not np.all((path.q >= c.arm.q_min) & (path.q <= c.arm.q_max)):
-            raise MotionError(f"planner {planner!r} left the joint limits")
-        if np.max(np.abs(path.q[0] - q0)) > c.limits.velocity.max() * c.period_s * 1.01:
-            raise MotionError(f"planner {planner!r} must start at the current position")
-        path.start = q0
-        return path
-
-    c._plan_then_play(ctx, c._current, make)
-
-
-_HANDLERS: dict[str, Callable[..., None]] = {
-    "enable": _enable, "disable": _disable, "reset": _reset, "stop": _stop,
-    "move_joint": _move_joint, "move_linear": _move_linear, "move_circular": _move_circular,
-    "jog": _jog, "move_velocity": _move_velocity, "teach": _teach, "playback": _playback,
-    "set_mode": _set_mode, "move_custom": _move_custom,
-}
-# what the bus (and so MQTT, where the board allows it) may ask for
-_BUS_COMMANDS = ("enable", "disable", "reset", "stop", "move_joint", "move_linear", "jog")

@@ -81,13 +81,17 @@ def parse_program(node: Node, board: Board) -> Program:
 
 @dataclass
 class ProgramRunner:
-    """Issues the steps one by one through the motion controller (a LET task, 10 ms)."""
+    """Issues the steps one by one through the motion controller (a LET task, 10 ms). A
+    step is completed once the controller accepted it and it ended (a move interrupted by
+    the program's own `stop` step counts as completed); the first rejected step, or a
+    fault, fails the program."""
 
     runtime: Any
     program: Program
-    index: int = 0
+    index: int = 0                    # steps issued
+    completed: int = 0
     started_tick: int = 0
-    current: Any = None
+    current: Any = None               # the request issued last, "wait", or None
     log: list[dict[str, Any]] = field(default_factory=list)
     failed: str | None = None
 
@@ -98,52 +102,46 @@ class ProgramRunner:
 
     def _busy(self) -> bool:
         c = self.runtime.motion
-        if self.current is None:
-            return False
-        if self.current.status in ("pending", "planning"):
+        if not self.current.final:
             return True
-        if self.current.status == "rejected":
-            return False
         return c.state.value in ("moving", "stopping") or bool(c.requests)
 
     def scan(self, ctx) -> None:
-        if self.failed or self.index >= len(self.program.steps):
+        steps = self.program.steps
+        if self.failed or self.completed == len(steps):
             return
         c = self.runtime.motion
         if c.state.value == "faulted":
-            self.failed = f"controller faulted during step {self.index + 1}"
+            self.failed = f"controller faulted during step {self.completed + 1}"
             return
-        step = self.program.steps[self.index]
-        period_s = self.runtime.period_ns * 1e-9
-        if step.kind == "stop":
-            if (ctx.tick - self.started_tick) * period_s < step.args.get("after_s", 0.0) \
-                    and self._busy():
+        elapsed_s = (ctx.tick - self.started_tick) * self.runtime.period_ns * 1e-9
+        step = steps[self.index] if self.index < len(steps) else None
+        if self.current == "wait":
+            if elapsed_s < steps[self.index - 1].args["seconds"]:
                 return
-        elif step.kind == "wait":
-            if self.current != "wait":
-                if self._busy():
-                    return
-                self.current, self.started_tick = "wait", ctx.tick
+            self._finished(ctx.tick)
+        elif self.current is not None:
+            if self.current.status == "rejected":
+                self.failed = (f"{self.program.file}:{steps[self.index - 1].line}: "
+                               f"step rejected: {self.current.reason}")
                 return
-            if (ctx.tick - self.started_tick) * period_s < step.args["seconds"]:
+            interrupt = step is not None and step.kind == "stop" and \
+                elapsed_s >= step.args.get("after_s", 0.0)
+            if self._busy() and not interrupt:
                 return
-            self._done(step, "done", ctx.tick)
+            self._finished(ctx.tick)
+        if step is None:
             return
-        elif self._busy():
-            return
-        if self.current is not None and getattr(self.current, "status", "") == "rejected":
-            self.failed = (f"{self.program.file}:{self.program.steps[self.index - 1].line}: "
-                           f"step rejected: {self.current.reason}")
-            return
-        self.current = self._issue(c, step)
+        self.current = "wait" if step.kind == "wait" else self._issue(c, step)
         self.started_tick = ctx.tick
-        self._done(step, "issued", ctx.tick)
-
-    def _done(self, step: ProgramStep, what: str, tick: int) -> None:
-        self.log.append({"step": self.index + 1, "kind": step.kind, what: tick})
+        self.log.append({"step": self.index + 1, "kind": step.kind, "issued": ctx.tick})
         self.index += 1
-        if step.kind == "wait":
-            self.current = None
+
+    def _finished(self, tick: int) -> None:
+        self.log.append({"step": self.index, "kind": self.program.steps[self.index - 1].kind,
+                         "done": tick})
+        self.completed += 1
+        self.current = None
 
     def _issue(self, c, step: ProgramStep):
         a = dict(step.args)
@@ -159,7 +157,7 @@ class ProgramRunner:
         return c.request(step.kind, **a)
 
     def summary(self) -> dict[str, Any]:
-        return {"steps": len(self.program.steps), "completed": self.index,
+        return {"steps": len(self.program.steps), "completed": self.completed,
                 "failed": self.failed}
 
 

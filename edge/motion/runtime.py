@@ -62,9 +62,24 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
         runtime.add_block(block)
     controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), traj_index=traj,
                                   path_index=path, drive_index=drive, limits=limits,
-                                  path_capacity=capacity)
+                                  path_capacity=capacity,
+                                  miss_stop_category=motion.on_miss_stop_category)
     runtime.motion = controller
     runtime.extra_summary["arm"] = lambda: {"model": motion.arm.name, "joints": motion.arm.n,
                                             "drive": "arm_sim"}
     runtime.extra_summary["motion"] = controller.status
     return controller
+
+
+def run_failures(summary: dict) -> list[str]:
+    """Why a run ended faulted, from its summary: the demo program failed, or the motion
+    controller ends with a stop latched (one line each; empty when the run is fine)."""
+    out = []
+    program, motion = summary.get("program") or {}, summary.get("motion") or {}
+    if program.get("failed"):
+        out.append(f"program failed: {program['failed']}")
+    if motion.get("fault"):
+        f = motion["fault"]
+        out.append(f"stop latched at tick {f['tick']}: fault {f['code']}, category "
+                   f"{f['category']}")
+    return out

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CYCLE_CMD_STOP, CYCLE_CMD_KICK = 1, 3
 FAULT_DEADLINE, FAULT_REQUESTED = 258, 259
 MISS_POLICIES = ("log", "fault", "stop")
+MISS_STOP_CATEGORY = {"fault": 2, "stop": 1}   # the default stop of each latching policy
 MAX_IDLE_S = 0.02             # real-time loop: longest sleep between checks of `stop`
 PULL_RECORDS = 1024           # state records moved per pull, processed before the next
 # Real time: a release whose deadline is at least this far lets ready I/O go first
@@ -43,8 +44,12 @@ class LetTask:
     period_ticks: release every this many ticks, from offset_ticks on.
     deadline_ticks: D, 1 <= D <= period; outputs take effect at release + D.
     priority: among tasks released at the same tick, higher runs first (then by name).
-    on_miss: "log" counts and logs; "fault" also latches a deadline fault with a
-        category-2 stop; "stop" requests a category-1 controlled stop.
+    on_miss: "log" counts and logs; "fault" and "stop" also latch a stop with the
+        deadline fault (258) in the cycle: by default category 2 for "fault" (controlled
+        stop, power kept) and category 1 for "stop" (controlled stop, then power off).
+    stop_category: the IEC 60204-1 category (0, 1 or 2) those two policies request, in
+        place of their default (boards set it per task, e.g. the motion controller's
+        `motion: on_miss_stop_category`).
     """
 
     name: str
@@ -54,8 +59,10 @@ class LetTask:
     priority: int = 0
     offset_ticks: int = 0
     on_miss: str = "log"
+    stop_category: int | None = None
     releases: int = field(default=0, init=False)
     misses: int = field(default=0, init=False)
+    injected_misses: int = field(default=0, init=False)   # Executor.inject_deadline_miss
     max_runtime_ns: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +78,13 @@ class LetTask:
         if self.on_miss not in MISS_POLICIES:
             raise SchedulingError(f"task '{self.name}': on_miss must be one of "
                                   f"{', '.join(MISS_POLICIES)}, got {self.on_miss!r}")
+        if self.stop_category is None:
+            self.stop_category = MISS_STOP_CATEGORY.get(self.on_miss)
+        elif self.on_miss not in MISS_STOP_CATEGORY or \
+                isinstance(self.stop_category, bool) or self.stop_category not in (0, 1, 2):
+            raise SchedulingError(f"task '{self.name}': stop_category must be 0, 1 or 2 with "
+                                  f"on_miss fault or stop, got {self.stop_category!r} with "
+                                  f"{self.on_miss!r}")
 
     def released_at(self, tick: int) -> bool:
         return tick >= self.offset_ticks and (tick - self.offset_ticks) % self.period_ticks == 0
@@ -259,7 +273,11 @@ class Executor:
         task = ctx.task
         task.max_runtime_ns = max(task.max_runtime_ns, time.perf_counter_ns() - started_ns)
         # The cycle must not have begun tick r + D before the outputs are queued.
-        if self.running_realtime and self.cycle.tick > ctx.effective_tick:
+        late = self.running_realtime and self.cycle.tick > ctx.effective_tick
+        if not late and task.injected_misses:
+            task.injected_misses -= 1
+            late = True
+        if late:
             self._missed(ctx)
             return
         for target, kind, args in ctx._commands:
@@ -276,10 +294,21 @@ class Executor:
         self.deadline_misses += 1
         log.warning("task '%s' released at tick %d missed its deadline (tick %d); outputs "
                     "dropped, policy %s", task.name, ctx.tick, ctx.effective_tick, task.on_miss)
-        if task.on_miss == "fault":
-            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (2, FAULT_DEADLINE))
-        elif task.on_miss == "stop":
-            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DEADLINE))
+        if task.on_miss in MISS_STOP_CATEGORY:
+            self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP,
+                                    (task.stop_category, FAULT_DEADLINE))
+
+    def inject_deadline_miss(self, task_name: str, releases: int = 1) -> None:
+        """Fault injection (tests, HIL rigs): the next `releases` releases of the task run
+        but count as late, in virtual time as in real time; their outputs are dropped and
+        the task's miss policy applies, exactly as for a real overrun. Raises
+        SchedulingError for an unknown task or a count below 1."""
+        task = next((t for t in self.tasks if t.name == task_name), None)
+        if task is None:
+            raise SchedulingError(f"no task named '{task_name}'")
+        if releases < 1:
+            raise SchedulingError("inject at least one deadline miss")
+        task.injected_misses += releases
 
     def _releases(self, tick: int):
         """The tasks released at `tick`, each with its context (which copies the tick's

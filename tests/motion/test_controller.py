@@ -5,7 +5,6 @@ commands, integrators' planners, and reproducibility of the demo program."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from edge.config import load_board
 from edge.motion.controller import State
@@ -21,15 +20,7 @@ def make_runtime(program: bool = False) -> Runtime:
     if not program:
         board.sections.pop("program", None)
     return Runtime(board, virtual_time=True)
-
-
-@pytest.fixture
-def rt() -> Runtime:
-    runtime = make_runtime()
-    runtime.motion.enable()
-    runtime.executor.step(150)
-    assert runtime.motion.state == State.IDLE
-    return runtime
+# the `rt` fixture (sim_arm enabled and idle) is in tests/motion/conftest.py
 
 
 def settle(rt: Runtime, max_ticks: int = 20000) -> None:

@@ -86,6 +86,10 @@ def test_bad_task_definitions_are_refused():
         LetTask("t", lambda ctx: None, period_ticks=0)
     with pytest.raises(SchedulingError, match="on_miss"):
         LetTask("t", lambda ctx: None, period_ticks=1, on_miss="ignore")
+    for policy, category in (("log", 1), ("stop", 3), ("fault", -1), ("stop", True)):
+        with pytest.raises(SchedulingError, match="stop_category"):
+            LetTask("t", lambda ctx: None, period_ticks=1, on_miss=policy,
+                    stop_category=category)
     cycle, ex, _ = make()
     ex.add_task(LetTask("t", lambda ctx: None, period_ticks=1))
     with pytest.raises(SchedulingError, match="already exists"):
@@ -240,6 +244,45 @@ def test_deadline_miss_with_stop_policy_stops_the_arm():
     assert ex.deadline_misses >= 1 and ex.tasks[0].misses >= 1
     assert s["stop_category"][-1] == 1 and s["fault_code"][-1] == 258
     assert s["stop_category"][150] == NO_STOP
+
+
+# IEC 60204-1 categories: "stop" is a controlled stop then power off (1) unless the board
+# says otherwise, "fault" a controlled stop with power kept (2); "log" never stops.
+@pytest.mark.parametrize("on_miss, stop_category, expected", [
+    ("stop", None, 1), ("fault", None, 2), ("stop", 2, 2), ("stop", 0, 0), ("fault", 1, 1),
+    ("log", None, NO_STOP)])
+def test_an_injected_deadline_miss_applies_the_policy_and_its_stop_category(
+        on_miss, stop_category, expected):
+    """Virtual time: the injected miss of the release at tick 300 drops its outputs (the
+    target it commands is never applied) and latches the configured category with the
+    deadline fault (258) at the next tick boundary."""
+    cycle, ex, sp = make()
+    frames = collect(ex, every=10)
+
+    def mover(ctx):
+        if ctx.tick == 300:
+            ctx.command(sp, SETPOINT_TARGET, [0.5, 0.5])
+
+    ex.add_task(LetTask("mover", mover, period_ticks=100, deadline_ticks=10, on_miss=on_miss,
+                        stop_category=stop_category))
+    ex.step(250)
+    ex.inject_deadline_miss("mover")
+    ex.step(350)
+    s = np.concatenate(frames)
+    assert ex.deadline_misses == ex.tasks[0].misses == 1
+    assert s["stop_category"][300] == NO_STOP
+    assert list(s["stop_category"][301:]) == [expected] * (len(s) - 301)
+    assert list(s["fault_code"][301:]) == [0 if expected == NO_STOP else 258] * (len(s) - 301)
+    assert np.abs(s["q_cmd"][:, :2]).max() == 0.0        # the late target was dropped
+
+
+def test_injecting_a_miss_needs_a_known_task_and_a_count():
+    cycle, ex, _ = make()
+    ex.add_task(LetTask("t", lambda ctx: None, period_ticks=1))
+    with pytest.raises(SchedulingError, match="no task"):
+        ex.inject_deadline_miss("nope")
+    with pytest.raises(SchedulingError, match="at least one"):
+        ex.inject_deadline_miss("t", 0)
 
 
 def test_records_the_state_ring_dropped_are_counted_not_mistaken():

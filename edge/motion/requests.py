@@ -1,0 +1,317 @@
+"""Motion requests: the request record, the controller's states, and one handler per
+request kind with the tables the controller and the bus read (HANDLERS, BUS_COMMANDS).
+A handler runs in the controller's release, checks what it is asked against the state
+and the limits (MotionError with the reason), and queues the native commands."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge.errors import EdgeError
+from edge.motion.arm_sim import ARM_SIM_CMD_MODE
+from edge.motion.arm_sim import MODES as ARM_SIM_MODES
+from edge.motion.paths import (
+    JointPath,
+    arc,
+    cartesian_path,
+    limit_ratio,
+    line,
+    native_ik_path,
+    playback_path,
+)
+from edge.rt.executor import TaskContext
+from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
+
+if TYPE_CHECKING:
+    from edge.motion.controller import MotionController
+
+
+# command kinds as the native headers define them (traj.h, path.h, arm_sim.h, cycle.h)
+_, _lib = require_native()
+TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP = (_lib.TRAJ_CMD_TARGET, _lib.TRAJ_CMD_TARGET_VEL,
+                                           _lib.TRAJ_CMD_STOP)
+TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED, TRAJ_VELOCITY = (
+    _lib.TRAJ_CMD_ADOPT, _lib.TRAJ_CMD_FOLLOW, _lib.TRAJ_CMD_TARGET_SCALED,
+    _lib.TRAJ_CMD_VELOCITY)
+PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
+ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
+CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
+FAULT_FORCE_LIMIT = 320
+EDGE_IN_ESTOP = _lib.EDGE_IN_ESTOP
+JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
+
+
+class State(enum.StrEnum):
+    DISABLED = "disabled"
+    IDLE = "idle"
+    MOVING = "moving"
+    STOPPING = "stopping"
+    FAULTED = "faulted"
+    TEACH = "teach"
+
+
+class MotionError(EdgeError):
+    """A motion request that cannot be carried out (wrong state, unreachable, limits)."""
+
+
+@dataclass
+class Request:
+    """One queued request; `status` goes pending → (planning | resetting →) accepted or
+    rejected. `id` is the sender's request id (bus commands); `reply` says whether the
+    verdict goes to the bus topic `reply/<name>`."""
+
+    name: str
+    args: dict[str, Any]
+    status: str = "pending"
+    reason: str = ""
+    tick: int | None = None           # tick at which it was taken
+    id: Any = None
+    reply: bool = False
+    effective_tick: int | None = None   # when its commands took effect (reset)
+
+    def reject(self, reason: str) -> None:
+        self.status, self.reason = "rejected", reason
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("accepted", "rejected")
+
+
+@dataclass
+class Recording:
+    """Waypoints recorded in teach mode, one every `period_s`."""
+
+    period_s: float
+    waypoints: list[np.ndarray] = field(default_factory=list)
+
+    def array(self) -> np.ndarray:
+        return np.array(self.waypoints)
+
+
+@dataclass(frozen=True)
+class ForceSettings:
+    """Admittance: tool velocity = (wrench - target) / damping, zeroed below the deadband;
+    above `force_limit_n` the arm stops (category 2)."""
+
+    damping_n_s_m: float = 200.0
+    damping_nm_s_rad: float = 20.0
+    deadband_n: float = 3.0
+    force_limit_n: float = 150.0
+    target_wrench: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+# -- request handlers ----------------------------------------------------------------------
+def _enable(c: MotionController, ctx: TaskContext) -> None:
+    c._require(State.DISABLED, State.IDLE)
+    rec = ctx.state
+    if int(rec["inputs"]) & EDGE_IN_ESTOP:
+        raise MotionError("the e-stop is pressed: release it, then reset")
+    if int(rec["stop_category"]) != NO_STOP:
+        raise MotionError(f"a stop is latched (fault {int(rec['fault_code'])}): reset first")
+    safety = getattr(c.runtime, "safety", None)
+    if safety is not None:
+        safety.set_enabled(True, ctx.command)
+    ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
+    c._enter(ctx, State.IDLE)
+
+
+def _disable(c: MotionController, ctx: TaskContext) -> None:
+    c._require(State.IDLE, State.DISABLED)
+    safety = getattr(c.runtime, "safety", None)
+    if safety is not None:
+        safety.set_enabled(False, ctx.command)
+    c._enter(ctx, State.DISABLED)
+
+
+def _reset(c: MotionController, ctx: TaskContext) -> None:
+    """Clear a latched stop (faulted, or disabled with nothing latched: nothing to do).
+    The verdict waits for the record of the tick the reset takes effect (_judge_reset)."""
+    c._require(State.FAULTED, State.DISABLED)
+    if c._resetting is not None:
+        raise MotionError("a reset is already under way")
+    if int(ctx.state["stop_category"]) == NO_STOP:
+        return
+    ctx.command(TARGET_CYCLE, CYCLE_CMD_RESET)
+    c._current.status, c._current.effective_tick = "resetting", ctx.effective_tick
+    c._resetting = c._current
+
+
+def _stop(c: MotionController, ctx: TaskContext, category=None) -> None:
+    """A jerk-limited motion stop; with a category (bus `cmd/stop`), a latched protective
+    stop of the cycle instead (the bus path already requested it at once)."""
+    if category is not None:
+        if isinstance(category, bool) or category not in (0, 1, 2):
+            raise MotionError(f"stop category must be 0, 1 or 2, got {category!r}")
+        ctx.request_stop(int(category))
+        return
+    if c.state == State.TEACH:
+        _teach(c, ctx, on=False)
+        return
+    c._require(State.MOVING, State.STOPPING, State.IDLE)
+    c._pending_path = None
+    c._target = None
+    if c._path_end_tick is not None:
+        c._hand_over(ctx)               # adopt brakes jerk-limited from the path's state
+    else:
+        ctx.command(c.traj_index, TRAJ_STOP)
+    c._deadman_tick = None
+    c._moved_tick = ctx.tick
+    if c.state != State.IDLE:
+        c._enter(ctx, State.STOPPING)
+
+
+def _move_joint(c: MotionController, ctx: TaskContext, positions, speed_scale=1.0) -> None:
+    c._require(State.IDLE, State.MOVING)
+    if c._path_end_tick is not None:
+        raise MotionError("a Cartesian move or playback is running: stop it first")
+    q = c._check_joints(positions)
+    if not 0.0 < float(speed_scale) <= 1.0:
+        raise MotionError("speed_scale must be in (0, 1]")
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*q, float(speed_scale), 0.0))
+    c._target = q
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _cartesian(c: MotionController, ctx: TaskContext, pose_at, length, rotation,
+               speed_m_s) -> None:
+    tcp = dict(c.tcp)
+    if speed_m_s is not None:
+        if not 0 < float(speed_m_s) <= c.tcp["speed_m_s"]:
+            raise MotionError(f"speed must be in (0, {c.tcp['speed_m_s']}] m/s")
+        tcp["speed_m_s"] = float(speed_m_s)
+    def solve(poses, q0, max_step):
+        return native_ik_path(c.native_arm, poses, q0, max_step)
+
+    q0 = c.q_cmd.copy()
+    c._plan_then_play(ctx, c._current, lambda: cartesian_path(
+        solve, q0, pose_at, length, rotation, limits=c.limits, period_s=c.period_s,
+        max_samples=c.path_capacity, **tcp))
+
+
+def _move_linear(c: MotionController, ctx: TaskContext, xyz, rpy=None, speed_m_s=None) -> None:
+    c._require(State.IDLE)
+    pose_at, length, rotation = line(c.arm.fk(c.q_cmd), c._target_pose(xyz, rpy))
+    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
+
+
+def _move_circular(c: MotionController, ctx: TaskContext, via, xyz, rpy=None,
+                   speed_m_s=None) -> None:
+    c._require(State.IDLE)
+    pose_at, length, rotation = arc(c.arm.fk(c.q_cmd), via, c._target_pose(xyz, rpy))
+    _cartesian(c, ctx, pose_at, length, rotation, speed_m_s)
+
+
+def _jog(c: MotionController, ctx: TaskContext, axis, velocity) -> None:
+    """Hold-to-run: move one joint toward its limit at |velocity| until the jog stops
+    being repeated (JOG_DEADMAN_S) or a zero velocity arrives."""
+    c._require(State.IDLE, State.MOVING)
+    if c._path_end_tick is not None:
+        raise MotionError("a Cartesian move or playback is running: stop it first")
+    axis, velocity = int(axis), float(velocity)
+    if not 0 <= axis < c.arm.n:
+        raise MotionError(f"axis must be 0..{c.arm.n - 1}")
+    if velocity == 0.0:
+        _stop(c, ctx)
+        return
+    scale = abs(velocity) / c.limits.velocity[axis]
+    if scale > 1.0:
+        raise MotionError(f"jog velocity beyond the axis limit {c.limits.velocity[axis]} rad/s")
+    target = c.q_cmd.copy()
+    target[axis] = c.arm.q_max[axis] if velocity > 0 else c.arm.q_min[axis]
+    ctx.command(c.traj_index, TRAJ_TARGET_SCALED, (*target, scale, 1.0))
+    c._target = target
+    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
+    """Velocity interface: reach the joint velocities (jerk-limited) and hold them while
+    the command is repeated; a jerk-limited stop when it is not (deadman)."""
+    c._require(State.IDLE, State.MOVING)
+    v = np.asarray(velocities, float)
+    if v.shape != (c.arm.n,) or np.any(np.abs(v) > c.limits.velocity):
+        raise MotionError("expected one velocity per joint within the velocity limits")
+    ctx.command(c.traj_index, TRAJ_VELOCITY, tuple(v))
+    c._target = None
+    c._deadman_tick = ctx.tick + int(round(JOG_DEADMAN_S / c.period_s))
+    c._moved_tick = ctx.tick
+    c._enter(ctx, State.MOVING)
+
+
+def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
+    if on:
+        c._require(State.IDLE)
+        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_TORQUE,))
+        ctx.command(c.traj_index, TRAJ_FOLLOW, (1,))
+        c._record_every = max(1, int(round(1.0 / (float(record_hz) * c.period_s))))
+        c.recording = Recording(c._record_every * c.period_s)
+        c._enter(ctx, State.TEACH)
+    else:
+        c._require(State.TEACH)
+        ctx.command(c.traj_index, TRAJ_FOLLOW, (0,))
+        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
+        c._moved_tick = ctx.tick
+        c._enter(ctx, State.STOPPING)
+
+
+def _playback(c: MotionController, ctx: TaskContext, recording=None, smoothing=1e-4) -> None:
+    c._require(State.IDLE)
+    rec = recording or c.recording
+    if rec is None or len(rec.waypoints) < 4:
+        raise MotionError("nothing recorded to play back")
+    waypoints = rec.array()
+    c._plan_then_play(ctx, c._current, lambda: playback_path(
+        waypoints, rec.period_s, c.limits, c.period_s, c.path_capacity, smoothing))
+
+
+def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
+    c._require(State.IDLE)
+    if mode not in ("position", "velocity", "force"):
+        raise MotionError("mode must be position, velocity or force")
+    if mode == "force":
+        safety = getattr(c.runtime, "safety", None)
+        if safety is None or safety.observer is None:
+            raise MotionError("force mode needs the safety section's momentum observer "
+                              "(the wrench is estimated from its residual)")
+        c.force = ForceSettings(**(force or {}))
+    c.mode = mode
+
+
+def _move_custom(c: MotionController, ctx: TaskContext, planner, goal) -> None:
+    c._require(State.IDLE)
+    if planner not in c.planners:
+        raise MotionError(f"no planner named {planner!r} is registered")
+    q0 = c.q_cmd.copy()
+
+    def make() -> JointPath:
+        path = c.planners[planner](q0.copy(), goal, c.limits, c.period_s)
+        if not isinstance(path, JointPath) or path.q.ndim != 2 or path.q.shape[1] != c.arm.n:
+            raise MotionError(f"planner {planner!r} must return a JointPath with {c.arm.n} "
+                              "axes")
+        if limit_ratio(path, c.limits) > 1.0 + 1e-9:
+            raise MotionError(f"planner {planner!r} produced a path beyond the joint limits")
+        if not np.all((path.q >= c.arm.q_min) & (path.q <= c.arm.q_max)):
+            raise MotionError(f"planner {planner!r} left the joint limits")
+        if np.max(np.abs(path.q[0] - q0)) > c.limits.velocity.max() * c.period_s * 1.01:
+            raise MotionError(f"planner {planner!r} must start at the current position")
+        path.start = q0
+        return path
+
+    c._plan_then_play(ctx, c._current, make)
+
+
+HANDLERS: dict[str, Callable[..., None]] = {
+    "enable": _enable, "disable": _disable, "reset": _reset, "stop": _stop,
+    "move_joint": _move_joint, "move_linear": _move_linear, "move_circular": _move_circular,
+    "jog": _jog, "move_velocity": _move_velocity, "teach": _teach, "playback": _playback,
+    "set_mode": _set_mode, "move_custom": _move_custom,
+}
+# what the bus (and so MQTT, where the board allows it) may ask for
+BUS_COMMANDS = ("enable", "disable", "reset", "stop", "move_joint", "move_linear", "jog")
