@@ -17,6 +17,7 @@ the state record of the release tick and are always GOOD.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from edge.errors import LogicError
@@ -93,6 +94,8 @@ class LogicTask:
             track[2], track[3] = False, f"unreadable value ({exc})"
             return
         quality = self._quality(msg.data, parent, src)
+        if isinstance(value, float) and not math.isfinite(value):
+            quality = "INVALID"            # NaN and infinities are never a GOOD value
         if quality != "GOOD":
             track[2], track[3] = False, f"quality {quality}"
             return

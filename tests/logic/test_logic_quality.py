@@ -209,7 +209,7 @@ reading = st.one_of(
 def test_a_stop_rule_never_sees_a_non_good_value_as_a_normal_one(readings):
     """Any sequence of readings with qualities, one per scan, on a signal of a STOP rule
     with the default policy: the rule behaves as if its condition were TRUE whenever the
-    signal is not GOOD (a null value, an unreadable one or a non-GOOD quality), and reads
+    signal is not GOOD (a null value, NaN or an infinity, or a non-GOOD quality), and reads
     the last GOOD value otherwise. Oracle, per scan j (which sees reading j - 1, by hand:
     the sensor publishes at its release 10 i, seen from 10 i + 1): effective = not GOOD or
     held > 80; the rule fires on each rising edge of `effective`."""
@@ -229,10 +229,10 @@ def test_a_stop_rule_never_sees_a_non_good_value_as_a_normal_one(readings):
         good = True
         if j >= 1:
             value, quality = readings[j - 1]
-            good = quality == "GOOD" and value is not None
+            good = quality == "GOOD" and value is not None and math.isfinite(value)
             if good:
                 held = value
-        effective = (not good) or held > 80.0       # NaN > 80 is FALSE, as in IEEE
+        effective = (not good) or held > 80.0
         if effective and not before:
             want.append(j)
         before = effective
@@ -305,3 +305,30 @@ async def test_a_modbus_device_going_silent_trips_the_interlock_within_max_age(
     s = np.concatenate(states)
     assert s["stop_category"][scan + 1] != 2 and s["stop_category"][scan + 2] == 2
     assert scan + 2 - last_good <= 30 + 10 + 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(-100, 100), st.booleans(), st.floats(-100, 100),
+                          st.booleans()), min_size=1, max_size=25),
+       st.booleans(), st.booleans())
+def test_forced_stop_rules_follow_the_oracle_on_every_scan_path(scans, vectorize, banks):
+    """Two signals, a STOP rule reading `a` directly and one reading `b` through a
+    variable, beside 40 plain rules (so the bank and numpy paths are taken): with the
+    default policy each STOP rule's effective condition is `NOT GOOD or condition`, on
+    the closure, bank and numpy paths alike; the plain rules are never forced."""
+    plain = "".join(f'WHEN a > {k}.0 THEN EVENT "a{k}"; END_WHEN\n' for k in range(40))
+    text = ("VAR hi : BOOL; END_VAR\nhi := b > 50.0;\n" + plain +
+            'WHEN a < -50.0 THEN EVENT "a_low"; STOP 1; END_WHEN\n'
+            'WHEN hi THEN EVENT "b_high"; STOP 2; END_WHEN\n')
+    prog = Program(text, {"a": "REAL", "b": "REAL"}, on_bad={}, vectorize=vectorize,
+                   banks=banks)
+    before = {"a_low": False, "b_high": False, **{f"a{k}": False for k in range(40)}}
+    for tick, (a, a_good, b, b_good) in enumerate(scans):
+        got = {name for _, name in prog.scan({"a": a, "a.good": a_good, "a.age": 0,
+                                              "b": b, "b.good": b_good, "b.age": 0},
+                                             tick).events}
+        now = {"a_low": not a_good or a < -50.0, "b_high": not b_good or b > 50.0,
+               **{f"a{k}": a > k for k in range(40)}}
+        want = {name for name, v in now.items() if v and not before[name]}
+        assert got == want, (tick, a, a_good, b, b_good)
+        before = now
