@@ -54,14 +54,17 @@ def _fresh(fn: Callable) -> Callable:
 
 
 def compile_program(text: str, signals: Mapping[str, str], *, period_ns: int = 1_000_000,
-                    source: str | None = None, vectorize: bool = True, banks: bool = True):
+                    source: str | None = None, vectorize: bool = True, banks: bool = True,
+                    on_bad: Mapping[str, Any] | None = None):
     """Compile a program (edge.logic.program.Program) over `signals` (name -> type name).
 
     period_ns: the length of one tick (timers and FOR delays count ticks x period).
     vectorize / banks: the numpy path and rule banks (on by default; off gives the plain
-    rule-by-rule scan, same results, slower). Raises LogicError with .line and .column.
+    rule-by-rule scan, same results, slower). on_bad: signal -> edge.logic.quality.OnBad
+    (None: the default; the mapping itself None: no rule is forced), see docs/logic.md.
+    Raises LogicError with .line and .column.
     """
     from edge.logic.program import Program
 
     return Program(text, signals, period_ns=period_ns, source=source, vectorize=vectorize,
-                   banks=banks)
+                   banks=banks, on_bad=on_bad)

@@ -35,6 +35,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "SEL": (3, 3), "TRUNC": (1, 1), "ROUND": (1, 1), "TO_INT": (1, 1), "TO_REAL": (1, 1),
     "INT_TO_REAL": (1, 1), "REAL_TO_INT": (1, 1), "BOOL_TO_INT": (1, 1),
     "TIME_TO_REAL": (1, 1), "REAL_TO_TIME": (1, 1), "EXPT": (2, 2),
+    "GOOD": (1, 1), "AGE": (1, 1), "STALE": (2, 2),        # signal quality (quality.py)
 }
 REAL_FUNCTIONS = ("SQRT", "EXP", "LN", "LOG", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN")
 
@@ -200,6 +201,8 @@ class Checker:
             count = str(lo) if lo == hi else f"{lo} to {hi}"
             raise self.error(node, f"{f} takes {count} arguments, got {n}")
         args = node.args
+        if f in ("GOOD", "AGE", "STALE"):
+            return self._quality(node)
         if f in REAL_FUNCTIONS:
             self.expect(args[0], REAL, what=f" as the argument of {f}")
             return REAL
@@ -236,3 +239,15 @@ class Checker:
             self.expect(args[0], REAL, what=" as the argument of REAL_TO_TIME")
             return TIME
         raise self.error(node, f"function '{f}' is not typed")   # pragma: no cover
+
+    def _quality(self, node: Call) -> str:
+        """GOOD(x) BOOL, AGE(x) TIME, STALE(x, d) BOOL: x must name an input signal."""
+        f, arg = node.func, node.args[0]
+        sym = self.scope.lookup(arg) if isinstance(arg, Name) else None
+        if sym is None or sym.kind != "input":
+            raise self.error(arg, f"{f} takes the name of an input signal (its quality is "
+                                  "what the scan reads), not an expression or a variable")
+        self.check(arg)
+        if f == "STALE":
+            self.expect(node.args[1], TIME, what=" as the age limit of STALE")
+        return TIME if f == "AGE" else BOOL

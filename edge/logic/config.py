@@ -26,6 +26,7 @@ from edge.errors import ConfigError, LogicError
 from edge.logic.compiler import as_type
 from edge.logic.nodes import VALUE_TYPES
 from edge.logic.program import Program
+from edge.logic.quality import POLICIES, SUBSTITUTE, OnBad
 
 # state record fields a signal may read; per-axis arrays take ".<axis index>"
 STATE_SCALARS = ("mode", "fault_code", "stop_category", "inputs", "outputs")
@@ -43,6 +44,9 @@ class SignalSource:
     state_index: int | None = None
     state_bit: int | None = None
     default: Any = None
+    on_bad: OnBad | None = None          # None: the default (safe for STOP rules, else hold)
+    max_age_ms: float | None = None      # not GOOD once the last GOOD value is older
+    quality_path: tuple[str | int, ...] | None = None   # None: "quality" beside the value
 
 
 @dataclass
@@ -57,8 +61,31 @@ class LogicConfig:
     text: str = field(repr=False, default="")
 
 
+def _quality_fields(src: SignalSource, node: Node) -> None:
+    """on_bad / substitute / max_age_ms / quality_field of a topic signal."""
+    policy = node.get("on_bad", str, None, choices=POLICIES)
+    sub = node.child("substitute", None)
+    if sub is not None and policy not in (None, SUBSTITUTE):
+        raise node.error(f"a substitute value goes with on_bad: substitute, not {policy}",
+                         "substitute")
+    if policy == SUBSTITUTE and sub is None:
+        raise node.error("on_bad: substitute needs a 'substitute' value", "on_bad")
+    if sub is not None:
+        try:
+            src.on_bad = OnBad(SUBSTITUTE, as_type(sub.plain(), src.type))
+        except LogicError as exc:
+            raise node.error(exc.message, "substitute") from None
+    elif policy is not None:
+        src.on_bad = OnBad(policy)
+    src.max_age_ms = node.get("max_age_ms", float, None, min=0.001)
+    qfield = node.get("quality_field", str, None)
+    if qfield is not None:
+        src.quality_path = tuple(int(p) if p.isdigit() else p for p in qfield.split(".") if p)
+
+
 def _signal(name: str, node: Node, n_axes: int) -> SignalSource:
-    node.only("topic", "field", "state", "type", "default")
+    node.only("topic", "field", "state", "type", "default", "on_bad", "substitute",
+              "max_age_ms", "quality_field")
     type_name = node.get("type", str, choices=VALUE_TYPES)
     has_topic, has_state = node.child("topic", None), node.child("state", None)
     if (has_topic is None) == (has_state is None):
@@ -75,7 +102,13 @@ def _signal(name: str, node: Node, n_axes: int) -> SignalSource:
         src.topic = node.get("topic", str)
         path = node.get("field", str, "")
         src.path = tuple(int(p) if p.isdigit() else p for p in path.split(".") if p)
+        _quality_fields(src, node)
         return src
+    for f in ("on_bad", "substitute", "max_age_ms", "quality_field"):
+        if node.child(f, None) is not None:
+            raise node.error("a state signal is read from the native state record of the "
+                             "release tick and is always GOOD: quality fields are for "
+                             "topic signals", f)
     spec = node.get("state", str)
     base, _, index = spec.partition(".")
     if base in STATE_SCALARS and not index:
@@ -136,7 +169,8 @@ def parse_logic(node: Node, board: Board) -> LogicConfig:
             raise file_node.error(f"cannot read the program: {exc}") from None
         first_line, where, file = 1, file_node, str(path)
     try:
-        program = Program(text, {s.name: s.type for s in sources}, period_ns=period_ns)
+        program = Program(text, {s.name: s.type for s in sources}, period_ns=period_ns,
+                          on_bad={s.name: s.on_bad for s in sources})
     except LogicError as exc:
         if exc.line is None:
             raise where.error(exc.message) from None

@@ -345,8 +345,30 @@ def _round_half_away(x: float) -> int:
     return -r if x < 0 else r
 
 
+def _quality_call(c: ExprCompiler, node: Call) -> tuple:
+    """GOOD(x): a predicate on the input `x.good` (so it joins the AND/OR fast paths);
+    AGE(x): the input `x.age`; STALE(x, d): NOT GOOD(x) OR AGE(x) > d. A mapping
+    without these keys is the caller's choice of API: Program.scan fills them in."""
+    from edge.logic.quality import age_key, good_key
+
+    name = c.scope.symbols[node.args[0].name.upper()].name
+    good, age = good_key(name), age_key(name)
+    if node.func == "GOOD":
+        return ("p", good, bool)
+    if node.func == "AGE":
+        return ("in", age)
+    limit = c.compile(node.args[1])
+    if limit[0] == "c":
+        d = limit[1]
+        return ("f", lambda m: not m[good] or m[age] > d)
+    lim = c.fn(limit)
+    return ("f", lambda m: not m[good] or m[age] > lim(m))
+
+
 def compile_call(c: ExprCompiler, node: Call) -> tuple:
     f, t = node.func, node.type
+    if f in ("GOOD", "AGE", "STALE"):
+        return _quality_call(c, node)
     forms = [widen(c, c.compile(arg), arg.type,
                    t if f in ("MIN", "MAX", "LIMIT") else arg.type) for arg in node.args]
     fns = [c.fn(form) for form in forms]

@@ -28,11 +28,19 @@ from edge.logic.nodes import (
     Event,
     Expr,
     FbCall,
-    Name,
     Rule,
     Stop,
 )
-from edge.logic.parser import children, parse_program
+from edge.logic.parser import parse_program
+from edge.logic.quality import (
+    OnBad,
+    age_key,
+    effective_policies,
+    force_safe,
+    good_key,
+    quality_reads,
+)
+from edge.logic.quality import names_read as _reads
 from edge.logic.vector import split_bank
 
 _DEFAULTS = {BOOL: False, INT: 0, REAL: 0.0, TIME: 0}
@@ -59,7 +67,10 @@ class Program:
 
     def __init__(self, text: str, signals: Mapping[str, str], *, period_ns: int = 1_000_000,
                  source: str | None = None, vectorize: bool = True,
-                 banks: bool = True) -> None:
+                 banks: bool = True, on_bad: Mapping[str, OnBad | None] | None = None) -> None:
+        """on_bad: signal name -> OnBad (None or absent: the default, `safe` for a signal
+        a STOP rule depends on, else `hold`). None (the default) applies no policy: no
+        rule is forced (the board's logic section always passes one)."""
         if not isinstance(period_ns, int) or period_ns <= 0:
             raise LogicError(f"period_ns must be a positive integer, got {period_ns!r}",
                              source=source)
@@ -76,6 +87,24 @@ class Program:
         self._now = [0]
         self._result = ScanResult(0)
         ast = parse_program(text, source)
+        self.on_bad: dict[str, OnBad] = {}
+        self.forced: dict[int, list[str]] = {}     # STOP rule index -> its safe signals
+        if on_bad is not None:
+            try:
+                self.on_bad, self.forced = effective_policies(ast.body, self.signals, on_bad)
+            except LogicError as exc:
+                raise LogicError(exc.message, source=source) from None
+            for item in ast.body:
+                if isinstance(item, Rule) and item.index in self.forced:
+                    force_safe(item, self.forced[item.index])
+        # the quality inputs the program reads, which a mapping may leave out (then:
+        # GOOD, age 0); a program reading none pays nothing per scan
+        by_upper = {n.upper(): n for n in self.signals}
+        read = quality_reads(ast.body)
+        self._quality_defaults = {k: v for n in sorted(read) if n in by_upper
+                                  for k, v in ((good_key(by_upper[n]), True),
+                                               (age_key(by_upper[n]), 0))}
+        self._quality_keys = frozenset(self._quality_defaults)
         self.scope = signal_scope(self.signals, source)
         if FAULT_NAME in {k.upper() for k in self.signals}:
             raise LogicError(f"'{FAULT_NAME}' is reserved", source=source)
@@ -331,11 +360,15 @@ class Program:
     def scan(self, inputs: Mapping[str, Any], tick: int) -> ScanResult:
         """Run every item once at logical time `tick` (tick * period_ns nanoseconds).
 
-        `inputs` maps every declared signal to a value of its type. Returns the events
+        `inputs` maps every declared signal to a value of its type, and may give its
+        quality `"<name>.good"` (BOOL, default TRUE) and age `"<name>.age"` (ns, default
+        0), read by GOOD / AGE / STALE and by forced STOP rules. Returns the events
         and stop requests of this scan; outputs are in `outputs()`. A missing signal or a
         value of the wrong kind raises LogicError (the items before it have run).
         """
         self._now[0] = tick * self.period_ns
+        if self._quality_keys and not self._quality_keys <= inputs.keys():
+            inputs = {**self._quality_defaults, **inputs}
         result = self._result = ScanResult(tick)
         try:
             for step in self._steps:
@@ -368,18 +401,6 @@ def _action_exprs(action) -> list[Expr]:
     if isinstance(action, FbCall):
         return [p[1] for p in action.params]
     return []
-
-
-def _reads(exprs: list[Expr]) -> set[str]:
-    """Upper-case names the expressions read ("T1.Q" reads instance "T1")."""
-    out: set[str] = set()
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Name):
-            out.add(e.name.upper().split(".")[0])
-        stack.extend(children(e))
-    return out
 
 
 def _writes(actions: list) -> set[str]:

@@ -317,12 +317,15 @@ acquisition:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 59), st.floats(-100, 100, allow_nan=False)),
+@given(st.lists(st.tuples(st.integers(0, 59),
+                          st.floats(-100, 100) | st.sampled_from([math.nan, math.inf,
+                                                                  -math.inf])),
                 max_size=40),
        st.integers(1, 4))
 def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, feed_every):
     """LET: readings stamped with ticks give the same bus outputs whether the poller
-    delivered them all up front or trickling in as time passed."""
+    delivered them all up front or trickling in as time passed. Readings include NaN and
+    infinities: whatever the path, they are published INVALID, never GOOD."""
     readings = sorted(readings, key=lambda r: r[0])
 
     def run(trickle: bool):
@@ -344,8 +347,16 @@ def test_outputs_depend_on_reading_ticks_not_on_when_readings_arrived(readings, 
 
     a, b = run(False), run(True)
     assert a == b
-    for pub_tick, acq_tick, _, _ in a:
+    by_tick = {}
+    for tick, v in readings:
+        by_tick.setdefault(tick, []).append(v)
+    for pub_tick, acq_tick, quality, value in a:
         assert acq_tick <= pub_tick
+        if quality == "GOOD":
+            assert math.isfinite(value)              # a reading of that tick, scaled by 0.1
+            assert value == pytest.approx(by_tick[acq_tick][-1] * 0.1)
+        elif quality == "INVALID":
+            assert value is None and not all(map(math.isfinite, by_tick[acq_tick]))
 
 
 def test_rtu_units_on_one_port_share_one_line():

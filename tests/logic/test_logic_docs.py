@@ -59,4 +59,16 @@ def test_board_example_parses():
              + section)
     parsed = parse_board(board, "doc.yaml").sections["logic"]
     assert parsed.period_ticks == 10 and parsed.deadline_ticks == 5
-    assert [s.name for s in parsed.signals] == ["q0", "cat", "door"]
+    assert [s.name for s in parsed.signals] == ["q0", "cat", "door", "temp", "flow"]
+    assert parsed.program.on_bad["flow"].policy == "substitute"
+    assert parsed.signals[3].max_age_ms == 500.0
+
+
+def test_quality_example_runs():
+    text = next(b for b in blocks("") if "STALE(pressure" in b)
+    prog = compile_program(text, {"pressure": "REAL"}, on_bad={})
+    assert prog.scan({"pressure": 300.0, "pressure.good": True, "pressure.age": 0},
+                     0).events == [(1, "overpressure")]
+    lost = prog.scan({"pressure": 300.0, "pressure.good": True, "pressure.age": 600_000_000},
+                     1).events
+    assert lost == [(0, "pressure_sensor_lost")]
