@@ -18,21 +18,10 @@ import pytest
 from edge.config import parse_board
 from edge.rt.bus import Bus
 from edge.rt.mqtt import MqttBridge
+from hil.mqtt_peer import bridge_board
 
-BOARD = """
-name: t
-axes: [{name: a, max_velocity: 1, max_acceleration: 1},
-       {name: b, max_velocity: 1, max_acceleration: 1}]
-mqtt:
-  url: {url}
-  device_id: dev1
-  state_dir: {state}
-  reconnect_min_s: 0.05
-  reconnect_max_s: 0.2
-  commands:
-    stop:
-    move_joint:
-"""
+BOARD = bridge_board("{url}", "{state}",
+                     extra="  commands:\n    stop:\n    move_joint:\n")
 
 
 def board_cfg(mosquitto, tmp_path: Path, extra: str = ""):
@@ -175,7 +164,8 @@ async def send_command(port: int, name: str, payload: bytes) -> dict:
     ("move_joint", json.dumps({"args": {"positions": [1.0]}}).encode(), "list of 2 numbers"),
     ("move_joint", json.dumps({"args": {"positions": [1, 2], "x": 1}}).encode(), "unknown arg"),
     ("move_joint", json.dumps({"args": {"positions": [1, "2"]}}).encode(), "must be a number"),
-    ("move_joint", json.dumps({"args": {"positions": [1e400, 2]}}).encode(), "must be finite"),
+    ("move_joint", msgpack.packb({"args": {"positions": [float("inf"), 2]}}), "must be finite"),
+    ("move_joint", json.dumps({"args": {"positions": [1e400, 2]}}).encode(), "not strict JSON"),
     ("move_joint", msgpack.packb([1, 2]), "must be a map"),
     ("stop", json.dumps({"args": {"category": 3}}).encode(), "within [0, 2]"),
     ("stop", json.dumps({"args": {"category": True}}).encode(), "must be an int"),
@@ -202,7 +192,7 @@ async def test_valid_command_reaches_the_bus(mosquitto, tmp_path) -> None:
         reply = await send_command(mosquitto.port, "move_joint", msgpack.packb(
             {"id": "r1", "args": {"positions": [0.5, -0.25], "speed_scale": 0.5}}))
         bus.deliver(1)
-    assert reply == {"command": "move_joint", "id": "r1", "ok": True}
+    assert reply == {"command": "move_joint", "id": "r1", "ok": True, "status": "accepted"}
     (msg,) = seen.drain()
     assert msg.topic == "cmd/move_joint"
     assert msg.data == {"id": "r1", "args": {"positions": [0.5, -0.25], "speed_scale": 0.5}}
