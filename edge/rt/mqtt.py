@@ -160,21 +160,27 @@ class MqttBridge:
         return self
 
     async def __aexit__(self, *exc_info) -> None:
+        t0 = time.monotonic()
         for sub in self._subs:                  # nothing more to journal or answer
             self.bus.unsubscribe(sub)
         self._subs.clear()
         if self.connected.is_set():
             await self.drain(SHUTDOWN_DRAIN_S)
+        t_drain = time.monotonic()
         client = self._live_client
         if client is not None:           # a clean goodbye: the will is only for crashes
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await asyncio.wait_for(client.publish(
                     f"{self.prefix}/state", self._state_payload(False), qos=1, retain=True),
                     GOODBYE_S)
+        t_goodbye = time.monotonic()
         await _stop_task(self._task, CANCEL_S)
         await _stop_task(self._flusher, CANCEL_S)
         if self.journal is not None:
             self._journal_call("close", self.journal.close)
+        t_end = time.monotonic()
+        log.debug("mqtt: closed in %.3f s (drain %.3f, goodbye %.3f, stop %.3f)", t_end - t0,
+                  t_drain - t0, t_goodbye - t_drain, t_end - t_goodbye)
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until everything published so far is confirmed by the broker (or the

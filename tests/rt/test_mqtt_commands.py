@@ -216,3 +216,63 @@ async def test_a_command_sent_on_the_birth_gets_its_reply(mosquitto, tmp_path) -
         replies = await collect_replies(peer, "enable", 1, 5)
     assert replies[0]["id"] == "now" and replies[0]["status"] == "accepted"
     peer.close()
+
+
+@pytest.mark.slow
+async def test_edge_run_under_a_flood_ends_on_time_and_on_sigterm(mosquitto, tmp_path) -> None:
+    """`edge run --duration` of the sim_arm board (a motion controller takes the commands)
+    with 5,000 enables arriving: it ends by its duration, and a SIGTERM during a second
+    flood ends it promptly; both times with the summary written (an orderly exit)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    board = tmp_path / "b.yaml"
+    board.write_text((repo / "boards" / "sim_arm.yaml").read_text()
+                     + f"mqtt:\n  url: {mosquitto.url}\n  device_id: dev1\n"
+                     f"  state_dir: {tmp_path / 'state'}\n  commands: [stop, enable, disable]\n")
+    peer = PahoPeer(mosquitto.port, f"{PREFIX}/state", "flooder2", clean_session=True)
+
+    def edge(duration_s: float, stats_json: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", "--board", str(board), "--duration",
+             str(duration_s), "--stats-json", str(stats_json)], cwd=repo,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": "."})
+
+    def online() -> bool:
+        states = peer.on(f"{PREFIX}/state")
+        return bool(states) and states[-1]["online"]
+
+    async def flood() -> None:
+        await peer.wait_for(online, 30)
+        for i in range(5000):
+            peer.publish(f"{PREFIX}/cmd/enable", json.dumps({"id": i, "args": {}}).encode())
+
+    async def ended_within(proc: subprocess.Popen, timeout_s: float) -> float:
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout_s)
+        except TimeoutError:
+            raise AssertionError(f"edge still running {timeout_s} s later") from None
+        return time.monotonic() - t0
+
+    try:
+        proc = edge(4.0, tmp_path / "run1.json")
+        await flood()
+        await ended_within(proc, 4.0 + 6.0)
+        assert json.loads((tmp_path / "run1.json").read_text())["mqtt"]["rate_limited"] > 0
+        peer._messages.clear()
+        proc = edge(60.0, tmp_path / "run2.json")
+        await flood()
+        os.kill(proc.pid, signal.SIGTERM)
+        # the bridge's own exit is bounded by 2 s (test above); the process adds the
+        # cycle's stop, the summary and the interpreter's exit: a generous bound
+        await ended_within(proc, 6.0)
+        assert (tmp_path / "run2.json").exists()
+    finally:
+        proc.kill()
+        peer.close()
