@@ -311,8 +311,7 @@ class MqttBridge:
         first = self._first_attempt is not None and not self._first_attempt.done()
         self.connected.clear()
         self._resolve_first(exc)
-        if was_connected:
-            self.stats.disconnects += 1
+        if was_connected:                       # counted by _session
             log.warning("mqtt: connection lost (%s); journaling until it is back", exc)
             return
         self.stats.connect_failures += 1
@@ -345,6 +344,8 @@ class MqttBridge:
                  asyncio.create_task(self._send_replies(client), name="mqtt-replies")]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            self.connected.clear()              # counted before anything else can run
+            self.stats.disconnects += 1
         finally:
             self.connected.clear()
             self._live_client = None
@@ -416,6 +417,7 @@ class MqttBridge:
         """Publish queued replies with at most REPLY_INFLIGHT awaiting PUBACK, so a
         command flood queues no more than the reply queue's bound."""
         pending: deque[asyncio.Future] = deque()
+        waiter: asyncio.Future | None = None          # one wait for "a reply arrived"
         try:
             while True:
                 while pending and pending[0].done():
@@ -427,19 +429,19 @@ class MqttBridge:
                 item = self.replies.pop()
                 if item is None:
                     self.replies.ready.clear()
-                    if pending:
-                        await asyncio.wait({pending[0], asyncio.ensure_future(
-                            self.replies.ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-                    else:
-                        await self.replies.ready.wait()
+                    if waiter is None or waiter.done():
+                        waiter = asyncio.ensure_future(self.replies.ready.wait())
+                    await asyncio.wait({waiter, *list(pending)[:1]},
+                                       return_when=asyncio.FIRST_COMPLETED)
                     continue
                 name, payload = item
                 pending.append(asyncio.ensure_future(
                     client.publish(f"{self.prefix}/reply/{name}", payload, qos=1)))
         finally:
             self.stats.replies_dropped += sum(1 for f in pending if not f.done())
-            for fut in pending:
-                fut.cancel()
+            for fut in (*pending, waiter):
+                if fut is not None:
+                    fut.cancel()
 
     def stats_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.stats.__dict__)
