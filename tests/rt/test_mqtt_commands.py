@@ -263,15 +263,16 @@ async def test_edge_run_under_a_flood_ends_on_time_and_on_sigterm(mosquitto, tmp
     try:
         proc = edge(4.0, tmp_path / "run1.json")
         await flood()
-        await ended_within(proc, 4.0 + 6.0)
+        await ended_within(proc, 4.0 + 10.0)
         assert "mqtt" in json.loads((tmp_path / "run1.json").read_text())   # a summary
         peer._messages.clear()
         proc = edge(60.0, tmp_path / "run2.json")
         await flood()
         os.kill(proc.pid, signal.SIGTERM)
         # the bridge's own exit is bounded by 2 s (test above); the process adds the
-        # cycle's stop, the summary and the interpreter's exit: a generous bound
-        await ended_within(proc, 6.0)
+        # cycle's stop, the summary and the interpreter's exit, on a machine that may be
+        # loaded: a generous bound (the old bridge never ended)
+        await ended_within(proc, 15.0)
         assert (tmp_path / "run2.json").exists()
     finally:
         proc.kill()
