@@ -31,7 +31,8 @@ class Mosquitto:
     """`with Mosquitto() as broker:` ... `broker.stop()`, `broker.start()` (same port)."""
 
     def __init__(self, port: int | None = None, directory: str | None = None, *,
-                 tls=None) -> None:
+                 tls=None, users: dict[str, str] | None = None,
+                 require_client_cert: bool = True, log_all: bool = False) -> None:
         exe = find_mosquitto()
         if exe is None:
             raise RuntimeError("mosquitto is not installed (./dev test installs it)")
@@ -44,11 +45,19 @@ class Mosquitto:
         listener = f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\n"
         if tls is not None:
             listener += (f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
-                         "require_certificate true\n")
+                         f"require_certificate {str(require_client_cert).lower()}\n")
+        auth = "allow_anonymous true\n"
+        if users:                    # a password file: anonymous clients are refused
+            passwd = self.dir / "passwd"
+            passwd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
+            subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-U",
+                            str(passwd)], check=True, capture_output=True)
+            auth = f"allow_anonymous false\npassword_file {passwd}\n"
         self.conf.write_text(
-            listener + "allow_anonymous true\npersistence true\n"
+            listener + auth + "persistence true\n"
             f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-            f"log_dest file {self.dir}/mosquitto.log\n")
+            f"log_dest file {self.dir}/mosquitto.log\n"
+            + ("log_type all\n" if log_all else ""))
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -86,6 +95,18 @@ class Mosquitto:
         """SIGCONT after `freeze`."""
         if self.proc is not None:
             self.proc.send_signal(signal.SIGCONT)
+
+    def log_text(self) -> str:
+        """The broker's log so far (with `log_all`, every packet it received or sent)."""
+        path = self.dir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies at once (sessions since its last save are lost)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
 
     def __enter__(self) -> Mosquitto:
         self.start()

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from edge.config import Board, Node
 from edge.errors import ConfigError
 from edge.rt.bus import OVERFLOW_POLICIES, BusError, check_pattern, check_topic
-from edge.rt.commands import CommandSpec, parse_commands
+from edge.rt.commands import CommandRate, CommandSpec, parse_commands
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class MqttConfig:
     state_dir: str | None = None
     journal: JournalConfig = field(default_factory=JournalConfig)
     commands: dict[str, CommandSpec] = field(default_factory=dict)
+    command_rate: CommandRate = field(default_factory=CommandRate)
 
     def credentials(self) -> tuple[str | None, str | None]:
         """(username, password) from the credentials file or the environment."""
@@ -118,7 +119,8 @@ def parse_bus(node: Node, board: Board) -> BusConfig:
 def parse_mqtt(node: Node, board: Board) -> MqttConfig:
     node.only("url", "device_id", "ca_file", "cert_file", "key_file", "username_env",
               "password_env", "credentials_file", "forward", "qos", "inflight", "keepalive_s",
-              "reconnect_min_s", "reconnect_max_s", "state_dir", "journal", "commands")
+              "reconnect_min_s", "reconnect_max_s", "state_dir", "journal", "commands",
+              "command_rate")
     url_node = node.child("url")
     try:
         host, port, tls = _split_url(url_node.scalar(str))
@@ -139,6 +141,12 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
     if not device_id or any(c in device_id for c in "/+#"):
         raise node.error("device_id must be non-empty without '/', '+' or '#'", "device_id")
     cmd_node = node.child("commands", None)
+    rate = CommandRate()
+    rate_node = node.child("command_rate", None)
+    if rate_node is not None:
+        rate_node.only("per_s", "burst")
+        rate = CommandRate(per_s=rate_node.get("per_s", float, rate.per_s, min=0.001),
+                           burst=rate_node.get("burst", int, rate.burst, min=1, max=1_000_000))
     return MqttConfig(
         host=host, port=port, tls=tls, device_id=device_id,
         ca_file=node.get("ca_file", str, None), cert_file=node.get("cert_file", str, None),
@@ -152,7 +160,7 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
         keepalive_s=node.get("keepalive_s", int, 10, min=1),
         reconnect_min_s=node.get("reconnect_min_s", float, 0.1, min=0.001),
         reconnect_max_s=node.get("reconnect_max_s", float, 5.0, min=0.001),
-        state_dir=node.get("state_dir", str, None), journal=journal,
+        state_dir=node.get("state_dir", str, None), journal=journal, command_rate=rate,
         commands=parse_commands(cmd_node, len(board.axes)) if cmd_node is not None else {})
 
 

@@ -24,22 +24,36 @@ from typing import Any
 import aiomqtt
 import msgpack
 
+from edge.errors import EdgeError
 from edge.rt.bus import Bus, Message
 from edge.rt.bus_config import MqttConfig, default_state_dir
-from edge.rt.commands import CommandRejected
+from edge.rt.command_intake import CommandIntake, LogLimiter, ReplyQueue, reply_name_ok
 from edge.rt.journal import Journal, read_checked, write_checked
 
 log = logging.getLogger(__name__)
 
 _TOPIC_LEN = struct.Struct("<H")
 CURSOR_SAVE_INTERVAL_S = 0.5
-SHUTDOWN_DRAIN_S = 2.0            # on a clean stop, give the broker this long to take the rest
+# __aexit__ must finish within 2 s whatever the load: drain, goodbye, cancel, each bounded
+SHUTDOWN_DRAIN_S = 1.0
+GOODBYE_S = 0.3
+CANCEL_S = 0.3
+FIRST_CONNECT_S = 3.0          # __aenter__ waits this long for the first attempt's outcome
+UNREACHABLE_LOG_S = 60.0
+REPLY_INFLIGHT = 16            # replies awaiting PUBACK at once
+NOT_BRIDGED_OUT = ("cmd", "reply")   # cmd/# is never echoed; reply/+ goes out bare
+# CONNACK refusals that retrying cannot cure (MQTT 3.1.1 codes 4, 5 and their v5 forms)
+FATAL_CONNACK = {4, 5, 134, 135}
+
+
+class BrokerRefused(EdgeError):
+    """The broker refused us for good (credentials, authorisation, TLS verification)."""
 
 
 def allow_window(client: aiomqtt.Client, inflight: int) -> None:
     """aiomqtt warns (building a log record per publish) once more than a handful of
     publishes await their PUBACK; keeping a window in flight is the design here."""
-    client.pending_calls_threshold = inflight + 16
+    client.pending_calls_threshold = inflight + REPLY_INFLIGHT + 16
 
 
 def encode_record(topic: str, payload: bytes) -> bytes:
@@ -53,6 +67,21 @@ def decode_record(record: bytes) -> tuple[str, bytes]:
     return record[2:2 + n].decode(), record[2 + n:]
 
 
+def fatal_reason(exc: BaseException) -> str | None:
+    """Why a failed connection attempt will never succeed as configured, or None when
+    retrying may help (broker down, network away)."""
+    if isinstance(exc, BrokerRefused):
+        return str(exc)
+    if isinstance(exc, aiomqtt.MqttCodeError):
+        rc = getattr(exc.rc, "value", exc.rc)
+        if isinstance(rc, int) and rc in FATAL_CONNACK:
+            return f"the broker refused the connection: {exc.rc} (check the credentials)"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {cause or exc}"
+    return None
+
+
 @dataclass
 class BridgeStats:
     connections: int = 0
@@ -61,11 +90,21 @@ class BridgeStats:
     resent: int = 0               # in flight when the connection dropped, sent again
     commands_accepted: int = 0
     commands_rejected: int = 0
+    rate_limited: int = 0         # inbound commands over command_rate, answered so
+    commands_failed: int = 0      # inbound messages whose handling raised (a bug), answered
+    replies_sent: int = 0
+    replies_dropped: int = 0      # replies beyond the reply queue bound, or unanswerable
+    connect_failures: int = 0
+    journal_errors: int = 0       # exceptions from journal calls caught by the bridge
+    bridge_errors: int = 0        # unexpected exceptions in the bridge task (then retried)
     session: int = 0
 
 
 class MqttBridge:
-    """`async with MqttBridge(bus, cfg, board_name=...):` bridges until the block ends."""
+    """`async with MqttBridge(bus, cfg, board_name=...):` bridges until the block ends.
+
+    Entering raises BrokerRefused when the first connection attempt is refused for good
+    (bad credentials, TLS verification); an unreachable broker is not an error."""
 
     def __init__(self, bus: Bus, cfg: MqttConfig, *, board_name: str,
                  extra_birth: dict[str, Any] | None = None) -> None:
@@ -77,11 +116,19 @@ class MqttBridge:
         self.stats = BridgeStats()
         self.connected = asyncio.Event()
         self.journal: Journal | None = None
+        self.replies = ReplyQueue(self.stats)
+        self.intake = CommandIntake(bus, cfg.commands, cfg.command_rate, self.stats,
+                                    self.replies)
+        self.logs = LogLimiter()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._flusher: asyncio.Task | None = None
+        self._first_attempt: asyncio.Future | None = None
         self._subs = []
         self._last_cursor_save = 0.0
+        self._journal_seen: dict[str, int] = {}
         self._live_client: aiomqtt.Client | None = None
+        self._in_session = False
 
     # -- lifecycle -----------------------------------------------------------------
     async def __aenter__(self) -> MqttBridge:
@@ -96,34 +143,62 @@ class MqttBridge:
         self.stats.session = self._next_session()
         for pattern in self.cfg.forward:
             self._subs.append(self.bus.subscribe(pattern, callback=self._outgoing))
+        self._subs.append(self.bus.subscribe("reply/+", callback=self._verdict))
+        self._first_attempt = asyncio.get_running_loop().create_future()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="mqtt-journal-flush")
         self._task = asyncio.create_task(self._run(), name="mqtt-bridge")
+        self._task.add_done_callback(self._task_ended)
+        done, _ = await asyncio.wait({self._first_attempt}, timeout=FIRST_CONNECT_S)
+        outcome = self._first_attempt.result() if done else None
+        reason = fatal_reason(outcome) if isinstance(outcome, BaseException) else None
+        if reason is not None:
+            await self.__aexit__(None, None, None)
+            raise BrokerRefused(f"mqtt broker {self.cfg.host}:{self.cfg.port}: {reason}")
+        if not done:
+            log.warning("mqtt: broker %s:%d not connected after %.0f s; journaling until it "
+                        "is back", self.cfg.host, self.cfg.port, FIRST_CONNECT_S)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
+        t0 = time.monotonic()
+        for sub in self._subs:                  # nothing more to journal or answer
+            self.bus.unsubscribe(sub)
+        self._subs.clear()
         if self.connected.is_set():
             await self.drain(SHUTDOWN_DRAIN_S)
+        t_drain = time.monotonic()
         client = self._live_client
         if client is not None:           # a clean goodbye: the will is only for crashes
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await asyncio.wait_for(client.publish(
-                    f"{self.prefix}/state", self._state_payload(False), qos=1, retain=True), 1.0)
-        for sub in self._subs:
-            self.bus.unsubscribe(sub)
-        self._subs.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                    f"{self.prefix}/state", self._state_payload(False), qos=1, retain=True),
+                    GOODBYE_S)
+        t_goodbye = time.monotonic()
+        await _stop_task(self._task, CANCEL_S)
+        await _stop_task(self._flusher, CANCEL_S)
         if self.journal is not None:
-            self.journal.close()
+            self._journal_call("close", self.journal.close)
+        t_end = time.monotonic()
+        log.debug("mqtt: closed in %.3f s (drain %.3f, goodbye %.3f, stop %.3f)", t_end - t0,
+                  t_drain - t0, t_goodbye - t_drain, t_end - t_goodbye)
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until everything published so far is confirmed by the broker (or the
         timeout passes); True when nothing is pending."""
         deadline = time.monotonic() + timeout_s
-        while self.journal.pending() and time.monotonic() < deadline:
+        while self._pending() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        return self.journal.pending() == 0
+        return self._pending() == 0
+
+    def _pending(self) -> int:
+        return self._journal_call("pending", self.journal.pending) or 0
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        """The bridge task never ends on its own; if it does, say why at once."""
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("mqtt: the bridge stopped: %s: %s", type(exc).__name__, exc,
+                      exc_info=exc)
 
     def _next_session(self) -> int:
         path = self.state_dir / "mqtt-session"
@@ -137,11 +212,49 @@ class MqttBridge:
                               "device_id": self.cfg.device_id, "t_ns": time.time_ns(),
                               **(self.extra_birth if online else {})}, use_bin_type=True)
 
+    # -- the journal: every call guarded, errors counted and logged once a minute -----
+    def _journal_call(self, what: str, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self.stats.journal_errors += 1
+            self.logs.log(logging.ERROR, ("journal", what, type(exc).__name__),
+                          "mqtt: journal %s failed: %s: %s", what, type(exc).__name__, exc)
+            return None
+
+    def _check_journal_stats(self) -> None:
+        """Report error counters the journal keeps itself (it does not raise on I/O
+        errors): once a minute while any of them grows."""
+        stats = self._journal_call("stats", self.journal.stats_dict) or {}
+        for key, value in stats.items():
+            if "error" in key and isinstance(value, int) and value > self._journal_seen.get(key, 0):
+                self.logs.log(logging.ERROR, ("journal-stat", key),
+                              "mqtt: the journal reports %s = %d", key, value)
+                self._journal_seen[key] = value
+
+    async def _flush_loop(self) -> None:
+        """Write (and fsync per policy) what the journal buffers, connected or not."""
+        period = max(0.01, min(self.cfg.journal.fsync_interval_ms / 1000, 1.0) / 2)
+        while True:
+            await asyncio.sleep(period)
+            self._journal_call("flush", self.journal.flush)
+            self._check_journal_stats()
+
     # -- outgoing ------------------------------------------------------------------
     def _outgoing(self, msg: Message) -> None:
         """Bus callback, at delivery: write ahead to the journal, wake the sender."""
-        self.journal.append(encode_record(msg.topic, msg.to_wire()))
+        if msg.topic.split("/", 1)[0] in NOT_BRIDGED_OUT:
+            return
+        self._journal_call("append", self.journal.append, encode_record(msg.topic, msg.to_wire()))
         self._wake.set()
+
+    def _verdict(self, msg: Message) -> None:
+        """Bus `reply/<name>` (the controller's verdicts): out as the bare map."""
+        name = msg.topic.split("/", 1)[1]
+        if isinstance(msg.data, dict) and reply_name_ok(name):
+            self.replies.put(name, msg.data, important=True)
+        else:
+            self.stats.replies_dropped += 1
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
@@ -164,33 +277,85 @@ class MqttBridge:
         delay = self.cfg.reconnect_min_s
         while True:
             try:
-                async with self._client() as client:
-                    self.stats.connections += 1
-                    delay = self.cfg.reconnect_min_s
-                    await client.publish(f"{self.prefix}/state", self._state_payload(True),
-                                         qos=1, retain=True)
-                    await client.subscribe(f"{self.prefix}/cmd/+", qos=1)
-                    self.connected.set()
-                    self._live_client = client
-                    log.info("mqtt: connected to %s:%d as %s (session %d)", self.cfg.host,
-                             self.cfg.port, self.cfg.device_id, self.stats.session)
-                    receiver = asyncio.create_task(self._receive(client))
-                    try:
-                        await self._send(client)
-                    finally:
-                        self._live_client = None
-                        receiver.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                            await receiver
+                client = self._client()
+            except Exception as exc:             # credentials or TLS files unreadable
+                self._connection_failed(BrokerRefused(f"cannot set up the connection: "
+                                                      f"{type(exc).__name__}: {exc}"), delay)
+                client = None
+            try:
+                if client is not None:
+                    async with client:
+                        delay = self.cfg.reconnect_min_s
+                        await self._session(client)
             except aiomqtt.MqttError as exc:
-                if self.connected.is_set():
-                    self.stats.disconnects += 1
-                    log.warning("mqtt: connection lost (%s); journaling until it is back", exc)
-                else:
-                    log.debug("mqtt: cannot connect (%s); retry in %.2f s", exc, delay)
-            self.connected.clear()
+                self._connection_failed(exc, delay)
+            except Exception as exc:
+                self.stats.bridge_errors += 1
+                self._resolve_first(exc)
+                self.logs.log(logging.ERROR, ("bridge", type(exc).__name__),
+                              "mqtt: bridge error, reconnecting: %s: %s", type(exc).__name__,
+                              exc, exc_info=True)
+            finally:
+                self.connected.clear()
+                self._live_client = None
+                self._in_session = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
+
+    def _resolve_first(self, outcome: BaseException | None) -> None:
+        if self._first_attempt is not None and not self._first_attempt.done():
+            self._first_attempt.set_result(outcome)
+
+    def _connection_failed(self, exc: BaseException, delay: float) -> None:
+        was_connected = self._in_session
+        first = self._first_attempt is not None and not self._first_attempt.done()
+        self.connected.clear()
+        self._resolve_first(exc)
+        if was_connected:                       # counted by _session
+            log.warning("mqtt: connection lost (%s); journaling until it is back", exc)
+            return
+        self.stats.connect_failures += 1
+        reason = fatal_reason(exc)
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        if reason is not None:
+            if not first:                       # the first one is raised by __aenter__
+                self.logs.log(logging.ERROR, "refused", "mqtt: broker %s: %s", where, reason)
+        else:
+            self.logs.log(logging.WARNING, "unreachable", "mqtt: broker %s unreachable (%s); "
+                          "journaling until it is back", where, exc)
+        log.debug("mqtt: cannot connect (%s); retry in %.2f s", exc, delay)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """One connection: commands subscribed before the birth (a command sent right
+        after it gets its reply), then sender, receiver and replier until one of them
+        ends; the receiver ends at once when the link drops."""
+        self.stats.connections += 1
+        await client.subscribe(f"{self.prefix}/cmd/+", qos=1)
+        await client.publish(f"{self.prefix}/state", self._state_payload(True),
+                             qos=1, retain=True)
+        self.connected.set()
+        self._live_client = client
+        self._in_session = True
+        self._resolve_first(None)
+        log.info("mqtt: connected to %s:%d as %s (session %d)", self.cfg.host,
+                 self.cfg.port, self.cfg.device_id, self.stats.session)
+        tasks = [asyncio.create_task(self._receive(client), name="mqtt-receive"),
+                 asyncio.create_task(self._send(client), name="mqtt-send"),
+                 asyncio.create_task(self._send_replies(client), name="mqtt-replies")]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            self.connected.clear()              # counted before anything else can run
+            self.stats.disconnects += 1
+        finally:
+            self.connected.clear()
+            self._live_client = None
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=CANCEL_S)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+        raise aiomqtt.MqttError("the connection ended")
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Keep up to `inflight` publishes outstanding; acknowledge the journal in order."""
@@ -202,7 +367,6 @@ class MqttBridge:
             while True:
                 room = self.cfg.inflight - len(inflight)
                 if room > 0:
-                    journal.flush()
                     for index, record in journal.read(next_index, room):
                         topic, payload = decode_record(record)
                         inflight.append((index, asyncio.ensure_future(client.publish(
@@ -213,6 +377,8 @@ class MqttBridge:
                     if journal.pending() == 0:
                         self._save_cursor(force=False)
                         await self._wake.wait()
+                    else:                        # pending but unreadable now: do not spin
+                        await asyncio.sleep(0.05)
                     continue
                 await inflight[0][1]            # raises MqttError when the link is gone
                 done = 0
@@ -220,7 +386,7 @@ class MqttBridge:
                     index, fut = inflight.popleft()
                     fut.result()
                     done += 1
-                journal.ack(index)
+                journal.ack(index)               # the cursor moves on PUBACK only
                 self.stats.sent += done
                 self._save_cursor(force=False)
         finally:
@@ -228,41 +394,75 @@ class MqttBridge:
                 self.stats.resent += len(inflight)
                 for _, fut in inflight:
                     fut.cancel()
-                await asyncio.gather(*(f for _, f in inflight), return_exceptions=True)
+                await asyncio.wait([f for _, f in inflight], timeout=CANCEL_S)
 
     def _save_cursor(self, force: bool) -> None:
         now = time.monotonic()
         if force or now - self._last_cursor_save >= CURSOR_SAVE_INTERVAL_S:
-            self.journal.save_cursor()
+            self._journal_call("save_cursor", self.journal.save_cursor)
             self._last_cursor_save = now
 
-    # -- incoming commands ---------------------------------------------------------
+    # -- incoming commands and replies ------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
+        """Hand each inbound message to the intake, which never raises; this ends only
+        when the link drops (the iterator raises MqttError at once)."""
         async for message in client.messages:
-            name = str(message.topic).rsplit("/", 1)[-1]
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            reply: dict[str, Any] = {"command": name}
             try:
-                spec = self.cfg.commands.get(name)
-                if spec is None:
-                    raise CommandRejected(f"command '{name}' is not allowed on this board")
-                command = spec.validate(payload)
-                reply["id"] = command["id"]
-                self.bus.publish(f"cmd/{name}", command)
-                self.stats.commands_accepted += 1
-                reply.update(ok=True)
-            except CommandRejected as exc:
-                self.stats.commands_rejected += 1
-                log.warning("mqtt: rejected command %r: %s", name, exc)
-                reply.update(ok=False, error=str(exc))
-            await client.publish(f"{self.prefix}/reply/{name}",
-                                 msgpack.packb(reply, use_bin_type=True), qos=1)
+                name = str(message.topic).rsplit("/", 1)[-1]
+            except Exception:                    # noqa: BLE001 - an undecodable topic
+                name = ""
+            self.intake.handle(name, message.payload)
+
+    async def _send_replies(self, client: aiomqtt.Client) -> None:
+        """Publish queued replies with at most REPLY_INFLIGHT awaiting PUBACK, so a
+        command flood queues no more than the reply queue's bound."""
+        pending: deque[asyncio.Future] = deque()
+        waiter: asyncio.Future | None = None          # one wait for "a reply arrived"
+        try:
+            while True:
+                while pending and pending[0].done():
+                    pending.popleft().result()
+                    self.stats.replies_sent += 1
+                if len(pending) >= REPLY_INFLIGHT:
+                    await asyncio.wait({pending[0]})
+                    continue
+                item = self.replies.pop()
+                if item is None:
+                    self.replies.ready.clear()
+                    if waiter is None or waiter.done():
+                        waiter = asyncio.ensure_future(self.replies.ready.wait())
+                    await asyncio.wait({waiter, *list(pending)[:1]},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                name, payload = item
+                pending.append(asyncio.ensure_future(
+                    client.publish(f"{self.prefix}/reply/{name}", payload, qos=1)))
+        finally:
+            self.stats.replies_dropped += sum(1 for f in pending if not f.done())
+            for fut in (*pending, waiter):
+                if fut is not None:
+                    fut.cancel()
 
     def stats_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.stats.__dict__)
         out["connected"] = self.connected.is_set()
-        out["journal"] = self.journal.stats_dict() if self.journal else None
+        out["journal"] = self._journal_call("stats", self.journal.stats_dict) \
+            if self.journal else None
         return out
+
+
+async def _stop_task(task: asyncio.Task | None, timeout_s: float) -> None:
+    """Cancel `task` and wait for it at most about 2 × timeout_s (a second cancel for a
+    task that caught the first one in a cleanup of its own)."""
+    if task is None or task.done():
+        return
+    for _ in range(2):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if done:
+            return
+    log.warning("mqtt: %s did not stop within %.1f s; left behind", task.get_name(),
+                2 * timeout_s)
 
 
 def attach(runtime, cfg: MqttConfig) -> None:
@@ -280,5 +480,18 @@ def attach(runtime, cfg: MqttConfig) -> None:
                                              if bridge_holder else None)
     if "stop" in cfg.commands and getattr(runtime, "motion", None) is None:
         # with a motion controller, it takes cmd/stop (and the other motion commands)
-        runtime.bus.subscribe("cmd/stop", callback=lambda m: runtime.request_stop(
-            m.data["args"].get("category", 1)))
+        runtime.bus.subscribe("cmd/stop", callback=lambda m: stop_verdict(runtime, m))
+
+
+def stop_verdict(runtime, msg: Message) -> None:
+    """`cmd/stop` on a board without a motion controller: request the stop and publish the
+    verdict on bus `reply/stop` (`done`, or `refused` with the reason)."""
+    data = msg.data if isinstance(msg.data, dict) else {}
+    args = data.get("args") if isinstance(data.get("args"), dict) else {}
+    verdict: dict[str, Any] = {"id": data.get("id"), "command": "stop", "final": True}
+    try:
+        runtime.request_stop(args.get("category", 1))
+        verdict.update(ok=True, status="done")
+    except EdgeError as exc:
+        verdict.update(ok=False, status="refused", error=str(exc))
+    runtime.bus.publish("reply/stop", verdict)

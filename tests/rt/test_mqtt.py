@@ -18,21 +18,10 @@ import pytest
 from edge.config import parse_board
 from edge.rt.bus import Bus
 from edge.rt.mqtt import MqttBridge
+from hil.mqtt_peer import PahoPeer, bridge_board
 
-BOARD = """
-name: t
-axes: [{name: a, max_velocity: 1, max_acceleration: 1},
-       {name: b, max_velocity: 1, max_acceleration: 1}]
-mqtt:
-  url: {url}
-  device_id: dev1
-  state_dir: {state}
-  reconnect_min_s: 0.05
-  reconnect_max_s: 0.2
-  commands:
-    stop:
-    move_joint:
-"""
+BOARD = bridge_board("{url}", "{state}",
+                     extra="  commands:\n    stop:\n    move_joint:\n")
 
 
 def board_cfg(mosquitto, tmp_path: Path, extra: str = ""):
@@ -40,38 +29,9 @@ def board_cfg(mosquitto, tmp_path: Path, extra: str = ""):
     return parse_board(text, "t.yaml").sections["mqtt"]
 
 
-class Consumer:
-    """A QoS 1 consumer with a persistent session that reconnects on its own."""
-
-    def __init__(self, port: int, pattern: str, client_id: str = "consumer") -> None:
-        self.port, self.pattern, self.client_id = port, pattern, client_id
-        self.messages: list[tuple[str, dict | bytes]] = []
-        self.subscribed = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client("127.0.0.1", self.port, identifier=self.client_id,
-                                          clean_session=False) as client:
-                    await client.subscribe(self.pattern, qos=1)
-                    self.subscribed.set()
-                    async for m in client.messages:
-                        self.messages.append((str(m.topic), msgpack.unpackb(m.payload)))
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.05)
-
-    def on(self, topic: str) -> list:
-        return [data for t, data in self.messages if t == topic]
-
-    async def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+def Consumer(port: int, pattern: str, client_id: str = "consumer") -> PahoPeer:
+    """An independent QoS 1 consumer (paho) with a persistent session that reconnects."""
+    return PahoPeer(port, pattern, client_id, clean_session=False)
 
 
 def pump(bus: Bus, start_tick: int, ticks: int, topics=("acq/temp", "state/x")) -> int:
@@ -95,7 +55,7 @@ def assert_complete_in_order(values: list[dict], total: int) -> int:
 async def test_forwards_in_order_with_birth_and_clean_goodbye(mosquitto, tmp_path) -> None:
     bus = Bus()
     consumer = Consumer(mosquitto.port, "edge/v1/dev1/#")
-    await consumer.subscribed.wait()
+    await consumer.wait_subscribed()
     async with MqttBridge(bus, board_cfg(mosquitto, tmp_path), board_name="t") as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 5)
         pump(bus, 0, 300)
@@ -110,13 +70,13 @@ async def test_forwards_in_order_with_birth_and_clean_goodbye(mosquitto, tmp_pat
     assert states[0]["online"] is True and states[0]["session"] == 0
     assert states[1]["online"] is False and states[1]["session"] == 0
     assert bridge.stats.sent == 600
-    await consumer.close()
+    consumer.close()
 
 
 async def test_nothing_lost_or_reordered_across_a_broker_restart(mosquitto, tmp_path) -> None:
     bus = Bus()
     consumer = Consumer(mosquitto.port, "edge/v1/dev1/acq/#")
-    await consumer.subscribed.wait()
+    await consumer.wait_subscribed()
     async with MqttBridge(bus, board_cfg(mosquitto, tmp_path), board_name="t") as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 5)
         tick = pump(bus, 0, 200, topics=("acq/temp",))
@@ -133,7 +93,7 @@ async def test_nothing_lost_or_reordered_across_a_broker_restart(mosquitto, tmp_
     dups = assert_complete_in_order(consumer.on("edge/v1/dev1/acq/temp"), 1000)
     assert dups <= bridge.stats.resent
     assert bridge.stats.disconnects >= 1 and bridge.stats.connections >= 2
-    await consumer.close()
+    consumer.close()
 
 
 async def test_journal_survives_a_bridge_restart_with_the_broker_away(mosquitto, tmp_path) -> None:
@@ -146,7 +106,7 @@ async def test_journal_survives_a_bridge_restart_with_the_broker_away(mosquitto,
         assert bridge.journal.pending() == 50 and not bridge.connected.is_set()
     mosquitto.start()
     consumer = Consumer(mosquitto.port, "edge/v1/dev1/#", client_id="c2")
-    await consumer.subscribed.wait()
+    await consumer.wait_subscribed()
     bus2 = Bus()                                # a new session: seq restarts at 0
     async with MqttBridge(bus2, cfg, board_name="t") as bridge2:
         assert bridge2.journal.stats.recovered == 50
@@ -157,7 +117,7 @@ async def test_journal_survives_a_bridge_restart_with_the_broker_away(mosquitto,
     got = consumer.on("edge/v1/dev1/acq/temp")
     assert [v["seq"] for v in got] == list(range(50)) + list(range(10))   # old run first
     assert consumer.on("edge/v1/dev1/state")[0]["session"] == 1
-    await consumer.close()
+    consumer.close()
 
 
 async def send_command(port: int, name: str, payload: bytes) -> dict:
@@ -175,7 +135,8 @@ async def send_command(port: int, name: str, payload: bytes) -> dict:
     ("move_joint", json.dumps({"args": {"positions": [1.0]}}).encode(), "list of 2 numbers"),
     ("move_joint", json.dumps({"args": {"positions": [1, 2], "x": 1}}).encode(), "unknown arg"),
     ("move_joint", json.dumps({"args": {"positions": [1, "2"]}}).encode(), "must be a number"),
-    ("move_joint", json.dumps({"args": {"positions": [1e400, 2]}}).encode(), "must be finite"),
+    ("move_joint", msgpack.packb({"args": {"positions": [float("inf"), 2]}}), "must be finite"),
+    ("move_joint", json.dumps({"args": {"positions": [1e400, 2]}}).encode(), "not strict JSON"),
     ("move_joint", msgpack.packb([1, 2]), "must be a map"),
     ("stop", json.dumps({"args": {"category": 3}}).encode(), "within [0, 2]"),
     ("stop", json.dumps({"args": {"category": True}}).encode(), "must be an int"),
@@ -202,7 +163,7 @@ async def test_valid_command_reaches_the_bus(mosquitto, tmp_path) -> None:
         reply = await send_command(mosquitto.port, "move_joint", msgpack.packb(
             {"id": "r1", "args": {"positions": [0.5, -0.25], "speed_scale": 0.5}}))
         bus.deliver(1)
-    assert reply == {"command": "move_joint", "id": "r1", "ok": True}
+    assert reply == {"command": "move_joint", "id": "r1", "ok": True, "status": "accepted"}
     (msg,) = seen.drain()
     assert msg.topic == "cmd/move_joint"
     assert msg.data == {"id": "r1", "args": {"positions": [0.5, -0.25], "speed_scale": 0.5}}
@@ -213,7 +174,7 @@ async def test_killed_controller_leaves_its_death_message(mosquitto, tmp_path) -
     board = tmp_path / "b.yaml"
     board.write_text(BOARD.replace("{url}", mosquitto.url).replace("{state}", str(tmp_path)))
     consumer = Consumer(mosquitto.port, "edge/v1/dev1/state", client_id="watch")
-    await consumer.subscribed.wait()
+    await consumer.wait_subscribed()
     proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--board", str(board),
                              "--duration", "60"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": "."})
@@ -227,7 +188,7 @@ async def test_killed_controller_leaves_its_death_message(mosquitto, tmp_path) -
     birth, death = consumer.on("edge/v1/dev1/state")[:2]
     assert birth["online"] is True and death["online"] is False
     assert birth["session"] == death["session"]
-    await consumer.close()
+    consumer.close()
 
 
 async def test_stop_command_stops_the_running_controller(mosquitto, tmp_path) -> None:
@@ -246,7 +207,7 @@ async def test_stop_command_stops_the_running_controller(mosquitto, tmp_path) ->
     stop.set()
     await asyncio.wait_for(run, 10)
     assert runtime.summary()["mqtt"]["commands_accepted"] == 1
-    await consumer.close()
+    consumer.close()
 
 
 @pytest.mark.parametrize("url, error", [
