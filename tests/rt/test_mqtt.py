@@ -203,7 +203,11 @@ async def test_stop_command_stops_the_running_controller(mosquitto, tmp_path) ->
     reply = await send_command(mosquitto.port, "stop", json.dumps(
         {"id": 7, "args": {"category": 2}}).encode())
     assert reply["ok"] is True
-    await consumer.wait_for(lambda: int(runtime.executor.history(1)["stop_category"][0]) == 2, 5)
+    def latched() -> bool:                       # no history before the first tick
+        history = runtime.executor.history(1)["stop_category"]
+        return len(history) > 0 and int(history[0]) == 2
+
+    await consumer.wait_for(latched, 5)
     stop.set()
     await asyncio.wait_for(run, 10)
     assert runtime.summary()["mqtt"]["commands_accepted"] == 1

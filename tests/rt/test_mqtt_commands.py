@@ -48,6 +48,12 @@ HOSTILE = [                                     # (command, payload, id in the r
 ]
 
 
+def latched_category(runtime) -> int | None:
+    """The cycle's stop category at the last tick; None before the first tick."""
+    history = runtime.executor.history(1)["stop_category"]
+    return int(history[0]) if len(history) else None
+
+
 async def collect_replies(peer: PahoPeer, name: str, n: int, timeout_s: float = 10) -> list:
     topic = f"{PREFIX}/reply/{name}"
     await peer.wait_for(lambda: len(peer.raw(topic)) >= n, timeout_s)
@@ -108,7 +114,7 @@ async def test_hostile_payloads_then_stop_stops_the_running_controller(mosquitto
     for name, payload, _ in HOSTILE:
         peer.publish(f"{PREFIX}/cmd/{name}", payload)
     peer.publish(f"{PREFIX}/cmd/stop", b'{"id": 7, "args": {"category": 2}}')
-    await wait_until(lambda: int(runtime.executor.history(1)["stop_category"][0]) == 2, 10)
+    await wait_until(lambda: latched_category(runtime) == 2, 10)
     # the immediate reply, then the verdict of a board without a motion controller
     stop_replies = await collect_replies(peer, "stop", 2)
     stop.set()
