@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-s", type=float, default=5.0,
                         help="how long each fault lasts (default 5 s)")
     parser.add_argument("--after-s", type=float, default=8.0,
-                        help="streaming after the fault ends, before edge stops (default 8 s)")
+                        help="streaming after the fault ends before the rig waits for the bridge "
+                             "to catch up (default 8 s)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of every fault (default 1)")
 
 
@@ -45,13 +46,14 @@ def run(args: argparse.Namespace) -> BenchReport:
             rows.append(run_fault(fault, rate_hz=args.rate, fault_s=args.fault_s,
                                   after_s=args.after_s).as_dict())
     head = (f"{'fault':8} {'published':>9} {'received':>8} {'lost':>5} {'reordered':>9} "
-            f"{'dup':>5} {'pending':>7} {'reconnects':>10}  verdict")
+            f"{'dup':>5} {'pending':>7} {'reconnects':>10} {'catch_up_s':>10}  verdict")
     lines = [f"broker faults at {args.rate} msg/s, each fault {args.fault_s:g} s "
              f"(anchor: the same stream, no fault)", head]
     for r in rows:
         lines.append(f"{r['fault']:8} {r['published']:9d} {r['received']:8d} {r['lost']:5d} "
                      f"{r['reordered']:9d} {r['duplicates']:5d} {r['journal_pending']:7d} "
-                     f"{r['bridge'].get('connections', 0) - 1:10d}  "
+                     f"{r['bridge'].get('connections', 0) - 1:10d} "
+                     f"{'-' if r['catch_up_s'] is None else r['catch_up_s']:>10}  "
                      f"{'ok' if r['ok'] else 'FAILED'}")
     return BenchReport("\n".join(lines), {"machine": machine_facts(), "rate_hz": args.rate,
                                           "fault_s": args.fault_s, "runs": rows})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ from typing import Any
 from hil.broker import Mosquitto
 from hil.faults import TcpFaultProxy
 from hil.mqtt_watch import StreamWatch
+
+CAUGHT_UP_PENDING = 64           # the bridge's default QoS 1 window
 
 
 class ProxyThread(AbstractContextManager):
@@ -114,6 +117,7 @@ class FaultResult:
     stream: dict[str, int]         # the consumer's audit of state/joints
     journal_pending: int           # still in edge's journal at exit (durable, not sent)
     bridge: dict[str, Any]
+    catch_up_s: float | None = None    # fault end → bridge caught up with the stream
 
     @property
     def ok(self) -> bool:
@@ -124,16 +128,22 @@ class FaultResult:
     def as_dict(self) -> dict[str, Any]:
         return {"fault": self.fault, "rate_hz": self.rate_hz, "fault_s": self.fault_s,
                 "edge_rc": self.edge_rc, "published": self.published, **self.stream,
-                "journal_pending": self.journal_pending, "ok": self.ok,
+                "journal_pending": self.journal_pending, "catch_up_s": self.catch_up_s,
+                "ok": self.ok,
                 "bridge": self.bridge}
 
 
 def run_fault(fault: str, *, rate_hz: int = 2000, before_s: float = 2.0,
               fault_s: float = 5.0, after_s: float = 6.0,
-              workdir: str | os.PathLike | None = None) -> FaultResult:
+              workdir: str | os.PathLike | None = None,
+              start_timeout_s: float = 60.0, catch_up_timeout_s: float = 60.0) -> FaultResult:
     """Stream for before_s, apply `fault` for fault_s, stream on for after_s, stop edge
-    (SIGTERM via --duration), then audit. `after_s` must leave the bridge time to send
-    the backlog the fault built up (the verdict counts a backlog left in the journal)."""
+    with SIGTERM (a clean stop: the bridge drains for up to 2 s), then audit. The clock
+    starts at the first message the consumer sees, not at the process start, so a slow
+    start-up cannot move the fault into it. After `after_s` the rig waits (up to
+    `catch_up_timeout_s`) until edge's own summary shows the bridge caught up with the
+    stream (less than one QoS window pending); the time from the end of the fault to
+    then is `catch_up_s`. A backlog still in the journal at exit counts against it."""
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     work = Path(workdir or tempfile.mkdtemp(prefix=f"edge-fault-{fault}-"))
@@ -141,24 +151,32 @@ def run_fault(fault: str, *, rate_hz: int = 2000, before_s: float = 2.0,
     board = stream_board(work / "stream.yaml", rate_hz)
     stats = work / "stats.json"
     env = {**os.environ, "EDGE_STATE_DIR": str(work / "state")}
-    duration = before_s + fault_s + after_s
     (work / "broker").mkdir(exist_ok=True)
     with Mosquitto(directory=str(work / "broker")) as broker, \
             ProxyThread(broker.port) as proxy, \
             StreamWatch(broker.port, "edge/v1/+/state/joints",
                         client_id=f"audit-{fault}-{os.getpid()}") as watch:
         begin, end = FAULTS[fault](broker, proxy)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "--log-level", "warning", "run",
-             "--board", str(board), "--mqtt", f"mqtt://127.0.0.1:{proxy.port}",
-             "--duration", str(duration), "--stats-json", str(stats)],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(work / "edge.log", "wb"))
+        log_level = os.environ.get("EDGE_FAULT_LOG", "warning")
+        with open(work / "edge.log", "wb") as edge_log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "edge.cli", "--log-level", log_level, "run",
+                 "--board", str(board), "--mqtt", f"mqtt://127.0.0.1:{proxy.port}",
+                 "--stats-json", str(stats), "--stats-every", "0.25"],
+                env=env, stdout=subprocess.DEVNULL, stderr=edge_log)
         try:
+            if not watch.wait_first(start_timeout_s):
+                raise RuntimeError(f"edge published nothing within {start_timeout_s} s; "
+                                   f"see {work / 'edge.log'}")
             time.sleep(before_s)
             begin()
             time.sleep(fault_s)
             end()
-            rc = proc.wait(timeout=duration + 60)
+            ended = time.monotonic()
+            time.sleep(after_s)
+            catch_up_s = _wait_caught_up(stats, ended, catch_up_timeout_s)
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -174,4 +192,21 @@ def run_fault(fault: str, *, rate_hz: int = 2000, before_s: float = 2.0,
     bridge = {k: v for k, v in mqtt.items() if not isinstance(v, (dict, list))}
     return FaultResult(fault=fault, rate_hz=rate_hz, fault_s=fault_s, edge_rc=rc,
                        published=published, stream=stream,
-                       journal_pending=int(journal.get("pending", 0)), bridge=bridge)
+                       journal_pending=int(journal.get("pending", 0)), bridge=bridge,
+                       catch_up_s=catch_up_s)
+
+
+def _wait_caught_up(stats: Path, since: float, timeout_s: float) -> float | None:
+    """Seconds from `since` until the bridge had less than a window pending (None: it
+    did not catch up within `timeout_s`), read from the summary edge rewrites."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            mqtt = json.loads(stats.read_text()).get("mqtt") or {}
+        except (OSError, ValueError):
+            mqtt = {}
+        journal = mqtt.get("journal") or {}
+        if mqtt.get("connected") and journal.get("pending", 1 << 30) < CAUGHT_UP_PENDING:
+            return round(time.monotonic() - since, 2)
+        time.sleep(0.1)
+    return None

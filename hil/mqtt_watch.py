@@ -97,6 +97,15 @@ class StreamWatch:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def wait_first(self, timeout_s: float) -> bool:
+        """Wait until the first message has arrived (True) or `timeout_s` passed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.last_message:
+                return True
+            time.sleep(0.02)
+        return False
+
     def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
         """Wait until nothing has arrived for `quiet_s` (True) or `timeout_s` passed."""
         deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import ssl
 import struct
@@ -56,6 +57,27 @@ def allow_window(client: aiomqtt.Client, inflight: int) -> None:
     client.pending_calls_threshold = inflight + REPLY_INFLIGHT + 16
 
 
+def fail_connect_on_close(client: aiomqtt.Client) -> None:
+    """A connection closed before the broker's CONNACK fails the connect at once.
+
+    aiomqtt ignores a disconnect that comes before CONNACK and lets the connect wait out
+    its whole timeout (10 s). That is what a broker behind a proxy or load balancer looks
+    like while the broker is down: the TCP connect succeeds and the socket is closed at
+    once. Every reconnect attempt then took 10 s, and a 1.5 s broker restart left the
+    bridge away for tens of seconds. This reaches into aiomqtt's private state (the paho
+    client and the connect future), kept to this one function."""
+    paho_client = client._client                      # noqa: SLF001
+    on_disconnect = paho_client.on_disconnect
+
+    def closed(*args, **kwargs) -> None:
+        connected = client._connected                  # noqa: SLF001
+        if not connected.done():
+            connected.set_exception(aiomqtt.MqttError("connection closed before CONNACK"))
+        on_disconnect(*args, **kwargs)
+
+    paho_client.on_disconnect = closed
+
+
 def encode_record(topic: str, payload: bytes) -> bytes:
     """A journal record: the bus topic and the wire payload."""
     t = topic.encode()
@@ -97,6 +119,7 @@ class BridgeStats:
     connect_failures: int = 0
     journal_errors: int = 0       # exceptions from journal calls caught by the bridge
     bridge_errors: int = 0        # unexpected exceptions in the bridge task (then retried)
+    stale_socket_callbacks: int = 0   # aiomqtt callbacks for a socket already closed
     session: int = 0
 
 
@@ -141,6 +164,7 @@ class MqttBridge:
             log.info("mqtt: %d messages from an earlier run wait in the journal",
                      self.journal.stats.recovered)
         self.stats.session = self._next_session()
+        self._contain_stale_socket_callbacks(asyncio.get_running_loop())
         for pattern in self.cfg.forward:
             self._subs.append(self.bus.subscribe(pattern, callback=self._outgoing))
         self._subs.append(self.bus.subscribe("reply/+", callback=self._verdict))
@@ -256,6 +280,27 @@ class MqttBridge:
         else:
             self.stats.replies_dropped += 1
 
+    def _contain_stale_socket_callbacks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """aiomqtt registers socket readers and writers from paho's connect thread with
+        call_soon_threadsafe; when the socket closes first (a connection dropped while it
+        was being set up), the loop's add_writer fails with EBADF and the default handler
+        prints a traceback for a socket that is already gone. Count those and log one
+        debug line; everything else goes to the handler that was there."""
+        previous = loop.get_exception_handler()
+
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+                self.stats.stale_socket_callbacks += 1
+                log.debug("mqtt: callback for a closed socket ignored (%s)", exc)
+                return
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handler)
+
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
         tls = None
@@ -271,6 +316,7 @@ class MqttBridge:
                               retain=True),
             max_inflight_messages=cfg.inflight, clean_session=True)
         allow_window(client, cfg.inflight)
+        fail_connect_on_close(client)
         return client
 
     async def _run(self) -> None:
