@@ -1,26 +1,40 @@
 """The `edge` command: run a board, check a board file, run benchmarks.
 
-Every EdgeError becomes one line on stderr and a non-zero exit code; a traceback means a
-bug in edge, never a user error.
+Every EdgeError becomes one line on stderr and a non-zero exit code (the table is
+edge.errors.EXIT_CODES); a traceback means a bug in edge, never a user error.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import importlib
-import json
-import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
 
-from edge import __version__
-from edge.bench import BENCHMARKS
-from edge.errors import EdgeError
+if __name__ == "__main__":
+    # `python -m edge.cli`: a Ctrl-C while the modules below load is one line, not a
+    # traceback; main() hands SIGINT back to Python once its handlers are in place
+    def _interrupted_while_loading(signum, frame) -> None:   # noqa: ANN001
+        os.write(2, b"edge: interrupted\n")
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import argparse  # noqa: E402 - after the handler on purpose
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+from edge import __version__  # noqa: E402
+from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError  # noqa: E402
 
 log = logging.getLogger("edge")
+
+MAX_DURATION_S = 1e9            # about 31 years: past that, leave --duration out
+VIRTUAL_DEFAULT_S = 10.0        # --virtual-time without --duration
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,14 +44,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_float(text: str) -> float:
+def _duration(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not math.isfinite(value) or value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION_S:g} s, got {text} "
+                                         "(leave --duration out to run until stopped)")
     return value
+
+
+def _output_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a board (default: the simulated arm)")
     run.add_argument("--board", metavar="NAME|PATH", help="shipped board name or board file")
-    run.add_argument("--duration", type=_positive_float, metavar="S",
-                     help="stop after S seconds (default: until Ctrl-C or SIGTERM)")
+    run.add_argument("--duration", type=_duration, metavar="S",
+                     help="stop after S seconds (default: until Ctrl-C or SIGTERM; "
+                          f"with --virtual-time, {VIRTUAL_DEFAULT_S:g} s of virtual time)")
     run.add_argument("--virtual-time", action="store_true",
-                     help="step the controller in virtual time, as fast as it goes")
-    run.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+                     help="step the controller in virtual time, as fast as it goes "
+                          "(no services: not with --mqtt)")
+    run.add_argument("--stats-json", type=_output_path, metavar="PATH",
+                     help="write the run summary as JSON")
     run.add_argument("--mqtt", metavar="URL",
                      help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
 
-    check = sub.add_parser("check", help="validate a board file")
+    check = sub.add_parser("check", help="validate a board file: build everything "
+                                         "`edge run` would, start nothing")
     check.add_argument("path", metavar="PATH|NAME")
+    check.add_argument("--mqtt", metavar="URL", help="check it as `edge run --mqtt URL` would")
+
+    from edge.bench import BENCHMARKS
 
     bench = sub.add_parser("bench", help="measure a hot path beside its anchor")
     bench_sub = bench.add_subparsers(dest="bench", metavar="NAME", parser_class=_Parser)
@@ -76,13 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_output(path: str) -> None:
+    """Refuse at start an output file that could not be written at the end."""
+    target = Path(path)
+    if target.is_dir():
+        raise EdgeError(f"cannot write {path}: it is a directory")
+    parent = target.parent
+    if not parent.is_dir():
+        raise EdgeError(f"cannot write {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists()
+                                                    and not os.access(target, os.W_OK)):
+        raise EdgeError(f"cannot write {path}: permission denied")
+
+
 def _write_json(path: str, data: dict[str, Any]) -> None:
+    import json
+
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         tmp.replace(target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
 
 
@@ -121,46 +167,76 @@ def _compact(value: Any) -> str:
     return str(value)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _load(board_arg: str | None, mqtt_url: str | None):
+    """The board as `edge run` and `edge check` both see it (with --mqtt applied)."""
     from edge.config import load_board
-    from edge.rt.runtime import Runtime
 
-    board = load_board(args.board)
-    if args.mqtt:
+    board = load_board(board_arg)
+    if mqtt_url:
         from edge.rt.bus_config import mqtt_config_from_url
 
-        board.sections["mqtt"] = mqtt_config_from_url(args.mqtt, board)
-    runtime = Runtime(board, virtual_time=args.virtual_time)
-    for line in runtime.cycle.stats().realtime_report():
-        log.warning(line)
-    if args.virtual_time:
-        runtime.run_virtual(args.duration or 10.0)
-    else:
-        try:
-            import uvloop
+        board.sections["mqtt"] = mqtt_config_from_url(mqtt_url, board)
+    return board
 
-            runner = uvloop.run
-        except ImportError:   # uvloop is a dependency; asyncio is the reported fallback
-            log.warning("uvloop not available; running on the default asyncio loop")
-            runner = asyncio.run
-        runner(runtime.run_realtime(args.duration))
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.virtual_time and args.mqtt:
+        raise EdgeError("--virtual-time runs no services, so no MQTT bridge: leave out "
+                        "--mqtt or --virtual-time")
+    if args.stats_json:
+        _check_output(args.stats_json)
+    board = _load(args.board, args.mqtt)
+    from edge.rt.runtime import Runtime
+
+    if args.virtual_time and "mqtt" in board.sections:
+        log.warning("virtual time runs no services: the board's MQTT bridge does not start")
+    runtime = Runtime(board, virtual_time=args.virtual_time)
+    interrupted = False
+    try:
+        for line in runtime.cycle.stats().realtime_report():
+            log.warning(line)
+        if args.virtual_time:
+            runtime.run_virtual(args.duration or VIRTUAL_DEFAULT_S)
+        else:
+            runner = _loop_runner()
+            runner(runtime.run_realtime(args.duration))
+    except KeyboardInterrupt:   # before run_realtime took SIGINT over: still summarise
+        interrupted = True
     summary = runtime.summary()
     print(_format_summary(summary))
     if args.stats_json:
         _write_json(args.stats_json, summary)
-    return 0
+    if interrupted:
+        print("edge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _loop_runner():
+    try:
+        import uvloop
+
+        return uvloop.run
+    except ImportError:   # uvloop is a dependency; asyncio is the reported fallback
+        import asyncio
+
+        log.warning("uvloop not available; running on the default asyncio loop")
+        return asyncio.run
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edge.config import load_board
+    board = _load(args.path, args.mqtt)
+    from edge.rt.runtime import Runtime
 
-    board = load_board(args.path)
+    Runtime.for_check(board)      # every check `edge run` makes before it starts
     sections = ", ".join(["cycle", "axes", *board.sections]) if board.sections else "cycle, axes"
     print(f"{board.file}: board '{board.name}' is valid ({len(board.axes)} axes; {sections})")
-    return 0
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.bench import BENCHMARKS
+
     if not getattr(args, "bench", None):
         raise EdgeError(f"name a benchmark: {', '.join(BENCHMARKS)}")
     if getattr(args, "bench_missing", False):
@@ -176,20 +252,23 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="edge: %(levelname)s: %(message)s")
-    if not args.command:
-        parser.print_usage(sys.stderr)
-        return 2
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=args.log_level.upper(),
+                            format="edge: %(levelname)s: %(message)s")
+        if not args.command:
+            parser.print_usage(sys.stderr)
+            return 2
         return COMMANDS[args.command](args)
     except EdgeError as exc:
         print(f"edge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edge: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
