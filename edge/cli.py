@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 
-if __name__ == "__main__":
-    # `python -m edge.cli`: a Ctrl-C while the modules below load is one line, not a
-    # traceback; main() hands SIGINT back to Python once its handlers are in place
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "edge":
+    # `python -m edge.cli` or the `edge` script: a Ctrl-C while the modules below load
+    # is one line, not a traceback; main() hands SIGINT back to Python for its handlers
     def _interrupted_while_loading(signum, frame) -> None:   # noqa: ANN001
         os.write(2, b"edge: interrupted\n")
         os._exit(130)

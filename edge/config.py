@@ -144,9 +144,9 @@ MAX_DEPTH = 64
 MAX_ALIASES = 256
 MAX_VALUES = 100_000
 
-# YAML 1.1 (PyYAML) reads `1e12` as a string: its float pattern wants a dot. Board files
-# also accept exponent floats without one, as YAML 1.2 and every JSON reader do.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+# YAML 1.1 (PyYAML) reads `1e12` and `1.5e3` as strings: its float pattern wants a dot
+# and a signed exponent. Board files read them as floats, as YAML 1.2 and JSON do.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 
 
 class _BoardLoader(yaml.SafeLoader):
@@ -176,7 +176,7 @@ class _BoardLoader(yaml.SafeLoader):
 
 
 _BoardLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
-                                   list("-+0123456789"))
+                                   list("-+.0123456789"))
 
 
 class _Expansion:
