@@ -180,12 +180,12 @@ def _load(board_arg: str | None, mqtt_url: str | None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    board = _load(args.board, args.mqtt)
     if args.virtual_time and args.mqtt:
         raise EdgeError("--virtual-time runs no services, so no MQTT bridge: leave out "
                         "--mqtt or --virtual-time")
     if args.stats_json:
         _check_output(args.stats_json)
-    board = _load(args.board, args.mqtt)
     from edge.rt.runtime import Runtime
 
     if args.virtual_time and "mqtt" in board.sections:

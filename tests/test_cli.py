@@ -247,14 +247,28 @@ def test_minimum_documented_period_runs(tmp_path):
     assert proc.returncode == 0 and "200 ticks" in proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize("delay_s", [0.1, 0.3, 0.5, 0.8, 1.2, 2.0])
+def _interpreter_start_s() -> float:
+    """How long this Python takes to start (site and the editable install's finder):
+    edge's code cannot see a signal that arrives before it runs."""
+    best = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30)
+        best.append(time.monotonic() - t0)
+    return max(best)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.1, 0.3, 0.5, 0.8, 1.2, 2.0])
 def test_sigint_during_start_up_is_one_line(delay_s, tmp_path):
     stats = tmp_path / "s.json"
+    start_s = _interpreter_start_s()
     proc = subprocess.Popen([*EDGE, "run", "--duration", "30", "--stats-json", str(stats)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay_s)             # the moment of the interrupt is what is under test
+    time.sleep(start_s + delay_s)   # the moment of the interrupt is what is under test
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
+    if "Fatal Python error: init_import_site" in err:
+        pytest.skip("the interrupt came while the Python interpreter itself started")
     assert "Traceback" not in err, err
     assert proc.returncode in (0, 130), err
     if proc.returncode == 130:      # before the run took SIGINT over
