@@ -258,11 +258,18 @@ def _interpreter_start_s() -> float:
     return max(best)
 
 
-@pytest.mark.parametrize("delay_s", [0.0, 0.1, 0.3, 0.5, 0.8, 1.2, 2.0])
-def test_sigint_during_start_up_is_one_line(delay_s, tmp_path):
+SCRIPT = [str(Path(sys.executable).parent / "edge")]     # the installed `edge` command
+
+
+@pytest.mark.parametrize("command, delay_s", [
+    pytest.param(cmd, delay, id=f"{name}-{delay}s")
+    for name, cmd, delays in (("module", EDGE, (0.0, 0.1, 0.3, 0.5, 0.8, 1.2, 2.0)),
+                              ("script", SCRIPT, (0.0, 0.3)))
+    for delay in delays])
+def test_sigint_during_start_up_is_one_line(command, delay_s, tmp_path):
     stats = tmp_path / "s.json"
     start_s = _interpreter_start_s()
-    proc = subprocess.Popen([*EDGE, "run", "--duration", "30", "--stats-json", str(stats)],
+    proc = subprocess.Popen([*command, "run", "--duration", "30", "--stats-json", str(stats)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(start_s + delay_s)   # the moment of the interrupt is what is under test
     proc.send_signal(signal.SIGINT)
