@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge.config import MAX_ALIASES, MAX_BOARD_BYTES, MAX_DEPTH, parse_board
 from edge.errors import ConfigError
@@ -110,3 +112,19 @@ def test_exponent_float_resolver_leaves_strings_alone():
     board = parse_board("name: '1e3'\naxes:\n  - {name: '2e5', max_velocity: 1, "
                         "max_acceleration: 2}\n", "b.yaml")
     assert board.name == "1e3" and board.axes[0].name == "2e5"
+
+
+YAML_BITS = ["name: t\n", "axes:\n", "  - ", "{", "}", "[", "]", "&a ", "*a", ": ", ", ",
+             "? ", "- ", "\n", "  ", "'", '"', "!!str ", "!!python/object ", "1e3", "\x00",
+             "\t", "#", "|\n", "<<: *a\n", "%YAML 1.1\n", "---\n", "...\n", "\ufeff", "\x85"]
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(YAML_BITS), st.text(max_size=4)), max_size=60))
+def test_any_text_is_a_board_or_one_config_error(parts):
+    """Whatever the text, parse_board returns a Board or raises ConfigError with the file
+    named: never another exception (a traceback at the command line)."""
+    try:
+        parse_board("".join(parts), "b.yaml")
+    except ConfigError as exc:
+        assert exc.file == "b.yaml" and "\n" not in str(exc).strip()
