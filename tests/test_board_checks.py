@@ -216,3 +216,25 @@ def test_good_board_names(name):
 def test_bad_board_names(name):
     err = error_of(MINIMAL.replace("name: t", f"name: '{name}'"))
     assert err.field == "name" and err.line == 1
+
+
+def test_usage_file_in_a_directory_that_cannot_be_made(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    err = error_of(acquisition(SIM_DEVICE, SIM_CHANNEL,
+                               f"  usage: {{file: {blocker}/sub/usage.json}}\n"))
+    assert err.field == "acquisition.usage.file" and "is not a directory" in err.message
+    ok = parse_board(acquisition(SIM_DEVICE, SIM_CHANNEL,
+                                 f"  usage: {{file: {tmp_path}/new/usage.json}}\n"), "b.yaml")
+    assert ok.sections["acquisition"].usage.file == f"{tmp_path}/new/usage.json"
+    assert not (tmp_path / "new").exists()                  # checked, not created
+
+
+def test_check_writes_no_usage_counters(tmp_path):
+    usage = tmp_path / "usage.json"
+    board = parse_board(acquisition(SIM_DEVICE, SIM_CHANNEL, f"  usage: {{file: {usage}}}\n"),
+                        "b.yaml")
+    Runtime.for_check(board)
+    assert not usage.exists()
+    Runtime(board, virtual_time=True)                      # a run counts a power cycle
+    assert usage.exists()
