@@ -1,3 +1,27 @@
 """edge: a deterministic runtime for medical device controllers."""
 
+import os as _os
+import signal as _signal
+import sys as _sys
+
 __version__ = "0.1.0"
+
+
+def _started_as_the_edge_command() -> bool:
+    """True for `edge ...` and `python -m edge.cli ...`, false when edge is a library."""
+    if _os.path.basename(_sys.argv[0]) == "edge":
+        return True
+    argv = getattr(_sys, "orig_argv", [])
+    return any(a == "-m" and b == "edge.cli" for a, b in zip(argv, argv[1:], strict=False))
+
+
+def _interrupted_while_loading(signum, frame) -> None:   # noqa: ANN001 - signal handler
+    _os.write(2, b"edge: interrupted\n")
+    _os._exit(130)
+
+
+if _started_as_the_edge_command():
+    # a Ctrl-C while the command's modules load is one line, not a traceback: installed
+    # by the package, the first of edge's code to run; edge.cli.main hands SIGINT back
+    # to Python (KeyboardInterrupt) once its own handlers are in place
+    _signal.signal(_signal.SIGINT, _interrupted_while_loading)

@@ -6,30 +6,20 @@ edge.errors.EXIT_CODES); a traceback means a bug in edge, never a user error.
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import logging
+import math
 import os
 import signal
 import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
-if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "edge":
-    # `python -m edge.cli` or the `edge` script: a Ctrl-C while the modules below load
-    # is one line, not a traceback; main() hands SIGINT back to Python for its handlers
-    def _interrupted_while_loading(signum, frame) -> None:   # noqa: ANN001
-        os.write(2, b"edge: interrupted\n")
-        os._exit(130)
-
-    signal.signal(signal.SIGINT, _interrupted_while_loading)
-
-import argparse  # noqa: E402 - after the handler on purpose
-import importlib  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, NoReturn  # noqa: E402
-
-from edge import __version__  # noqa: E402
-from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError  # noqa: E402
+from edge import __version__
+from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError
 
 log = logging.getLogger("edge")
 
