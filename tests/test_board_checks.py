@@ -238,3 +238,12 @@ def test_check_writes_no_usage_counters(tmp_path):
     assert not usage.exists()
     Runtime(board, virtual_time=True)                      # a run counts a power cycle
     assert usage.exists()
+
+
+def test_start_checks_of_a_board_section_name_the_board_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_STATE_DIR", str(tmp_path))
+    text = MINIMAL + f"mqtt:\n  url: mqtts://127.0.0.1\n  ca_file: {tmp_path}/ca.pem\n"
+    with pytest.raises(ConfigError) as info:
+        Runtime.for_check(parse_board(text, "b.yaml"))
+    assert (info.value.file, info.value.line, info.value.field) == ("b.yaml", 5, "mqtt")
+    assert "ca_file" in info.value.message and "ca.pem" in info.value.message

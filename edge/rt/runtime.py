@@ -125,12 +125,15 @@ class Runtime:
             attach = getattr(importlib.import_module(module_name), func_name)
             try:
                 attach(self, self.board.sections[name])
-            except ConfigError:
-                raise
-            except EdgeError as exc:   # a key, a device, a block: say which section
+            except EdgeError as exc:   # a key, a device, a directory: say which section
+                if isinstance(exc, ConfigError) and exc.file is not None:
+                    raise
                 root = self.board.root
                 node = root.value.get(name) if root is not None else None
-                raise ConfigError(exc.one_line(), file=self.board.file,
+                if node is None and isinstance(exc, ConfigError):
+                    raise                # not from the board file (edge run --mqtt URL)
+                raise ConfigError(exc.message if isinstance(exc, ConfigError)
+                                  else exc.one_line(), file=self.board.file,
                                   line=node.line if node is not None else None,
                                   field=name) from None
 
