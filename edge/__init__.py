@@ -15,13 +15,17 @@ def _started_as_the_edge_command() -> bool:
     return any(a == "-m" and b == "edge.cli" for a, b in zip(argv, argv[1:], strict=False))
 
 
-def _interrupted_while_loading(signum, frame) -> None:   # noqa: ANN001 - signal handler
+def _stopped_while_loading(signum, frame) -> None:   # noqa: ANN001 - signal handler
+    if signum == _signal.SIGTERM:
+        _os.write(2, b"edge: terminated\n")
+        _os._exit(143)
     _os.write(2, b"edge: interrupted\n")
     _os._exit(130)
 
 
 if _started_as_the_edge_command():
-    # a Ctrl-C while the command's modules load is one line, not a traceback: installed
-    # by the package, the first of edge's code to run; edge.cli.main hands SIGINT back
-    # to Python (KeyboardInterrupt) once its own handlers are in place
-    _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+    # a Ctrl-C or SIGTERM while the command's modules load is one line, not a traceback
+    # or a silent death: installed by the package, the first of edge's code to run;
+    # edge.cli.main installs its own handlers (the summary needs them) once loaded
+    _signal.signal(_signal.SIGINT, _stopped_while_loading)
+    _signal.signal(_signal.SIGTERM, _stopped_while_loading)

@@ -19,12 +19,29 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from edge import __version__
-from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError
+from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EdgeError
 
 log = logging.getLogger("edge")
 
 MAX_DURATION_S = 1e9            # about 31 years: past that, leave --duration out
 VIRTUAL_DEFAULT_S = 10.0        # --virtual-time without --duration
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM before the run took it over: handled like Ctrl-C, with its own exit code."""
+
+
+def _terminate(signum, frame) -> None:   # noqa: ANN001 - signal handler
+    raise Terminated()
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Say how start-up was stopped (one line) and give the exit code."""
+    if isinstance(exc, Terminated):
+        print("edge: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print("edge: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,25 +198,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.virtual_time and "mqtt" in board.sections:
         log.warning("virtual time runs no services: the board's MQTT bridge does not start")
     runtime = Runtime(board, virtual_time=args.virtual_time)
-    interrupted = False
+    stopped: KeyboardInterrupt | None = None
     try:
         for line in runtime.cycle.stats().realtime_report():
             log.warning(line)
+        how_long = "until Ctrl-C or SIGTERM" if args.duration is None and not \
+            args.virtual_time else f"for {args.duration or VIRTUAL_DEFAULT_S:g} s"
+        log.info("running board %s in %s time %s", board.name,
+                 "virtual" if args.virtual_time else "real", how_long)
         if args.virtual_time:
             runtime.run_virtual(args.duration or VIRTUAL_DEFAULT_S)
         else:
             runner = _loop_runner()
             runner(runtime.run_realtime(args.duration))
-    except KeyboardInterrupt:   # before run_realtime took SIGINT over: still summarise
-        interrupted = True
+    except KeyboardInterrupt as exc:   # before the run took the signal over: summarise
+        stopped = exc
     summary = runtime.summary()
     print(_format_summary(summary))
     if args.stats_json:
         _write_json(args.stats_json, summary)
-    if interrupted:
-        print("edge: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_OK if stopped is None else _stopped(stopped)
 
 
 def _loop_runner():
@@ -244,6 +262,7 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
 def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)       # the run installs its own
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -256,9 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeError as exc:
         print(f"edge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("edge: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
 
 
 if __name__ == "__main__":
