@@ -31,8 +31,20 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM before the run took it over: handled like Ctrl-C, with its own exit code."""
 
 
+_terminated: list[Terminated] = []
+
+
 def _terminate(signum, frame) -> None:   # noqa: ANN001 - signal handler
-    raise Terminated()
+    # Python may run this inside a callback that swallows exceptions ("Exception ignored
+    # in ..."): the record lets the next start-up checkpoint raise it again
+    _terminated.append(Terminated())
+    raise _terminated[-1]
+
+
+def _checkpoint() -> None:
+    """Raise a SIGTERM received during start-up that Python swallowed."""
+    if _terminated:
+        raise _terminated[0]
 
 
 def _stopped(exc: KeyboardInterrupt) -> int:
@@ -197,9 +209,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.virtual_time and "mqtt" in board.sections:
         log.warning("virtual time runs no services: the board's MQTT bridge does not start")
+    _checkpoint()
     runtime = Runtime(board, virtual_time=args.virtual_time)
     stopped: KeyboardInterrupt | None = None
     try:
+        _checkpoint()
         for line in runtime.cycle.stats().realtime_report():
             log.warning(line)
         how_long = "until Ctrl-C or SIGTERM" if args.duration is None and not \
