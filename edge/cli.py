@@ -1,7 +1,7 @@
 """The `edge` command: run a board, check a board file, run benchmarks.
 
-Every EdgeError becomes one line on stderr and a non-zero exit code; a traceback means a
-bug in edge, never a user error.
+Every EdgeError becomes one line on stderr and a non-zero exit code (the table is
+edge.errors.EXIT_CODES); a traceback means a bug in edge, never a user error.
 """
 
 from __future__ import annotations
@@ -10,19 +10,53 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
+import math
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from edge import __version__
-from edge.bench import BENCHMARKS
-from edge.errors import EdgeError
+from edge.errors import EXIT_FAULTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EdgeError
 from edge.logs import configure as configure_logging
 
 log = logging.getLogger("edge")
+
+MAX_DURATION_S = 1e9            # about 31 years: past that, leave --duration out
+VIRTUAL_DEFAULT_S = 10.0        # --virtual-time without --duration
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM before the run took it over: handled like Ctrl-C, with its own exit code."""
+
+
+_terminated: list[Terminated] = []
+
+
+def _terminate(signum, frame) -> None:   # noqa: ANN001 - signal handler
+    # Python may run this inside a callback that swallows exceptions ("Exception ignored
+    # in ..."): the record lets the next start-up checkpoint raise it again
+    _terminated.append(Terminated())
+    raise _terminated[-1]
+
+
+def _checkpoint() -> None:
+    """Raise a SIGTERM received during start-up that Python swallowed."""
+    if _terminated:
+        raise _terminated[0]
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Say how start-up was stopped (one line) and give the exit code."""
+    if isinstance(exc, Terminated):
+        print("edge: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print("edge: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,14 +66,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_float(text: str) -> float:
+def _duration(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not math.isfinite(value) or value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION_S:g} s, got {text} "
+                                         "(leave --duration out to run until stopped)")
     return value
+
+
+def _output_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,18 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a board (default: the simulated arm)")
     run.add_argument("--board", metavar="NAME|PATH", help="shipped board name or board file")
-    run.add_argument("--duration", type=_positive_float, metavar="S",
-                     help="stop after S seconds (default: until Ctrl-C or SIGTERM)")
+    run.add_argument("--duration", type=_duration, metavar="S",
+                     help="stop after S seconds (default: until Ctrl-C or SIGTERM; "
+                          f"with --virtual-time, {VIRTUAL_DEFAULT_S:g} s of virtual time)")
     run.add_argument("--virtual-time", action="store_true",
-                     help="step the controller in virtual time, as fast as it goes")
-    run.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
-    run.add_argument("--stats-every", type=_positive_float, metavar="S",
+                     help="step the controller in virtual time, as fast as it goes "
+                          "(no services: not with --mqtt)")
+    run.add_argument("--stats-json", type=_output_path, metavar="PATH",
+                     help="write the run summary as JSON")
+    run.add_argument("--stats-every", type=_duration, metavar="S",
                      help="with --stats-json: also rewrite it every S seconds while running")
     run.add_argument("--mqtt", metavar="URL",
                      help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
 
-    check = sub.add_parser("check", help="validate a board file")
+    check = sub.add_parser("check", help="validate a board file: build everything "
+                                         "`edge run` would, start nothing")
     check.add_argument("path", metavar="PATH|NAME")
+    check.add_argument("--mqtt", metavar="URL", help="check it as `edge run --mqtt URL` would")
+
+    from edge.bench import BENCHMARKS
 
     bench = sub.add_parser("bench", help="measure a hot path beside its anchor")
     bench_sub = bench.add_subparsers(dest="bench", metavar="NAME", parser_class=_Parser)
@@ -80,32 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_output(path: str) -> None:
+    """Refuse at start an output file that could not be written at the end."""
+    target = Path(path)
+    if target.is_dir():
+        raise EdgeError(f"cannot write {path}: it is a directory")
+    parent = target.parent
+    if not parent.is_dir():
+        raise EdgeError(f"cannot write {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists()
+                                                    and not os.access(target, os.W_OK)):
+        raise EdgeError(f"cannot write {path}: permission denied")
+
+
 def _write_json(path: str, data: dict[str, Any]) -> None:
+    import json
+
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         tmp.replace(target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
-
-
-@contextlib.asynccontextmanager
-async def _periodic_summary(runtime, path: str, every_s: float):
-    """A service rewriting the summary file while the run goes on, for a watcher (a soak,
-    a monitoring sidecar) that cannot wait for the end; each write is atomic."""
-    async def write_every() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            _write_json(path, runtime.summary())
-
-    task = asyncio.create_task(write_every(), name="periodic-summary")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _format_summary(s: dict[str, Any]) -> str:
@@ -143,34 +191,52 @@ def _compact(value: Any) -> str:
     return str(value)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _load(board_arg: str | None, mqtt_url: str | None):
+    """The board as `edge run` and `edge check` both see it (with --mqtt applied)."""
     from edge.config import load_board
-    from edge.rt.runtime import Runtime
 
-    board = load_board(args.board)
-    if args.mqtt:
+    board = load_board(board_arg)
+    if mqtt_url:
         from edge.rt.bus_config import mqtt_config_from_url
 
-        board.sections["mqtt"] = mqtt_config_from_url(args.mqtt, board)
+        board.sections["mqtt"] = mqtt_config_from_url(mqtt_url, board)
+    return board
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    board = _load(args.board, args.mqtt)
+    if args.virtual_time and args.mqtt:
+        raise EdgeError("--virtual-time runs no services, so no MQTT bridge: leave out "
+                        "--mqtt or --virtual-time")
+    if args.stats_json:
+        _check_output(args.stats_json)
+    if args.stats_every and not args.stats_json:
+        raise EdgeError("--stats-every needs --stats-json PATH")
+    from edge.rt.runtime import Runtime
+
+    if args.virtual_time and "mqtt" in board.sections:
+        log.warning("virtual time runs no services: the board's MQTT bridge does not start")
+    _checkpoint()
     runtime = Runtime(board, virtual_time=args.virtual_time)
     if args.stats_every:
-        if not args.stats_json:
-            raise EdgeError("--stats-every needs --stats-json PATH")
         runtime.add_service(lambda: _periodic_summary(runtime, args.stats_json,
                                                       args.stats_every))
-    for line in runtime.cycle.stats().realtime_report():
-        log.warning(line)
-    if args.virtual_time:
-        runtime.run_virtual(args.duration or 10.0)
-    else:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:   # uvloop is a dependency; asyncio is the reported fallback
-            log.warning("uvloop not available; running on the default asyncio loop")
-            runner = asyncio.run
-        runner(runtime.run_realtime(args.duration))
+    stopped: KeyboardInterrupt | None = None
+    try:
+        _checkpoint()
+        for line in runtime.cycle.stats().realtime_report():
+            log.warning(line)
+        how_long = "until Ctrl-C or SIGTERM" if args.duration is None and not \
+            args.virtual_time else f"for {args.duration or VIRTUAL_DEFAULT_S:g} s"
+        log.info("running board %s in %s time %s", board.name,
+                 "virtual" if args.virtual_time else "real", how_long)
+        if args.virtual_time:
+            runtime.run_virtual(args.duration or VIRTUAL_DEFAULT_S)
+        else:
+            runner = _loop_runner()
+            runner(runtime.run_realtime(args.duration))
+    except KeyboardInterrupt as exc:   # before the run took the signal over: summarise
+        stopped = exc
     summary = runtime.summary()
     print(_format_summary(summary))
     if args.stats_json:
@@ -180,19 +246,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     failures = run_failures(summary)
     for why in failures:
         print(f"edge: run faulted: {why}", file=sys.stderr)
-    return 1 if failures else 0
+    if stopped is not None:
+        return _stopped(stopped)
+    return EXIT_FAULTED if failures else EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _periodic_summary(runtime, path: str, every_s: float):
+    """A service rewriting the summary file while the run goes on, for a watcher (a soak,
+    a monitoring sidecar) that cannot wait for the end; each write is atomic."""
+    async def write_every() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            _write_json(path, runtime.summary())
+
+    task = asyncio.create_task(write_every(), name="periodic-summary")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _loop_runner():
+    try:
+        import uvloop
+
+        return uvloop.run
+    except ImportError:   # uvloop is a dependency; asyncio is the reported fallback
+        log.warning("uvloop not available; running on the default asyncio loop")
+        return asyncio.run
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edge.config import load_board
+    board = _load(args.path, args.mqtt)
+    from edge.rt.runtime import Runtime
 
-    board = load_board(args.path)
+    Runtime.for_check(board)      # every check `edge run` makes before it starts
     sections = ", ".join(["cycle", "axes", *board.sections]) if board.sections else "cycle, axes"
     print(f"{board.file}: board '{board.name}' is valid ({len(board.axes)} axes; {sections})")
-    return 0
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.bench import BENCHMARKS
+
     if not getattr(args, "bench", None):
         raise EdgeError(f"name a benchmark: {', '.join(BENCHMARKS)}")
     if getattr(args, "bench_missing", False):
@@ -208,22 +307,26 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    repeats = configure_logging(args.log_level)
-    if not args.command:
-        parser.print_usage(sys.stderr)
-        return 2
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)       # the run installs its own
+    repeats = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        repeats = configure_logging(args.log_level)
+        if not args.command:
+            parser.print_usage(sys.stderr)
+            return 2
         return COMMANDS[args.command](args)
     except EdgeError as exc:
         print(f"edge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("edge: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
     finally:
-        repeats.flush()
+        if repeats is not None:
+            repeats.flush()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ concern it configures (SECTION_PARSERS); this module owns only the `cycle` secti
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,39 +136,122 @@ def _kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _to_nodes(node: yaml.Node, file: str, path: str) -> Node:
+# Bounds on what a board file may cost to load: a real board is a few kB, a few hundred
+# values and a dozen levels deep; anything far beyond is a mistake or an attack (nested
+# aliases expand exponentially, deep nesting exhausts the parser's recursion).
+MAX_BOARD_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 256
+MAX_VALUES = 100_000
+
+# YAML 1.1 (PyYAML) reads `1e12` and `1.5e3` as strings: its float pattern wants a dot
+# and a signed exponent. Board files read them as floats, as YAML 1.2 and JSON do.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+class _BoardLoader(yaml.SafeLoader):
+    """SafeLoader that bounds nesting depth and alias count while composing."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self._file = file
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):   # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise ConfigError(f"more than {MAX_ALIASES} aliases (*name)", file=self._file,
+                                  line=self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=self._file,
+                                  line=self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_BoardLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
+                                   list("-+.0123456789"))
+
+
+class _Expansion:
+    """Counts the values a board expands to (aliases repeat what they name)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.values = 0
+
+    def count(self, node: yaml.Node, path: str) -> None:
+        self.values += 1
+        # an alias inside an anchored value can carry nesting past what composing saw
+        if path.count(".") + path.count("[") >= MAX_DEPTH:
+            raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=self.file,
+                              line=node.start_mark.line + 1)
+        if self.values > MAX_VALUES:
+            raise ConfigError(f"the board expands to more than {MAX_VALUES} values "
+                              "(aliases repeating aliases?)", file=self.file,
+                              line=node.start_mark.line + 1)
+
+
+def _to_nodes(node: yaml.Node, file: str, path: str, expansion: _Expansion) -> Node:
+    expansion.count(node, path)
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("a field name must be plain text", file=file,
+                                  line=key_node.start_mark.line + 1, field=path or None)
             key = key_node.value
             if key in out:
                 raise ConfigError("duplicate field", file=file, line=key_node.start_mark.line + 1,
                                   field=f"{path}.{key}".lstrip("."))
-            out[key] = _to_nodes(value_node, file, f"{path}.{key}".lstrip("."))
+            out[key] = _to_nodes(value_node, file, f"{path}.{key}".lstrip("."), expansion)
         return Node(out, file, line, path)
     if isinstance(node, yaml.SequenceNode):
-        return Node([_to_nodes(v, file, f"{path}[{i}]") for i, v in enumerate(node.value)],
-                    file, line, path)
+        return Node([_to_nodes(v, file, f"{path}[{i}]", expansion)
+                     for i, v in enumerate(node.value)], file, line, path)
     try:
         value = yaml.constructor.SafeConstructor().construct_object(node)
-    except yaml.constructor.ConstructorError as exc:
-        raise ConfigError(f"YAML value: {exc.problem}", file=file, line=line,
+    except (yaml.constructor.ConstructorError, ValueError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"YAML value: {problem}", file=file, line=line,
                           field=path or None) from None
     return Node(value, file, line, path)
 
 
 def load_yaml(text: str, file: str) -> Node:
-    """Parse YAML text into Nodes; syntax errors become ConfigError with the line."""
+    """Parse YAML text into Nodes within the bounds above; raises ConfigError naming the
+    line for syntax errors, characters YAML forbids (NUL), too deep nesting, too many
+    aliases or too large an expansion."""
+    if len(text) > MAX_BOARD_BYTES:
+        raise ConfigError(f"the board file is larger than {MAX_BOARD_BYTES // 1024} KiB",
+                          file=file)
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoardLoader(text, file)     # the reader checks the characters here
+        root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ConfigError(f"YAML syntax: {exc.problem}", file=file,
                           line=mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"character U+{code:04X} is not allowed in a board file",
+                          file=file, line=text.count("\n", 0, exc.position) + 1) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML: {exc}".splitlines()[0], file=file) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise ConfigError("the board file is empty", file=file)
-    return _to_nodes(root, file, "")
+    return _to_nodes(root, file, "", _Expansion(file))
 
 
 @dataclass
@@ -175,7 +261,22 @@ class CycleConfig:
     cpu: int = -1              # -1: the last CPU of the machine
     priority: int = 80
     lock_memory: bool = True
-    watchdog_ms: float = 0.0   # 0: off
+    watchdog_ms: float = 200.0   # 0 only when the board says so explicitly: off
+
+    @property
+    def watchdog_ticks(self) -> int:
+        """The watchdog timeout in ticks (0: off)."""
+        return int(round(self.watchdog_ms * 1e6 / self.period_ns))
+
+
+def default_busy_tail_us(period_us: float) -> float:
+    """100 µs, or a tenth of the period when that is shorter (a 50 µs period spins 5 µs)."""
+    return min(100.0, period_us / 10.0)
+
+
+def default_watchdog_ms(period_us: float) -> float:
+    """200 ms, or 10 periods when that is longer."""
+    return max(200.0, 10 * period_us / 1e3)
 
 
 @dataclass
@@ -200,18 +301,24 @@ class Board:
 def parse_cycle(node: Node, board: Board) -> CycleConfig:
     node.only("period_us", "busy_tail_us", "cpu", "priority", "lock_memory", "watchdog_ms")
     period_us = node.get("period_us", float, 1000.0, min=50.0, max=1_000_000.0)
-    tail = node.get("busy_tail_us", float, 100.0, min=0.0)
+    tail = node.get("busy_tail_us", float, default_busy_tail_us(period_us), min=0.0)
     if tail > period_us:
         raise node.error(f"busy_tail_us ({tail}) cannot exceed period_us ({period_us})",
                          "busy_tail_us")
-    return CycleConfig(
+    cfg = CycleConfig(
         period_ns=int(round(period_us * 1000)),
         busy_tail_us=tail,
         cpu=node.get("cpu", int, -1, min=-1),
         priority=node.get("priority", int, 80, min=0, max=99),
         lock_memory=node.get("lock_memory", bool, True),
-        watchdog_ms=node.get("watchdog_ms", float, 0.0, min=0.0),
+        watchdog_ms=node.get("watchdog_ms", float, default_watchdog_ms(period_us), min=0.0),
     )
+    # under one tick rounds to 0 ticks, which would switch the watchdog off unsaid
+    if 0 < cfg.watchdog_ms * 1e6 < cfg.period_ns:
+        raise node.error(f"watchdog_ms {cfg.watchdog_ms:g} is shorter than one tick; the minimum "
+                         f"at period_us {period_us:g} is {period_us / 1e3:g} (or 0: off)",
+                         "watchdog_ms")
+    return cfg
 
 
 def parse_axes(node: Node, board: Board) -> list[AxisConfig]:
@@ -234,6 +341,49 @@ def parse_axes(node: Node, board: Board) -> list[AxisConfig]:
     return axes
 
 
+# The board name is the default MQTT topic level and the state directory's name: one
+# path component, no MQTT wildcard or separator, not '.' or '..'.
+BOARD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_board_name(root: Node) -> str:
+    name = root.get("name", str)
+    if not BOARD_NAME.match(name):
+        raise root.error(f"{name!r} is not a board name: 1 to 64 letters, digits, '_', '-' "
+                         "or '.', starting with a letter or digit", "name")
+    return name
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` is not a usable network host (None when it is): an IPv4 or IPv6
+    address, or a DNS name (RFC 1123 labels)."""
+    if not host:
+        return "the host is empty"
+    if re.fullmatch(r"[0-9.]+", host) or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"{host!r} is not a valid IP address"
+        return None
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+                                                label) for label in labels):
+        return f"{host!r} is not a valid host name"
+    return None
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Refuse a directory edge could not create or write into; checks, creates nothing.
+    Raises ConfigError naming `what`."""
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: {probe} is not writable by this user")
+
+
 def _section_parser(name: str, node: Node):
     target = SECTION_PARSERS[name]
     module_name, func_name = target.split(":")
@@ -252,7 +402,9 @@ def parse_board(text: str, file: str) -> Board:
     root = load_yaml(text, file)
     top = root.mapping()
     root.only("name", *SECTION_PARSERS)
-    board = Board(name=root.get("name", str), file=file, root=root)
+    board = Board(name=parse_board_name(root), file=file, root=root)
+    if "axes" not in top:       # before the sections that count on the axes
+        raise root.error("required field is missing", "axes")
     for section in SECTION_PARSERS:       # fixed order: later sections may use earlier ones
         if section not in top:
             continue
@@ -287,6 +439,9 @@ def load_board(name_or_path: str | None = None) -> Board:
     """Load and validate a shipped board by name, or a board file by path."""
     path = resolve_board_path(name_or_path)
     try:
+        if path.stat().st_size > MAX_BOARD_BYTES:
+            raise ConfigError(f"the board file is larger than {MAX_BOARD_BYTES // 1024} KiB",
+                              file=str(path))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read board file: {exc}", file=str(path)) from None

@@ -6,11 +6,30 @@ Each carries the context a user needs (file, line, field, device, code) so that 
 
 from __future__ import annotations
 
+# Exit codes of the `edge` command (documented in the README and docs/quickstart.md).
+EXIT_OK = 0             # done; a run stopped by its duration, Ctrl-C or SIGTERM
+EXIT_BUG = 1            # an unexpected exception (a traceback): a bug in edge
+EXIT_ERROR = 2          # an EdgeError or a usage error: one line on stderr
+EXIT_FAULTED = 3        # the run ended faulted: its program failed or a stop is latched
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT) before the run started (128 + SIGINT)
+EXIT_TERMINATED = 143   # SIGTERM before the run started (128 + SIGTERM)
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (a run stopped by --duration, Ctrl-C or SIGTERM included)",
+    EXIT_BUG: "unexpected error with a traceback: a bug in edge, please report it",
+    EXIT_ERROR: "bad board, option or setup (one line on stderr names what and where)",
+    EXIT_FAULTED: "the run ended faulted: its program failed or a stop is latched "
+                  "(one 'run faulted' line on stderr per cause)",
+    EXIT_INTERRUPTED: "interrupted by Ctrl-C during start-up (summary printed if the "
+                      "controller was built)",
+    EXIT_TERMINATED: "stopped by SIGTERM during start-up (summary printed if the "
+                     "controller was built)",
+}
+
 
 class EdgeError(Exception):
     """Root of every error edge raises on purpose."""
 
-    exit_code = 2
+    exit_code = EXIT_ERROR
 
     def one_line(self) -> str:
         """The message as the command line prints it."""

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from edge.acquisition.channel import FILTER_KINDS, ChannelConfig, FilterSpec, make_filter
-from edge.acquisition.codec import DTYPES, ORDERS
+from edge.acquisition.codec import DTYPES, ORDERS, register_count
 from edge.acquisition.model import (
     CRYPTO_ALGORITHMS,
     DEVICE_KINDS,
@@ -19,11 +19,11 @@ from edge.acquisition.model import (
     UsageConfig,
 )
 from edge.acquisition.sources import Backoff
-from edge.acquisition.sources.modbus import TABLES, ModbusLink
+from edge.acquisition.sources.modbus import BIT_TABLES, TABLES, ModbusLink
 from edge.acquisition.sources.serial import ASCII_FORMATS, CHECKSUMS, SerialLink
 from edge.acquisition.sources.simulated import SIGNALS
 from edge.acquisition.thresholds import SEVERITIES, ThresholdRule
-from edge.config import Board, Node
+from edge.config import Board, Node, check_writable_dir, host_problem
 from edge.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -95,6 +95,9 @@ def _device(node: Node) -> DeviceConfig:
             raise node.error("dropout_s is [start, end] with start < end", "dropout_s")
         dev.dropout_s = tuple(window) if window else None
     elif kind == "modbus_tcp":
+        problem = host_problem(node.get("host", str))
+        if problem:
+            raise node.error(problem, "host")
         dev.link = ModbusLink("tcp", host=node.get("host", str),
                               port=node.get("port", int, 502, min=1, max=65535),
                               unit=node.get("unit", int, 1, min=0, max=247), timeout_s=timeout_s,
@@ -156,6 +159,10 @@ def _source(node: Node, dev: DeviceConfig) -> dict:
                "type": node.get("type", str, "uint16", choices=tuple(DTYPES)),
                "byte_order": node.get("byte_order", str, "big", choices=ORDERS),
                "word_order": node.get("word_order", str, "big", choices=ORDERS)}
+        width = 1 if src["table"] in BIT_TABLES else register_count(src["type"])
+        if src["address"] + width - 1 > 65535:
+            raise node.error(f"a {src['type']} at {src['address']} takes {width} registers "
+                             f"and runs past the last address, 65535", "address")
         return src
     link = dev.link
     if link.protocol == "ascii":
@@ -285,10 +292,15 @@ def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
     if u is not None:
         u.only("file", "save_every_s", "running_channel", "running_above")
         path = Path(u.get("file", str))
+        path = path if path.is_absolute() else state_dir() / path
+        try:
+            check_writable_dir(path.parent, "usage counter directory")
+        except ConfigError as exc:
+            raise u.error(exc.message, "file") from None
         running = u.get("running_channel", str, None)
         if running is not None and running not in names:
             raise u.error(f"no channel named '{running}'", "running_channel")
-        cfg.usage = UsageConfig(str(path if path.is_absolute() else state_dir() / path),
+        cfg.usage = UsageConfig(str(path),
                                 u.get("save_every_s", float, 60.0, min=0.001), running,
                                 u.get("running_above", float, 0.0))
     return cfg

@@ -43,7 +43,24 @@ class Program:
     file: str = ""
 
 
+def _joint_limits(board: Board) -> tuple[list[float], list[float]] | None:
+    """(q_min, q_max) a move_joint target must respect: the safety section's, else the
+    arm's (rad)."""
+    safety = board.sections.get("safety")
+    if safety is not None:
+        return list(safety.q_min), list(safety.q_max)
+    motion = board.sections.get("motion")
+    if motion is not None:
+        return [link.q_min for link in motion.arm.links], [link.q_max for link in motion.arm.links]
+    return None
+
+
 def parse_program(node: Node, board: Board) -> Program:
+    """Parse `program:`; raises ConfigError naming file, line and field (targets beyond
+    the joint limits included). Needs the motion section."""
+    if "motion" not in board.sections:
+        raise node.error("the program section needs a motion section (the arm) in the board")
+    limits = _joint_limits(board)
     steps = []
     n_axes = len(board.axes)
     for item in node.sequence():
@@ -70,6 +87,11 @@ def parse_program(node: Node, board: Board) -> Program:
                 args[name] = child.scalar(float, min=0.0)
         if kind == "move_joint" and "positions" not in args:
             raise body.error("required field is missing", "positions")
+        if kind == "move_joint" and limits is not None:
+            for i, (q, lo, hi) in enumerate(zip(args["positions"], *limits, strict=True)):
+                if not lo <= q <= hi:
+                    raise body.error(f"joint {i} target {q:g} rad is outside its limits "
+                                     f"[{lo:g}, {hi:g}]", "positions")
         if kind in ("move_linear", "move_circular") and ("xyz" in args) == ("offset" in args):
             raise body.error("give exactly one of xyz (absolute, m) or offset (from the "
                              "tool's position at the start of the step)")

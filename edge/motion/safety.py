@@ -229,7 +229,42 @@ def parse_safety(node: Node, board: Board) -> SafetyConfig:
         cfg.observer = _parse_observer(obs, n, motion.drive)
     if cfg.walls and not cfg.spheres:
         raise node.error("walls need spheres on the arm to check", "spheres")
+    _check_start_pose(node, cfg, arm, [a.initial_position for a in axes])
     return cfg
+
+
+def _surface_distance(wall: SafetyWall, x: np.ndarray, radius: float) -> float:
+    """Signed distance (m) from a sphere's surface to the allowed side's boundary;
+    negative when part of the sphere is inside the wall."""
+    if wall.kind == "plane":
+        return float(np.dot(wall.normal, x) - wall.offset) - radius
+    lo, hi = np.array(wall.lo), np.array(wall.hi)
+    if wall.kind == "keep_in":
+        return float(min(np.min(x - lo), np.min(hi - x))) - radius
+    outside = np.maximum(np.maximum(lo - x, x - hi), 0.0)
+    if np.any(outside > 0):
+        return float(np.linalg.norm(outside)) - radius
+    return -float(np.min(np.minimum(x - lo, hi - x))) - radius
+
+
+def _check_start_pose(node: Node, cfg: SafetyConfig, arm: SerialArm, q0: list[float]) -> None:
+    """Refuse a board whose arm starts inside one of its walls (it would fault at the
+    first tick and could never be enabled) or beyond its joint limits."""
+    for i, q in enumerate(q0):
+        if not cfg.q_min[i] <= q <= cfg.q_max[i]:
+            raise node.error(f"joint {i} starts at {q:g} rad, outside the safety limits "
+                             f"[{cfg.q_min[i]:g}, {cfg.q_max[i]:g}]", "joints")
+    if not cfg.walls:
+        return
+    frames = arm.frames(q0)
+    for sphere in cfg.spheres:
+        x = (frames[sphere.frame] @ np.array([*sphere.center, 1.0]))[:3]
+        for wall in cfg.walls:
+            d = _surface_distance(wall, x, sphere.radius)
+            if d < 0:
+                raise node.error(f"the start pose (the axes' initial_position) puts a "
+                                 f"sphere on frame {sphere.frame} {-d * 1e3:.1f} mm inside "
+                                 f"wall '{wall.name}'", "walls")
 
 
 def _parse_walls(node: Node | None) -> list[SafetyWall]:

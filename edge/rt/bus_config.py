@@ -6,16 +6,25 @@ command line: a credentials file or environment variables are named instead.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import socket
+import ssl
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from edge.config import Board, Node
+from edge.config import Board, Node, check_writable_dir, host_problem
 from edge.errors import ConfigError
 from edge.rt.bus import OVERFLOW_POLICIES, BusError, check_pattern, check_topic
 from edge.rt.commands import CommandRate, CommandSpec, parse_commands
+
+log = logging.getLogger(__name__)
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,31 @@ class MqttConfig:
                 raise ConfigError(f"cannot read MQTT credentials: {exc}",
                                   file=self.credentials_file) from None
             user, sep, password = line.partition(":")
-            if not sep:
+            if not sep or not user:
                 raise ConfigError("expected one line 'user:password'", file=self.credentials_file)
             return user, password
         user = os.environ.get(self.username_env) if self.username_env else None
         password = os.environ.get(self.password_env) if self.password_env else None
         return user, password
+
+
+def machine_id() -> str:
+    """This machine's identity: systemd's machine id, else the host name."""
+    for path in MACHINE_ID_FILES:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return socket.gethostname()
+
+
+def default_device_id(board_name: str) -> str:
+    """`<board>-<8 hex>`: the board name and a hash of it with this machine's id, so two
+    units running the same board file get different MQTT client ids and topics."""
+    digest = hashlib.sha256(f"{machine_id()}\0{board_name}".encode()).hexdigest()
+    return f"{board_name}-{digest[:8]}"
 
 
 def default_state_dir(board_name: str) -> Path:
@@ -137,8 +165,10 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
             fsync_interval_ms=jnode.get("fsync_interval_ms", float, 200.0, min=0.0),
             when_full=jnode.get("when_full", str, "drop_oldest",
                                 choices=("drop_oldest", "reject_new")))
-    device_id = node.get("device_id", str, board.name)
-    if not device_id or any(c in device_id for c in "/+#"):
+    device_id = node.get("device_id", str, None)
+    if device_id is None:
+        device_id = default_device_id(board.name)
+    elif not device_id or any(c in device_id for c in "/+#") or device_id in (".", ".."):
         raise node.error("device_id must be non-empty without '/', '+' or '#'", "device_id")
     cmd_node = node.child("commands", None)
     rate = CommandRate()
@@ -165,20 +195,31 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
 
 
 def _split_url(url: str) -> tuple[str, int, bool]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise ConfigError(f"MQTT URL is malformed ({exc}): {url!r}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ConfigError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
     if parts.username or parts.password:
         raise ConfigError("credentials do not belong in the URL: use credentials_file, "
                           "or username_env / password_env")
-    if not parts.hostname:
+    if not hostname:
         raise ConfigError(f"MQTT URL has no host: {url!r}")
+    problem = host_problem(hostname)
+    if problem:
+        raise ConfigError(f"MQTT URL: {problem}")
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"MQTT URL has a bad port: {url!r}") from None
+        raise ConfigError(f"MQTT URL has a bad port (1 to 65535): {url!r}") from None
+    if port == 0:
+        raise ConfigError(f"MQTT URL has a bad port (1 to 65535): {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"MQTT URL has a path or query edge does not use: {url!r}")
     tls = parts.scheme == "mqtts"
-    return parts.hostname, port or (8883 if tls else 1883), tls
+    return hostname, port or (8883 if tls else 1883), tls
 
 
 def mqtt_config_from_url(url: str, board: Board) -> MqttConfig:
@@ -188,16 +229,63 @@ def mqtt_config_from_url(url: str, board: Board) -> MqttConfig:
     host, port, tls = _split_url(url)
     base: MqttConfig | None = board.sections.get("mqtt")
     env = os.environ.get
+    # the EDGE_MQTT_* variables override the board's settings only when they are set
     settings: dict[str, Any] = dict(
-        host=host, port=port, tls=tls, device_id=board.name,
+        host=host, port=port, tls=tls, device_id=default_device_id(board.name),
         ca_file=env("EDGE_MQTT_CA"), cert_file=env("EDGE_MQTT_CERT"), key_file=env("EDGE_MQTT_KEY"),
         credentials_file=env("EDGE_MQTT_CREDENTIALS"),
-        username_env="EDGE_MQTT_USERNAME", password_env="EDGE_MQTT_PASSWORD")
+        username_env="EDGE_MQTT_USERNAME" if "EDGE_MQTT_USERNAME" in os.environ else None,
+        password_env="EDGE_MQTT_PASSWORD" if "EDGE_MQTT_PASSWORD" in os.environ else None)
     if base is not None:
         settings = {**base.__dict__, **{k: v for k, v in settings.items()
                                         if k in ("host", "port", "tls") or v is not None}}
         settings["device_id"] = base.device_id
     return MqttConfig(**settings)
+
+
+def check_mqtt_start(cfg: MqttConfig, board_name: str) -> None:
+    """What the bridge needs when it starts, checked before anything runs: credentials
+    readable and well formed, TLS files loadable, state and journal directories
+    writable. Raises ConfigError (one line); warns when the credentials file is
+    readable by others."""
+    if cfg.credentials_file:
+        cfg.credentials()
+        mode = Path(cfg.credentials_file).stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("MQTT credentials file %s is readable by group or others; it "
+                        "should be mode 0600", cfg.credentials_file)
+    for name in ("username_env", "password_env"):
+        var = getattr(cfg, name)
+        if var and var not in os.environ:
+            log.warning("mqtt %s names %s, which is not set", name, var)
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(cfg, name)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"MQTT {name} {path} is missing or not readable")
+    if (cfg.cert_file or cfg.key_file or cfg.ca_file) and not cfg.tls:
+        raise ConfigError("MQTT TLS files are set but the URL is mqtt://, not mqtts://")
+    if cfg.key_file and not cfg.cert_file:
+        raise ConfigError("MQTT key_file needs a cert_file")
+    if cfg.tls:
+        try:
+            context = ssl.create_default_context(cafile=cfg.ca_file)
+            if cfg.cert_file:
+                context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"MQTT TLS files cannot be loaded: {exc}") from None
+    state = Path(cfg.state_dir) if cfg.state_dir else default_state_dir(board_name)
+    check_writable_dir(state, "MQTT state directory")
+    check_writable_dir(Path(cfg.journal.directory) if cfg.journal.directory
+                  else state / "mqtt-journal", "MQTT journal directory")
+
+
+def attach_mqtt(runtime, cfg: MqttConfig) -> None:
+    """Check what the bridge will need, then attach it (edge.rt.mqtt.attach)."""
+    from edge.rt.mqtt import attach as attach_bridge
+
+    check_mqtt_start(cfg, runtime.board.name)
+    log.info("mqtt: device id %s (topics edge/v1/%s/...)", cfg.device_id, cfg.device_id)
+    attach_bridge(runtime, cfg)
 
 
 def attach(runtime, cfg: BusConfig) -> None:

@@ -227,10 +227,16 @@ def parse_commands(node: Node, n_axes: int) -> dict[str, CommandSpec]:
         args = {}
         for arg_name, arg in spec_node.mapping().items():
             arg.only("type", "required", "min", "max", "length")
-            args[arg_name] = ArgSpec(type=arg.get("type", str, choices=ARG_TYPES),
-                                     required=arg.get("required", bool, True),
-                                     min=arg.get("min", float, None),
-                                     max=arg.get("max", float, None),
-                                     length=arg.get("length", int, None, min=0))
+            spec = ArgSpec(type=arg.get("type", str, choices=ARG_TYPES),
+                           required=arg.get("required", bool, True),
+                           min=arg.get("min", float, None), max=arg.get("max", float, None),
+                           length=arg.get("length", int, None, min=0))
+            if spec.min is not None and spec.max is not None and spec.min > spec.max:
+                raise arg.error(f"min ({spec.min:g}) exceeds max ({spec.max:g}): no value "
+                                "would pass", "max")
+            if spec.type in ("bool", "str") and (spec.min is not None or spec.max is not None):
+                raise arg.error(f"min and max are for numbers, not {spec.type}",
+                                "min" if spec.min is not None else "max")
+            args[arg_name] = spec
         out[name] = CommandSpec(name, args)
     return out

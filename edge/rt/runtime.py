@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -19,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from edge.config import Board
-from edge.errors import SchedulingError
+from edge.errors import ConfigError, EdgeError, SchedulingError
 from edge.rt.bus import Bus
 from edge.rt.executor import CYCLE_CMD_STOP, FAULT_REQUESTED, Executor, LetTask
 from edge.rt.native import (
@@ -41,7 +42,7 @@ SECTION_ATTACH: dict[str, str] = {
     "logic": "edge.logic.runtime:attach",
     "acquisition": "edge.acquisition.runtime:attach",
     "bus": "edge.rt.bus_config:attach",
-    "mqtt": "edge.rt.mqtt:attach",
+    "mqtt": "edge.rt.bus_config:attach_mqtt",        # checks files and directories first
 }
 
 
@@ -63,7 +64,9 @@ class Runtime:
         self.board = board
         self.virtual_time = virtual_time
         self.period_ns = cfg.period_ns
-        watchdog_ticks = int(round(cfg.watchdog_ms * 1e6 / cfg.period_ns))
+        watchdog_ticks = cfg.watchdog_ticks
+        if not watchdog_ticks:
+            log.warning("the safety watchdog is off (cycle.watchdog_ms: 0)")
         self.cycle = Cycle(
             cfg.period_ns, len(board.axes),
             busy_tail_ns=int(cfg.busy_tail_us * 1000),
@@ -81,6 +84,17 @@ class Runtime:
         self._stop_hooks: list[Callable[[], None]] = []
         self.extra_summary: dict[str, Callable[[], Any]] = {}
         self._attach_sections()
+
+    @classmethod
+    def for_check(cls, board: Board) -> Runtime:
+        """Everything `edge run` builds and checks, without starting the cycle thread or
+        any service, and without writing durable state (`edge check`)."""
+        acquisition = board.sections.get("acquisition")
+        if acquisition is not None and acquisition.usage is not None:
+            # the usage counters count a power cycle when built: not for a check
+            board = dataclasses.replace(board, sections={
+                **board.sections, "acquisition": dataclasses.replace(acquisition, usage=None)})
+        return cls(board)
 
     # -- composition ---------------------------------------------------------------
     def add_block(self, block: Block) -> int:
@@ -120,7 +134,19 @@ class Runtime:
                 continue
             module_name, func_name = target.split(":")
             attach = getattr(importlib.import_module(module_name), func_name)
-            attach(self, self.board.sections[name])
+            try:
+                attach(self, self.board.sections[name])
+            except EdgeError as exc:   # a key, a device, a directory: say which section
+                if isinstance(exc, ConfigError) and exc.file is not None:
+                    raise
+                root = self.board.root
+                node = root.value.get(name) if root is not None else None
+                if node is None and isinstance(exc, ConfigError):
+                    raise                # not from the board file (edge run --mqtt URL)
+                raise ConfigError(exc.message if isinstance(exc, ConfigError)
+                                  else exc.one_line(), file=self.board.file,
+                                  line=node.line if node is not None else None,
+                                  field=name) from None
 
     def _attach_minimal_motion(self) -> None:
         """No motion section: rate-limited setpoints on a simulated drive, and a demo task

@@ -2,7 +2,7 @@
 bus command it takes is answered on `reply/<name>` with what it did; reset says whether
 the cycle really cleared the stop; a stop latched while disabled is shown and can be
 reset; a late release latches the board's stop category; the request history is
-bounded; the demo program reports a rejected last step and `edge run` then exits 1.
+bounded; the demo program reports a rejected last step and `edge run` then exits 3 (EXIT_FAULTED).
 
 Expected verdicts come from the board file as written (its YAML read directly), not from
 the controller's own limit functions."""
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from edge.config import load_board, parse_board
-from edge.errors import ConfigError
+from edge.errors import EXIT_FAULTED, ConfigError
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
 from edge.motion.controller import State
 from edge.motion.program import Program, ProgramStep
@@ -250,14 +250,14 @@ def edge_run(board: Path, seconds: str) -> subprocess.CompletedProcess:
 
 def test_a_faulted_run_exits_non_zero(tmp_path: Path) -> None:
     """The shipped demo runs clean (exit 0); a copy whose program ends with a step the
-    controller rejects (a line out of the arm's reach) exits 1 and says why."""
+    controller rejects (a line out of the arm's reach) exits 3 and says why."""
     text = BOARD_FILE.read_text()
     last = "  - move_joint: {positions: [0.0, -1.5708, 1.5708, 0.0, 0.0, 0.0]}\n"
     assert last in text
     failing = tmp_path / "failing.yaml"
     failing.write_text(text.replace(last, last + "  - move_linear: {xyz: [3.0, 0.0, 0.5]}\n"))
     proc = edge_run(failing, "8")
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == EXIT_FAULTED, proc.stderr
     assert "run faulted: program failed:" in proc.stderr and "step rejected" in proc.stderr
     clean = edge_run(BOARD_FILE, "8")
     assert clean.returncode == 0, clean.stderr
