@@ -160,8 +160,13 @@ class Journal:
         self.when_full: FullPolicy = when_full
         self.stats = JournalStats()
         self._clock = clock
-        self._cache: deque[tuple[int, bytes]] = deque(maxlen=cache_records)
-        self._buffer: deque[tuple[int, bytes]] = deque()   # appended, not yet written
+        # Recently appended records, so a reader keeping up never touches the disk;
+        # bounded by count and by bytes (at most the journal bound, at most 8 MiB).
+        self._cache: deque[tuple[int, bytes]] = deque()
+        self._cache_records = cache_records
+        self._cache_limit = min(max_bytes, 8 * 1024 * 1024)
+        self._cache_bytes = 0
+        self._buffer: deque[tuple[int, bytes]] = deque()   # (index, encoded), not written
         self._buffer_bytes = 0
         self._readahead: dict[int, bytes] = {}  # records read back from disk, by index
         self._last_fsync = clock()
@@ -179,6 +184,7 @@ class Journal:
             raise StorageError(f"journal {self.dir}: {exc.strerror or exc}") from exc
         self.cursor, self.next_index = found.cursor, found.next_index
         self._segments = [_Segment(*seg) for seg in found.segments]
+        self._disk_bytes = sum(seg.size for seg in self._segments)
         self._gaps = found.gaps
         self._written_end = self.next_index
         self._skip_gaps()
@@ -205,9 +211,13 @@ class Journal:
             self._make_room(need)
         index = self.next_index
         self.next_index += 1
-        self._buffer.append((index, payload))
+        self._buffer.append((index, encode(index, payload)))
         self._buffer_bytes += need
         self._cache.append((index, payload))
+        self._cache_bytes += len(payload)
+        while self._cache and (len(self._cache) > self._cache_records
+                               or self._cache_bytes > self._cache_limit):
+            self._cache_bytes -= len(self._cache.popleft()[1])
         self.stats.appended += 1
         now = self._clock()
         if self.fsync_policy == "always":
@@ -256,11 +266,11 @@ class Journal:
         the file back to its last whole record (so nothing torn stays on disk) and keep
         the unwritten records buffered."""
         chunk: list[bytes] = []
-        nbytes = 0
-        for index, payload in self._buffer:
-            chunk.append(encode(index, payload))
-            nbytes += len(chunk[-1])
-            if seg.size + nbytes >= self.segment_bytes:
+        room = self.segment_bytes - seg.size
+        for _, record in self._buffer:
+            chunk.append(record)
+            room -= len(record)
+            if room <= 0:
                 break
         data = memoryview(b"".join(chunk))
         done, failure = 0, None
@@ -289,10 +299,11 @@ class Journal:
                 self._io_error(exc, "truncate")
                 self._close_fd()
         for _ in range(whole):
-            index, payload = self._buffer.popleft()
-            self._buffer_bytes -= HEADER.size + len(payload)
+            index, _ = self._buffer.popleft()
             seg.end = index + 1
+        self._buffer_bytes -= whole_bytes
         seg.size += whole_bytes
+        self._disk_bytes += whole_bytes
         if whole:
             self._written_end = seg.end
             self._unsynced = True
@@ -355,7 +366,7 @@ class Journal:
 
     # -- the size bound ------------------------------------------------------------
     def _size(self) -> int:
-        return sum(seg.size for seg in self._segments)
+        return self._disk_bytes
 
     def _over(self, need: int) -> bool:
         return self._size() + self._buffer_bytes + need > self.max_bytes
@@ -375,12 +386,13 @@ class Journal:
             if seg is self._segments[-1] and self._fd is not None:
                 self._close_fd()
             self._segments.pop(0)
+            self._disk_bytes -= seg.size
             self._drop_below(seg.end)
             self._save_cursor_quietly()     # before the unlink: a restart sees no gap
             self._unlink(seg.path)
         while self._over(need) and self._buffer:
-            index, payload = self._buffer.popleft()
-            self._buffer_bytes -= HEADER.size + len(payload)
+            index, record = self._buffer.popleft()
+            self._buffer_bytes -= len(record)
             self._drop_below(index + 1)
         self.stats.buffered_bytes = self._buffer_bytes
 
@@ -421,6 +433,11 @@ class Journal:
         lost records skipped (never returns nothing while records from `start` on are
         pending)."""
         i = max(start, self.cursor)
+        end = min(self.next_index, i + max_records)
+        cache = self._cache
+        if not self._gaps and cache and cache[0][0] <= i and end - 1 <= cache[-1][0]:
+            offset = i - cache[0][0]           # the common case: a reader keeping up
+            return [cache[offset + k] for k in range(end - i)]
         out: list[tuple[int, bytes]] = []
         while len(out) < max_records and i < self.next_index:
             gap = next(((a, b) for a, b in self._gaps if a <= i <= b), None)
@@ -443,7 +460,7 @@ class Journal:
             if entry[0] == index:
                 return entry[1]
         if self._buffer and self._buffer[0][0] <= index <= self._buffer[-1][0]:
-            return self._buffer[index - self._buffer[0][0]][1]
+            return self._buffer[index - self._buffer[0][0]][1][HEADER.size:]
         if index not in self._readahead:
             self._load_segment_of(index)
         return self._readahead.pop(index, None)
@@ -511,6 +528,7 @@ class Journal:
         self._save_cursor_quietly()
         for seg in done:
             self._segments.remove(seg)
+            self._disk_bytes -= seg.size
             self._unlink(seg.path)
 
     def _unlink(self, path: Path) -> None:

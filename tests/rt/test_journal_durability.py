@@ -178,3 +178,20 @@ def test_clean_close_with_nothing_read_keeps_everything(tmp_path: Path, policy) 
         j.append(b"%d" % i)
     j.close()
     assert on_disk(tmp_path) == [(i, b"%d" % i) for i in range(10)]
+
+
+def test_memory_stays_within_the_bound_during_an_outage(tmp_path: Path) -> None:
+    """8 MB appended, nothing read, bound 256 KiB: the process holds about the bound
+    (buffer and read cache included), not the stream."""
+    import tracemalloc
+    j = Journal(tmp_path, max_bytes=256 * 1024, segment_bytes=64 * 1024, fsync="never")
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            j.append(os.urandom(4000))
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * 256 * 1024 + 256 * 1024, f"{held} bytes held"
+    assert j.pending() + j.stats.dropped_full == 2000
