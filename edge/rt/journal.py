@@ -350,6 +350,10 @@ class Journal:
             os.close(fd)
             raise
         self._fd = fd
+        if self._segments and self._segments[-1].path == path:
+            # Reopened after a failed truncate left nothing whole in it: one entry per
+            # file, or deleting the stale one later would delete the live file.
+            self._disk_bytes -= self._segments.pop().size
         self._segments.append(_Segment(first, path, 0, first))
 
     def _close_fd(self) -> None:

@@ -9,6 +9,7 @@ the rest of the journal.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ HEADER = struct.Struct("<IIQ")        # payload length, crc32(index + payload), 
 INDEX = struct.Struct("<Q")
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 SEGMENT_SUFFIX = ".seg"
+_ZERO_HEADER = bytes(HEADER.size)       # never valid: crc32 of index 0 is not 0
+_NONZERO = re.compile(rb"[^\x00]")
 
 
 def crc(index: int, payload: bytes) -> int:
@@ -64,6 +67,29 @@ def _valid_at(data: bytes, pos: int, min_index: int) -> tuple[int, int] | None:
     return index, end
 
 
+def _next_candidate(data: bytes, start: int, min_index: int) -> int:
+    """The first offset from `start` where a header could begin, cheaply: its index
+    field's upper five bytes must be those of `min_index` or the next 2**24 block (so a
+    resync finds records after up to 16 M lost ones), and a header of zeros is skipped
+    with the zero run it lies in."""
+    n = len(data)
+    while True:
+        hi = min_index >> 24
+        best = n
+        for block in (hi, hi + 1):
+            k = data.find(block.to_bytes(5, "little"), start + 11)
+            if k != -1:
+                best = min(best, k - 11)
+        if best + HEADER.size > n:
+            return n
+        if data[best:best + HEADER.size] != _ZERO_HEADER:
+            return best
+        nonzero = _NONZERO.search(data, best)
+        if nonzero is None:
+            return n
+        start = max(best + 1, nonzero.start() - HEADER.size + 1)
+
+
 def scan(data: bytes, min_index: int) -> ScanResult:
     """Every valid record of a segment's bytes, indexes strictly increasing from
     `min_index` on; what lies between or after them is reported as bad byte ranges (a
@@ -75,7 +101,7 @@ def scan(data: bytes, min_index: int) -> ScanResult:
         if hit is None:
             if bad_start is None:
                 bad_start = pos
-            pos += 1                      # resynchronise byte by byte on the next header
+            pos = _next_candidate(data, pos + 1, min_index)
             continue
         if bad_start is not None:
             out.bad_ranges.append((bad_start, pos))
