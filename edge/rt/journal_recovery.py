@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.rt.segments import SEGMENT_SUFFIX, format_ranges, merge_ranges, parse_segment_name, scan
+from edge.rt.segments import SEGMENT_SUFFIX, format_ranges, parse_segment_name, scan
 
 if TYPE_CHECKING:
     from edge.rt.journal import JournalStats
@@ -90,7 +90,10 @@ def _list(directory: Path, stats: JournalStats) -> list[tuple[int, Path]]:
         if name in _OWN_NAMES:
             continue
         if name.startswith(".") and name.endswith(".tmp"):
-            entry.unlink(missing_ok=True)      # an atomic write cut short: never the file
+            try:
+                entry.unlink(missing_ok=True)  # an atomic write cut short: never the file
+            except OSError:
+                pass
             continue
         first = parse_segment_name(name)
         if first is not None and entry.is_file():
@@ -112,7 +115,8 @@ def recover(directory: Path, stats: JournalStats) -> Recovered:
     """Scan `directory`; counters go to `stats`. Raises OSError when it cannot be listed."""
     out = Recovered()
     cursor, end_hint, known_gaps = _read_cursor(directory, stats)
-    present: list[tuple[int, int]] = []
+    quarantined_before = stats.quarantined_bytes
+    present: list[tuple[int, int]] = []     # runs of present indexes, in order
     min_index = 0
     listed = _list(directory, stats)
     for n, (first, path) in enumerate(listed):
@@ -138,14 +142,20 @@ def recover(directory: Path, stats: JournalStats) -> Recovered:
         if torn_tail:
             log.warning("journal %s: cut %d bytes of torn tail", path, len(data) - found.good_end)
             stats.torn_bytes_cut += len(data) - found.good_end
-            os.truncate(path, found.good_end)
             size = found.good_end
+            try:
+                os.truncate(path, size)
+            except OSError as exc:            # harmless: new records go to a new segment
+                log.info("journal %s: cannot truncate (%s)", path, exc.strerror or exc)
         elif bad:
             size = _rewrite_clean(directory, path, data, found, stats)
         out.segments.append((first, path, size, found.records[-1][0] + 1))
-        present += [(i, i) for i, _, _ in found.records]
+        for i, _, _ in found.records:
+            if present and present[-1][1] + 1 == i:
+                present[-1] = (present[-1][0], i)
+            else:
+                present.append((i, i))
         min_index = found.records[-1][0] + 1
-    present = merge_ranges(present)
     last_present = present[-1][1] + 1 if present else 0
     if cursor is None:                         # unknown: read again all that is left
         cursor = present[0][0] if present else 0
@@ -156,14 +166,16 @@ def recover(directory: Path, stats: JournalStats) -> Recovered:
     out.next_index = max(cursor, end_hint, last_present)
     out.gaps = _gaps(cursor, out.next_index, present)
     new = [g for g in out.gaps if not _covered(g, known_gaps)]
+    count = sum(b - a + 1 for a, b in new)
     if new:
         out.new_gaps = True
-        count = sum(b - a + 1 for a, b in new)
         stats.lost_records += count
         stats.lost_ranges = [list(g) for g in new[:100]]
-        log.warning("journal %s: %d records lost to corruption or deletion, indexes %s; "
-                    "corrupt bytes kept in %s/", directory, count, format_ranges(new),
-                    QUARANTINE)
+    set_aside = stats.quarantined_bytes - quarantined_before
+    if new or set_aside:                      # the one line that says what was lost
+        log.warning("journal %s: %d records lost to corruption or deletion%s; %d corrupt "
+                    "bytes kept in %s/", directory, count,
+                    f", indexes {format_ranges(new)}" if new else "", set_aside, QUARANTINE)
     return out
 
 
@@ -171,7 +183,7 @@ def _rewrite_clean(directory: Path, path: Path, data: bytes, found, stats: Journ
     """Keep the original in quarantine/, replace the segment with its valid records."""
     from edge.rt.journal import atomic_write
     stats.quarantined_bytes += found.bad_bytes
-    log.warning("journal %s: %d corrupt bytes in %d places; original kept in %s/",
+    log.info("journal %s: %d corrupt bytes in %d places; original kept in %s/",
                 path, found.bad_bytes, len(found.bad_ranges), QUARANTINE)
     clean = b"".join(data[offset:offset + length] for _, offset, length in found.records)
     if _quarantine(directory, path, stats, keep=True) is None:
