@@ -545,8 +545,7 @@ class Journal:
         """Write, fsync and persist the cursor. Never raises on I/O errors (what could
         not be written is counted and lost with the process)."""
         self._write(force=True)
-        if self.fsync_policy != "never":
-            self._sync(self._clock())
+        self._sync(self._clock())          # a clean stop is durable whatever the policy
         self._close_fd()
         self.save_cursor()
 
