@@ -53,7 +53,8 @@ def test_torn_tail_is_cut_and_counted(tmp_path: Path) -> None:
     assert [p for _, p in again.read(0, 100)] == [payload(i) for i in range(10)]
 
 
-def test_corrupt_record_cuts_from_there(tmp_path: Path) -> None:
+def test_corrupt_record_is_skipped_and_reported(tmp_path: Path) -> None:
+    """One bad record costs that record only: the scan resynchronises on record 6."""
     j = Journal(tmp_path, fsync="never")
     for _ in range(10):
         j.append(b"x" * 20)
@@ -63,8 +64,10 @@ def test_corrupt_record_cuts_from_there(tmp_path: Path) -> None:
     data[5 * 36 + 20] ^= 0xFF             # flip a payload byte of record 5 (16 B header + 20 B)
     seg.write_bytes(bytes(data))
     again = Journal(tmp_path)
-    assert [i for i, _ in again.read(0, 100)] == [0, 1, 2, 3, 4]
-    assert again.stats.torn_bytes_cut == 5 * 36
+    assert [i for i, _ in again.read(0, 100)] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    assert again.stats.lost_records == 1 and again.stats.lost_ranges == [[5, 5]]
+    assert again.stats.quarantined_bytes == 36 and again.stats.torn_bytes_cut == 0
+    assert (tmp_path / "quarantine" / seg.name).read_bytes() == bytes(data)
 
 
 def test_killed_mid_write_recovers_a_contiguous_prefix(tmp_path: Path) -> None:
