@@ -68,8 +68,12 @@ class RepeatFilter(logging.Filter):
 
 def configure(level: str) -> RepeatFilter:
     """The command line's logging: one-line records on stderr, repeats collapsed."""
+    root = logging.getLogger()
+    before = set(root.handlers)
     logging.basicConfig(level=level.upper(), format="edge: %(levelname)s: %(message)s")
     repeats = RepeatFilter()
-    for handler in logging.getLogger().handlers:
+    # only the handler made here: one a host program (or a test harness) installed keeps
+    # every record it is given
+    for handler in set(root.handlers) - before:
         handler.addFilter(repeats)
     return repeats
