@@ -157,7 +157,11 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
 
 
 def _split_url(url: str) -> tuple[str, int, bool]:
-    parts = urlsplit(url)
+    """(host, port, tls) of an mqtt:// or mqtts:// URL; raises ConfigError."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:      # a bracketed host that is not an IP address, or unclosed
+        raise ConfigError(f"MQTT URL is malformed ({exc}): {url!r}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ConfigError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
     if parts.username or parts.password:
