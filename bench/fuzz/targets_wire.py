@@ -103,6 +103,10 @@ _MODBUS_LAYOUTS = [
 ]
 
 
+class WrongAnswer(Exception):
+    """edge took values from an answer that is not one to its request."""
+
+
 def _modbus_target(transport: str) -> OneInput:
     from pymodbus.exceptions import ModbusException
 
@@ -114,6 +118,7 @@ def _modbus_target(transport: str) -> OneInput:
     # max_gap: each device is one block, so one answer serves one poll
     link = ModbusLink(transport, unit=1, timeout_s=0.5, serial_port="/dev/null", max_gap=16)
     sources = []
+    answered: dict = {}                       # device -> the last answer pymodbus gave edge
     for i, layout in enumerate(_MODBUS_LAYOUTS):
         channels = [ChannelConfig(name=f"c{i}_{j}", device=f"d{i}",
                                   source={"table": t, "address": a, "type": ty,
@@ -130,15 +135,30 @@ def _modbus_target(transport: str) -> OneInput:
         loop.run_until_complete(connect())
         sources.append((source, wire))
 
+        def remember(execute=source.conn.client.execute, name=source.name):
+            async def execute_and_remember(no_response_expected, request):
+                answered[name] = rsp = await execute(no_response_expected, request)
+                return rsp
+            return execute_and_remember
+        source.conn.client.execute = remember()
+
     async def poll(source) -> None:
         values, refused = await source.read()
+        if values:                           # edge took the answer's registers or bits
+            (block, request), = source._reads
+            if answered[source.name].function_code != request.function_code:
+                raise WrongAnswer(f"values taken from a function code "
+                                  f"{answered[source.name].function_code} answer to a "
+                                  f"function code {request.function_code} request")
         for ch in source.channels:          # what the sampler does: look at every value
             values.get(ch.name)
         len(values)
 
     def test_one_input(data: bytes) -> None:
         """Byte 0: which device; byte 1: where the answer splits into two reads of the
-        socket (0: one); the rest: the answer."""
+        socket (0: one); the rest: the answer. Values taken from an answer of another
+        function code than the request's (input registers for holding ones) are wrong
+        data published as good: WrongAnswer, a crash."""
         if len(data) < 2:
             return
         source, wire = sources[data[0] % len(sources)]

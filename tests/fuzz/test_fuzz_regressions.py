@@ -36,6 +36,10 @@ REGRESSIONS = [
     ("journal", "corrupt-first-segment-stuck", JOURNAL),  # read() empty with records pending
     ("journal", "stray-segment-name", JOURNAL),         # int() of a non-numeric segment name
     ("usage", "json-nested-5000", ACQUISITION),         # RecursionError in json.loads
+    # values of a Read Input Registers answer taken for a Read Holding Registers request
+    ("modbus_tcp", "input-registers-answer-to-holding-read", ACQUISITION),
+    ("modbus_rtu", "input-registers-answer-to-holding-read", ACQUISITION),
+    ("modbus_rtu", "coils-answer-to-discrete-read", ACQUISITION),    # found by the short run
 ]
 
 
