@@ -33,6 +33,7 @@ REGRESSIONS = [
     ("commands", "id-lone-surrogate", COMMANDS),        # UnicodeEncodeError packing the reply
     ("board", "nonprintable-char", CONFIG),             # yaml ReaderError escapes
     ("board", "billion-laughs-aliases", CONFIG),        # 9^9 nodes from 9 aliases: a hang
+    ("board", "unhashable-mapping-key", CONFIG),        # TypeError in _to_nodes (atheris)
     ("board", "yaml-nested-600", CONFIG),              # RecursionError in the composer
     ("journal", "corrupt-first-segment-stuck", JOURNAL),  # read() empty with records pending
     ("journal", "stray-segment-name", JOURNAL),         # int() of a non-numeric segment name
