@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "faults": "bench.broker_faults",
     "soak": "bench.soak",
     "mutation": "bench.mutation",
+    "fuzz": "bench.fuzz.bench",      # outside the product (bench/ may import edge, not back)
 }
 
 

@@ -292,6 +292,12 @@ class ModbusSource(Source):
                     refused.update((ch.name, "exception") for ch, _, _ in block.members)
                     answers.append(None)
                     continue
+                if rsp.function_code != request.function_code:
+                    # an answer to another request (a reply crossed on a line, a confused
+                    # device): its registers are not the ones asked for, never publish them
+                    raise DeviceCommError(self.name, "corrupt",
+                                          f"answer of function code {rsp.function_code} to "
+                                          f"a function code {request.function_code} request")
                 data = rsp.bits if block.bits else rsp.registers
                 if len(data) < block.count:
                     raise DeviceCommError(self.name, "corrupt",

@@ -1,0 +1,61 @@
+"""Every crash or hang a fuzz run found, replayed through the same target function: the
+input must be handled (the entry point's documented error at most) within the hang limit.
+
+The inputs are in tests/fuzz/crashes/<target>/<what>. Those whose fix belongs to another
+area of issue 12 are strict xfails until that fix lands (then the mark must go).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.fuzz.harness import Runner
+
+CRASHES = Path(__file__).resolve().parent / "crashes"
+
+
+def _owned(owner: str):
+    return pytest.mark.xfail(strict=True, reason=f"fixed by {owner} in issue 12")
+
+
+JOURNAL, COMMANDS = _owned("journal (h1)"), _owned("commands/bridge (h2)")
+CONFIG, ACQUISITION = _owned("config (h4)"), _owned("acquisition (h5)")
+
+# (target, file in crashes/<target>/, marks): what the fuzzer (or the issue) found
+REGRESSIONS = [
+    ("mqtt_url", "unclosed-ipv6-bracket", ()),          # ValueError from urlsplit
+    ("mqtt_url", "bracketed-non-ip-host", ()),          # ValueError from ipaddress
+    ("mqtt_url", "bracketed-ipvfuture", ()),            # ValueError: IPvFuture address
+    ("commands", "id-int-beyond-64-bits", COMMANDS),    # OverflowError packing the reply
+    ("commands", "json-nested-6000", COMMANDS),         # RecursionError in json.loads
+    ("commands", "id-lone-surrogate", COMMANDS),        # UnicodeEncodeError packing the reply
+    ("board", "nonprintable-char", CONFIG),             # yaml ReaderError escapes
+    ("board", "billion-laughs-aliases", CONFIG),        # 9^9 nodes from 9 aliases: a hang
+    ("board", "unhashable-mapping-key", CONFIG),        # TypeError in _to_nodes (atheris)
+    ("board", "yaml-nested-600", CONFIG),              # RecursionError in the composer
+    ("journal", "corrupt-first-segment-stuck", JOURNAL),  # read() empty with records pending
+    ("journal", "stray-segment-name", JOURNAL),         # int() of a non-numeric segment name
+    ("usage", "json-nested-5000", ACQUISITION),         # RecursionError in json.loads
+    # values of a Read Input Registers answer taken for a Read Holding Registers request
+    ("modbus_tcp", "input-registers-answer-to-holding-read", ACQUISITION),
+    ("modbus_rtu", "input-registers-answer-to-holding-read", ACQUISITION),
+    ("modbus_rtu", "coils-answer-to-discrete-read", ACQUISITION),    # found by the short run
+]
+
+
+@pytest.mark.parametrize("target,name", [
+    pytest.param(t, n, marks=m, id=f"{t}-{n}") for t, n, m in REGRESSIONS])
+def test_saved_input_is_handled(target, name, fuzz_target, quiet_logs):
+    data = (CRASHES / target / name).read_bytes()
+    outcome = Runner(target, fuzz_target(target), hang_s=1.0).run([data])
+    assert outcome.executed == 1
+    found = "; ".join(f"{f.kind}: {f.summary}" for f in outcome.findings.values())
+    assert (outcome.crashes, outcome.hangs) == (0, 0), found
+
+
+def test_every_saved_input_is_replayed():
+    """A crash input saved without a line in REGRESSIONS would never be replayed."""
+    saved = {(p.parent.name, p.name) for p in CRASHES.glob("*/*") if p.is_file()}
+    assert saved == {(t, n) for t, n, _ in REGRESSIONS}
