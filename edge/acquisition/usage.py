@@ -38,6 +38,9 @@ class UsageCounters:
                 "power_cycles": self.power_cycles, "generation": self.generation}
 
 
+MAX_FILE_BYTES = 4096
+
+
 def _encode(c: UsageCounters) -> bytes:
     body = {"format": FORMAT, "running_s": c.running_s, "power_cycles": c.power_cycles,
             "generation": c.generation}
@@ -48,7 +51,14 @@ def _encode(c: UsageCounters) -> bytes:
 
 def _decode(raw: bytes) -> UsageCounters:
     """Parse and verify; raises ValueError when the file is not a whole, valid record."""
-    doc = json.loads(raw)
+    if len(raw) > MAX_FILE_BYTES:       # a few hundred bytes when edge wrote it
+        raise ValueError(f"{len(raw)} bytes, more than a counter file holds")
+    try:
+        doc = json.loads(raw)
+    except RecursionError:              # nested past what json can parse: not our record
+        raise ValueError("nested too deep to be a counter record") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("body"), dict):
+        raise ValueError("not a counter record")
     body = doc["body"]
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"))
     if hashlib.sha256(canon.encode()).hexdigest() != doc["sha256"]:

@@ -1,8 +1,7 @@
 """Every crash or hang a fuzz run found, replayed through the same target function: the
 input must be handled (the entry point's documented error at most) within the hang limit.
 
-The inputs are in tests/fuzz/crashes/<target>/<what>. Those whose fix belongs to another
-area of issue 12 are strict xfails until that fix lands (then the mark must go).
+The inputs are in tests/fuzz/crashes/<target>/<what>.
 """
 
 from __future__ import annotations
@@ -16,32 +15,25 @@ from bench.fuzz.harness import Runner
 CRASHES = Path(__file__).resolve().parent / "crashes"
 
 
-def _owned(owner: str):
-    return pytest.mark.xfail(strict=True, reason=f"fixed by {owner} in issue 12")
-
-
-JOURNAL, COMMANDS = _owned("journal (h1)"), _owned("commands/bridge (h2)")
-CONFIG, ACQUISITION = _owned("config (h4)"), _owned("acquisition (h5)")
-
 # (target, file in crashes/<target>/, marks): what the fuzzer (or the issue) found
 REGRESSIONS = [
     ("mqtt_url", "unclosed-ipv6-bracket", ()),          # ValueError from urlsplit
     ("mqtt_url", "bracketed-non-ip-host", ()),          # ValueError from ipaddress
     ("mqtt_url", "bracketed-ipvfuture", ()),            # ValueError: IPvFuture address
-    ("commands", "id-int-beyond-64-bits", COMMANDS),    # OverflowError packing the reply
-    ("commands", "json-nested-6000", COMMANDS),         # RecursionError in json.loads
-    ("commands", "id-lone-surrogate", COMMANDS),        # UnicodeEncodeError packing the reply
-    ("board", "nonprintable-char", CONFIG),             # yaml ReaderError escapes
-    ("board", "billion-laughs-aliases", CONFIG),        # 9^9 nodes from 9 aliases: a hang
-    ("board", "unhashable-mapping-key", CONFIG),        # TypeError in _to_nodes (atheris)
-    ("board", "yaml-nested-600", CONFIG),              # RecursionError in the composer
-    ("journal", "corrupt-first-segment-stuck", JOURNAL),  # read() empty with records pending
-    ("journal", "stray-segment-name", JOURNAL),         # int() of a non-numeric segment name
-    ("usage", "json-nested-5000", ACQUISITION),         # RecursionError in json.loads
+    ("commands", "id-int-beyond-64-bits", ()),    # OverflowError packing the reply
+    ("commands", "json-nested-6000", ()),         # RecursionError in json.loads
+    ("commands", "id-lone-surrogate", ()),        # UnicodeEncodeError packing the reply
+    ("board", "nonprintable-char", ()),             # yaml ReaderError escapes
+    ("board", "billion-laughs-aliases", ()),        # 9^9 nodes from 9 aliases: a hang
+    ("board", "unhashable-mapping-key", ()),        # TypeError in _to_nodes (atheris)
+    ("board", "yaml-nested-600", ()),              # RecursionError in the composer
+    ("journal", "corrupt-first-segment-stuck", ()),  # read() empty with records pending
+    ("journal", "stray-segment-name", ()),         # int() of a non-numeric segment name
+    ("usage", "json-nested-5000", ()),         # RecursionError in json.loads
     # values of a Read Input Registers answer taken for a Read Holding Registers request
-    ("modbus_tcp", "input-registers-answer-to-holding-read", ACQUISITION),
-    ("modbus_rtu", "input-registers-answer-to-holding-read", ACQUISITION),
-    ("modbus_rtu", "coils-answer-to-discrete-read", ACQUISITION),    # found by the short run
+    ("modbus_tcp", "input-registers-answer-to-holding-read", ()),
+    ("modbus_rtu", "input-registers-answer-to-holding-read", ()),
+    ("modbus_rtu", "coils-answer-to-discrete-read", ()),    # found by the short run
 ]
 
 

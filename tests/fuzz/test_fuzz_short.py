@@ -16,17 +16,8 @@ from bench.fuzz.mutate import inputs
 INPUTS = 2000
 FEWER = {"board": 400, "journal": 1000}     # a few ms per input: keep the run short
 
-MODBUS_FC = ("fixed by acquisition (h5) in issue 12: values are taken from an answer whose "
-             "function code is not the request's (input registers for holding ones)")
-# targets on which the short run meets a known defect of another area of issue 12
-KNOWN = {
-    "board": "fixed by config (h4) in issue 12: a non-printable character escapes "
-             "yaml as ReaderError",
-    "journal": "fixed by journal (h1) in issue 12: read() returns nothing while records "
-               "are pending after a corrupt segment; a stray segment name raises ValueError",
-    "modbus_tcp": MODBUS_FC,
-    "modbus_rtu": MODBUS_FC,
-}
+# targets on which the short run meets a known defect not yet fixed: name -> reason
+KNOWN: dict[str, str] = {}
 
 
 def _param(name: str):
