@@ -441,6 +441,29 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
         assert np.abs(tail["q"][-1, :N] - tail["q_cmd"][-1, :N]).max() < 1e-3
 
 
+@pytest.mark.parametrize("axis", range(N))
+def test_a_stop_while_one_joint_moves_alone_is_a_ramp_within_its_limits(axis):
+    """Each joint alone: the stop ramp is computed from that joint's own velocity and
+    deceleration limit (a joint left out would make the others' "standing still" a
+    jump to zero)."""
+    rig = SafetyRig(cfg=NO_OBSERVER, estop_category=2)
+    target = HOME.copy()
+    target[axis] += 1.0
+    rig.move(target)
+    rig.run(250)
+    rig.estop(True)
+    s = rig.run(800)
+    v0 = s["qd_cmd"][0, :N].copy()
+    assert abs(v0[axis]) > 0.3 and np.all(np.delete(v0, axis) == 0)
+    qd = s["qd_cmd"][1:, :N]
+    acc = np.diff(np.vstack([v0, qd]), axis=0) / 1e-3
+    assert np.all(np.abs(acc) <= np.array(CFG.a_stop) * (1 + 1e-9))
+    speed = np.abs(qd[:, axis])
+    stopped = int(np.argmax(speed == 0))
+    assert speed[stopped] == 0 and stopped >= abs(v0[axis]) / CFG.a_stop[axis] / 1e-3 - 1
+    assert stopped <= math.ceil(_stop_time(CFG, v0) / 1e-3) + 1
+
+
 def test_reset_refused_while_estop_pressed_then_motion_resumes():
     rig = _moving_rig(1)
     rig.estop(True)
