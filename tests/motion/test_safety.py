@@ -414,6 +414,7 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     rig.estop(True)
     s = rig.run(1501)
     v0 = s["qd_cmd"][0, :N].copy()      # the last command before the stop latched
+    s_q0 = s["q_cmd"][0, :N].copy()
     s = s[1:]
     assert s["fault_code"][0] == 256 and np.abs(v0).max() > 0.5
     qd = s["qd_cmd"][:, :N]
@@ -432,6 +433,15 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     unit = v0 / np.linalg.norm(v0)
     par = qd[:stopped] @ unit
     np.testing.assert_allclose(qd[:stopped], np.outer(par, unit), atol=1e-9)
+    # positions integrate those velocities (each step between the velocities at its
+    # ends), and a symmetric ramp from v0 over t_stop travels v0 * t_stop / 2
+    # (up to standstill: category 1 then holds where the arm measures)
+    q = np.vstack([s_q0, s["q_cmd"][:stopped + 1, :N]])
+    v = np.vstack([v0, qd[:stopped + 1]])
+    step = np.diff(q, axis=0) / 1e-3
+    lo, hi = np.minimum(v[:-1], v[1:]), np.maximum(v[:-1], v[1:])
+    assert np.all(step >= lo - 1e-9) and np.all(step <= hi + 1e-9)
+    np.testing.assert_allclose(q[-1], s_q0 + v0 * t_stop / 2, atol=1e-9)
     tail = s[stopped + 5:]
     if category == 1:                                    # power removed once stopped
         assert np.all(tail["stop_category"] == 0)

@@ -266,3 +266,30 @@ def test_a_long_virtual_step_keeps_the_latest_records():
     ex.step(50_000)
     assert list(ex.history(3)["tick"]) == [49_997, 49_998, 49_999]
     assert cycle.stats().state_drops == 0
+
+
+def test_an_outside_publication_is_delivered_at_the_next_tick_with_no_task_due():
+    """Published between steps (a bridge, a console): subscribers get it at the next tick
+    boundary even when no task is released for a long while."""
+    cycle, ex, _ = make()
+    ex.add_task(LetTask("rare", lambda ctx: None, period_ticks=50))
+    got = []
+    ex.bus.subscribe("ext/#", callback=got.append)
+    ex.step(10)
+    msg = ex.bus.publish("ext/cmd", {"x": 1})
+    ex.step(20)                                     # the next release is at tick 50
+    assert got == [msg] and ex.bus.tick == 10
+
+
+def test_stepping_virtual_time_while_running_in_real_time_is_refused():
+    cycle, ex, _ = make(priority=0, busy_tail_ns=0)
+    refused = []
+
+    def body(ctx):
+        with pytest.raises(SchedulingError, match="virtual time"):
+            ex.step(1)
+        refused.append(ctx.tick)
+
+    ex.add_task(LetTask("stepper", body, period_ticks=1000))
+    asyncio.run(ex.run(duration_s=0.05))
+    assert refused == [0]
