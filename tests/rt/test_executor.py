@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import os
 import time
 
 import numpy as np
@@ -293,3 +294,52 @@ def test_stepping_virtual_time_while_running_in_real_time_is_refused():
     ex.add_task(LetTask("stepper", body, period_ticks=1000))
     asyncio.run(ex.run(duration_s=0.05))
     assert refused == [0]
+
+
+@pytest.mark.parametrize("kick_every", [0, 10])
+def test_the_executor_feeds_the_watchdog_only_when_asked(kick_every):
+    cycle, _, sp = make(watchdog_ticks=50)
+    ex = Executor(cycle, Bus(), kick_every_ticks=kick_every)
+    frames = collect(ex, every=10)
+    ex.add_task(LetTask("idle", lambda ctx: None, period_ticks=7))
+    ex.step(200)
+    s = np.concatenate(frames)
+    if kick_every:
+        assert np.all(s["stop_category"] == NO_STOP)
+    else:                                           # nobody kicks: tick 51 stops
+        k = int(np.argmax(s["stop_category"] != NO_STOP))
+        assert (s["tick"][k], s["stop_category"][k], s["fault_code"][k]) == (51, 1, 257)
+
+
+def _cycle_without_eventfd():
+    """A cycle made while no file descriptor is free: eventfd() fails, as it does when a
+    process has used up its descriptors, and the executor has to poll."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.dup(0)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        made = make(priority=0, busy_tail_ns=0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return made
+
+
+def test_without_an_eventfd_the_executor_polls_and_keeps_let():
+    cycle, ex, sp = _cycle_without_eventfd()
+    assert cycle.wake_fd == -1
+    frames = collect(ex, every=10)
+    released = []
+
+    def mover(ctx):
+        released.append(ctx.tick)
+        ctx.command(sp, SETPOINT_TARGET, [0.5, 0.5])
+
+    ex.add_task(LetTask("mover", mover, period_ticks=100, offset_ticks=20, deadline_ticks=40))
+    asyncio.run(asyncio.wait_for(ex.run(duration_s=0.2), 10))
+    s = np.concatenate(frames)
+    assert released == [20, 120] and ex.deadline_misses == 0
+    assert list(s["tick"]) == list(range(200))          # ran its duration, then stopped
+    assert np.nonzero(s["qd_cmd"][:, 0])[0][0] == 60    # outputs exactly at r + D
