@@ -343,3 +343,30 @@ def test_without_an_eventfd_the_executor_polls_and_keeps_let():
     assert released == [20, 120] and ex.deadline_misses == 0
     assert list(s["tick"]) == list(range(200))          # ran its duration, then stopped
     assert np.nonzero(s["qd_cmd"][:, 0])[0][0] == 60    # outputs exactly at r + D
+
+
+@pytest.mark.parametrize("category", [0, 1, 2])
+def test_a_task_requests_a_stop_of_its_category_at_release_plus_deadline(category):
+    cycle, ex, _ = make()
+    frames = collect(ex, every=10)
+    ex.add_task(LetTask("asker", lambda ctx: ctx.request_stop(category) if ctx.tick == 10
+                        else None, period_ticks=10, deadline_ticks=5))
+    ex.step(40)
+    s = np.concatenate(frames)
+    k = int(np.argmax(s["stop_category"] != NO_STOP))
+    assert (s["tick"][k], s["stop_category"][k], s["fault_code"][k]) == (15, category, 259)
+
+
+@pytest.mark.parametrize("category", [-1, 3])
+def test_a_stop_category_outside_0_to_2_is_refused(category):
+    cycle, ex, _ = make()
+    refused = []
+
+    def asker(ctx):
+        with pytest.raises(SchedulingError, match="0, 1 or 2"):
+            ctx.request_stop(category)
+        refused.append(ctx.tick)
+
+    ex.add_task(LetTask("asker", asker, period_ticks=10))
+    ex.step(1)
+    assert refused == [0]
