@@ -242,3 +242,19 @@ def test_the_observer_cannot_be_added_or_removed_or_made_invalid_at_run_time():
     with pytest.raises(ConfigError, match="observer refused"):
         rig.monitor.reconfigure(dataclasses.replace(BASE, observer=broken))
     assert rig.monitor.config_state() == "none"
+
+
+def test_an_observer_restarted_while_the_arm_moves_starts_from_its_momentum():
+    """A reset request restarts the observer; restarted in the middle of a fast move it
+    must take the momentum it finds as its start (no push: the residual stays near 0
+    and nothing trips)."""
+    rig = SafetyRig(cfg=frictionless(), viscous=[0.0] * N, coulomb=[0.0] * N,
+                    torque_limit=[1e4] * N)
+    rig.move(HOME + np.array([2.0, -1.2, 1.6, 2.0, -2.0, 2.0]))
+    rig.run(150)
+    rig.reset()
+    s = rig.run(20)
+    assert np.abs(s["qd"][-1, :N]).max() > 0.2                 # still moving
+    assert rig.monitor.observer_status()["active"] == 1
+    assert np.abs(rig.monitor.observer_status()["residual"]).max() < 0.5
+    assert set(s["fault_code"]) == {0} and np.all(s["stop_category"] == NO_STOP)
