@@ -765,3 +765,33 @@ def test_runtime_reports_checksum_and_publishes_faults_on_the_bus():
     assert faults[0]["category"] == CFG.estop_category
     summary = rt.summary()["safety"]
     assert summary["checksum"] == CFG.checksum and summary["faults"] == ["estop"]
+
+
+def _board_with(replace_from: str, replace_to: str, safety_text: str):
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    assert replace_from in head
+    return parse_board(head.replace(replace_from, replace_to) + "\nsafety:\n" + safety_text,
+                       "variant.yaml")
+
+
+def test_a_drive_without_torque_limit_needs_the_safety_torque():
+    no_limit = ("    torque_limit: [150.0, 150.0, 150.0, 28.0, 28.0, 28.0]\n", "")
+    with pytest.raises(ConfigError) as exc:
+        _board_with(*no_limit, "  wall_margin: 0.01\n")
+    assert exc.value.field == "safety.joints.torque" and "torque limit" in exc.value.message
+    ok = _board_with(*no_limit, "  joints: {torque: [100, 100, 100, 20, 20, 20]}\n")
+    assert ok.sections["safety"].tau_max == [100.0, 100.0, 100.0, 20.0, 20.0, 20.0]
+
+
+def test_the_spheres_section_sets_count_and_radii():
+    """By hand: the links with a frame offset (links 2..6 here, each with a nonzero a or
+    d) get per_link spheres each, plus one at the tool."""
+    moving = sum(1 for i, lk in enumerate(ARM.links, start=1)
+                 if i > 1 and math.hypot(lk.a, lk.d) > 1e-9)
+    cfg = _board_with("\n", "\n", "  spheres: {per_link: 1, link_radius: 0.04, "
+                      "tool_radius: 0.02}\n").sections["safety"]
+    assert len(cfg.spheres) == moving + 1
+    assert [s.radius for s in cfg.spheres] == [0.04] * moving + [0.02]
+    default = _board_with("\n", "\n", "  wall_margin: 0.01\n").sections["safety"]
+    assert len(default.spheres) == 3 * moving + 1
+    assert {s.radius for s in default.spheres[:-1]} == {0.05} and default.spheres[-1].radius == 0.03
