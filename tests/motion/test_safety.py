@@ -795,3 +795,24 @@ def test_the_spheres_section_sets_count_and_radii():
     default = _board_with("\n", "\n", "  wall_margin: 0.01\n").sections["safety"]
     assert len(default.spheres) == 3 * moving + 1
     assert {s.radius for s in default.spheres[:-1]} == {0.05} and default.spheres[-1].radius == 0.03
+
+
+@pytest.mark.parametrize("missing", ["contact_threshold", "collision_threshold"])
+def test_an_observer_without_its_thresholds_is_refused_by_name(missing):
+    others = {"contact_threshold": "[8, 8, 6, 3, 3, 3]",
+              "collision_threshold": "[20, 20, 15, 6, 6, 6]"}
+    body = "".join(f"    {k}: {v}\n" for k, v in others.items() if k != missing)
+    with pytest.raises(ConfigError) as exc:
+        _board_with("\n", "\n", "  observer:\n    gain: 200\n" + body)
+    assert exc.value.field == f"safety.observer.{missing}" and "missing" in exc.value.message
+
+
+def test_the_checksum_does_not_tell_minus_zero_from_zero():
+    """-0.0 == 0.0: the same configuration written either way has one checksum."""
+    plane = dataclasses.replace(CFG.walls[0], offset=0.0, normal=(0.0, 0.0, 1.0))
+    minus = dataclasses.replace(CFG.walls[0], offset=-0.0, normal=(-0.0, 0.0, 1.0))
+    a = dataclasses.replace(CFG, walls=[plane])
+    b = dataclasses.replace(CFG, walls=[minus])
+    assert a.checksum == b.checksum
+    assert dataclasses.replace(CFG, walls=[dataclasses.replace(plane, offset=1e-12)]).checksum \
+        != a.checksum
