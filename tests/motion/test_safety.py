@@ -816,3 +816,15 @@ def test_the_checksum_does_not_tell_minus_zero_from_zero():
     assert a.checksum == b.checksum
     assert dataclasses.replace(CFG, walls=[dataclasses.replace(plane, offset=1e-12)]).checksum \
         != a.checksum
+
+
+@pytest.mark.parametrize(("frame", "ok"), [(0, True), (N, True), (N + 1, True), (N + 2, False)])
+def test_extra_spheres_on_frames_0_to_the_tool(frame, ok):
+    text = f"  spheres: {{extra: [{{frame: {frame}, center: [0, 0, 0.05], radius: 0.04}}]}}\n"
+    if ok:
+        cfg = _board_with("\n", "\n", text).sections["safety"]
+        assert (cfg.spheres[-1].frame, cfg.spheres[-1].center) == (frame, (0.0, 0.0, 0.05))
+    else:
+        with pytest.raises(ConfigError) as exc:
+            _board_with("\n", "\n", text)
+        assert exc.value.field == "safety.spheres.extra[0].frame"
