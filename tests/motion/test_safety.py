@@ -828,3 +828,16 @@ def test_extra_spheres_on_frames_0_to_the_tool(frame, ok):
         with pytest.raises(ConfigError) as exc:
             _board_with("\n", "\n", text)
         assert exc.value.field == "safety.spheres.extra[0].frame"
+
+
+def test_the_reported_speed_scale_is_commanded_over_requested():
+    """Velocity-limited mid-move: the status gives the share of the requested speed that
+    is commanded (the setpoint asks up to its own limit, the monitor allows 0.3 rad/s)."""
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], v_max=[0.3] * N, velocity_tolerance=1.0)
+    rig = SafetyRig(cfg=cfg)
+    rig.move(HOME + 0.8)
+    s = rig.run(400)
+    st_ = rig.monitor.status()
+    assert set(s["fault_code"]) == {0} and st_["limiting"] == 1
+    assert np.abs(s["qd_cmd"][-1, :N]).max() == pytest.approx(0.3, rel=1e-9)
+    assert 0.05 < st_["speed_scale"] < 0.9
