@@ -841,3 +841,10 @@ def test_the_reported_speed_scale_is_commanded_over_requested():
     assert set(s["fault_code"]) == {0} and st_["limiting"] == 1
     assert np.abs(s["qd_cmd"][-1, :N]).max() == pytest.approx(0.3, rel=1e-9)
     assert 0.05 < st_["speed_scale"] < 0.9
+
+
+def test_a_monitor_not_yet_in_a_cycle_has_no_command_index():
+    monitor = SafetyMonitor(ARM, NO_OBSERVER)
+    with pytest.raises(NativeError, match="not in a cycle"):
+        _ = monitor.index
+    assert SafetyRig(cfg=NO_OBSERVER).monitor.index == 2     # after the drive and setpoint
