@@ -13,11 +13,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.config import load_board
-from edge.errors import ConfigError
+from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
 from edge.motion.bench_safety import SafetyRig
 from edge.motion.safety import SAFETY_CMD_ENABLE
+from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.native import NO_STOP
 
 BOARD = load_board("sim_arm")
@@ -242,3 +243,45 @@ def test_the_observer_cannot_be_added_or_removed_or_made_invalid_at_run_time():
     with pytest.raises(ConfigError, match="observer refused"):
         rig.monitor.reconfigure(dataclasses.replace(BASE, observer=broken))
     assert rig.monitor.config_state() == "none"
+
+
+def test_an_observer_restarted_while_the_arm_moves_starts_from_its_momentum():
+    """A reset request restarts the observer; restarted in the middle of a fast move it
+    must take the momentum it finds as its start (no push: the residual stays near 0
+    and nothing trips)."""
+    rig = SafetyRig(cfg=frictionless(), viscous=[0.0] * N, coulomb=[0.0] * N,
+                    torque_limit=[1e4] * N)
+    rig.move(HOME + np.array([2.0, -1.2, 1.6, 2.0, -2.0, 2.0]))
+    rig.run(150)
+    rig.reset()
+    s = rig.run(20)
+    assert np.abs(s["qd"][-1, :N]).max() > 0.2                 # still moving
+    assert rig.monitor.observer_status()["active"] == 1
+    assert np.abs(rig.monitor.observer_status()["residual"]).max() < 0.5
+    assert set(s["fault_code"]) == {0} and np.all(s["stop_category"] == NO_STOP)
+
+
+@pytest.mark.parametrize("change", [
+    {"category": 3}, {"category": -1}, {"gain": 0.0}, {"contact_threshold": 0.0},
+    {"collision_threshold": "below contact"}, {"viscous": -0.1}, {"coulomb": -0.1},
+    {"coulomb_velocity": 0.0}, {"gain": math.nan}, {"collision_threshold": math.inf},
+])
+def test_the_native_observer_refuses_an_invalid_configuration(change):
+    (name, value), = change.items()
+    if name == "coulomb_velocity" or name == "category":
+        obs = dataclasses.replace(OBS, **{name: value})
+    else:
+        if value == "below contact":
+            value = OBS.contact_threshold[2] * 0.99
+        values = list(getattr(OBS, name))
+        values[2] = value
+        obs = dataclasses.replace(OBS, **{name: values})
+    with pytest.raises(NativeError, match="refused"):
+        SafetyMonitor(ARM, dataclasses.replace(CFG, observer=obs))
+
+
+def test_the_native_observer_takes_its_boundary_values():
+    """Category 0 and 2, collision threshold equal to the contact threshold."""
+    for obs in (dataclasses.replace(OBS, category=0), dataclasses.replace(OBS, category=2),
+                dataclasses.replace(OBS, collision_threshold=list(OBS.contact_threshold))):
+        SafetyMonitor(ARM, dataclasses.replace(CFG, observer=obs))

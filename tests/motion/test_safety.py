@@ -414,6 +414,7 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     rig.estop(True)
     s = rig.run(1501)
     v0 = s["qd_cmd"][0, :N].copy()      # the last command before the stop latched
+    s_q0 = s["q_cmd"][0, :N].copy()
     s = s[1:]
     assert s["fault_code"][0] == 256 and np.abs(v0).max() > 0.5
     qd = s["qd_cmd"][:, :N]
@@ -432,6 +433,15 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     unit = v0 / np.linalg.norm(v0)
     par = qd[:stopped] @ unit
     np.testing.assert_allclose(qd[:stopped], np.outer(par, unit), atol=1e-9)
+    # positions integrate those velocities (each step between the velocities at its
+    # ends), and a symmetric ramp from v0 over t_stop travels v0 * t_stop / 2
+    # (up to standstill: category 1 then holds where the arm measures)
+    q = np.vstack([s_q0, s["q_cmd"][:stopped + 1, :N]])
+    v = np.vstack([v0, qd[:stopped + 1]])
+    step = np.diff(q, axis=0) / 1e-3
+    lo, hi = np.minimum(v[:-1], v[1:]), np.maximum(v[:-1], v[1:])
+    assert np.all(step >= lo - 1e-9) and np.all(step <= hi + 1e-9)
+    np.testing.assert_allclose(q[-1], s_q0 + v0 * t_stop / 2, atol=1e-9)
     tail = s[stopped + 5:]
     if category == 1:                                    # power removed once stopped
         assert np.all(tail["stop_category"] == 0)
@@ -439,6 +449,29 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     else:                                                # power kept, holding position
         assert np.all(tail["stop_category"] == 2)
         assert np.abs(tail["q"][-1, :N] - tail["q_cmd"][-1, :N]).max() < 1e-3
+
+
+@pytest.mark.parametrize("axis", range(N))
+def test_a_stop_while_one_joint_moves_alone_is_a_ramp_within_its_limits(axis):
+    """Each joint alone: the stop ramp is computed from that joint's own velocity and
+    deceleration limit (a joint left out would make the others' "standing still" a
+    jump to zero)."""
+    rig = SafetyRig(cfg=NO_OBSERVER, estop_category=2)
+    target = HOME.copy()
+    target[axis] += 1.0
+    rig.move(target)
+    rig.run(250)
+    rig.estop(True)
+    s = rig.run(800)
+    v0 = s["qd_cmd"][0, :N].copy()
+    assert abs(v0[axis]) > 0.3 and np.all(np.delete(v0, axis) == 0)
+    qd = s["qd_cmd"][1:, :N]
+    acc = np.diff(np.vstack([v0, qd]), axis=0) / 1e-3
+    assert np.all(np.abs(acc) <= np.array(CFG.a_stop) * (1 + 1e-9))
+    speed = np.abs(qd[:, axis])
+    stopped = int(np.argmax(speed == 0))
+    assert speed[stopped] == 0 and stopped >= abs(v0[axis]) / CFG.a_stop[axis] / 1e-3 - 1
+    assert stopped <= math.ceil(_stop_time(CFG, v0) / 1e-3) + 1
 
 
 def test_reset_refused_while_estop_pressed_then_motion_resumes():
@@ -732,3 +765,86 @@ def test_runtime_reports_checksum_and_publishes_faults_on_the_bus():
     assert faults[0]["category"] == CFG.estop_category
     summary = rt.summary()["safety"]
     assert summary["checksum"] == CFG.checksum and summary["faults"] == ["estop"]
+
+
+def _board_with(replace_from: str, replace_to: str, safety_text: str):
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    assert replace_from in head
+    return parse_board(head.replace(replace_from, replace_to) + "\nsafety:\n" + safety_text,
+                       "variant.yaml")
+
+
+def test_a_drive_without_torque_limit_needs_the_safety_torque():
+    no_limit = ("    torque_limit: [150.0, 150.0, 150.0, 28.0, 28.0, 28.0]\n", "")
+    with pytest.raises(ConfigError) as exc:
+        _board_with(*no_limit, "  wall_margin: 0.01\n")
+    assert exc.value.field == "safety.joints.torque" and "torque limit" in exc.value.message
+    ok = _board_with(*no_limit, "  joints: {torque: [100, 100, 100, 20, 20, 20]}\n")
+    assert ok.sections["safety"].tau_max == [100.0, 100.0, 100.0, 20.0, 20.0, 20.0]
+
+
+def test_the_spheres_section_sets_count_and_radii():
+    """By hand: the links with a frame offset (links 2..6 here, each with a nonzero a or
+    d) get per_link spheres each, plus one at the tool."""
+    moving = sum(1 for i, lk in enumerate(ARM.links, start=1)
+                 if i > 1 and math.hypot(lk.a, lk.d) > 1e-9)
+    cfg = _board_with("\n", "\n", "  spheres: {per_link: 1, link_radius: 0.04, "
+                      "tool_radius: 0.02}\n").sections["safety"]
+    assert len(cfg.spheres) == moving + 1
+    assert [s.radius for s in cfg.spheres] == [0.04] * moving + [0.02]
+    default = _board_with("\n", "\n", "  wall_margin: 0.01\n").sections["safety"]
+    assert len(default.spheres) == 3 * moving + 1
+    assert {s.radius for s in default.spheres[:-1]} == {0.05} and default.spheres[-1].radius == 0.03
+
+
+@pytest.mark.parametrize("missing", ["contact_threshold", "collision_threshold"])
+def test_an_observer_without_its_thresholds_is_refused_by_name(missing):
+    others = {"contact_threshold": "[8, 8, 6, 3, 3, 3]",
+              "collision_threshold": "[20, 20, 15, 6, 6, 6]"}
+    body = "".join(f"    {k}: {v}\n" for k, v in others.items() if k != missing)
+    with pytest.raises(ConfigError) as exc:
+        _board_with("\n", "\n", "  observer:\n    gain: 200\n" + body)
+    assert exc.value.field == f"safety.observer.{missing}" and "missing" in exc.value.message
+
+
+def test_the_checksum_does_not_tell_minus_zero_from_zero():
+    """-0.0 == 0.0: the same configuration written either way has one checksum."""
+    plane = dataclasses.replace(CFG.walls[0], offset=0.0, normal=(0.0, 0.0, 1.0))
+    minus = dataclasses.replace(CFG.walls[0], offset=-0.0, normal=(-0.0, 0.0, 1.0))
+    a = dataclasses.replace(CFG, walls=[plane])
+    b = dataclasses.replace(CFG, walls=[minus])
+    assert a.checksum == b.checksum
+    assert dataclasses.replace(CFG, walls=[dataclasses.replace(plane, offset=1e-12)]).checksum \
+        != a.checksum
+
+
+@pytest.mark.parametrize(("frame", "ok"), [(0, True), (N, True), (N + 1, True), (N + 2, False)])
+def test_extra_spheres_on_frames_0_to_the_tool(frame, ok):
+    text = f"  spheres: {{extra: [{{frame: {frame}, center: [0, 0, 0.05], radius: 0.04}}]}}\n"
+    if ok:
+        cfg = _board_with("\n", "\n", text).sections["safety"]
+        assert (cfg.spheres[-1].frame, cfg.spheres[-1].center) == (frame, (0.0, 0.0, 0.05))
+    else:
+        with pytest.raises(ConfigError) as exc:
+            _board_with("\n", "\n", text)
+        assert exc.value.field == "safety.spheres.extra[0].frame"
+
+
+def test_the_reported_speed_scale_is_commanded_over_requested():
+    """Velocity-limited mid-move: the status gives the share of the requested speed that
+    is commanded (the setpoint asks up to its own limit, the monitor allows 0.3 rad/s)."""
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], v_max=[0.3] * N, velocity_tolerance=1.0)
+    rig = SafetyRig(cfg=cfg)
+    rig.move(HOME + 0.8)
+    s = rig.run(400)
+    st_ = rig.monitor.status()
+    assert set(s["fault_code"]) == {0} and st_["limiting"] == 1
+    assert np.abs(s["qd_cmd"][-1, :N]).max() == pytest.approx(0.3, rel=1e-9)
+    assert 0.05 < st_["speed_scale"] < 0.9
+
+
+def test_a_monitor_not_yet_in_a_cycle_has_no_command_index():
+    monitor = SafetyMonitor(ARM, NO_OBSERVER)
+    with pytest.raises(NativeError, match="not in a cycle"):
+        _ = monitor.index
+    assert SafetyRig(cfg=NO_OBSERVER).monitor.index == 2     # after the drive and setpoint

@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import os
 import time
 
 import numpy as np
@@ -309,3 +310,106 @@ def test_a_long_virtual_step_keeps_the_latest_records():
     ex.step(50_000)
     assert list(ex.history(3)["tick"]) == [49_997, 49_998, 49_999]
     assert cycle.stats().state_drops == 0
+
+
+def test_an_outside_publication_is_delivered_at_the_next_tick_with_no_task_due():
+    """Published between steps (a bridge, a console): subscribers get it at the next tick
+    boundary even when no task is released for a long while."""
+    cycle, ex, _ = make()
+    ex.add_task(LetTask("rare", lambda ctx: None, period_ticks=50))
+    got = []
+    ex.bus.subscribe("ext/#", callback=got.append)
+    ex.step(10)
+    msg = ex.bus.publish("ext/cmd", {"x": 1})
+    ex.step(20)                                     # the next release is at tick 50
+    assert got == [msg] and ex.bus.tick == 10
+
+
+def test_stepping_virtual_time_while_running_in_real_time_is_refused():
+    cycle, ex, _ = make(priority=0, busy_tail_ns=0)
+    refused = []
+
+    def body(ctx):
+        with pytest.raises(SchedulingError, match="virtual time"):
+            ex.step(1)
+        refused.append(ctx.tick)
+
+    ex.add_task(LetTask("stepper", body, period_ticks=1000))
+    asyncio.run(ex.run(duration_s=0.05))
+    assert refused == [0]
+
+
+@pytest.mark.parametrize("kick_every", [0, 10])
+def test_the_executor_feeds_the_watchdog_only_when_asked(kick_every):
+    cycle, _, sp = make(watchdog_ticks=50)
+    ex = Executor(cycle, Bus(), kick_every_ticks=kick_every)
+    frames = collect(ex, every=10)
+    ex.add_task(LetTask("idle", lambda ctx: None, period_ticks=7))
+    ex.step(200)
+    s = np.concatenate(frames)
+    if kick_every:
+        assert np.all(s["stop_category"] == NO_STOP)
+    else:                                           # nobody kicks: tick 51 stops
+        k = int(np.argmax(s["stop_category"] != NO_STOP))
+        assert (s["tick"][k], s["stop_category"][k], s["fault_code"][k]) == (51, 1, 257)
+
+
+def _cycle_without_eventfd():
+    """A cycle made while no file descriptor is free: eventfd() fails, as it does when a
+    process has used up its descriptors, and the executor has to poll."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.dup(0)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        made = make(priority=0, busy_tail_ns=0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return made
+
+
+def test_without_an_eventfd_the_executor_polls_and_keeps_let():
+    cycle, ex, sp = _cycle_without_eventfd()
+    assert cycle.wake_fd == -1
+    frames = collect(ex, every=10)
+    released = []
+
+    def mover(ctx):
+        released.append(ctx.tick)
+        ctx.command(sp, SETPOINT_TARGET, [0.5, 0.5])
+
+    ex.add_task(LetTask("mover", mover, period_ticks=100, offset_ticks=20, deadline_ticks=40))
+    asyncio.run(asyncio.wait_for(ex.run(duration_s=0.2), 10))
+    s = np.concatenate(frames)
+    assert released == [20, 120] and ex.deadline_misses == 0
+    assert list(s["tick"]) == list(range(200))          # ran its duration, then stopped
+    assert np.nonzero(s["qd_cmd"][:, 0])[0][0] == 60    # outputs exactly at r + D
+
+
+@pytest.mark.parametrize("category", [0, 1, 2])
+def test_a_task_requests_a_stop_of_its_category_at_release_plus_deadline(category):
+    cycle, ex, _ = make()
+    frames = collect(ex, every=10)
+    ex.add_task(LetTask("asker", lambda ctx: ctx.request_stop(category) if ctx.tick == 10
+                        else None, period_ticks=10, deadline_ticks=5))
+    ex.step(40)
+    s = np.concatenate(frames)
+    k = int(np.argmax(s["stop_category"] != NO_STOP))
+    assert (s["tick"][k], s["stop_category"][k], s["fault_code"][k]) == (15, category, 259)
+
+
+@pytest.mark.parametrize("category", [-1, 3])
+def test_a_stop_category_outside_0_to_2_is_refused(category):
+    cycle, ex, _ = make()
+    refused = []
+
+    def asker(ctx):
+        with pytest.raises(SchedulingError, match="0, 1 or 2"):
+            ctx.request_stop(category)
+        refused.append(ctx.tick)
+
+    ex.add_task(LetTask("asker", asker, period_ticks=10))
+    ex.step(1)
+    assert refused == [0]
