@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "motion": "edge.motion.bench",
     "logic": "edge.logic.bench",
     "acquisition": "edge.acquisition.bench",
+    "cfuzz": "bench.cfuzz",
 }
 
 
