@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "logic": "edge.logic.bench",
     "acquisition": "edge.acquisition.bench",
     "cfuzz": "bench.cfuzz",
+    "callgrind": "bench.callgrind",
 }
 
 
