@@ -42,9 +42,10 @@ sources = sorted(NATIVE_DIR.glob("*.c"))
 COMPILE_ARGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 LINK_ARGS: list[str] = []
 # Every UB report is fatal so a test run cannot pass over one; frame pointers give
-# readable stacks. -O1 keeps the stacks close to the source.
+# readable stacks. -O1 keeps the stacks close to the source. -fno-wrapv undoes the
+# -fwrapv in Python's own CFLAGS, which makes signed overflow defined and so unchecked.
 SANITIZE_ARGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                 "-fno-sanitize-recover=undefined", "-O1", "-g"]
+                 "-fno-sanitize-recover=undefined", "-fno-wrapv", "-O1", "-g"]
 if os.environ.get("EDGE_NATIVE_SANITIZE") == "1":
     COMPILE_ARGS += SANITIZE_ARGS
     LINK_ARGS += SANITIZE_ARGS
