@@ -2,6 +2,8 @@
 built with ASan and UBSan, a few thousand inputs or ~10 s each, no crash allowed."""
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +15,11 @@ pytestmark = pytest.mark.skipif(shutil.which("clang") is None,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("harness", sorted(cfuzz.HARNESSES))
-def test_harness_runs_without_crash(harness, tmp_path):
-    binary = cfuzz.build(harness, tmp_path)
-    result = cfuzz.run_harness(harness, binary, tmp_path / "corpus", tmp_path / "crashes",
-                               runs=3000, max_time=10)
+def test_harness_runs_without_crash(harness):
+    # its own temp dir: pytest's numbered ones are pruned by any concurrent pytest run
+    with tempfile.TemporaryDirectory(prefix="edge-cfuzz-test-") as tmp:
+        binary = cfuzz.build(harness, Path(tmp))
+        result = cfuzz.run_harness(harness, binary, Path(tmp) / "corpus",
+                                   Path(tmp) / "crashes", runs=3000, max_time=10)
     assert result.crashes == 0, result.tail
     assert result.execs > 0 and result.coverage > 0, result.tail
