@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The test files that drive the C core hardest; together ~1 min of CPU under ASan.
 NATIVE_TESTS = [
     "tests/rt/test_native_cycle.py",
+    "tests/native/test_cycle_commands.py",
     "tests/rt/test_hist_ring.py",
     "tests/motion/test_trajectory.py",
     "tests/motion/test_safety.py",
