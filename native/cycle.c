@@ -65,7 +65,9 @@ static inline void cpu_relax(void)
 
 cycle *cycle_alloc(const cycle_config *cfg)
 {
-    if (cfg->period_ns <= 0 || cfg->n_axes < 0 || cfg->n_axes > EDGE_MAX_AXES)
+    /* the bound keeps tick * period_ns (virtual time, deadlines) from overflowing */
+    if (cfg->period_ns <= 0 || cfg->period_ns > CYCLE_MAX_PERIOD_NS || cfg->n_axes < 0 ||
+        cfg->n_axes > EDGE_MAX_AXES)
         return NULL;
     cycle *c = calloc(1, sizeof(*c));
     if (!c)

@@ -143,13 +143,15 @@ static void run_cycle(setup *s, edge_block **blocks, int n_blocks, const uint8_t
     cfg.cpu = -1, cfg.priority = 0, cfg.lock_memory = 0;  /* no real-time requests */
     cycle *c = cycle_alloc(&cfg);
     if (!c) {
-        if (cfg.period_ns > 0 && cfg.n_axes >= 0 && cfg.n_axes <= EDGE_MAX_AXES)
+        if (cfg.period_ns > 0 && cfg.period_ns <= CYCLE_MAX_PERIOD_NS && cfg.n_axes >= 0 &&
+            cfg.n_axes <= EDGE_MAX_AXES)
             abort();                            /* a valid config refused */
         for (int k = 0; k < n_blocks; k++)
             edge_block_free(blocks[k]);
         return;
     }
-    if (cfg.period_ns <= 0 || cfg.n_axes < 0 || cfg.n_axes > EDGE_MAX_AXES)
+    if (cfg.period_ns <= 0 || cfg.period_ns > CYCLE_MAX_PERIOD_NS || cfg.n_axes < 0 ||
+        cfg.n_axes > EDGE_MAX_AXES)
         abort();                                /* an invalid config accepted */
     if (cycle_add_block(c, NULL) != -1)
         abort();

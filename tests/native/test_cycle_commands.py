@@ -1,4 +1,4 @@
-"""Stop commands to the cycle with arguments outside their range (found by fuzz_setup):
+"""Cycle setup and stop commands with arguments outside their range (found by fuzz_setup):
 converting such a double to an unsigned category or fault code is undefined behaviour in
 C; the cycle must refuse the category and never latch a made-up code."""
 
@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from edge.errors import NativeError
 from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle
 
 CYCLE_STOP = 1
@@ -36,3 +37,12 @@ def test_stop_in_range_latches_category_and_code():
     state, stats = stop_with([2, 7])
     assert stats.rejected_commands == 0
     assert state["stop_category"] == 2 and state["fault_code"] == 7
+
+
+def test_cycle_refuses_a_period_whose_tick_times_overflow():
+    # found by fuzz_setup: 4.6e18 ns accepted, then tick * period overflowed at tick 2
+    with pytest.raises(NativeError):
+        Cycle(2**62, 1)
+    with pytest.raises(NativeError):
+        Cycle(10_000_000_001, 1)          # just above the 10 s bound
+    Cycle(10_000_000_000, 1).step(3)      # the bound itself runs
