@@ -9,7 +9,7 @@ import argparse
 import asyncio
 
 from edge.bench import BenchReport, machine_facts
-from edge.errors import EdgeError
+from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
 
 # what 'flat' allows between the first and last third of the samples
 MAX_RSS_GROWTH_KB = 20 * 1024
@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def verdict(growth: dict[str, float], edge_rc: int) -> list[str]:
     """The reasons the run was not flat (empty: flat)."""
     bad = []
-    if edge_rc != 0:
+    # 3: the run ended with a stop latched, which the rig's own stop and wall phases
+    # cause; anything else but 0 is a bug or an error
+    if edge_rc not in (EXIT_OK, EXIT_FAULTED):
         bad.append(f"edge exited with {edge_rc}")
     if growth["rss_kb"] > MAX_RSS_GROWTH_KB:
         bad.append(f"RSS grew {growth['rss_kb'] / 1024:.1f} MiB")

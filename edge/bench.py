@@ -22,6 +22,8 @@ BENCHMARKS: dict[str, str] = {
     "soak": "bench.soak",
     "mutation": "bench.mutation",
     "fuzz": "bench.fuzz.bench",      # outside the product (bench/ may import edge, not back)
+    "cfuzz": "bench.cfuzz",
+    "callgrind": "bench.callgrind",
 }
 
 

@@ -4,8 +4,14 @@ Each header declares what Python may call between the markers
 `/* cffi:begin */` and `/* cffi:end */`; this script concatenates those sections
 (core headers first, then the rest by name), so adding a block means adding its .c/.h
 pair and nothing else.
+
+Opt-in sanitizer build (the default build is untouched): `EDGE_NATIVE_SANITIZE=1 python
+native/build_ffi.py OUT_DIR`, run from the repository root, writes OUT_DIR/edge/_native*.so
+built with AddressSanitizer and UBSan; load it with libasan in LD_PRELOAD (tests/native).
 """
 
+import os
+import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -33,16 +39,35 @@ headers = [NATIVE_DIR / name for name in CORE_HEADERS] + sorted(
 )
 sources = sorted(NATIVE_DIR.glob("*.c"))
 
+COMPILE_ARGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+LINK_ARGS: list[str] = []
+# Every UB report is fatal so a test run cannot pass over one; frame pointers give
+# readable stacks. -O1 keeps the stacks close to the source. -fno-wrapv undoes the
+# -fwrapv in Python's own CFLAGS, which makes signed overflow defined and so unchecked.
+SANITIZE_ARGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                 "-fno-sanitize-recover=undefined", "-fno-wrapv", "-O1", "-g"]
+if os.environ.get("EDGE_NATIVE_SANITIZE") == "1":
+    COMPILE_ARGS += SANITIZE_ARGS
+    LINK_ARGS += SANITIZE_ARGS
+
+# setup.py (cffi_modules) needs paths relative to the repository root; run as a script,
+# compile() changes into the output directory, so the paths must be absolute there.
+def _path(p: Path) -> str:
+    return str(p) if __name__ == "__main__" else str(p.relative_to(NATIVE_DIR.parent))
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_sections(headers))
 ffibuilder.set_source(
     "edge._native",
     "\n".join(f'#include "{h.name}"' for h in headers),
-    sources=[str(s.relative_to(NATIVE_DIR.parent)) for s in sources],
-    include_dirs=[str(NATIVE_DIR.relative_to(NATIVE_DIR.parent))],
-    extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    sources=[_path(s) for s in sources],
+    include_dirs=[_path(NATIVE_DIR)],
+    extra_compile_args=COMPILE_ARGS,
+    extra_link_args=LINK_ARGS,
     libraries=["m", "pthread"],
 )
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+    # Optional output directory: the extension lands in OUT_DIR/edge/.
+    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else ".", verbose=True)

@@ -65,7 +65,9 @@ static inline void cpu_relax(void)
 
 cycle *cycle_alloc(const cycle_config *cfg)
 {
-    if (cfg->period_ns <= 0 || cfg->n_axes < 0 || cfg->n_axes > EDGE_MAX_AXES)
+    /* the bound keeps tick * period_ns (virtual time, deadlines) from overflowing */
+    if (cfg->period_ns <= 0 || cfg->period_ns > CYCLE_MAX_PERIOD_NS || cfg->n_axes < 0 ||
+        cfg->n_axes > EDGE_MAX_AXES)
         return NULL;
     cycle *c = calloc(1, sizeof(*c));
     if (!c)
@@ -122,12 +124,15 @@ static void apply_cycle_command(cycle *c, const edge_command *cmd)
     edge_image *img = &c->img;
     switch (cmd->kind) {
     case CYCLE_CMD_STOP: {
-        uint32_t cat = (uint32_t)cmd->args[0];
-        if (cat > 2) {
+        /* Range checks on the doubles first: converting NaN, inf or anything beyond the
+         * target type to an unsigned is undefined (on x86 NaN became category 0). */
+        double cat = cmd->args[0], code = cmd->args[1];
+        if (!(cat > -1.0 && cat < 3.0)) {
             STAT_ADD(c, rejected_commands, 1);
             return;
         }
-        edge_request_stop(img, cat, cmd->args[1] > 0 ? (uint32_t)cmd->args[1] : 0);
+        edge_request_stop(img, (uint32_t)cat,
+                          code > 0 && code < 4294967296.0 ? (uint32_t)code : 0);
         break;
     }
     case CYCLE_CMD_RESET:

@@ -9,6 +9,8 @@
 
 /* cffi:begin */
 #define EDGE_MAX_BLOCKS 32
+#define CYCLE_MAX_PERIOD_NS 10000000000   /* 10 s; tick * period_ns then overflows only
+                                             after 292 years of (virtual) time */
 
 /* Commands addressed to the cycle itself (target EDGE_TARGET_CYCLE). */
 #define CYCLE_CMD_STOP 1      /* args[0] = category 0/1/2, args[1] = fault code (0 = none) */
