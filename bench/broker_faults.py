@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-s", type=float, default=5.0,
                         help="how long each fault lasts (default 5 s)")
     parser.add_argument("--after-s", type=float, default=8.0,
-                        help="streaming after the fault ends before the rig waits for the bridge "
-                             "to catch up (default 8 s)")
+                        help="streaming after the fault ends, at least; the rig also waits "
+                             "for the bridge to catch up (default 8 s)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of every fault (default 1)")
 
 

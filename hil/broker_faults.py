@@ -140,10 +140,11 @@ def run_fault(fault: str, *, rate_hz: int = 2000, before_s: float = 2.0,
     """Stream for before_s, apply `fault` for fault_s, stream on for after_s, stop edge
     with SIGTERM (a clean stop: the bridge drains for up to 2 s), then audit. The clock
     starts at the first message the consumer sees, not at the process start, so a slow
-    start-up cannot move the fault into it. After `after_s` the rig waits (up to
-    `catch_up_timeout_s`) until edge's own summary shows the bridge caught up with the
-    stream (less than one QoS window pending); the time from the end of the fault to
-    then is `catch_up_s`. A backlog still in the journal at exit counts against it."""
+    start-up cannot move the fault into it. From the end of the fault the rig watches
+    edge's own summary (rewritten every 0.25 s) until the bridge has caught up with the
+    stream (less than one QoS window pending, connected): that time is `catch_up_s`
+    (None: not within `catch_up_timeout_s`). The stream then goes on for what is left of
+    `after_s`. A backlog still in the journal at exit counts against the run."""
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     work = Path(workdir or tempfile.mkdtemp(prefix=f"edge-fault-{fault}-"))
@@ -173,8 +174,8 @@ def run_fault(fault: str, *, rate_hz: int = 2000, before_s: float = 2.0,
             time.sleep(fault_s)
             end()
             ended = time.monotonic()
-            time.sleep(after_s)
             catch_up_s = _wait_caught_up(stats, ended, catch_up_timeout_s)
+            time.sleep(max(0.0, after_s - (time.monotonic() - ended)))
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(timeout=60)
         finally:
