@@ -12,7 +12,8 @@
  * middle-state families (no cruise, holds at any acceleration). Durations no family
  * reaches are the blocked intervals; the synchronised duration skips them.
  * docs/motion-trajectories.md explains each step. The middle-state families live in
- * traj_mid.c; what both files share is in traj_internal.h.
+ * traj_mid.c, the root finders in traj_roots.c; what the planner's files share is in
+ * traj_internal.h.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +22,28 @@
 #include "traj_internal.h"
 
 /* ---- one axis ---------------------------------------------------------------------- */
+
+#define MAX_CAND 24
+#define FAMILY_PEAK 0           /* peak velocity vp, cruise time tc */
+#define FAMILY_ARC3 1           /* three ramps, first ramp to u */
+#define FAMILY_MID 2            /* + kind: middle-state families */
+
+typedef struct axis_solution {
+    double T;                   /* total (brake included) */
+    double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
+    int ok;
+    int family;                 /* FAMILY_*; the middle-state kinds are FAMILY_MID + kind
+                                   with vp = x, u = y */
+    double u;
+} axis_solution;
+
+typedef struct axis_work {
+    axis_problem pr;
+    axis_solution best;         /* time-optimal */
+    int n_cand, scanned;
+    axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
+} axis_work;
+
 
 /* Ramps an acceleration beyond amax back to the limit (the velocity return, if any,
  * follows in setup_axis). */
@@ -100,8 +123,9 @@ static void arc3_eval(const axis_problem *pr, double u, arc3 *r)
 }
 
 /* The distance residual of the three-arc family alone (the scan's hot path). */
-static double fn_g(const axis_problem *pr, double u, double T)
+static double fn_g(const void *ctx, double u, double T)
 {
+    const axis_problem *pr = ctx;
     const double A = pr->amax, J = pr->jmax, iJ = 1.0 / J;
     (void)T;
     const double a1 = dmax(-A, dmin(A, u));
@@ -116,94 +140,40 @@ static double fn_g(const axis_problem *pr, double u, double T)
     return p + rest.D - pr->dp;
 }
 
-
-
-static double fn_f(const axis_problem *pr, double x, double T)
+static double fn_f(const void *ctx, double x, double T)
 {
     double T12;
     (void)T;
-    return f_dist(pr, x, &T12);
+    return f_dist(ctx, x, &T12);
 }
 
-static double fn_h(const axis_problem *pr, double x, double T)
+static double fn_h(const void *ctx, double x, double T)
 {
-    return h_dist(pr, x, T);
+    return h_dist(ctx, x, T);
 }
 
-/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs; *f_root receives
- * the residual at the returned root (callers check it: a jump is no root). */
-double traj_brent(scalar_fn f, const axis_problem *pr, double T, double a, double b,
-                  double fa, double fb, double *f_root)
+/* The segments of a solution after the brake, whatever its family. */
+static void family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m)
 {
-    double c = a, fc = fa, d = b - a, e = d;
-    const double ftol = 1e-13 * pr->dscale;
-    for (int iter = 0; iter < 200; iter++) {
-        if ((fb > 0) == (fc > 0)) {
-            c = a, fc = fa;
-            d = e = b - a;
-        }
-        if (fabs(fc) < fabs(fb)) {
-            a = b, b = c, c = a;
-            fa = fb, fb = fc, fc = fa;
-        }
-        double tol = 2 * 2.220446049250313e-16 * fabs(b) + 1e-300;
-        double m = 0.5 * (c - b);
-        /* every residual here is a distance: 1e-13 of the problem's scale is far below use */
-        if (fabs(m) <= tol || fabs(fb) <= ftol) {
-            *f_root = fb;
-            return b;
-        }
-        if (fabs(e) >= tol && fabs(fa) > fabs(fb)) {
-            double s = fb / fa, p, q;
-            if (a == c) {
-                p = 2 * m * s;
-                q = 1 - s;
-            } else {
-                double qq = fa / fc, r = fb / fc;
-                p = s * (2 * m * qq * (qq - r) - (b - a) * (r - 1));
-                q = (qq - 1) * (r - 1) * (s - 1);
-            }
-            if (p > 0)
-                q = -q;
-            else
-                p = -p;
-            if (2 * p < dmin(3 * m * q - fabs(tol * q), fabs(e * q))) {
-                e = d;
-                d = p / q;
-            } else {
-                d = m;
-                e = m;
-            }
-        } else {
-            d = m;
-            e = m;
-        }
-        a = b, fa = fb;
-        b += fabs(d) > tol ? d : copysign(tol, m);
-        fb = f(pr, b, T);
+    m->n = 0;
+    if (s->family >= FAMILY_MID) {
+        traj_mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, m);
+    } else if (s->family == FAMILY_ARC3) {
+        arc3 r;
+        arc3_eval(pr, s->u, &r);
+        m->t[0] = r.t1, m->j[0] = r.j1, m->t[1] = r.tp, m->j[1] = 0;
+        for (int k = 0; k < 3; k++)
+            m->t[2 + k] = r.rest.t[k], m->j[2 + k] = r.rest.j[k];
+        m->n = 5;
+    } else {
+        vchange h1, h2;
+        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
+        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
+        for (int k = 0; k < 3; k++)
+            m->t[k] = h1.t[k], m->j[k] = h1.j[k], m->t[4 + k] = h2.t[k], m->j[4 + k] = h2.j[k];
+        m->t[3] = s->tc, m->j[3] = 0;
+        m->n = 7;
     }
-    *f_root = fb;
-    return b;
-}
-
-/* Sorts v[0..n-1] ascending (insertion sort: a handful of values) and drops repeats;
- * returns how many distinct values remain at the front. */
-static int sort_unique(double *v, int n)
-{
-    for (int i = 1; i < n; i++) {
-        double x = v[i];
-        int k = i - 1;
-        while (k >= 0 && v[k] > x) {
-            v[k + 1] = v[k];
-            k--;
-        }
-        v[k + 1] = x;
-    }
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (m == 0 || v[i] > v[m - 1])
-            v[m++] = v[i];
-    return m;
 }
 
 /* Sorted breakpoints in [-vmax, vmax] where the residuals change form. */
@@ -221,7 +191,7 @@ static int breakpoints(const axis_problem *pr, double *bp)
     for (int i = 0; i < 9; i++)
         if (raw[i] >= -vm && raw[i] <= vm)
             bp[n++] = raw[i];
-    return sort_unique(bp, n);
+    return roots_sort_unique(bp, n);
 }
 
 /* Samples per smooth piece of a residual (close root pairs between samples are caught
@@ -231,120 +201,6 @@ static int breakpoints(const axis_problem *pr, double *bp)
 #define FINE_SAMPLES 24
 #define ARC3_SAMPLES 4       /* per amax of u */
 #define SAMPLES_PER_PIECE 2
-
-/* All roots of f(., T) on [-vmax, vmax], found by sampling each smooth piece. */
-/* Two close roots between samples show as a local extremum of f that does not reach
- * zero at the samples. When the parabola through three same-signed samples bends back
- * at least halfway to zero inside them, golden-section search finds the extremum; if
- * f changes sign there, both roots are bracketed. Returns the number of roots added. */
-static int split_extremum(scalar_fn f, const axis_problem *pr, double T, double x0,
-                          double f0, double x1, double f1, double x2, double f2,
-                          double *roots, int max, double ftol)
-{
-    const double d01 = (f1 - f0) / (x1 - x0), d12 = (f2 - f1) / (x2 - x1);
-    const double c = (d12 - d01) / (x2 - x0);           /* half the second derivative */
-    const double sg = f1 > 0 ? 1.0 : -1.0;
-    if (!(sg * c > 0))
-        return 0;                                        /* bends away from zero */
-    const double b = d01 - c * (x0 + x1);                /* f ~ c x^2 + b x + e */
-    const double xv = -b / (2 * c);
-    const double fv = f1 + (xv - x1) * (d01 + c * (xv - x0));
-    /* the parabola comes close to zero, or the middle sample dips deep toward it (a
-     * narrow bump at a kink that the parabola cannot follow) */
-    const int dips = fabs(f1) < 0.05 * dmin(fabs(f0), fabs(f2));
-    if (!(xv > x0 && xv < x2) || !(sg * fv < 0.25 * fabs(f1) || dips))
-        return 0;
-    const double g = 0.3819660112501051;
-    double lo = x0, hi = x2;
-    double xc = lo + g * (hi - lo), xd = hi - g * (hi - lo);
-    double fc = sg * f(pr, xc, T), fd = sg * f(pr, xd, T);
-    for (int it = 0; it < 24 && fc > 0 && fd > 0; it++) {    /* to 1e-5 of the span */
-        if (fc < fd) {
-            hi = xd, xd = xc, fd = fc;
-            xc = lo + g * (hi - lo);
-            fc = sg * f(pr, xc, T);
-        } else {
-            lo = xc, xc = xd, fc = fd;
-            xd = hi - g * (hi - lo);
-            fd = sg * f(pr, xd, T);
-        }
-    }
-    if (isnan(fc) || isnan(fd) || (fc > 0 && fd > 0))
-        return 0;
-    double xm = fc <= fd ? xc : xd, fm = sg * (fc <= fd ? fc : fd);
-    int n = 0;
-    if (fm == 0) {
-        roots[n++] = xm;
-        return n;
-    }
-    double fr1, fr2;
-    double r1 = traj_brent(f, pr, T, x0, xm, f0, fm, &fr1);
-    double r2 = traj_brent(f, pr, T, xm, x2, fm, f2, &fr2);
-    if (n < max && fabs(fr1) <= ftol)
-        roots[n++] = r1;
-    if (n < max && fabs(fr2) <= ftol)
-        roots[n++] = r2;
-    return n;
-}
-
-int traj_find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp, int nbp,
-                    double *roots, int max, int samples, double per_unit, int split)
-{
-    int n = 0;
-    const double ftol = 1e-9 * pr->dscale;
-    double x_prev = bp[0], f_prev = f(pr, x_prev, T);
-    double x_pp = NAN, f_pp = NAN;        /* the sample before x_prev */
-    if (f_prev == 0 && n < max)
-        roots[n++] = x_prev;
-    for (int k = 0; k + 1 < nbp; k++) {
-        double lo = bp[k], hi = bp[k + 1];
-        int ns = samples;
-        /* denser sampling is asked for the pieces inside [-amax, amax] only */
-        if (per_unit > 0 && lo >= -pr->amax && hi <= pr->amax && (hi - lo) * per_unit > ns)
-            ns = (int)dmin(ceil((hi - lo) * per_unit), 64);
-        for (int i = 1; i <= ns; i++) {
-            double x = i == ns ? hi : lo + (hi - lo) * i / ns;
-            double fx = f(pr, x, T);
-            if (isnan(fx) != isnan(f_prev) && split == ROOTS_APPROX) {
-                /* a domain edge between the samples: a root may sit just inside it */
-                double in = isnan(fx) ? x_prev : x, out = isnan(fx) ? x : x_prev;
-                double f_in = isnan(fx) ? f_prev : fx;
-                for (int it = 0; it < 16; it++) {
-                    double mid = 0.5 * (in + out), fm = f(pr, mid, T);
-                    if (isnan(fm)) {
-                        out = mid;
-                    } else if ((fm > 0) != (f_in > 0)) {
-                        if (n < max)
-                            roots[n++] = in - f_in * (mid - in) / (fm - f_in);
-                        break;
-                    } else {
-                        in = mid, f_in = fm;
-                    }
-                }
-            } else if (isnan(fx) || isnan(f_prev)) {
-                /* outside the family's domain: no bracket */
-            } else if (fx == 0) {
-                if (n < max)
-                    roots[n++] = x;
-            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0) && split == ROOTS_APPROX) {
-                if (n < max)        /* one secant step: refined later where it matters */
-                    roots[n++] = x_prev - f_prev * (x - x_prev) / (fx - f_prev);
-            } else if (f_prev != 0 && (fx > 0) != (f_prev > 0)) {
-                double fr, r = traj_brent(f, pr, T, x_prev, x, f_prev, fx, &fr);
-                /* a sign change across a jump (a family switching shape) is no root */
-                if (n < max && fabs(fr) <= ftol)
-                    roots[n++] = r;
-            } else if (split == ROOTS_SPLIT && !isnan(f_pp) && f_pp != 0 && f_prev != 0 &&
-                       (f_pp > 0) == (fx > 0) && n < max) {
-                n += split_extremum(f, pr, T, x_pp, f_pp, x_prev, f_prev, x, fx, roots + n,
-                                    max - n, ftol);
-            }
-            x_pp = x_prev, f_pp = f_prev;
-            x_prev = x, f_prev = fx;
-        }
-    }
-    return n;
-}
 
 static void add_cand(axis_work *w, double vp, double tc, double T)
 {
@@ -374,7 +230,7 @@ static int arc3_breakpoints(const axis_problem *pr, double lo, double hi, double
     for (int i = 0; i < n; i++)
         if (raw[i] > lo && raw[i] < hi)
             bp[m++] = raw[i];
-    return sort_unique(bp, m);
+    return roots_sort_unique(bp, m);
 }
 
 /* Every no-cruise profile (roots of both families); fills the candidate list. */
@@ -387,7 +243,8 @@ static void axis_scan(axis_work *w)
     double roots[MAX_CAND], bp[9];
     int nbp = breakpoints(pr, bp);
     /* between its breakpoints this residual is monotone in every case we have seen */
-    int nr = traj_find_roots(fn_f, pr, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0, 1);
+    const residual rf = {fn_f, pr, pr->dscale}, rg = {fn_g, pr, pr->dscale};
+    int nr = roots_find(&rf, 0, bp, nbp, roots, MAX_CAND, F_SAMPLES, 0, ROOTS_SPLIT);
     for (int i = 0; i < nr; i++) {
         double T12;
         f_dist(pr, roots[i], &T12);
@@ -406,8 +263,8 @@ static void axis_scan(axis_work *w)
         ubp[nu++] = uhi;
     }
     /* this residual can turn twice inside one piece: sample it more densely */
-    nr = nu ? traj_find_roots(fn_g, pr, 0, ubp, nu, roots, MAX_CAND, 2,
-                              ARC3_SAMPLES / pr->amax, 1) : 0;
+    nr = nu ? roots_find(&rg, 0, ubp, nu, roots, MAX_CAND, 2, ARC3_SAMPLES / pr->amax,
+                         ROOTS_SPLIT) : 0;
     for (int i = 0; i < nr; i++) {
         arc3 r;
         arc3_eval(pr, roots[i], &r);
@@ -499,6 +356,7 @@ static int axis_blocked_between(axis_work *w, double T)
 static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
 {
     const axis_problem *pr = &w->pr;
+    const residual rh = {fn_h, pr, pr->dscale};
     const double tol = 1e-12 * dmax(1.0, T);
     for (int i = 0; i < w->n_cand; i++)
         if (fabs(w->cand[i].T - T) <= tol) {
@@ -514,7 +372,7 @@ static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
         double x0 = w->best.vp * 1e-9, x1 = w->best.vp;
         double f0 = fn_h(pr, x0, Tm), f1 = fn_h(pr, x1, Tm);
         if ((f0 > 0) != (f1 > 0)) {
-            double fr, r = traj_brent(fn_h, pr, Tm, x0, x1, f0, f1, &fr), T12;
+            double fr, r = roots_brent(&rh, Tm, x0, x1, f0, f1, &fr), T12;
             f_dist(pr, r, &T12);
             if (T12 <= Tm + tol && fabs(fr) <= 1e-9 * pr->dscale) {
                 *out = (axis_solution){T, r, dmax(Tm - T12, 0.0), 1, FAMILY_PEAK, 0};
@@ -528,8 +386,9 @@ static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && axis_blocked_between(w, T))
             return 0;
-        int nr = traj_find_roots(fn_h, pr, Tm, bp, nbp, roots, MAX_CAND,
-                                 pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0, pass);
+        int nr = roots_find(&rh, Tm, bp, nbp, roots, MAX_CAND,
+                            pass ? FINE_SAMPLES : SAMPLES_PER_PIECE, 0,
+                            pass ? ROOTS_SPLIT : ROOTS_EXACT);
         for (int i = 0; i < nr; i++) {
             double T12;
             f_dist(pr, roots[i], &T12);
@@ -541,35 +400,13 @@ static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
     }
     double x, y;
     int kind;
-    if (traj_mid_fixed_time(w, Tm, &kind, &x, &y)) {
+    mid_profile best;
+    family_segments(pr, &w->best, &best);
+    if (traj_mid_fixed_time(pr, &best, w->best.T - pr->t_brake, Tm, &kind, &x, &y)) {
         *out = (axis_solution){T, x, 0, 1, FAMILY_MID + kind, y};
         return 1;
     }
     return 0;
-}
-
-/* The segments of a solution after the brake, whatever its family. */
-void traj_family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m)
-{
-    m->n = 0;
-    if (s->family >= FAMILY_MID) {
-        traj_mid_build(pr, s->family - FAMILY_MID, s->vp, s->u, m);
-    } else if (s->family == FAMILY_ARC3) {
-        arc3 r;
-        arc3_eval(pr, s->u, &r);
-        m->t[0] = r.t1, m->j[0] = r.j1, m->t[1] = r.tp, m->j[1] = 0;
-        for (int k = 0; k < 3; k++)
-            m->t[2 + k] = r.rest.t[k], m->j[2 + k] = r.rest.j[k];
-        m->n = 5;
-    } else {
-        vchange h1, h2;
-        vel_change(pr->v0, pr->a0, s->vp, pr->jmax, pr->amax, &h1);
-        vel_change(s->vp, 0, pr->vf, pr->jmax, pr->amax, &h2);
-        for (int k = 0; k < 3; k++)
-            m->t[k] = h1.t[k], m->j[k] = h1.j[k], m->t[4 + k] = h2.t[k], m->j[4 + k] = h2.j[k];
-        m->t[3] = s->tc, m->j[3] = 0;
-        m->n = 7;
-    }
 }
 
 /* ---- building and sampling ----------------------------------------------------------- */
@@ -599,7 +436,7 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
         for (int k = 0; k < 3; k++)
             seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
     mid_profile m;
-    traj_family_segments(pr, s, &m);
+    family_segments(pr, s, &m);
     for (int k = 0; k < m.n; k++)
         seg_push(ax, &t, m.j[k], m.t[k]);
     ax->duration = t;

@@ -1,14 +1,16 @@
 /* traj_internal.h — what the two halves of the trajectory planner share: the profile
  * building blocks (constant-jerk integration, the fastest velocity change), one axis'
- * problem and solutions, and the root finders. traj.c plans (per axis, then synchronised);
- * traj_mid.c holds the middle-state families the synchronisation falls back to. Not part
- * of the Python interface (no cffi section).
+ * problem and solutions. traj.c plans (per axis, then synchronised) and calls traj_mid.c,
+ * which holds the middle-state families the synchronisation falls back to; both use the
+ * root finders of traj_roots.c, which know nothing of either. Not part of the Python
+ * interface (no cffi section).
  */
 #ifndef EDGE_TRAJ_INTERNAL_H
 #define EDGE_TRAJ_INTERNAL_H
 #include <math.h>
 
 #include "traj.h"
+#include "traj_roots.h"
 
 /* fmax/fmin are library calls at -O2 without -ffast-math; these inline. */
 static inline double dmax(double a, double b)
@@ -80,54 +82,18 @@ typedef struct axis_problem {
     double p_start, v_start, a_start;   /* before the brake */
 } axis_problem;
 
-#define MAX_CAND 24
-#define FAMILY_PEAK 0           /* peak velocity vp, cruise time tc */
-#define FAMILY_ARC3 1           /* three ramps, first ramp to u */
-#define FAMILY_MID 2            /* + kind: middle-state families */
-
-typedef struct axis_solution {
-    double T;                   /* total (brake included) */
-    double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
-    int ok;
-    int family;                 /* FAMILY_*; the middle-state kinds are FAMILY_MID + kind
-                                   with vp = x, u = y */
-    double u;
-} axis_solution;
-
-typedef struct axis_work {
-    axis_problem pr;
-    axis_solution best;         /* time-optimal */
-    int n_cand, scanned;
-    axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
-} axis_work;
-
-typedef double (*scalar_fn)(const axis_problem *pr, double x, double T);
-
-#define ROOTS_EXACT 0           /* Brent on every bracket */
-#define ROOTS_SPLIT 1           /* and look for root pairs between samples */
-#define ROOTS_APPROX 2          /* one secant step per bracket (a grid for tracing) */
-
 /* The segments of a profile after the brake (at most 8 for any family). */
 typedef struct mid_profile {
     int n;
     double t[8], j[8];
 } mid_profile;
 
-/* Brent's method on a bracket [a, b] with f(a), f(b) of opposite signs; *f_root receives
- * the residual at the returned root. */
-double traj_brent(scalar_fn f, const axis_problem *pr, double T, double a, double b,
-                  double fa, double fb, double *f_root);
-/* Roots of f(., T) between the sorted breakpoints bp[0..nbp-1], `samples` per piece
- * (denser inside [-amax, amax] with per_unit > 0); split is one of ROOTS_*. */
-int traj_find_roots(scalar_fn f, const axis_problem *pr, double T, const double *bp, int nbp,
-                    double *roots, int max, int samples, double per_unit, int split);
-/* The segments of a solution after the brake, whatever its family. */
-void traj_family_segments(const axis_problem *pr, const axis_solution *s, mid_profile *m);
-
 /* traj_mid.c: the middle-state families (kind 0, 1, 2; see there). */
 int traj_mid_build(const axis_problem *pr, int kind, double x, double y, mid_profile *m);
 /* A middle-state profile of duration Tm (after the brake): 1 and its kind and parameters,
- * or 0 when none of the families reaches Tm. */
-int traj_mid_fixed_time(const axis_work *w, double Tm, int *kind, double *x, double *y);
+ * or 0 when none of the families reaches Tm. best is the axis' time-optimal profile (after
+ * the brake, duration best_Tm): just above best_Tm the search looks near it. */
+int traj_mid_fixed_time(const axis_problem *pr, const mid_profile *best, double best_Tm,
+                        double Tm, int *kind, double *x, double *y);
 
 #endif

@@ -115,10 +115,10 @@ static double mid_xy(const axis_problem *pr, double x, double y, double *T)
     return pr->mid_swap ? mid_dist(pr, y, x, T) : mid_dist(pr, x, y, T);
 }
 
-static double fn_mid(const axis_problem *pr, double x, double y)
+static double fn_mid(const void *ctx, double x, double y)
 {
     double T;
-    return mid_xy(pr, x, y, &T);
+    return mid_xy(ctx, x, y, &T);
 }
 
 /* Velocity and acceleration stay within the limits, also where a crosses 0. */
@@ -151,7 +151,8 @@ static int mid_roots(const axis_problem *pr, double y, double xlo, double xhi, d
     double bp[MID_X + 1];
     for (int i = 0; i <= MID_X; i++)
         bp[i] = xlo + (xhi - xlo) * i / MID_X;
-    return traj_find_roots(fn_mid, pr, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, ROOTS_APPROX);
+    const residual r = {fn_mid, pr, pr->dscale};
+    return roots_find(&r, y, bp, MID_X + 1, roots, MID_ROOTS, 1, 0, ROOTS_APPROX);
 }
 
 static double nearest(const double *r, int n, double x)
@@ -199,8 +200,9 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
             if ((f > 0) != (f0 > 0)) {
                 double lo = m ? x_est : x, hi = m ? x : x_est;
                 double flo = m ? f0 : f, fhi = m ? f : f0;
-                double fr, r = traj_brent(fn_mid, pr, y, lo, hi, flo, fhi, &fr);
-                return fabs(fr) <= 1e-9 * pr->dscale ? r : NAN;
+                const residual r = {fn_mid, pr, pr->dscale};
+                double fr, root = roots_brent(&r, y, lo, hi, flo, fhi, &fr);
+                return fabs(fr) <= 1e-9 * pr->dscale ? root : NAN;
             }
         }
     }
@@ -311,19 +313,18 @@ static int mid_scans(axis_problem *q, double Tm, int *kind, double *x, double *y
 /* Just above an axis' own minimum the profiles are small perturbations of its
  * time-optimal one, on branches too short for the global grid: scan windows around the
  * parameters of that profile (the state after its first and second jerk ramps). */
-static int mid_near_optimum(const axis_work *w, double Tm, int *kind, double *x, double *y)
+static int mid_near_optimum(const axis_problem *pr, const mid_profile *m, double Tm,
+                            int *kind, double *x, double *y)
 {
-    mid_profile m;
-    traj_family_segments(&w->pr, &w->best, &m);
-    double p = 0, v = w->pr.v0, a = w->pr.a0, st[2][2] = {{v, a}, {v, a}};
-    for (int k = 0, ramps = 0; k < m.n && ramps < 2; k++) {
-        integ(&p, &v, &a, m.j[k], m.t[k]);
-        if (m.j[k] != 0 && m.t[k] > 0) {
+    double p = 0, v = pr->v0, a = pr->a0, st[2][2] = {{v, a}, {v, a}};
+    for (int k = 0, ramps = 0; k < m->n && ramps < 2; k++) {
+        integ(&p, &v, &a, m->j[k], m->t[k]);
+        if (m->j[k] != 0 && m->t[k] > 0) {
             st[ramps][0] = v, st[ramps][1] = a;
             ramps++;
         }
     }
-    axis_problem q = w->pr;
+    axis_problem q = *pr;
     q.mid_window = 1;
     const double dv = 0.1 * q.vmax, da = 0.1 * q.amax;
     for (q.mid_kind = 0; q.mid_kind < 3; q.mid_kind++) {
@@ -343,11 +344,12 @@ static int mid_near_optimum(const axis_work *w, double Tm, int *kind, double *x,
     return 0;
 }
 
-int traj_mid_fixed_time(const axis_work *w, double Tm, int *kind, double *x, double *y)
+int traj_mid_fixed_time(const axis_problem *pr, const mid_profile *best, double best_Tm,
+                        double Tm, int *kind, double *x, double *y)
 {
-    axis_problem q = w->pr;
+    axis_problem q = *pr;
     if (mid_scans(&q, Tm, kind, x, y))
         return 1;
-    return Tm <= (w->best.T - w->pr.t_brake) * 1.05 && mid_near_optimum(w, Tm, kind, x, y);
+    return Tm <= best_Tm * 1.05 && mid_near_optimum(pr, best, Tm, kind, x, y);
 }
 
