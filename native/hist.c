@@ -13,7 +13,6 @@
 struct hist {
     _Atomic int64_t counts[N_BUCKETS];
     _Atomic int64_t total;
-    _Atomic int64_t sum;
     _Atomic int64_t max;
     _Atomic int64_t min;
 };
@@ -57,7 +56,6 @@ void hist_reset(hist *h)
     for (int i = 0; i < N_BUCKETS; i++)
         atomic_store_explicit(&h->counts[i], 0, memory_order_relaxed);
     atomic_store(&h->total, 0);
-    atomic_store(&h->sum, 0);
     atomic_store(&h->max, 0);
     atomic_store(&h->min, INT64_MAX);
 }
@@ -74,7 +72,6 @@ void hist_record(hist *h, int64_t v)
     if (v < 0)
         v = 0;
     bump(&h->counts[bucket_of(v)], 1);
-    bump(&h->sum, v);
     if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
         atomic_store_explicit(&h->max, v, memory_order_relaxed);
     if (v < atomic_load_explicit(&h->min, memory_order_relaxed))
@@ -97,12 +94,6 @@ int64_t hist_min(const hist *h)
 {
     int64_t m = atomic_load_explicit(&((hist *)h)->min, memory_order_relaxed);
     return m == INT64_MAX ? 0 : m;
-}
-
-double hist_mean(const hist *h)
-{
-    int64_t n = hist_count(h);
-    return n ? (double)atomic_load_explicit(&((hist *)h)->sum, memory_order_relaxed) / n : 0.0;
 }
 
 double hist_quantile(const hist *h, double q)

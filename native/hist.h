@@ -15,7 +15,6 @@ void hist_record(hist *h, int64_t value_ns);
 int64_t hist_count(const hist *h);
 int64_t hist_max(const hist *h);
 int64_t hist_min(const hist *h);
-double hist_mean(const hist *h);
 /* Value at quantile q in [0, 1] (bucket midpoint, exact below 1024 ns); 0 when empty. */
 double hist_quantile(const hist *h, double q);
 /* cffi:end */

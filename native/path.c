@@ -125,16 +125,6 @@ int path_block_load(edge_block *blk, int buffer, const double *q, const double *
     return 0;
 }
 
-void path_block_status(const edge_block *blk, path_status *out)
-{
-    const path_player *p = blk->self;
-    out->playing = p->playing;
-    out->done = p->done;
-    out->sample = p->sample;
-    out->length = p->playing >= 0 ? p->buf[p->playing].length : 0;
-    out->started_tick = p->started_tick;
-}
-
 int64_t path_ik(const arm_model *m, const double *poses, int64_t n, const double *q0,
                 const arm_ik_options *opt, double max_step, double *q_out, int *why)
 {

@@ -12,21 +12,12 @@
 #define PATH_CMD_START 1     /* args[0]: buffer (0/1); plays it from its first sample */
 #define PATH_CMD_RELEASE 2   /* stop overriding: the trajectory block has taken over */
 
-typedef struct path_status {
-    int32_t playing;         /* buffer index playing or holding its end, -1 when released */
-    int32_t done;            /* the end was reached (holding the last sample) */
-    int64_t sample;          /* next sample index */
-    int64_t length;          /* samples in the playing buffer */
-    int64_t started_tick;
-} path_status;
-
 /* Capacity in samples per buffer (each sample: q, qd, qdd for n_axes). NULL on bad input. */
 edge_block *path_block_alloc(int n_axes, int64_t capacity);
 /* Copy n samples (row-major n x n_axes arrays) into `buffer`; 0, or -1 if the buffer is
  * playing (or about to), too small or the index is bad. Call from the controlling thread. */
 int path_block_load(edge_block *b, int buffer, const double *q, const double *qd,
                     const double *qdd, int64_t n);
-void path_block_status(const edge_block *b, path_status *out);
 
 /* Joint positions for n tool poses (n x 16 row-major), each solved from the previous
  * answer (q0 for the first), staying on one branch. Returns n when all are reached, or

@@ -73,15 +73,3 @@ const void *ring_peek(const ring *r)
     size_t head = atomic_load_explicit(&((ring *)r)->head, memory_order_acquire);
     return tail == head ? NULL : r->data + (tail & r->mask) * r->elem_size;
 }
-
-size_t ring_count(const ring *r)
-{
-    size_t head = atomic_load_explicit(&((ring *)r)->head, memory_order_acquire);
-    size_t tail = atomic_load_explicit(&((ring *)r)->tail, memory_order_acquire);
-    return head - tail;
-}
-
-size_t ring_capacity(const ring *r)
-{
-    return r->mask + 1;
-}

@@ -13,7 +13,5 @@ void ring_free(ring *r);
 int ring_push(ring *r, const void *elem);   /* 1 pushed, 0 full */
 int ring_pop(ring *r, void *elem);          /* 1 popped, 0 empty */
 const void *ring_peek(const ring *r);       /* oldest element or NULL, not removed */
-size_t ring_count(const ring *r);
-size_t ring_capacity(const ring *r);
 
 #endif

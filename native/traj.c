@@ -16,7 +16,6 @@
  * traj_internal.h.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "traj_internal.h"
@@ -539,45 +538,6 @@ static int check_inputs(int n, const double *p0, const double *v0, const double 
             return TRAJ_ERR_TARGET;
     }
     return TRAJ_OK;
-}
-
-static int cmp_sol(const void *x, const void *y)
-{
-    double a = ((const axis_solution *)x)->T, b = ((const axis_solution *)y)->T;
-    return (a > b) - (a < b);
-}
-
-/* Sorted candidate durations with near-equal ones merged (the families overlap). */
-static int distinct_durations(axis_work *w, double *out, int max)
-{
-    qsort(w->cand, w->n_cand, sizeof(axis_solution), cmp_sol);
-    int n = 0;
-    for (int i = 0; i < w->n_cand && n < max; i++)
-        if (n == 0 || w->cand[i].T > out[n - 1] * (1 + 1e-9) + 1e-12)
-            out[n++] = w->cand[i].T;
-    return n;
-}
-
-int traj_axis_durations(const double *s, double *out, int max)
-{
-    axis_work w;
-    vchange pre;
-    int n_pre;
-    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
-        return 0;
-    axis_scan(&w);
-    return distinct_durations(&w, out, max);
-}
-
-int traj_axis_reaches(const double *s, double T)
-{
-    axis_work w;
-    vchange pre;
-    int n_pre;
-    axis_solution sol;
-    if (!setup_axis(&w, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], &pre, &n_pre))
-        return -1;
-    return axis_fixed_time(&w, T, &sol);
 }
 
 int traj_plan(traj *out, int n, const double *p0, const double *v0, const double *a0,

@@ -74,11 +74,6 @@ void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v,
  * target command replans from the current commanded state; a latched stop brakes. */
 edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
                              const double *max_acceleration, const double *max_jerk);
-/* Diagnostics for one axis, s = {p0, v0, a0, pf, vf, vmax, amax, jmax}: the distinct
- * durations of its candidate profiles (sorted; the first is the minimum), and whether a
- * profile of exactly duration T exists (1) or T is blocked (0). */
-int traj_axis_durations(const double *s, double *out, int max);
-int traj_axis_reaches(const double *s, double T);
 /* cffi:end */
 
 #endif

@@ -79,19 +79,9 @@ static void fuzz_raw(int entry, reader *r)
     case 1:
         err = traj_plan_stop(&tr, n, x, x + m, x + 2 * m, x + 3 * m, x + 4 * m);
         break;
-    case 2:
+    default:
         err = traj_plan_velocity(&tr, n, x, x + m, x + 2 * m, x + 3 * m, x + 4 * m, x + 5 * m);
         break;
-    default: {
-        double out[64];
-        int k = traj_axis_durations(x, out, 64);
-        if (k < 0 || k > 64)
-            abort();
-        int reach = traj_axis_reaches(x, x[8]);
-        if (reach < -1 || reach > 1)
-            abort();
-        return;
-    }
     }
     if (!known_code(err))
         abort();
