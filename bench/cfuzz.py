@@ -26,7 +26,8 @@ NATIVE = Path(__file__).resolve().parents[1] / "native"
 FUZZ = NATIVE / "fuzz"
 # harness -> the C sources it needs besides itself (None: every file of the core)
 HARNESSES: dict[str, list[str] | None] = {
-    "traj": ["traj.c", "traj_mid.c", "traj_roots.c", "traj_block.c", "block.c"],
+    "traj": ["traj.c", "traj_mid.c", "traj_profile.c", "traj_roots.c", "traj_block.c",
+             "block.c"],
     "setup": None,
 }
 CFLAGS = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined",

@@ -12,8 +12,8 @@
  * middle-state families (no cruise, holds at any acceleration). Durations no family
  * reaches are the blocked intervals; the synchronised duration skips them.
  * docs/motion-trajectories.md explains each step. The middle-state families live in
- * traj_mid.c, the root finders in traj_roots.c; what the planner's files share is in
- * traj_internal.h.
+ * traj_mid.c, the root finders in traj_roots.c, sampling and the velocity interface in
+ * traj_profile.c; what these files share is in traj_internal.h.
  */
 #include <math.h>
 #include <string.h>
@@ -408,20 +408,7 @@ static int axis_fixed_time(axis_work *w, double T, axis_solution *out)
     return 0;
 }
 
-/* ---- building and sampling ----------------------------------------------------------- */
-
-static void seg_push(traj_axis *ax, double *t, double j, double dt)
-{
-    if (!(dt > 0) || ax->n_seg >= TRAJ_MAX_SEGMENTS)
-        return;
-    int k = ax->n_seg++;
-    ax->t0[k] = *t;
-    ax->jerk[k] = j;
-    double p = ax->p[k], v = ax->v[k], a = ax->a[k];
-    integ(&p, &v, &a, j, dt);
-    ax->p[k + 1] = p, ax->v[k + 1] = v, ax->a[k + 1] = a;
-    *t += dt;
-}
+/* ---- building --------------------------------------------------------------------- */
 
 static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solution *s,
                        const vchange *pre, int n_pre)
@@ -430,50 +417,17 @@ static void axis_build(traj_axis *ax, const axis_problem *pr, const axis_solutio
     ax->p[0] = pr->p_start, ax->v[0] = pr->v_start, ax->a[0] = pr->a_start;
     double t = 0;
     for (int k = 0; k < pr->n_brake; k++)
-        seg_push(ax, &t, pr->brake_j[k], pr->brake_t[k]);
+        traj_seg_push(ax, &t, pr->brake_j[k], pr->brake_t[k]);
     for (int m = 0; m < n_pre; m++)
         for (int k = 0; k < 3; k++)
-            seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
+            traj_seg_push(ax, &t, pre[m].j[k], pre[m].t[k]);
     mid_profile m;
     family_segments(pr, s, &m);
     for (int k = 0; k < m.n; k++)
-        seg_push(ax, &t, m.j[k], m.t[k]);
+        traj_seg_push(ax, &t, m.j[k], m.t[k]);
     ax->duration = t;
     /* The end state is the target by construction; store it exactly. */
     ax->p[ax->n_seg] = pr->pf, ax->v[ax->n_seg] = pr->vf, ax->a[ax->n_seg] = 0;
-}
-
-static void axis_at(const traj_axis *ax, double t, double *p, double *v, double *a)
-{
-    int n = ax->n_seg;
-    if (t <= 0) {
-        *p = ax->p[0], *v = ax->v[0], *a = ax->a[0];
-        return;
-    }
-    if (t >= ax->duration || n == 0) {
-        double dt = dmax(t - ax->duration, 0.0);
-        *p = ax->p[n] + ax->v[n] * dt, *v = ax->v[n], *a = ax->a[n];
-        return;
-    }
-    int k = n - 1;
-    while (k > 0 && ax->t0[k] > t)
-        k--;
-    double pp = ax->p[k], vv = ax->v[k], aa = ax->a[k];
-    integ(&pp, &vv, &aa, ax->jerk[k], t - ax->t0[k]);
-    *p = pp, *v = vv, *a = aa;
-}
-
-void traj_at(const traj *tr, double t, double *p, double *v, double *a)
-{
-    for (int i = 0; i < tr->n_axes; i++)
-        axis_at(&tr->axis[i], t, &p[i], &v[i], &a[i]);
-}
-
-void traj_sample(const traj *tr, const double *t, int n_t, double *p, double *v, double *a)
-{
-    const int n = tr->n_axes;
-    for (int k = 0; k < n_t; k++)
-        traj_at(tr, t[k], p + (size_t)k * n, v + (size_t)k * n, a + (size_t)k * n);
 }
 
 /* ---- planning ---------------------------------------------------------------------- */
@@ -602,46 +556,4 @@ int traj_plan_packed(traj *out, int n, const double *x)
         return TRAJ_ERR_INPUT;
     return traj_plan(out, n, x, x + n, x + 2 * n, x + 3 * n, x + 4 * n, x + 5 * n, x + 6 * n,
                      x + 7 * n);
-}
-
-int traj_plan_stop(traj *out, int n, const double *p0, const double *v0, const double *a0,
-                   const double *amax, const double *jmax)
-{
-    return traj_plan_velocity(out, n, p0, v0, a0, NULL, amax, jmax);
-}
-
-int traj_plan_velocity(traj *out, int n, const double *p0, const double *v0, const double *a0,
-                       const double *vf, const double *amax, const double *jmax)
-{
-    if (n < 1 || n > EDGE_MAX_AXES)
-        return TRAJ_ERR_INPUT;
-    out->n_axes = n;
-    out->duration = 0;
-    for (int i = 0; i < n; i++) {
-        double v = v0 ? v0[i] : 0, a = a0 ? a0[i] : 0;
-        if (!isfinite(p0[i]) || !isfinite(v) || !isfinite(a) || !(amax[i] > 0) ||
-            !(jmax[i] > 0))
-            return TRAJ_ERR_INPUT;
-        traj_axis *ax = &out->axis[i];
-        memset(ax, 0, sizeof(*ax));
-        ax->p[0] = p0[i], ax->v[0] = v, ax->a[0] = a;
-        double t = 0;
-        if (fabs(a) > amax[i]) {
-            double j = a > 0 ? -jmax[i] : jmax[i];
-            seg_push(ax, &t, j, (fabs(a) - amax[i]) / jmax[i]);
-            ax->a[ax->n_seg] = copysign(amax[i], a);
-        }
-        int k = ax->n_seg;
-        double target = vf ? vf[i] : 0.0;
-        if (!isfinite(target))
-            return TRAJ_ERR_INPUT;
-        vchange h;
-        vel_change(ax->v[k], ax->a[k], target, jmax[i], amax[i], &h);
-        for (int m = 0; m < 3; m++)
-            seg_push(ax, &t, h.j[m], h.t[m]);
-        ax->v[ax->n_seg] = target, ax->a[ax->n_seg] = 0;
-        ax->duration = ax->min_duration = t;
-        out->duration = dmax(out->duration, t);
-    }
-    return TRAJ_OK;
 }

@@ -1,9 +1,10 @@
-/* traj_internal.h — what the two halves of the trajectory planner share: the profile
- * building blocks (constant-jerk integration, the fastest velocity change), one axis'
- * problem and solutions. traj.c plans (per axis, then synchronised) and calls traj_mid.c,
+/* traj_internal.h — what the files of the trajectory planner share: the profile building
+ * blocks (constant-jerk integration, the fastest velocity change, appending a segment) and
+ * one axis' problem. traj.c plans (per axis, then synchronised) and calls traj_mid.c,
  * which holds the middle-state families the synchronisation falls back to; both use the
- * root finders of traj_roots.c, which know nothing of either. Not part of the Python
- * interface (no cffi section).
+ * root finders of traj_roots.c, which know nothing of either; traj_profile.c samples a
+ * planned profile and plans the velocity interface. Not part of the Python interface (no
+ * cffi section).
  */
 #ifndef EDGE_TRAJ_INTERNAL_H
 #define EDGE_TRAJ_INTERNAL_H
@@ -67,6 +68,20 @@ static inline __attribute__((always_inline)) void vel_change(double v0, double a
     const double d_b = tb * (v_h + tb * (0.5 * ap - j * tb * (1.0 / 6)));
     h->T = ta + th + tb;
     h->D = d_a + d_h + d_b;
+}
+
+/* Appends a segment of jerk j lasting dt at time *t (advanced); ignores dt <= 0. */
+static inline void traj_seg_push(traj_axis *ax, double *t, double j, double dt)
+{
+    if (!(dt > 0) || ax->n_seg >= TRAJ_MAX_SEGMENTS)
+        return;
+    int k = ax->n_seg++;
+    ax->t0[k] = *t;
+    ax->jerk[k] = j;
+    double p = ax->p[k], v = ax->v[k], a = ax->a[k];
+    integ(&p, &v, &a, j, dt);
+    ax->p[k + 1] = p, ax->v[k + 1] = v, ax->a[k + 1] = a;
+    *t += dt;
 }
 
 typedef struct axis_problem {
