@@ -434,6 +434,57 @@ static double wrap_into(double x, double lo, double hi)
     return s >= lo && s <= hi ? s : NAN;
 }
 
+/* Position (m) and orientation (rad) parts of an error vector of `rows` entries. */
+static void ik_error_norms(const double *e, int rows, double *pe, double *re)
+{
+    *pe = sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
+    *re = rows == 6 ? sqrt(e[3] * e[3] + e[4] * e[4] + e[5] * e[5]) : 0;
+}
+
+/* The damped least-squares step dq = Jf^T (Jf Jf^T + lam^2 I)^-1 e, Jf being J with the
+ * columns of frozen joints zeroed. A joint at a limit that the step pushes further out
+ * (with no turn round inside its range) is frozen and the step solved again, once. */
+static void ik_dls_step(const arm_model *m, const double *J, const double *e,
+                        const double *q, int rows, double lam, double *dq)
+{
+    const int n = m->n;
+    double A[36], x[6];
+    int free_[ARM_MAX_LINKS];
+    for (int i = 0; i < n; i++)
+        free_[i] = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < rows; c++) {
+                double s = r == c ? lam * lam : 0;
+                for (int k = 0; k < n; k++)
+                    if (free_[k])
+                        s += J[r * n + k] * J[c * n + k];
+                A[r * rows + c] = s;
+            }
+        for (int r = 0; r < rows; r++)
+            x[r] = e[r];
+        if (arm_solve_spd(rows, A, x))   /* numerically singular: a step that fails */
+            for (int r = 0; r < rows; r++)
+                x[r] = 0;
+        int newly_blocked = 0;
+        for (int k = 0; k < n; k++) {
+            double s = 0;
+            if (free_[k])
+                for (int r = 0; r < rows; r++)
+                    s += J[r * n + k] * x[r];
+            dq[k] = s;
+            int blocked = ((q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0))
+                          && isnan(wrap_into(q[k] + s, m->q_min[k], m->q_max[k]));
+            if (blocked && free_[k]) {
+                free_[k] = 0;
+                newly_blocked = 1;
+            }
+        }
+        if (!newly_blocked)
+            break;
+    }
+}
+
 int arm_ik(const arm_model *m, const double *target, const double *q0,
            const arm_ik_options *opt, double *q, arm_ik_report *report)
 {
@@ -443,7 +494,6 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
     const int n = m->n, rows = opt->orientation ? 6 : 3;
     double frames[(ARM_MAX_LINKS + 2) * 16], frames_new[(ARM_MAX_LINKS + 2) * 16];
     double J[6 * ARM_MAX_LINKS], e[6], e_new[6], q_new[ARM_MAX_LINKS], dq[ARM_MAX_LINKS];
-    double A[36], x[6];
     for (int i = 0; i < n; i++) {
         if (!isfinite(q0[i]))
             return -1;
@@ -451,49 +501,14 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
     }
     arm_fk_frames(m, q, frames);
     double cost = ik_error(target, frames + 16 * (n + 1), rows, e);
-    double lam = opt->damping;
+    double lam = opt->damping, pe, re;
     int it = 0;
     for (it = 1; it <= opt->max_iterations; it++) {
-        double pe = sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
-        double re = rows == 6 ? sqrt(e[3] * e[3] + e[4] * e[4] + e[5] * e[5]) : 0;
+        ik_error_norms(e, rows, &pe, &re);
         if (pe <= opt->position_tolerance && re <= opt->orientation_tolerance)
             break;
         jacobian_from_frames(n, frames, J);
-        int free_[ARM_MAX_LINKS];
-        for (int i = 0; i < n; i++)
-            free_[i] = 1;
-        for (int pass = 0; pass < 2; pass++) {
-            /* A = Jf Jf^T + lam^2 I; x = A^-1 e; dq = Jf^T x (Jf: frozen columns zeroed) */
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < rows; c++) {
-                    double s = r == c ? lam * lam : 0;
-                    for (int k = 0; k < n; k++)
-                        if (free_[k])
-                            s += J[r * n + k] * J[c * n + k];
-                    A[r * rows + c] = s;
-                }
-            for (int r = 0; r < rows; r++)
-                x[r] = e[r];
-            if (arm_solve_spd(rows, A, x))   /* numerically singular: a step that fails */
-                for (int r = 0; r < rows; r++)
-                    x[r] = 0;
-            int newly_blocked = 0;
-            for (int k = 0; k < n; k++) {
-                double s = 0;
-                if (free_[k])
-                    for (int r = 0; r < rows; r++)
-                        s += J[r * n + k] * x[r];
-                dq[k] = s;
-                int blocked = ((q[k] <= m->q_min[k] && s < 0) || (q[k] >= m->q_max[k] && s > 0))
-                              && isnan(wrap_into(q[k] + s, m->q_min[k], m->q_max[k]));
-                if (blocked && free_[k]) {
-                    free_[k] = 0;
-                    newly_blocked = 1;
-                }
-            }
-            if (!newly_blocked)
-                break;
-        }
+        ik_dls_step(m, J, e, q, rows, lam, dq);
         for (int k = 0; k < n; k++) {   /* past a limit: one turn round if the range allows */
             double w = wrap_into(q[k] + dq[k], m->q_min[k], m->q_max[k]);
             q_new[k] = isnan(w) ? fmax(m->q_min[k], fmin(m->q_max[k], q[k] + dq[k])) : w;
@@ -514,8 +529,7 @@ int arm_ik(const arm_model *m, const double *target, const double *q0,
     }
     if (it > opt->max_iterations)
         it = opt->max_iterations;
-    double pe = sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
-    double re = rows == 6 ? sqrt(e[3] * e[3] + e[4] * e[4] + e[5] * e[5]) : 0;
+    ik_error_norms(e, rows, &pe, &re);
     if (report) {
         report->iterations = it;
         report->position_error = pe;

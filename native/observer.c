@@ -29,6 +29,27 @@ static void momentum(const arm_model *m, const double *q, const double *qd, doub
     arm_rnea(m, q, zero, qd, no_gravity, p);
 }
 
+/* beta = dT/dq with T = qd^T M(q) qd / 2 (N*m), by central differences of M(q) qd. */
+static void kinetic_gradient(const arm_model *m, int n, const double *q, const double *qd,
+                             double *beta)
+{
+    double qh[EDGE_MAX_AXES], pp[EDGE_MAX_AXES], pm[EDGE_MAX_AXES];
+    memcpy(qh, q, sizeof(double) * n);
+    for (int i = 0; i < n; i++) {
+        qh[i] = q[i] + OBSERVER_DQ;
+        momentum(m, qh, qd, pp);
+        qh[i] = q[i] - OBSERVER_DQ;
+        momentum(m, qh, qd, pm);
+        qh[i] = q[i];
+        double tp = 0, tm = 0;
+        for (int k = 0; k < n; k++) {
+            tp += qd[k] * pp[k];
+            tm += qd[k] * pm[k];
+        }
+        beta[i] = (tp - tm) / (4 * OBSERVER_DQ);
+    }
+}
+
 static void observer_init(observer *o, const edge_image *img)
 {
     momentum(&o->model, img->q, img->qd, o->p0);
@@ -78,23 +99,9 @@ static void observer_step(void *self, edge_image *img)
             goto publish;
         }
         double p[EDGE_MAX_AXES], g[EDGE_MAX_AXES], beta[EDGE_MAX_AXES];
-        double qh[EDGE_MAX_AXES], pp[EDGE_MAX_AXES], pm[EDGE_MAX_AXES];
         momentum(&o->model, img->q, img->qd, p);
         arm_gravity(&o->model, img->q, g);
-        memcpy(qh, img->q, sizeof(double) * n);
-        for (int i = 0; i < n; i++) {
-            qh[i] = img->q[i] + OBSERVER_DQ;
-            momentum(&o->model, qh, img->qd, pp);
-            qh[i] = img->q[i] - OBSERVER_DQ;
-            momentum(&o->model, qh, img->qd, pm);
-            qh[i] = img->q[i];
-            double tp = 0, tm = 0;
-            for (int k = 0; k < n; k++) {
-                tp += img->qd[k] * pp[k];
-                tm += img->qd[k] * pm[k];
-            }
-            beta[i] = (tp - tm) / (4 * OBSERVER_DQ);     /* d(qd^T M qd / 2)/dq_i */
-        }
+        kinetic_gradient(&o->model, n, img->q, img->qd, beta);
         double peak = 0;
         int contact = 0, axis = -1;
         for (int i = 0; i < n; i++) {

@@ -209,7 +209,13 @@ static double local_root(const axis_problem *pr, double y, double x_est, double 
     return NAN;
 }
 
-static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_out)
+/* The scan's parameter ranges: x is the root, y the grid coordinate. */
+typedef struct mid_ranges {
+    double xr[2], yr[2];
+    double xspan, yspan;
+} mid_ranges;
+
+static void mid_scan_ranges(const axis_problem *pr, double Tm, mid_ranges *g)
 {
     /* a middle acceleration needs |a|^2 / (2 jmax) of velocity to return to 0 */
     const double A = dmin(pr->amax, dmax(fabs(pr->a0), sqrt(4 * pr->jmax * pr->vmax)));
@@ -219,83 +225,114 @@ static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_
     if (pr->mid_window)
         r0[0] = pr->win[0], r0[1] = pr->win[1], r1[0] = pr->win[2], r1[1] = pr->win[3];
     const double *xr = pr->mid_swap ? r1 : r0, *yr = pr->mid_swap ? r0 : r1;
-    const double xspan = xr[1] - xr[0], yspan = yr[1] - yr[0];
+    g->xr[0] = xr[0], g->xr[1] = xr[1], g->yr[0] = yr[0], g->yr[1] = yr[1];
+    g->xspan = xr[1] - xr[0], g->yspan = yr[1] - yr[0];
+}
+
+/* A point of a branch where the duration is g = T - Tm. */
+typedef struct mid_point {
+    double x, y, g;
+} mid_point;
+
+/* Illinois false position on the duration along the branch from lo to hi (g of opposite
+ * signs or 0), each point's x the exact root near the straight line between the ends;
+ * narrows lo and hi in place. */
+static void mid_false_position(const axis_problem *pr, const mid_ranges *g, double Tm,
+                               mid_point *lo, mid_point *hi)
+{
+    int side = 0;
+    for (int it = 0; it < 60 && hi->y - lo->y > 1e-15 * g->yspan; it++) {
+        double ym = (lo->g * hi->y - hi->g * lo->y) / (lo->g - hi->g);
+        if (!(ym > lo->y && ym < hi->y))
+            ym = 0.5 * (lo->y + hi->y);
+        double w_ = (ym - lo->y) / (hi->y - lo->y), Tmid;
+        double xm = local_root(pr, ym, lo->x + w_ * (hi->x - lo->x),
+                               dmax(fabs(hi->x - lo->x), 1e-9 * g->xspan), g->xr[0], g->xr[1]);
+        if (isnan(xm))
+            break;
+        mid_xy(pr, xm, ym, &Tmid);
+        double gm = Tmid - Tm;
+        if (gm == 0) {
+            lo->y = hi->y = ym, lo->x = hi->x = xm;
+            break;
+        }
+        if ((gm > 0) == (lo->g > 0)) {
+            lo->y = ym, lo->x = xm, lo->g = gm;
+            if (side == -1)
+                hi->g *= 0.5;
+            side = -1;
+        } else {
+            hi->y = ym, hi->x = xm, hi->g = gm;
+            if (side == 1)
+                lo->g *= 0.5;
+            side = 1;
+        }
+        if (fabs(gm) <= 1e-13 * dmax(1.0, Tm))
+            break;
+    }
+}
+
+/* The branch through the grid roots (xlo, ylo) and (xhi, yhi): 1 and its point of
+ * duration Tm (in the family's own (x, y) order) when that lies between them, within
+ * tolerance and the limits. */
+static int mid_branch(const axis_problem *pr, const mid_ranges *g, double Tm, double xlo,
+                      double ylo, double xhi, double yhi, double *x_out, double *y_out)
+{
+    double Tlo, Thi;
+    mid_xy(pr, xlo, ylo, &Tlo);
+    mid_xy(pr, xhi, yhi, &Thi);
+    double glo = Tlo - Tm, ghi = Thi - Tm;
+    /* the grid roots are one secant step: decide on exact ones near a crossing */
+    const double near_t = 0.25 * Tm + 0.05;
+    if ((glo > 0) == (ghi > 0) && fabs(glo) > near_t && fabs(ghi) > near_t)
+        return 0;
+    const double step = 1e-3 * g->xspan;
+    xlo = local_root(pr, ylo, xlo, step, g->xr[0], g->xr[1]);
+    xhi = local_root(pr, yhi, xhi, step, g->xr[0], g->xr[1]);
+    if (isnan(xlo) || isnan(xhi))
+        return 0;
+    mid_xy(pr, xlo, ylo, &Tlo);
+    mid_xy(pr, xhi, yhi, &Thi);
+    glo = Tlo - Tm, ghi = Thi - Tm;
+    if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
+        return 0;
+    mid_point lo = {xlo, ylo, glo}, hi = {xhi, yhi, ghi};
+    mid_false_position(pr, g, Tm, &lo, &hi);
+    double T1, T2;
+    double f1 = mid_xy(pr, lo.x, lo.y, &T1), f2 = mid_xy(pr, hi.x, hi.y, &T2);
+    int lo_better = fabs(T1 - Tm) < fabs(T2 - Tm);
+    double x = lo_better ? lo.x : hi.x, y = lo_better ? lo.y : hi.y;
+    double f = lo_better ? f1 : f2;
+    double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
+    if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
+        fabs(f) <= 1e-9 * pr->dscale && mid_within_limits(pr, nx, ny)) {
+        *x_out = nx, *y_out = ny;
+        return 1;
+    }
+    return 0;
+}
+
+/* Roots in x on a grid in y, joined into branches between neighbouring grid lines; the
+ * first branch that reaches duration Tm gives the answer. */
+static int mid_scan(const axis_problem *pr, double Tm, double *x_out, double *y_out)
+{
+    mid_ranges g;
+    mid_scan_ranges(pr, Tm, &g);
     double roots[MID_GRID][MID_ROOTS], grid[MID_GRID];
     int nr[MID_GRID];
     for (int k = 0; k < MID_GRID; k++) {
-        grid[k] = yr[0] + yspan * k / (MID_GRID - 1);
-        nr[k] = mid_roots(pr, grid[k], xr[0], xr[1], roots[k]);
+        grid[k] = g.yr[0] + g.yspan * k / (MID_GRID - 1);
+        nr[k] = mid_roots(pr, grid[k], g.xr[0], g.xr[1], roots[k]);
     }
-    const double match = 0.125 * xspan;
-    for (int k = 0; k + 1 < MID_GRID; k++) {
-        double ylo = grid[k], yhi = grid[k + 1];
+    const double match = 0.125 * g.xspan;
+    for (int k = 0; k + 1 < MID_GRID; k++)
         for (int i = 0; i < nr[k]; i++) {
             double xlo = roots[k][i], xhi = nearest(roots[k + 1], nr[k + 1], xlo);
             if (isnan(xhi) || fabs(xhi - xlo) > match)
                 continue;
-            double Tlo, Thi;
-            mid_xy(pr, xlo, ylo, &Tlo);
-            mid_xy(pr, xhi, yhi, &Thi);
-            double glo = Tlo - Tm, ghi = Thi - Tm;
-            /* the grid roots are one secant step: decide on exact ones near a crossing */
-            const double near_t = 0.25 * Tm + 0.05;
-            if ((glo > 0) == (ghi > 0) && fabs(glo) > near_t && fabs(ghi) > near_t)
-                continue;
-            const double step = 1e-3 * xspan;
-            xlo = local_root(pr, ylo, xlo, step, xr[0], xr[1]);
-            xhi = local_root(pr, yhi, xhi, step, xr[0], xr[1]);
-            if (isnan(xlo) || isnan(xhi))
-                continue;
-            mid_xy(pr, xlo, ylo, &Tlo);
-            mid_xy(pr, xhi, yhi, &Thi);
-            glo = Tlo - Tm, ghi = Thi - Tm;
-            if ((glo > 0) == (ghi > 0) && glo != 0 && ghi != 0)
-                continue;
-            double y_l = ylo, y_h = yhi, x_l = xlo, x_h = xhi, g_l = glo, g_h = ghi;
-            int side = 0;
-            for (int it = 0; it < 60 && y_h - y_l > 1e-15 * yspan; it++) {
-                /* Illinois false position on the duration along the branch */
-                double ym = (g_l * y_h - g_h * y_l) / (g_l - g_h);
-                if (!(ym > y_l && ym < y_h))
-                    ym = 0.5 * (y_l + y_h);
-                double w_ = (ym - y_l) / (y_h - y_l), Tmid;
-                double xm = local_root(pr, ym, x_l + w_ * (x_h - x_l),
-                                       dmax(fabs(x_h - x_l), 1e-9 * xspan), xr[0], xr[1]);
-                if (isnan(xm))
-                    break;
-                mid_xy(pr, xm, ym, &Tmid);
-                double gm = Tmid - Tm;
-                if (gm == 0) {
-                    y_l = y_h = ym, x_l = x_h = xm;
-                    break;
-                }
-                if ((gm > 0) == (g_l > 0)) {
-                    y_l = ym, x_l = xm, g_l = gm;
-                    if (side == -1)
-                        g_h *= 0.5;
-                    side = -1;
-                } else {
-                    y_h = ym, x_h = xm, g_h = gm;
-                    if (side == 1)
-                        g_l *= 0.5;
-                    side = 1;
-                }
-                if (fabs(gm) <= 1e-13 * dmax(1.0, Tm))
-                    break;
-            }
-            double T1, T2;
-            double f1 = mid_xy(pr, x_l, y_l, &T1), f2 = mid_xy(pr, x_h, y_h, &T2);
-            int lo_better = fabs(T1 - Tm) < fabs(T2 - Tm);
-            double x = lo_better ? x_l : x_h, y = lo_better ? y_l : y_h;
-            double f = lo_better ? f1 : f2;
-            double nx = pr->mid_swap ? y : x, ny = pr->mid_swap ? x : y;
-            if (dmin(fabs(T1 - Tm), fabs(T2 - Tm)) <= 1e-9 * dmax(1.0, Tm) &&
-                fabs(f) <= 1e-9 * pr->dscale && mid_within_limits(pr, nx, ny)) {
-                *x_out = nx, *y_out = ny;
+            if (mid_branch(pr, &g, Tm, xlo, grid[k], xhi, grid[k + 1], x_out, y_out))
                 return 1;
-            }
         }
-    }
     return 0;
 }
 
