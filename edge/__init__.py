@@ -7,6 +7,15 @@ import sys as _sys
 __version__ = "0.1.0"
 
 
+def get_include() -> str:
+    """The include directory for compiling an integrator's native block against edge's C
+    headers (block.h), like numpy.get_include(): `cc -shared -fPIC -I$(edge native
+    --include) block.c`. Raises edge.errors.NativeError when the headers are missing."""
+    from edge.rt.native import include_dir
+
+    return include_dir()
+
+
 def _started_as_the_edge_command() -> bool:
     """True for `edge ...` and `python -m edge.cli ...`, false when edge is a library."""
     if _os.path.basename(_sys.argv[0]) == "edge":

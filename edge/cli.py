@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", metavar="PATH|NAME")
     check.add_argument("--mqtt", metavar="URL", help="check it as `edge run --mqtt URL` would")
 
+    native = sub.add_parser("native", help="what compiling an integrator's native block needs")
+    native.add_argument("--include", action="store_true",
+                        help="print the directory of edge's C headers (for cc -I)")
+
     from edge.bench import BENCHMARKS
 
     bench = sub.add_parser("bench", help="measure a hot path beside its anchor")
@@ -303,7 +307,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench}
+def cmd_native(args: argparse.Namespace) -> int:
+    if not args.include:
+        raise EdgeError("say what to print: edge native --include")
+    import edge
+
+    print(edge.get_include())
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "bench": cmd_bench, "native": cmd_native}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

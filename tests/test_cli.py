@@ -94,17 +94,35 @@ def test_usage_error_is_one_line():
     assert_one_line_error(edge_cmd("run", "--duration", "-3"), "must be positive")
 
 
-def test_missing_native_build_is_one_line(tmp_path):
-    """A copy of the package without the compiled extension, as a broken install would be."""
-    src = Path(edge.__file__).parent
-    shutil.copytree(src, tmp_path / "edge", ignore=shutil.ignore_patterns("_native*", "*.so"))
+def edge_from_a_copy(tmp_path, without: tuple[str, ...], *args):
+    """`edge args` from a copy of the package without the files matching `without`, as a
+    broken install would be."""
+    shutil.copytree(Path(edge.__file__).parent, tmp_path / "edge",
+                    ignore=shutil.ignore_patterns(*without))
     site_packages = Path(numpy.__file__).parent.parent
-    # -S: no site hooks, so the editable install's finder cannot bring the real build back
-    proc = subprocess.run([sys.executable, "-S", "-m", "edge.cli", "run", "--virtual-time"],
+    # -S: no site hooks, so the editable install's finder cannot bring the real files back
+    return subprocess.run([sys.executable, "-S", "-m", "edge.cli", *args],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env={"PYTHONPATH": f"{tmp_path}:{site_packages}",
                                "PATH": "/usr/bin:/bin"})
+
+
+def test_missing_native_build_is_one_line(tmp_path):
+    proc = edge_from_a_copy(tmp_path, ("_native*", "*.so"), "run", "--virtual-time")
     assert_one_line_error(proc, "native extension", "not built")
+
+
+def test_native_include_prints_the_directory_of_block_h():
+    proc = edge_cmd("native", "--include")
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(proc.stdout.strip()) / "block.h").is_file()
+    assert_one_line_error(edge_cmd("native"), "edge native --include")
+
+
+def test_missing_headers_are_one_line(tmp_path):
+    # neither edge/include/ nor a native/ beside the package
+    proc = edge_from_a_copy(tmp_path, ("include",), "native", "--include")
+    assert_one_line_error(proc, "C headers are missing", "reinstall")
 
 
 # -- setup errors: checked at start, one line, non-zero exit (issue 12, defect 12) -----

@@ -125,14 +125,16 @@ class Block:
 
 
 def include_dir() -> str:
-    """Where block.h lives, for compiling an integrator's own native blocks (the
-    `native/` directory of a source checkout or an editable install)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidate = os.path.normpath(os.path.join(here, "..", "..", "native"))
-    if not os.path.exists(os.path.join(candidate, "block.h")):
-        raise NativeError("the native headers are not installed here: build integrator "
-                          "blocks against native/ of the edge source tree")
-    return candidate
+    """The directory holding block.h (and what it includes), to pass as `-I` when
+    compiling an integrator's native block: edge/include/ of an installed package, or
+    native/ of a source checkout (an editable install). NativeError if neither has it."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(package, "include"),
+                      os.path.join(os.path.dirname(package), "native")):
+        if os.path.exists(os.path.join(candidate, "block.h")):
+            return candidate
+    raise NativeError(f"edge's C headers are missing from {package}/include: reinstall "
+                      "edge (the wheel ships them)")
 
 
 def load_block(library: str | os.PathLike, factory: str, signature: str, *args) -> Block:

@@ -1,11 +1,12 @@
 /* velocity_clamp.c — a worked example of an integrator's native block: it clamps the
  * commanded velocity of one axis to a lower limit (e.g. for a fragile tool) by holding
- * the commanded position back when the trajectory outruns it. Build:
+ * the commanded position back when the trajectory outruns it. Build it against the
+ * headers of the installed edge package (no source checkout needed):
  *
- *   gcc -O2 -shared -fPIC -I"$(python -c 'import edge.rt.native as n; print(n.include_dir())')" \
- *       velocity_clamp.c -o libvelocity_clamp.so
+ *   gcc -O2 -shared -fPIC -I"$(edge native --include)" velocity_clamp.c -o libvelocity_clamp.so
  *
- * and load it from Python with edge.rt.native.load_block (see docs/motion-extending.md).
+ * (in Python the directory is edge.get_include()) and load it with
+ * edge.rt.native.load_block (see docs/motion-extending.md).
  * Rules for a block: no allocation, no system calls and no locks in read/step/write;
  * state lives in the struct allocated once here; release frees it. The edge_block
  * itself is allocated with calloc (edge frees it with free after calling release): the
