@@ -16,10 +16,11 @@ from edge.config import Board, load_board
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP, ARM_SIM_CMD_EXT_TORQUE, arm_sim_block
 from edge.motion.safety import SafetyConfig, SafetyWall
 from edge.motion.safety_monitor import SafetyMonitor
+from edge.rt.contract import CycleCommand, SetpointCommand
 from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, setpoint_block
 
-SETPOINT_CMD_TARGET = 1
-CYCLE_CMD_RESET = 2
+SETPOINT_CMD_TARGET = SetpointCommand.TARGET
+CYCLE_CMD_RESET = CycleCommand.RESET
 
 
 class SafetyRig:
