@@ -285,8 +285,8 @@ class MotionController:
         # enable is refused until then.
         if stop != NO_STOP and self.state != State.FAULTED:
             self.fault = self._latched(ctx, rec)
-            log.warning("motion: stop category %d latched (fault %d)",
-                        self.fault["category"], self.fault["code"])
+            log.warning("motion: stop category %d latched (fault %s)",
+                        self.fault["category"], fault_label(self.fault["code"]))
             self._enter(ctx, State.FAULTED)
             self._pending_path = None
             self.recording = None if self.state == State.TEACH else self.recording
