@@ -76,14 +76,17 @@ def test_fault_names_match_the_documented_table():
 
 def _typed_twice(tree: ast.Module, c_names: dict[str, int]) -> list[str]:
     """Module-level assignments that type a C constant again: NAME = literal where NAME is
-    a C name or its tail (FAULT_DEADLINE for EDGE_FAULT_DEADLINE), a {"name": literal}
-    table whose keys are C names' tails with their values (WALL_KINDS), or a table keyed by
-    fault-code literals (FAULT_CODES)."""
+    a C name, with or without its namespace (FAULT_DEADLINE for EDGE_FAULT_DEADLINE); a
+    {"name": literal} table whose keys are C names' tails with their values (WALL_KINDS);
+    a table keyed by fault-code literals (FAULT_CODES)."""
     fault_codes = set(_fault_idents().values())
 
-    def c_name_for(name: str) -> str | None:
-        return next((c for c in c_names if (c == name or c.endswith("_" + name))
-                     and not c.startswith(NOT_YET_FROM_C)), None)
+    def c_name_for(name: str, tail: bool = False) -> str | None:
+        """The C constant `name` spells: itself or without its namespace (EDGE_, MOTION_);
+        with `tail`, any trailing words (a table key: "plane" for SAFETY_WALL_PLANE)."""
+        return next((c for c in c_names if not c.startswith(NOT_YET_FROM_C) and (
+            c == name or c.split("_", 1)[-1] == name or tail and c.endswith("_" + name))),
+            None)
 
     def literals(node) -> list:
         items = node.elts if isinstance(node, ast.Tuple) else [node]
@@ -105,7 +108,7 @@ def _typed_twice(tree: ast.Module, c_names: dict[str, int]) -> list[str]:
                 values = [v.value for v in node.value.values if isinstance(v, ast.Constant)]
                 matched = [c for key, value in zip(keys, values, strict=False)
                            if isinstance(key, str) and isinstance(value, int)
-                           and (c := c_name_for(key.upper())) and c_names[c] == value]
+                           and (c := c_name_for(key.upper(), tail=True)) and c_names[c] == value]
                 if len(matched) > 1:        # one key alike by chance is no table of C's
                     found.append(f"{names}: {', '.join(matched)}")
                 if len(keys) > 1 and all(isinstance(k, int) and k in fault_codes for k in keys):
@@ -114,9 +117,10 @@ def _typed_twice(tree: ast.Module, c_names: dict[str, int]) -> list[str]:
 
 
 def test_no_module_types_a_number_the_library_defines():
+    """Product, rigs and benches (tests may type expected values: they are the oracle)."""
     c_names = {**_lib_constants(), **_fault_idents()}
     offenders = []
-    for path in sorted((ROOT / "edge").rglob("*.py")):
+    for path in sorted(p for d in ("edge", "hil", "bench") for p in (ROOT / d).rglob("*.py")):
         for hit in _typed_twice(ast.parse(path.read_text()), c_names):
             offenders.append(f"{path.relative_to(ROOT)}: {hit}")
     assert not offenders, "\n".join(offenders)
