@@ -82,6 +82,6 @@ def run_failures(summary: dict) -> list[str]:
         out.append(f"program failed: {program['failed']}")
     if motion.get("fault"):
         f = motion["fault"]
-        out.append(f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])} "
-                   f"({fault_message(f['code'])}), category {f['category']}")
+        out.append(f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])}, "
+                   f"{fault_message(f['code'])}; category {f['category']}")
     return out

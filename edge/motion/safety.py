@@ -1,10 +1,11 @@
-"""The board's `safety:` section, its checksum, and the fault codes.
+"""The board's `safety:` section, its checksum, and the fault records.
 
 SafetyConfig is the validated section (SI units: m, rad, s, N·m); `checksum` is the
 SHA-256 of its canonical form, reported on start, published on `safety/config`, and
 carried into the native block so Python can verify what C is running. The native blocks
 that enforce it every tick are built in edge.motion.safety_monitor; faults they record
-are published on `safety/faults` (publish_faults).
+are published on `safety/faults` (publish_faults). Fault codes, names and messages are
+C's (native/faults.def, read as edge.rt.contract.FaultCode).
 """
 
 from __future__ import annotations
