@@ -27,7 +27,6 @@ from edge.errors import EdgeError
 ROOT = Path(__file__).resolve().parents[1]
 # workload -> the C function whose inclusive instructions are counted
 MEASURED = {"plan": "traj_plan_packed", "tick": "cycle_step"}
-TRAJ_CMD_TARGET = 1
 _TOTALS = re.compile(r"^(?:totals|summary):\s+(\d+)", re.M)
 
 
@@ -62,7 +61,7 @@ def _tick_workload(n_ticks: int) -> float:
     """Step the sim_arm traj + arm sim blocks n_ticks through a move; seconds per tick."""
     from edge.config import load_board
     from edge.motion.arm_sim import arm_sim_block_from_config
-    from edge.motion.trajectory import traj_block
+    from edge.motion.trajectory import TRAJ_CMD_TARGET, traj_block
     from edge.rt.native import Cycle
 
     board = load_board("sim_arm")

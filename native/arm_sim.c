@@ -281,6 +281,7 @@ edge_block *arm_sim_block_alloc(const arm_model *model, const arm_sim_config *cf
         free(s);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_ARM_SIM;
     b->read = arm_sim_read;
     b->command = arm_sim_command;
     b->write = arm_sim_write;

@@ -21,3 +21,8 @@ void edge_block_free(edge_block *b)
         b->release(b->self);
     free(b);
 }
+
+uint32_t edge_block_kind(const edge_block *b)
+{
+    return b ? b->kind : EDGE_BLOCK_CUSTOM;
+}

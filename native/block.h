@@ -8,6 +8,8 @@
 #define EDGE_BLOCK_H
 #include <stdint.h>
 
+#include "codes.h"
+
 /* cffi:begin */
 #define EDGE_MAX_AXES 16
 #define EDGE_CMD_ARGS 16
@@ -19,6 +21,9 @@
 /* Digital input bits (drive or I/O blocks set them in read). */
 #define EDGE_IN_ESTOP 1
 #define EDGE_IN_ENABLE_OK 2
+
+/* Returned by every setup or query call given a block of another kind (block_kinds.def). */
+#define EDGE_ERR_KIND -100
 
 typedef struct edge_image {
     int64_t tick;
@@ -55,6 +60,9 @@ typedef struct edge_block {
     void (*step)(void *self, edge_image *img);
     void (*write)(void *self, edge_image *img);
     void (*release)(void *self);
+    uint32_t kind;           /* EDGE_BLOCK_* of block_kinds.def; 0 (custom) from calloc */
+    uint32_t signals_written;  /* bit i: a hook writes signals[i]; a custom block is taken
+                                  to write all of them (the state record copies only these) */
 } edge_block;
 
 /* One record per tick, pushed to the state ring after write. */
@@ -79,10 +87,27 @@ typedef struct edge_state {
 
 /* Frees a block made by any *_block_alloc function (calls its release hook). */
 void edge_block_free(edge_block *b);
+/* The block's kind (EDGE_BLOCK_*; 0 for a NULL block). */
+uint32_t edge_block_kind(const edge_block *b);
 /* cffi:end */
 
 /* For block implementations: a zeroed block with name and self set. */
 edge_block *edge_block_new(const char *name, void *self);
+
+/* Setup and query calls start with this: is b a block of that kind? */
+static inline int edge_block_is(const edge_block *b, uint32_t kind)
+{
+    return b && b->kind == kind;
+}
+
+/* A block that writes image signal slot `slot` says so at setup, before cycle_add_block:
+ * the state record publishes only declared slots (all of them for a custom block). */
+static inline void edge_block_writes_signal(edge_block *b, int slot)
+{
+    _Static_assert(EDGE_SIGNALS <= 32, "signals_written is a 32-bit mask");
+    if (slot >= 0 && slot < EDGE_SIGNALS)
+        b->signals_written |= 1u << slot;
+}
 
 /* Latch a stop (the harsher category wins) and the first fault code; only a reset
  * through the cycle clears them. Any block may call it from any hook. */

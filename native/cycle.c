@@ -28,7 +28,7 @@ struct cycle {
     edge_command pending[PENDING_MAX];   /* drained from the ring, not yet due */
     int n_pending;
     edge_image img;
-    edge_state record;
+    uint32_t signals_written;             /* union of the blocks' signals_written */
     int64_t last_kick_tick;
     _Atomic int64_t next_tick;
     _Atomic int64_t wake_tick;            /* notify wake_fd once tick >= this has run */
@@ -116,6 +116,8 @@ int cycle_add_block(cycle *c, edge_block *b)
     if (atomic_load(&c->running) || c->n_blocks >= EDGE_MAX_BLOCKS || !b)
         return -1;
     c->blocks[c->n_blocks] = b;
+    /* what an integrator's block writes is unknown: all of its slots are published */
+    c->signals_written |= b->kind == EDGE_BLOCK_CUSTOM ? UINT32_MAX : b->signals_written;
     return c->n_blocks++;
 }
 
@@ -185,6 +187,45 @@ static void apply_due_commands(cycle *c)
     c->n_pending = kept;
 }
 
+/* Writes the tick's state record straight into its ring slot, copying only what some
+ * block can have written: the first n_axes entries of each axis array and the signal
+ * slots the blocks declared. Every record a slot receives leaves the same fields
+ * untouched, so they stay as the zeroed ring has them: zero, as in the image. Returns
+ * the tick's execution time so far, ns (recorded in the slot too). */
+static int64_t publish_state(cycle *c, int64_t t_ns, int64_t latency_ns, int64_t begin)
+{
+    const edge_image *img = &c->img;
+    edge_state *r = ring_reserve(c->states);
+    if (!r) {
+        STAT_ADD(c, state_drops, 1);
+        return mono_ns() - begin;
+    }
+    int n = img->n_axes;
+    r->tick = img->tick;
+    r->t_ns = t_ns;
+    r->wake_latency_ns = (int32_t)(latency_ns > INT32_MAX ? INT32_MAX : latency_ns);
+    r->mode = img->mode;
+    r->fault_code = img->fault_code;
+    r->stop_category = img->stop_category;
+    r->inputs = img->inputs;
+    r->outputs = img->outputs;
+    r->n_axes = n;
+    memcpy(r->q, img->q, sizeof(double) * n);
+    memcpy(r->qd, img->qd, sizeof(double) * n);
+    memcpy(r->tau, img->tau, sizeof(double) * n);
+    memcpy(r->q_cmd, img->q_cmd, sizeof(double) * n);
+    memcpy(r->qd_cmd, img->qd_cmd, sizeof(double) * n);
+    if (c->signals_written == UINT32_MAX)
+        memcpy(r->signals, img->signals, sizeof(img->signals));
+    else
+        for (uint32_t m = c->signals_written; m; m &= m - 1)
+            r->signals[__builtin_ctz(m)] = img->signals[__builtin_ctz(m)];
+    int64_t exec_ns = mono_ns() - begin;
+    r->exec_ns = (int32_t)(exec_ns > INT32_MAX ? INT32_MAX : exec_ns);
+    ring_commit(c->states);
+    return exec_ns;
+}
+
 static void run_tick(cycle *c, int64_t t_ns, int64_t latency_ns)
 {
     int64_t begin = mono_ns();
@@ -207,28 +248,7 @@ static void run_tick(cycle *c, int64_t t_ns, int64_t latency_ns)
         if (c->blocks[i]->write)
             c->blocks[i]->write(c->blocks[i]->self, img);
 
-    edge_state *r = &c->record;
-    int n = img->n_axes;
-    r->tick = img->tick;
-    r->t_ns = t_ns;
-    r->wake_latency_ns = (int32_t)(latency_ns > INT32_MAX ? INT32_MAX : latency_ns);
-    r->mode = img->mode;
-    r->fault_code = img->fault_code;
-    r->stop_category = img->stop_category;
-    r->inputs = img->inputs;
-    r->outputs = img->outputs;
-    r->n_axes = n;
-    memcpy(r->q, img->q, sizeof(double) * n);
-    memcpy(r->qd, img->qd, sizeof(double) * n);
-    memcpy(r->tau, img->tau, sizeof(double) * n);
-    memcpy(r->q_cmd, img->q_cmd, sizeof(double) * n);
-    memcpy(r->qd_cmd, img->qd_cmd, sizeof(double) * n);
-    memcpy(r->signals, img->signals, sizeof(img->signals));
-    int64_t exec_ns = mono_ns() - begin;
-    r->exec_ns = (int32_t)(exec_ns > INT32_MAX ? INT32_MAX : exec_ns);
-    if (!ring_push(c->states, r))
-        STAT_ADD(c, state_drops, 1);
-    hist_record(c->exec, exec_ns);
+    hist_record(c->exec, publish_state(c, t_ns, latency_ns, begin));
     STAT_ADD(c, ticks, 1);
     /* sequentially consistent with cycle_wake_at: either it sees the new tick or this
      * sees its request (Dekker), so a wake-up is never lost */

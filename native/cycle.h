@@ -17,11 +17,7 @@
 #define CYCLE_CMD_RESET 2     /* clear latched stop and fault if no stop condition remains */
 #define CYCLE_CMD_KICK 3      /* feed the watchdog */
 
-/* Fault codes raised by the cycle (blocks use their own ranges). */
-#define EDGE_FAULT_ESTOP 256
-#define EDGE_FAULT_WATCHDOG 257
-#define EDGE_FAULT_DEADLINE 258
-#define EDGE_FAULT_REQUESTED 259
+/* Fault codes raised by the cycle: EDGE_FAULT_* in faults.def. */
 
 typedef struct cycle cycle;
 

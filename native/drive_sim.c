@@ -71,6 +71,7 @@ edge_block *drive_sim_block_alloc(int n_axes, double tau_s, const double *initia
         free(d);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_DRIVE_SIM;
     b->read = drive_sim_read;
     b->command = drive_sim_command;
     b->write = drive_sim_write;

@@ -60,6 +60,8 @@ static void observer_init(observer *o, const edge_image *img)
 
 void observer_take_pending(edge_block *b, int accept)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_OBSERVER))
+        return;
     observer *o = b->self;
     if (atomic_load_explicit(&o->pending_state, memory_order_acquire) != 1)
         return;
@@ -175,13 +177,16 @@ edge_block *observer_block_alloc(const arm_model *model, const observer_config *
         free(o);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_OBSERVER;
     b->step = observer_step;
     b->release = observer_release;
     return b;
 }
 
-void observer_get_status(const edge_block *b, observer_status *out)
+int observer_get_status(const edge_block *b, observer_status *out)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_OBSERVER))
+        return EDGE_ERR_KIND;
     observer *o = b->self;
     uint32_t before, after;
     do {
@@ -190,10 +195,13 @@ void observer_get_status(const edge_block *b, observer_status *out)
         atomic_thread_fence(memory_order_acquire);
         after = atomic_load_explicit(&o->seq, memory_order_relaxed);
     } while ((before & 1) || before != after);
+    return 0;
 }
 
 int observer_set_config(edge_block *b, const observer_config *cfg)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_OBSERVER))
+        return EDGE_ERR_KIND;
     observer *o = b->self;
     if (!observer_config_valid(&o->model, cfg))
         return -2;

@@ -9,7 +9,7 @@
 #include "block.h"
 
 /* cffi:begin */
-#define OBSERVER_FAULT_COLLISION 300
+/* Fault code: OBSERVER_FAULT_COLLISION in faults.def. */
 
 typedef struct observer_config {
     int32_t n;
@@ -36,9 +36,10 @@ typedef struct observer_status {
 
 /* 1 when cfg suits the (checked) model, else 0. */
 int observer_config_valid(const arm_model *model, const observer_config *cfg);
-/* The model and config are copied; NULL on bad input. */
+/* The model and config are copied; NULL on bad input. The calls below taking a block
+ * return EDGE_ERR_KIND when it is not an observer block. */
 edge_block *observer_block_alloc(const arm_model *model, const observer_config *cfg);
-void observer_get_status(const edge_block *b, observer_status *out);
+int observer_get_status(const edge_block *b, observer_status *out);
 /* Queue a new configuration (same arm). It goes with the safety configuration queued
  * beside it: the linked safety block applies or refuses both at one tick boundary
  * (safety_link_observer). 0 queued, -2 invalid, -3 one is already queued. */

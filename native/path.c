@@ -105,6 +105,7 @@ edge_block *path_block_alloc(int n_axes, int64_t capacity)
         path_release(p);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_PATH;
     b->command = path_command;
     b->step = path_step;
     b->release = path_release;
@@ -114,6 +115,8 @@ edge_block *path_block_alloc(int n_axes, int64_t capacity)
 int path_block_load(edge_block *blk, int buffer, const double *q, const double *qd,
                     const double *qdd, int64_t n)
 {
+    if (!edge_block_is(blk, EDGE_BLOCK_PATH))
+        return EDGE_ERR_KIND;
     path_player *p = blk->self;
     if (buffer < 0 || buffer > 1 || n < 1 || n > p->capacity || p->reserved[buffer])
         return -1;

@@ -15,7 +15,8 @@
 /* Capacity in samples per buffer (each sample: q, qd, qdd for n_axes). NULL on bad input. */
 edge_block *path_block_alloc(int n_axes, int64_t capacity);
 /* Copy n samples (row-major n x n_axes arrays) into `buffer`; 0, or -1 if the buffer is
- * playing (or about to), too small or the index is bad. Call from the controlling thread. */
+ * playing (or about to), too small or the index is bad. Call from the controlling thread.
+ * Both calls return EDGE_ERR_KIND when b is not a path block. */
 int path_block_load(edge_block *b, int buffer, const double *q, const double *qd,
                     const double *qdd, int64_t n);
 

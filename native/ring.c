@@ -56,6 +56,19 @@ int ring_push(ring *r, const void *elem)
     return 1;
 }
 
+void *ring_reserve(ring *r)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    return head - tail > r->mask ? NULL : r->data + (head & r->mask) * r->elem_size;
+}
+
+void ring_commit(ring *r)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    atomic_store_explicit(&r->head, head + 1, memory_order_release);
+}
+
 int ring_pop(ring *r, void *elem)
 {
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);

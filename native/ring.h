@@ -11,6 +11,10 @@ typedef struct ring ring;
 ring *ring_alloc(size_t elem_size, size_t capacity);
 void ring_free(ring *r);
 int ring_push(ring *r, const void *elem);   /* 1 pushed, 0 full */
+/* Producer, in place: the slot the next push would fill (NULL when full), published by
+ * ring_commit. A slot keeps what the last record written there left in it. */
+void *ring_reserve(ring *r);
+void ring_commit(ring *r);
 int ring_pop(ring *r, void *elem);          /* 1 popped, 0 empty */
 const void *ring_peek(const ring *r);       /* oldest element or NULL, not removed */
 

@@ -709,6 +709,7 @@ edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg)
         free(s);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_SAFETY;
     b->command = safety_command;
     b->step = safety_step;
     b->release = safety_release;
@@ -717,6 +718,8 @@ edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg)
 
 int safety_set_config(edge_block *b, const safety_config *cfg)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY))
+        return EDGE_ERR_KIND;
     safety *s = b->self;
     if (s->enabled)
         return -1;
@@ -729,19 +732,27 @@ int safety_set_config(edge_block *b, const safety_config *cfg)
     return 0;
 }
 
-void safety_link_observer(edge_block *b, edge_block *observer)
+int safety_link_observer(edge_block *b, edge_block *observer)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY) ||
+        (observer && !edge_block_is(observer, EDGE_BLOCK_OBSERVER)))
+        return EDGE_ERR_KIND;
     ((safety *)b->self)->observer = observer;
+    return 0;
 }
 
 int safety_config_state(const edge_block *b)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY))
+        return EDGE_ERR_KIND;
     safety *s = b->self;
     return atomic_load_explicit(&s->pending_state, memory_order_acquire);
 }
 
-void safety_get_status(const edge_block *b, safety_status *out)
+int safety_get_status(const edge_block *b, safety_status *out)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY))
+        return EDGE_ERR_KIND;
     safety *s = b->self;
     uint32_t before, after;
     do {
@@ -750,10 +761,13 @@ void safety_get_status(const edge_block *b, safety_status *out)
         atomic_thread_fence(memory_order_acquire);
         after = atomic_load_explicit(&s->seq, memory_order_relaxed);
     } while ((before & 1) || before != after);
+    return 0;
 }
 
 int safety_fault_history(const edge_block *b, safety_fault *out, int max)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY))
+        return EDGE_ERR_KIND;
     safety *s = b->self;
     uint32_t before, after;
     int count;
@@ -770,11 +784,14 @@ int safety_fault_history(const edge_block *b, safety_fault *out, int max)
     return count;
 }
 
-void safety_sphere_distances(const edge_block *b, const double *q, double *out)
+int safety_sphere_distances(const edge_block *b, const double *q, double *out)
 {
+    if (!edge_block_is(b, EDGE_BLOCK_SAFETY))
+        return EDGE_ERR_KIND;
     /* own FK buffer: callable while the cycle thread runs (the config only changes at a
      * tick boundary, from the pending copy, while the arm is disabled) */
     const safety *s = b->self;
     double frames[(ARM_MAX_LINKS + 2) * 16];
     sphere_distances_with(&s->model, &s->cfg, frames, q, out);
+    return 0;
 }

@@ -29,14 +29,7 @@
 #define SAFETY_STOP_ACCEL 0       /* controlled stops with an acceleration-limited ramp */
 #define SAFETY_STOP_JERK 1        /* ... with a jerk-limited (S-curve) ramp */
 
-/* Fault codes of the safety block (1..255; the cycle uses 256.., the observer 300..). */
-#define SAFETY_FAULT_POSITION 1        /* measured joint position beyond its limit */
-#define SAFETY_FAULT_VELOCITY 2        /* measured joint velocity beyond its limit */
-#define SAFETY_FAULT_TORQUE 3          /* measured joint torque beyond its limit */
-#define SAFETY_FAULT_TCP_SPEED 4       /* measured tool speed beyond the active limit */
-#define SAFETY_FAULT_WALL 5            /* a measured sphere inside a safety wall */
-#define SAFETY_FAULT_FOLLOWING 6       /* |q_cmd - q| beyond the following-error limit */
-#define SAFETY_FAULT_ACCELERATION 7    /* measured joint acceleration beyond its limit */
+/* Fault codes of the safety block: SAFETY_FAULT_* in faults.def (1..255). */
 
 typedef struct safety_wall {
     int32_t kind;             /* SAFETY_WALL_* */
@@ -106,7 +99,9 @@ typedef struct safety_status {
     uint8_t checksum[32];
 } safety_status;
 
-/* The model and config are copied. NULL on bad input (see safety_config_check). */
+/* The model and config are copied. NULL on bad input (see safety_config_check).
+ * Every call below taking a block returns EDGE_ERR_KIND when it is not a safety block
+ * (safety_link_observer also when `observer` is neither NULL nor an observer block). */
 edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg);
 /* 0 if cfg is usable with the model, else a negative number naming the first problem. */
 int safety_config_check(const arm_model *model, const safety_config *cfg);
@@ -117,13 +112,13 @@ int safety_set_config(edge_block *b, const safety_config *cfg);
 /* The last queued configuration: 0 none, 1 queued, 2 applied, -1 refused (enabled). */
 int safety_config_state(const edge_block *b);
 /* A configuration queued on `observer` is applied or refused with the next safety one. */
-void safety_link_observer(edge_block *b, edge_block *observer);
-void safety_get_status(const edge_block *b, safety_status *out);
+int safety_link_observer(edge_block *b, edge_block *observer);
+int safety_get_status(const edge_block *b, safety_status *out);
 /* Copies the most recent faults, oldest first; returns how many. */
 int safety_fault_history(const edge_block *b, safety_fault *out, int max);
 /* Signed distance (m) of each sphere to the nearest wall at q (NULL walls -> HUGE_VAL);
  * out has n_spheres entries. For tests and tools. */
-void safety_sphere_distances(const edge_block *b, const double *q, double *out);
+int safety_sphere_distances(const edge_block *b, const double *q, double *out);
 /* cffi:end */
 
 #endif

@@ -91,6 +91,7 @@ edge_block *setpoint_block_alloc(int n_axes, const double *max_velocity,
         free(s);
         return NULL;
     }
+    b->kind = EDGE_BLOCK_SETPOINT;
     b->command = setpoint_command;
     b->step = setpoint_step;
     b->release = setpoint_release;

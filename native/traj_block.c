@@ -168,6 +168,7 @@ edge_block *traj_block_alloc(int n_axes, const double *max_velocity,
         free(b);
         return NULL;
     }
+    blk->kind = EDGE_BLOCK_TRAJ;
     blk->command = tb_command;
     blk->step = tb_step;
     blk->release = tb_release;

@@ -16,10 +16,11 @@ from edge.config import Board, load_board
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP, ARM_SIM_CMD_EXT_TORQUE, arm_sim_block
 from edge.motion.safety import SafetyConfig, SafetyWall
 from edge.motion.safety_monitor import SafetyMonitor
+from edge.rt.contract import CycleCommand, FaultCode, SetpointCommand
 from edge.rt.native import NO_STOP, TARGET_CYCLE, Cycle, setpoint_block
 
-SETPOINT_CMD_TARGET = 1
-CYCLE_CMD_RESET = 2
+SETPOINT_CMD_TARGET = SetpointCommand.TARGET
+CYCLE_CMD_RESET = CycleCommand.RESET
 
 
 class SafetyRig:
@@ -163,7 +164,7 @@ def wall_campaign(n_cases: int, seed: int, ticks: int = 2500) -> tuple[float, fl
             n = rig.arm.n
             worst = min(worst, rig.sphere_distance(states["q"][::2, :n]).min())
             worst_cmd = min(worst_cmd, rig.sphere_distance(states["q_cmd"][::2, :n]).min())
-            faults += int(np.any(states["fault_code"] == 5))
+            faults += int(np.any(states["fault_code"] == FaultCode.SAFETY_WALL))
             if np.any(states["stop_category"] != NO_STOP):
                 break
     return float(worst), float(worst_cmd), faults, base.cfg.wall_margin

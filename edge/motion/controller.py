@@ -37,6 +37,7 @@ from edge.motion.requests import (
     Request,
     State,
 )
+from edge.rt.contract import fault_label
 from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
 from edge.rt.native import NO_STOP, TARGET_CYCLE
 
@@ -284,8 +285,8 @@ class MotionController:
         # enable is refused until then.
         if stop != NO_STOP and self.state != State.FAULTED:
             self.fault = self._latched(ctx, rec)
-            log.warning("motion: stop category %d latched (fault %d)",
-                        self.fault["category"], self.fault["code"])
+            log.warning("motion: stop category %d latched (fault %s)",
+                        self.fault["category"], fault_label(self.fault["code"]))
             self._enter(ctx, State.FAULTED)
             self._pending_path = None
             self.recording = None if self.state == State.TEACH else self.recording
@@ -360,8 +361,8 @@ class MotionController:
         elif int(at["inputs"]) & EDGE_IN_ESTOP:
             req.reject("the cycle refused the reset: the e-stop is pressed")
         else:
-            req.reject(f"the stop is still latched (fault {int(at['fault_code'])}): its cause "
-                       "remains or the arm was still braking")
+            req.reject(f"the stop is still latched (fault {fault_label(int(at['fault_code']))}): "
+                       "its cause remains or the arm was still braking")
         self._publish_request(ctx, req)
 
     def _enter(self, ctx: TaskContext, state: State) -> None:

@@ -24,6 +24,7 @@ from edge.motion.paths import (
     native_ik_path,
     playback_path,
 )
+from edge.rt.contract import FaultCode, fault_label
 from edge.rt.executor import TaskContext
 from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
 
@@ -41,7 +42,7 @@ TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED, TRAJ_VELOCITY = (
 PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
 ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
 CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
-FAULT_FORCE_LIMIT = 320
+FAULT_FORCE_LIMIT = FaultCode.FORCE_LIMIT
 EDGE_IN_ESTOP = _lib.EDGE_IN_ESTOP
 JOG_DEADMAN_S = 0.25          # jog and velocity commands must be repeated this often
 
@@ -112,7 +113,8 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
     if int(rec["inputs"]) & EDGE_IN_ESTOP:
         raise MotionError("the e-stop is pressed: release it, then reset")
     if int(rec["stop_category"]) != NO_STOP:
-        raise MotionError(f"a stop is latched (fault {int(rec['fault_code'])}): reset first")
+        raise MotionError(f"a stop is latched (fault {fault_label(int(rec['fault_code']))}): "
+                          "reset first")
     safety = getattr(c.runtime, "safety", None)
     if safety is not None:
         safety.set_enabled(True, ctx.command)

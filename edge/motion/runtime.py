@@ -18,7 +18,8 @@ from edge.motion.config import MotionConfig
 from edge.motion.controller import MotionController
 from edge.motion.paths import JointLimits, JointPath
 from edge.motion.trajectory import traj_block
-from edge.rt.native import Block, require_native
+from edge.rt.contract import fault_label, fault_message
+from edge.rt.native import Block, kind_checked, require_native
 
 if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
@@ -33,11 +34,12 @@ def path_block(n_axes: int, capacity: int) -> Block:
 
 
 def load_path(block: Block, buffer: int, path: JointPath) -> None:
-    """Copy a path into one of the player's buffers (the one not playing)."""
-    ffi, lib = require_native()
+    """Copy a path into one of the player's buffers (the one not playing). Raises
+    NativeError if `block` is not a path player."""
+    ffi, _ = require_native()
     arrays = [np.ascontiguousarray(a, dtype=float) for a in (path.q, path.qd, path.qdd)]
     ptrs = [ffi.cast("double *", ffi.from_buffer(a)) for a in arrays]
-    if lib.path_block_load(block.handle, buffer, *ptrs, len(path.q)) != 0:
+    if kind_checked("path_block_load", block, buffer, *ptrs, len(path.q)) != 0:
         raise RuntimeError(f"path buffer {buffer} is busy or too small for {len(path.q)} "
                            "samples")
 
@@ -80,6 +82,6 @@ def run_failures(summary: dict) -> list[str]:
         out.append(f"program failed: {program['failed']}")
     if motion.get("fault"):
         f = motion["fault"]
-        out.append(f"stop latched at tick {f['tick']}: fault {f['code']}, category "
-                   f"{f['category']}")
+        out.append(f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])}, "
+                   f"{fault_message(f['code'])}; category {f['category']}")
     return out

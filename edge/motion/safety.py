@@ -1,10 +1,11 @@
-"""The board's `safety:` section, its checksum, and the fault codes.
+"""The board's `safety:` section, its checksum, and the fault records.
 
 SafetyConfig is the validated section (SI units: m, rad, s, N·m); `checksum` is the
 SHA-256 of its canonical form, reported on start, published on `safety/config`, and
 carried into the native block so Python can verify what C is running. The native blocks
 that enforce it every tick are built in edge.motion.safety_monitor; faults they record
-are published on `safety/faults` (publish_faults).
+are published on `safety/faults` (publish_faults). Fault codes, names and messages are
+C's (native/faults.def, read as edge.rt.contract.FaultCode).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ import numpy as np
 from edge.config import Board, Node
 from edge.errors import EdgeError, SafetyFault
 from edge.motion.kinematics import SerialArm
+from edge.rt.contract import (
+    FaultCode,
+    Input,
+    SafetyCommand,
+    StopProfile,
+    WallKind,
+    fault_message,
+    fault_name,
+)
 
 if TYPE_CHECKING:
     from edge.rt.bus import Bus
@@ -30,35 +40,17 @@ log = logging.getLogger(__name__)
 FAULT_TOPIC = "safety/faults"
 CONFIG_TOPIC = "safety/config"
 
-# Command kinds of the safety block (native/safety.h).
-SAFETY_CMD_REDUCED = 1
-SAFETY_CMD_ENABLE = 2
-# Input bit an I/O block sets to request reduced mode.
-SAFETY_IN_REDUCED = 4
+# Command kinds and the reduced-mode input bit of the safety block (native/safety.h).
+SAFETY_CMD_REDUCED, SAFETY_CMD_ENABLE = SafetyCommand.REDUCED, SafetyCommand.ENABLE
+SAFETY_IN_REDUCED = Input.REDUCED
 
-# code -> (name, message): every code a fault record or the image can carry.
+# code -> (name, message): every code a fault record or the image can carry (faults.def).
 FAULT_CODES: dict[int, tuple[str, str]] = {
-    1: ("position_limit", "measured joint position beyond its limit"),
-    2: ("velocity_limit", "measured joint velocity beyond its limit"),
-    3: ("torque_limit", "measured joint torque beyond its limit"),
-    4: ("tcp_speed", "measured tool speed beyond the active limit"),
-    5: ("safety_wall", "a part of the arm is inside a safety wall"),
-    6: ("following_error", "the arm does not follow its command (following error)"),
-    7: ("acceleration_limit", "measured joint acceleration beyond its limit"),
-    256: ("estop", "emergency stop input"),
-    257: ("watchdog", "the Python side stopped feeding the watchdog"),
-    258: ("deadline", "a safety-relevant task missed its deadline"),
-    259: ("requested", "stop requested by a command"),
-    300: ("collision", "collision detected by the momentum observer"),
-}
+    int(code): (fault_name(code), fault_message(code)) for code in FaultCode}
 
-WALL_KINDS = {"plane": 0, "keep_out": 1, "keep_in": 2}
-STOP_PROFILES = {"acceleration": 0, "jerk": 1}
-
-
-def fault_message(code: int) -> str:
-    """The human message for a fault code ("unknown fault N" if not in the table)."""
-    return FAULT_CODES.get(code, ("unknown", f"unknown fault {code}"))[1]
+# board spelling -> the native value
+WALL_KINDS = {kind.name.lower(): kind for kind in WallKind}
+STOP_PROFILES = {"acceleration": StopProfile.ACCEL, "jerk": StopProfile.JERK}
 
 
 class SafetyConfigLocked(EdgeError):

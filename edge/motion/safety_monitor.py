@@ -15,7 +15,6 @@ from edge.motion.arm_model import native_model
 from edge.motion.kinematics import SerialArm
 from edge.motion.safety import (
     CONFIG_TOPIC,
-    FAULT_CODES,
     FAULT_TOPIC,
     SAFETY_CMD_ENABLE,
     STOP_PROFILES,
@@ -24,8 +23,8 @@ from edge.motion.safety import (
     ObserverConfig,
     SafetyConfig,
     SafetyConfigLocked,
-    fault_message,
 )
+from edge.rt.contract import fault_message, fault_name
 from edge.rt.native import NO_STOP, Block, require_native
 
 if TYPE_CHECKING:
@@ -153,7 +152,7 @@ class SafetyMonitor:
         """The fault history, oldest first (at most the 64 most recent)."""
         buf = self.ffi.new("safety_fault[]", max_records)
         count = self.lib.safety_fault_history(self.block.handle, buf, max_records)
-        return [FaultRecord(int(f.code), FAULT_CODES.get(f.code, ("unknown",))[0],
+        return [FaultRecord(int(f.code), fault_name(f.code),
                             fault_message(f.code), int(f.tick), int(f.category), int(f.axis),
                             float(f.value)) for f in buf[0:count]]
 

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge.errors import TrajectoryError
+from edge.rt.contract import TrajCommand, TrajError
 from edge.rt.native import Block, require_native
 
 ArrayLike = Sequence[float] | np.ndarray
 
 _ERRORS = {
-    -1: "invalid input (non-finite value, non-positive limit or bad axis count)",
-    -2: "a target velocity is beyond the velocity limit",
-    -3: "no profile found (a planner bug; please report the inputs)",
+    TrajError.INPUT: "invalid input (non-finite value, non-positive limit or bad axis count)",
+    TrajError.TARGET: "a target velocity is beyond the velocity limit",
+    TrajError.NO_SOLUTION: "no profile found (a planner bug; please report the inputs)",
 }
 
 
@@ -181,7 +182,8 @@ def plan_stop(current_position: ArrayLike, max_acceleration: ArrayLike, max_jerk
     return Trajectory(handle, n)
 
 
-TRAJ_CMD_TARGET, TRAJ_CMD_TARGET_VEL, TRAJ_CMD_STOP = 1, 2, 3
+TRAJ_CMD_TARGET, TRAJ_CMD_TARGET_VEL, TRAJ_CMD_STOP = (TrajCommand.TARGET, TrajCommand.TARGET_VEL,
+                                                     TrajCommand.STOP)
 
 
 def traj_block(max_velocity: ArrayLike, max_acceleration: ArrayLike,

@@ -23,12 +23,13 @@ import numpy as np
 
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus, Message
+from edge.rt.contract import CycleCommand, FaultCode
 from edge.rt.native import TARGET_CYCLE, TICK_ASAP, Cycle, StateHistory
 
 log = logging.getLogger(__name__)
 
-CYCLE_CMD_STOP, CYCLE_CMD_KICK = 1, 3
-FAULT_DEADLINE, FAULT_REQUESTED = 258, 259
+CYCLE_CMD_STOP, CYCLE_CMD_KICK = CycleCommand.STOP, CycleCommand.KICK
+FAULT_DEADLINE, FAULT_REQUESTED = FaultCode.DEADLINE, FaultCode.REQUESTED
 MISS_POLICIES = ("log", "fault", "stop")
 MISS_STOP_CATEGORY = {"fault": 2, "stop": 1}   # the default stop of each latching policy
 MAX_IDLE_S = 0.02             # real-time loop: longest sleep between checks of `stop`

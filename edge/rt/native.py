@@ -25,10 +25,11 @@ except ImportError as exc:  # pragma: no cover - exercised by the CLI test with 
 else:
     _IMPORT_ERROR = None
 
-MAX_AXES = 16
-NO_STOP = 255
-TARGET_CYCLE = 0xFFFFFFFF
-TICK_ASAP = -1          # command tick meaning: at the next boundary (watchdog, stops)
+# block.h's scalars, read from the library (None without it: require_native says why);
+# edge.rt.contract builds the enums. TICK_ASAP: apply at the next boundary (watchdog, stops)
+MAX_AXES, NO_STOP, TARGET_CYCLE, TICK_ASAP = (
+    getattr(lib, name, None) for name in ("EDGE_MAX_AXES", "EDGE_NO_STOP",
+                                          "EDGE_TARGET_CYCLE", "EDGE_TICK_ASAP"))
 
 
 def require_native():
@@ -122,6 +123,28 @@ class Block:
         self.name = name
         self.handle = ffi_.gc(handle, lib_.edge_block_free)
         self.index: int | None = None
+
+    @property
+    def kind(self) -> int:
+        """edge_block.kind (edge.rt.contract.BlockKind): what the block is, set by C."""
+        return int(require_native()[1].edge_block_kind(self.handle))
+
+
+def kind_checked(function: str, *args):
+    """lib.<function>(*args) for a setup or query call taking blocks (Block arguments are
+    passed as their handles). C refuses a block of another kind than the one the call
+    is for (its name's first word: safety_get_status takes a safety block) with
+    EDGE_ERR_KIND; that becomes a NativeError naming the kinds involved."""
+    from edge.rt.contract import ERR_KIND, block_kind_name
+
+    _, lib_ = require_native()
+    rc = getattr(lib_, function)(*(a.handle if isinstance(a, Block) else a for a in args))
+    if rc == ERR_KIND:
+        given = ", ".join(f"'{a.name}' is a {block_kind_name(a.kind)} block"
+                          for a in args if isinstance(a, Block))
+        raise NativeError(f"{function} refused a block of the wrong kind (it takes a "
+                          f"{function.split('_')[0]} block): {given}")
+    return rc
 
 
 def include_dir() -> str:

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NATIVE_TESTS = [
     "tests/rt/test_native_cycle.py",
     "tests/native/test_cycle_commands.py",
+    "tests/native/test_block_kinds.py",
+    "tests/native/test_state_record.py",
     "tests/rt/test_hist_ring.py",
     "tests/motion/test_trajectory.py",
     "tests/motion/test_safety.py",
