@@ -10,14 +10,13 @@ from edge.acquisition.sources.modbus import ModbusLink
 from edge.acquisition.sources.serial import SerialLink
 from edge.acquisition.thresholds import ThresholdRule
 
-DEVICE_KINDS = ("simulated", "modbus_tcp", "modbus_rtu", "serial")
 CRYPTO_ALGORITHMS = ("aes-gcm", "sm4-gcm")
 
 
 @dataclass
 class DeviceConfig:
     name: str
-    kind: str
+    kind: str                                      # a key of devices.DEVICE_KINDS
     period_ms: float = 100.0                       # poll period (0: back to back)
     link: ModbusLink | SerialLink | None = None    # None for simulated devices
     backoff: Backoff = field(default_factory=Backoff)

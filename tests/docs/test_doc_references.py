@@ -145,6 +145,7 @@ PARSER_PAGES = {
     "edge/motion/program.py": "motion-controller.md",
     "edge/logic/config.py": "logic.md",
     "edge/acquisition/config.py": "acquisition.md",
+    "edge/acquisition/sources/simulated.py": "acquisition.md",
     "edge/rt/bus_config.py": "bus.md",
 }
 
