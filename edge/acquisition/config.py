@@ -13,12 +13,12 @@ from edge.acquisition.filters import parse_filter
 from edge.acquisition.model import (
     CRYPTO_ALGORITHMS,
     AcquisitionConfig,
+    Backoff,
     CryptoConfig,
     DeviceConfig,
     TaskConfig,
     UsageConfig,
 )
-from edge.acquisition.sources import Backoff
 from edge.acquisition.thresholds import SEVERITIES, ThresholdRule
 from edge.config import Board, Node, check_writable_dir
 from edge.errors import ConfigError

@@ -13,6 +13,7 @@ from edge.acquisition.sources import DeviceKind, Source
 from edge.config import parse_board
 from edge.errors import ConfigError
 from tests.docs.doc_blocks import ROOT
+from tests.import_graph import cycles, imports
 
 DOC = (ROOT / "docs" / "acquisition.md").read_text(encoding="utf-8")
 HEAD = """name: t
@@ -123,3 +124,7 @@ def test_a_new_filter_is_one_table_entry(monkeypatch):
 def test_an_unknown_filter_lists_the_table():
     with pytest.raises(ConfigError, match="expected one of: lowpass, median, moving_average"):
         make_filter(FilterSpec("notch"), 100.0)
+
+
+def test_the_acquisition_package_has_no_import_cycle():
+    assert not cycles(imports("edge.acquisition"))

@@ -1,7 +1,6 @@
 """The standard functions are one table read by the checker and the compiler; the logic
 package's modules import each other one way (no cycle, compiler and functions apart)."""
 
-import ast
 import re
 from pathlib import Path
 
@@ -12,53 +11,20 @@ from edge.logic.arith import Emitter
 from edge.logic.functions import FUNCTIONS, Function
 from edge.logic.nodes import REAL
 from edge.logic.quality import QUALITY_FUNCTIONS
+from tests.import_graph import cycles, imports
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "edge" / "logic"
-
-
-def _imports() -> dict[str, set[str]]:
-    """Module -> the edge.logic modules it imports anywhere: at the top, inside functions
-    and under TYPE_CHECKING alike (a lazy import is still a dependency)."""
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for path in PACKAGE.glob("*.py"):
-        deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            deps |= {n.split(".")[2] for n in names
-                     if n.startswith("edge.logic.") and n.split(".")[2] in modules}
-        graph[path.stem] = deps - {path.stem}
-    return graph
 
 
 def test_compiler_and_functions_do_not_import_each_other():
-    graph = _imports()
-    assert not {"compiler", "checker"} & graph["functions"]
-    assert not {"compiler", "checker", "functions"} & graph["arith"]
+    graph = imports("edge.logic")
+    assert not {"edge.logic.compiler", "edge.logic.checker"} & graph["edge.logic.functions"]
+    assert not {"edge.logic.compiler", "edge.logic.checker", "edge.logic.functions"} & \
+        graph["edge.logic.arith"]
 
 
 def test_the_logic_package_has_no_import_cycle():
-    graph = _imports()
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), list(graph[start])
-        while todo:
-            m = todo.pop()
-            if m == goal:
-                return True
-            if m not in seen:
-                seen.add(m)
-                todo.extend(graph.get(m, ()))
-        return False
-
-    cycles = sorted((a, b) for a in graph for b in graph[a] if reaches(b, a))
-    assert not cycles, f"edge/logic modules import each other: {cycles}"
+    assert not cycles(imports("edge.logic"))
 
 
 def test_the_documented_functions_are_the_table():

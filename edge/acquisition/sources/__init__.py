@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.acquisition.channel import ChannelConfig, PollReadings, Reading
+from edge.acquisition.model import Backoff, DeviceConfig
 from edge.errors import DeviceCommError
 
 if TYPE_CHECKING:
-    from edge.acquisition.model import DeviceConfig
     from edge.config import Node
 
 log = logging.getLogger(__name__)
@@ -112,18 +112,6 @@ def collecting_sink(into: dict[str, list[Reading]]) -> PollSink:
         for name in [*values, *(refused or ())]:
             into.setdefault(name, []).append(PollReadings([record], name)[0])
     return sink
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt n (0-based): initial * factor**n, capped."""
-
-    initial_s: float = 0.05
-    max_s: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
 
 
 class DevicePoller:
