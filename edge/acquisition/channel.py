@@ -2,13 +2,12 @@
 
 A device poller produces raw `Reading`s; at each release of the sampler a `Channel`
 turns the readings gathered since the last release into at most one `Sample` to publish.
-Filters are scipy.signal filters whose state is carried from one chunk to the next, so
+Filters (edge/acquisition/filters.py) carry their state from one chunk to the next, so
 filtering a stream chunk by chunk gives exactly what filtering it in one piece gives.
 """
 
 from __future__ import annotations
 
-import abc
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,12 +16,8 @@ from enum import IntEnum
 from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from edge.errors import ConfigError
-
-# scipy.signal takes about a second to import: it is loaded when a linear filter is
-# configured, not by every board that acquires something.
+from edge.acquisition.filters import FilterSpec, make_filter
 
 
 class Quality(IntEnum):
@@ -46,93 +41,6 @@ MAXF = sys.float_info.max
 def not_finite_reason(v: float) -> str:
     """Why a non-finite engineering value is INVALID: "NaN", "+inf" or "-inf"."""
     return "NaN" if v != v else ("+inf" if v > 0 else "-inf")
-
-FILTER_KINDS = ("lowpass", "median", "moving_average")
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    kind: str
-    cutoff_hz: float = 0.0      # lowpass
-    order: int = 2              # lowpass (Butterworth)
-    window: int = 1             # median, moving_average (samples)
-
-
-class StreamFilter(abc.ABC):
-    """A causal filter over chunks; the first sample primes the state at steady state."""
-
-    @abc.abstractmethod
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """The filtered chunk, same length as x, state carried to the next call."""
-
-
-class LinearFilter(StreamFilter):
-    """lfilter(b, a) with its delay-line state `zi` carried across chunks."""
-
-    def __init__(self, b: np.ndarray, a: np.ndarray) -> None:
-        from scipy import signal  # imported now, not at the first release
-
-        self.b, self.a = np.asarray(b, float), np.asarray(a, float)
-        self.zi: np.ndarray | None = None
-        if max(len(self.a), len(self.b)) > 1:         # first calls load code: do them now
-            signal.lfilter(self.b, self.a, np.zeros(2), zi=signal.lfilter_zi(self.b, self.a))
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, float)
-        if not len(x):
-            return x
-        if max(len(self.a), len(self.b)) == 1:          # a pure gain has no state
-            return x * (self.b[0] / self.a[0])
-        from scipy import signal
-
-        if self.zi is None:        # start as if the input had always been x[0]
-            self.zi = signal.lfilter_zi(self.b, self.a) * x[0]
-        y, self.zi = signal.lfilter(self.b, self.a, x, zi=self.zi)
-        return y
-
-
-class MedianFilter(StreamFilter):
-    """Causal running median of the last `window` samples; keeps window-1 samples of state.
-
-    scipy.signal.medfilt is centred and zero-padded, so it cannot stream; this is the
-    causal equivalent, over the same sliding windows."""
-
-    def __init__(self, window: int) -> None:
-        self.window = window
-        self.history: np.ndarray | None = None
-        np.median(np.zeros((1, window)), axis=1)     # first call loads code: not in a release
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, float)
-        if not len(x):
-            return x
-        if self.history is None:
-            self.history = np.full(self.window - 1, x[0])
-        joined = np.concatenate([self.history, x])
-        y = np.median(sliding_window_view(joined, self.window), axis=1)
-        self.history = joined[len(joined) - (self.window - 1):]
-        return y
-
-
-def make_filter(spec: FilterSpec | None, sample_rate_hz: float) -> StreamFilter | None:
-    """A fresh filter for `spec` at `sample_rate_hz`; raises ConfigError when impossible."""
-    if spec is None:
-        return None
-    if spec.kind == "lowpass":
-        from scipy import signal
-
-        nyquist = sample_rate_hz / 2
-        if not 0 < spec.cutoff_hz < nyquist:
-            raise ConfigError(f"low-pass cutoff {spec.cutoff_hz} Hz must be between 0 and "
-                              f"the Nyquist frequency {nyquist:g} Hz of the sample rate")
-        b, a = signal.butter(spec.order, spec.cutoff_hz, fs=sample_rate_hz)
-        return LinearFilter(b, a)
-    if spec.kind == "moving_average":
-        return LinearFilter(np.full(spec.window, 1.0 / spec.window), np.array([1.0]))
-    if spec.kind == "median":
-        return MedianFilter(spec.window)
-    raise ConfigError(f"unknown filter {spec.kind!r} (expected one of: {', '.join(FILTER_KINDS)})")
-
 
 @dataclass
 class ChannelConfig:

@@ -7,44 +7,28 @@ import os
 import re
 from pathlib import Path
 
-from edge.acquisition.channel import FILTER_KINDS, ChannelConfig, FilterSpec, make_filter
-from edge.acquisition.codec import DTYPES, ORDERS, register_count
+from edge.acquisition.channel import ChannelConfig
+from edge.acquisition.devices import DEVICE_KINDS
+from edge.acquisition.filters import parse_filter
 from edge.acquisition.model import (
     CRYPTO_ALGORITHMS,
-    DEVICE_KINDS,
     AcquisitionConfig,
+    Backoff,
     CryptoConfig,
     DeviceConfig,
     TaskConfig,
     UsageConfig,
 )
-from edge.acquisition.sources import Backoff
-from edge.acquisition.sources.modbus import BIT_TABLES, TABLES, ModbusLink
-from edge.acquisition.sources.serial import ASCII_FORMATS, CHECKSUMS, SerialLink
-from edge.acquisition.sources.simulated import SIGNALS
 from edge.acquisition.thresholds import SEVERITIES, ThresholdRule
-from edge.config import Board, Node, check_writable_dir, host_problem
+from edge.config import Board, Node, check_writable_dir
 from edge.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
+# the fields of every device and every channel; each kind adds its own (DEVICE_KINDS)
 COMMON_DEVICE = ("name", "kind", "period_ms", "backoff")
-DEVICE_FIELDS = {
-    "simulated": COMMON_DEVICE + ("dropout_s",),
-    "modbus_tcp": COMMON_DEVICE + ("host", "port", "unit", "timeout_ms", "max_gap"),
-    "modbus_rtu": COMMON_DEVICE + ("port", "baudrate", "unit", "timeout_ms", "max_gap"),
-    "serial": COMMON_DEVICE + ("port", "baudrate", "timeout_ms", "protocol", "request",
-                               "request_hex", "terminator", "format", "separator", "fields",
-                               "nmea_checksum", "sync", "checksum"),
-}
 COMMON_CHANNEL = ("name", "device", "unit", "scale", "offset", "valid", "deadband",
                   "period_ms", "stale_ms", "filter", "decimate", "sensitive")
-SOURCE_FIELDS = {
-    "simulated": ("signal",),
-    "modbus_tcp": ("table", "address", "type", "byte_order", "word_order"),
-    "modbus_rtu": ("table", "address", "type", "byte_order", "word_order"),
-    "serial": ("field", "byte_offset", "type", "byte_order"),
-}
 
 
 def state_dir() -> Path:
@@ -62,16 +46,6 @@ def _name(node: Node, field: str = "name") -> str:
     return name
 
 
-def _hex(node: Node, field: str, default: bytes | None) -> bytes | None:
-    text = node.get(field, str, None)
-    if text is None:
-        return default
-    try:
-        return bytes.fromhex(text.replace(" ", ""))
-    except ValueError:
-        raise node.error(f"expected hex bytes like 'AA 55', got {text!r}", field) from None
-
-
 def _backoff(node: Node) -> Backoff:
     b = node.child("backoff", None)
     if b is None:
@@ -83,116 +57,13 @@ def _backoff(node: Node) -> Backoff:
 
 
 def _device(node: Node) -> DeviceConfig:
-    kind = node.get("kind", str, choices=DEVICE_KINDS)
-    node.only(*DEVICE_FIELDS[kind])
+    kind = DEVICE_KINDS[node.get("kind", str, choices=tuple(DEVICE_KINDS))]
+    node.only(*COMMON_DEVICE, *kind.fields)
     name = _name(node)
-    period_ms = node.get("period_ms", float, 100.0, min=0.0 if kind != "simulated" else 1e-3)
-    dev = DeviceConfig(name, kind, period_ms, backoff=_backoff(node), line=node.line)
-    timeout_s = node.get("timeout_ms", float, 500.0, min=1.0) / 1e3
-    if kind == "simulated":
-        window = node.floats("dropout_s", 2, None)
-        if window is not None and not window[0] < window[1]:
-            raise node.error("dropout_s is [start, end] with start < end", "dropout_s")
-        dev.dropout_s = tuple(window) if window else None
-    elif kind == "modbus_tcp":
-        problem = host_problem(node.get("host", str))
-        if problem:
-            raise node.error(problem, "host")
-        dev.link = ModbusLink("tcp", host=node.get("host", str),
-                              port=node.get("port", int, 502, min=1, max=65535),
-                              unit=node.get("unit", int, 1, min=0, max=247), timeout_s=timeout_s,
-                              max_gap=node.get("max_gap", int, 0, min=0, max=120))
-    elif kind == "modbus_rtu":
-        dev.link = ModbusLink("rtu", serial_port=node.get("port", str),
-                              baudrate=node.get("baudrate", int, 19200, min=50),
-                              unit=node.get("unit", int, 1, min=1, max=247), timeout_s=timeout_s,
-                              max_gap=node.get("max_gap", int, 0, min=0, max=120))
-    else:
-        protocol = node.get("protocol", str, "ascii", choices=("ascii", "binary"))
-        request = node.get("request", str, None)
-        link = SerialLink(port=node.get("port", str),
-                          baudrate=node.get("baudrate", int, 9600, min=50),
-                          timeout_s=timeout_s, protocol=protocol,
-                          request=request.encode("latin-1") if request is not None else
-                          _hex(node, "request_hex", None))
-        if protocol == "ascii":
-            link.terminator = node.get("terminator", str, "\n").encode("latin-1")
-            link.format = node.get("format", str, "csv", choices=ASCII_FORMATS)
-            link.separator = node.get("separator", str, ",")
-            link.nmea = node.get("nmea_checksum", bool, False)
-            fields = node.child("fields", None)
-            link.fields = [f.scalar(str) for f in fields.sequence()] if fields else []
-            if link.format == "csv" and not link.fields:
-                raise node.error("a csv line protocol names its fields by position", "fields")
-            if not link.terminator:
-                raise node.error("the terminator cannot be empty", "terminator")
-        else:
-            for f in ("terminator", "format", "separator", "fields", "nmea_checksum"):
-                if node.child(f, None) is not None:
-                    raise node.error("only for protocol: ascii", f)
-            link.sync = _hex(node, "sync", b"\xaa\x55")
-            if not link.sync:
-                raise node.error("the sync bytes cannot be empty", "sync")
-            link.checksum = node.get("checksum", str, "sum8", choices=CHECKSUMS)
-        dev.link = link
+    period_ms = node.get("period_ms", float, 100.0, min=kind.min_period_ms)
+    dev = DeviceConfig(name, kind.name, period_ms, backoff=_backoff(node), line=node.line)
+    kind.parse_device(node, dev)
     return dev
-
-
-def _signal(node: Node) -> dict:
-    sig = node.child("signal", None)
-    if sig is None:
-        return {"signal": "constant", "offset": 0.0}
-    sig.only("shape", "mean", "amplitude", "period_s", "slope", "noise", "seed")
-    return {"signal": sig.get("shape", str, "constant", choices=SIGNALS),
-            "offset": sig.get("mean", float, 0.0), "amplitude": sig.get("amplitude", float, 0.0),
-            "period_s": sig.get("period_s", float, 1.0, min=1e-6),
-            "slope": sig.get("slope", float, 0.0), "noise": sig.get("noise", float, 0.0, min=0.0),
-            "seed": sig.get("seed", int, 0, min=0)}
-
-
-def _source(node: Node, dev: DeviceConfig) -> dict:
-    if dev.kind == "simulated":
-        return _signal(node)
-    if dev.kind.startswith("modbus"):
-        src = {"table": node.get("table", str, choices=TABLES),
-               "address": node.get("address", int, min=0, max=65535),
-               "type": node.get("type", str, "uint16", choices=tuple(DTYPES)),
-               "byte_order": node.get("byte_order", str, "big", choices=ORDERS),
-               "word_order": node.get("word_order", str, "big", choices=ORDERS)}
-        width = 1 if src["table"] in BIT_TABLES else register_count(src["type"])
-        if src["address"] + width - 1 > 65535:
-            raise node.error(f"a {src['type']} at {src['address']} takes {width} registers "
-                             f"and runs past the last address, 65535", "address")
-        return src
-    link = dev.link
-    if link.protocol == "ascii":
-        field = node.get("field", str)
-        if link.format == "csv" and field not in link.fields:
-            raise node.error(f"device '{dev.name}' has no field '{field}' "
-                             f"(its fields: {', '.join(link.fields)})", "field")
-        return {"field": field}
-    return {"offset": node.get("byte_offset", int, min=0, max=254),
-            "type": node.get("type", str, "uint16", choices=tuple(DTYPES)),
-            "byte_order": node.get("byte_order", str, "big", choices=ORDERS)}
-
-
-def _filter(node: Node, sample_rate_hz: float) -> FilterSpec | None:
-    f = node.child("filter", None)
-    if f is None:
-        return None
-    kind = f.get("kind", str, choices=FILTER_KINDS)
-    if kind == "lowpass":
-        f.only("kind", "cutoff_hz", "order")
-        spec = FilterSpec(kind, cutoff_hz=f.get("cutoff_hz", float, min=1e-9),
-                          order=f.get("order", int, 2, min=1, max=8))
-    else:
-        f.only("kind", "window")
-        spec = FilterSpec(kind, window=f.get("window", int, min=1, max=1000))
-    try:
-        make_filter(spec, sample_rate_hz)
-    except ConfigError as exc:
-        raise f.error(exc.message, "cutoff_hz") from None
-    return spec
 
 
 def _channel(node: Node, devices: dict[str, DeviceConfig], period_ns: int) -> ChannelConfig:
@@ -201,7 +72,8 @@ def _channel(node: Node, devices: dict[str, DeviceConfig], period_ns: int) -> Ch
         raise node.error(f"no device named '{dev_name}' (devices: "
                          f"{', '.join(devices) or 'none'})", "device")
     dev = devices[dev_name]
-    node.only(*COMMON_CHANNEL, *SOURCE_FIELDS[dev.kind])
+    kind = DEVICE_KINDS[dev.kind]
+    node.only(*COMMON_CHANNEL, *kind.channel_fields)
     valid = node.floats("valid", 2, None)
     if valid is not None and not valid[0] < valid[1]:
         raise node.error("valid is [min, max] with min < max", "valid")
@@ -214,8 +86,10 @@ def _channel(node: Node, devices: dict[str, DeviceConfig], period_ns: int) -> Ch
         valid_min=valid[0] if valid else -math.inf, valid_max=valid[1] if valid else math.inf,
         deadband=node.get("deadband", float, 0.0, min=0.0), period_ms=period_ms,
         stale_ms=node.get("stale_ms", float, None, min=0.0),
-        filter=_filter(node, rate), decimate=node.get("decimate", int, 1, min=1),
-        sensitive=node.get("sensitive", bool, False), source=_source(node, dev), line=node.line)
+        filter=parse_filter(node.child("filter", None), rate),
+        decimate=node.get("decimate", int, 1, min=1),
+        sensitive=node.get("sensitive", bool, False), source=kind.parse_channel(node, dev),
+        line=node.line)
 
 
 def _unique(items: list[Node], what: str) -> list[Node]:
@@ -226,6 +100,25 @@ def _unique(items: list[Node], what: str) -> list[Node]:
             raise item.error(f"{what} names must be unique ('{name}' twice)", "name")
         seen.add(name)
     return items
+
+
+def _check_serial_line(node: Node, devices: dict[str, DeviceConfig]) -> None:
+    """The device just parsed (the last one) may share its serial port only with devices
+    of its own kind, and only if that kind shares lines (Modbus RTU units on RS-485)."""
+    *others, dev = devices.values()
+    kind = DEVICE_KINDS[dev.kind]
+    port = kind.serial_port(dev) if kind.serial_port else None
+    if not port:
+        return
+    for other in others:
+        other_kind = DEVICE_KINDS[other.kind]
+        if not other_kind.serial_port or other_kind.serial_port(other) != port:
+            continue
+        if other.kind != dev.kind or kind.share_line is None:
+            sharing = " and ".join(k.title for k in DEVICE_KINDS.values() if k.share_line)
+            raise node.error(f"serial port {port} is already used by device "
+                             f"'{other.name}'; only {sharing} units share a line", "port")
+        kind.share_line(node, dev, other)
 
 
 def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
@@ -243,23 +136,9 @@ def parse_acquisition(node: Node, board: Board) -> AcquisitionConfig:
                 cfg.task.deadline_ms > cfg.task.period_ms:
             raise t.error("deadline_ms cannot exceed period_ms", "deadline_ms")
     devices: dict[str, DeviceConfig] = {}
-    ports: dict[str, list[DeviceConfig]] = {}
     for d in _unique(node.child("devices").sequence(), "device"):
-        dev = devices[d.get("name", str)] = _device(d)
-        port = getattr(dev.link, "serial_port", None) or getattr(dev.link, "port", None)
-        if dev.kind not in ("modbus_rtu", "serial") or not port:
-            continue
-        for other in ports.get(port, []):
-            if not dev.kind == other.kind == "modbus_rtu":
-                raise d.error(f"serial port {port} is already used by device "
-                              f"'{other.name}'; only Modbus RTU units share a line", "port")
-            if other.link.baudrate != dev.link.baudrate:
-                raise d.error(f"units on {port} must share one baudrate "
-                              f"('{other.name}' uses {other.link.baudrate})", "baudrate")
-            if other.link.unit == dev.link.unit:
-                raise d.error(f"unit {dev.link.unit} on {port} is already device "
-                              f"'{other.name}'", "unit")
-        ports.setdefault(port, []).append(dev)
+        devices[d.get("name", str)] = _device(d)
+        _check_serial_line(d, devices)
     cfg.devices = list(devices.values())
     chan_nodes = _unique(node.child("channels").sequence(), "channel")
     cfg.channels = [_channel(c, devices, period_ns) for c in chan_nodes]

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.sources import Backoff
-from edge.acquisition.sources.modbus import ModbusLink
-from edge.acquisition.sources.serial import SerialLink
 from edge.acquisition.thresholds import ThresholdRule
 
-DEVICE_KINDS = ("simulated", "modbus_tcp", "modbus_rtu", "serial")
 CRYPTO_ALGORITHMS = ("aes-gcm", "sm4-gcm")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnect attempt n (0-based): initial * factor**n, capped."""
+
+    initial_s: float = 0.05
+    max_s: float = 5.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
 
 
 @dataclass
 class DeviceConfig:
     name: str
-    kind: str
+    kind: str                                      # a key of devices.DEVICE_KINDS
     period_ms: float = 100.0                       # poll period (0: back to back)
-    link: ModbusLink | SerialLink | None = None    # None for simulated devices
+    link: Any = None          # the kind's link (ModbusLink, SerialLink...); None: simulated
     backoff: Backoff = field(default_factory=Backoff)
     dropout_s: tuple[float, float] | None = None   # simulated: fail over this window
     line: int | None = None

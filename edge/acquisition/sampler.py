@@ -21,10 +21,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from edge.acquisition.channel import Channel, PollRecord, Quality, Sample
-from edge.acquisition.model import AcquisitionConfig, DeviceConfig
-from edge.acquisition.sources import DevicePoller, PollSink, Source
-from edge.acquisition.sources.modbus import ModbusConnection, ModbusSource
-from edge.acquisition.sources.serial import SerialSource
+from edge.acquisition.devices import DEVICE_KINDS
+from edge.acquisition.model import AcquisitionConfig
+from edge.acquisition.sources import DevicePoller, PollSink, Source, SourceContext
 from edge.acquisition.sources.simulated import SimulatedSource
 from edge.acquisition.thresholds import ThresholdMonitor
 from edge.acquisition.usage import UsageStore, UsageTracker
@@ -116,16 +115,18 @@ class Sampler:
         for ch in cfg.channels:
             by_device[ch.device].append(ch)
         self.sources: dict[str, Source] = {}
-        self._lines: dict[str, ModbusConnection] = {}
+        context = SourceContext(period_ns, tick_fn)    # sources of one line share it
         self.simulated: dict[str, tuple[SimulatedSource, int, PollSink]] = {}
         self.pollers: dict[str, DevicePoller] = {}
         # polls gathered per device between releases (nothing is decoded or copied per poll)
         self.queues = {d.name: PollQueue([c.name for c in by_device[d.name]])
                        for d in cfg.devices}
         for dev in cfg.devices:
-            src = self._make_source(dev, by_device[dev.name])
-            self.sources[dev.name] = src
-            if isinstance(src, SimulatedSource):
+            kind = DEVICE_KINDS.get(dev.kind)
+            if kind is None:
+                raise ConfigError(f"device '{dev.name}': unknown kind {dev.kind!r}")
+            src = self.sources[dev.name] = kind.make_source(dev, by_device[dev.name], context)
+            if kind.inline:
                 self.simulated[dev.name] = (src, _ticks(dev.period_ms, period_ns),
                                             self.sink_for(dev.name))
             else:
@@ -160,21 +161,6 @@ class Sampler:
         self.task = self._make_task()
 
     # -- construction --------------------------------------------------------------
-    def _make_source(self, dev: DeviceConfig, channels: list) -> Source:
-        if dev.kind == "simulated":
-            return SimulatedSource(dev.name, channels, self.period_ns, self.tick_fn,
-                                   dev.dropout_s)
-        if dev.kind == "modbus_tcp":
-            return ModbusSource(dev.name, channels, dev.link)
-        if dev.kind == "modbus_rtu":             # units on one RS-485 line share it
-            line = self._lines.get(dev.link.serial_port)
-            if line is None:
-                line = self._lines[dev.link.serial_port] = ModbusConnection(dev.link)
-            return ModbusSource(dev.name, channels, dev.link, line)
-        if dev.kind == "serial":
-            return SerialSource(dev.name, channels, dev.link)
-        raise ConfigError(f"device '{dev.name}': unknown kind {dev.kind!r}")
-
     def _make_task(self) -> LetTask:
         t = self.cfg.task
         ticks = list(self.channel_ticks.values()) + [p for _, p, _ in self.simulated.values()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.errors import LogicError
+from edge.logic.functions import FUNCTIONS
 from edge.logic.nodes import (
     BOOL,
     INT,
@@ -26,19 +27,6 @@ from edge.logic.nodes import (
 )
 
 NUMERIC = (INT, REAL)
-
-# function name -> (minimum arguments, maximum arguments); typing is in _call
-FUNCTIONS: dict[str, tuple[int, int]] = {
-    "ABS": (1, 1), "SQRT": (1, 1), "EXP": (1, 1), "LN": (1, 1), "LOG": (1, 1),
-    "SIN": (1, 1), "COS": (1, 1), "TAN": (1, 1), "ASIN": (1, 1), "ACOS": (1, 1),
-    "ATAN": (1, 1), "ATAN2": (2, 2), "MIN": (2, 32), "MAX": (2, 32), "LIMIT": (3, 3),
-    "SEL": (3, 3), "TRUNC": (1, 1), "ROUND": (1, 1), "TO_INT": (1, 1), "TO_REAL": (1, 1),
-    "INT_TO_REAL": (1, 1), "REAL_TO_INT": (1, 1), "BOOL_TO_INT": (1, 1),
-    "TIME_TO_REAL": (1, 1), "REAL_TO_TIME": (1, 1), "EXPT": (2, 2),
-    "GOOD": (1, 1), "AGE": (1, 1), "STALE": (2, 2),        # signal quality (quality.py)
-}
-REAL_FUNCTIONS = ("SQRT", "EXP", "LN", "LOG", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN")
-
 
 @dataclass(frozen=True)
 class Symbol:
@@ -139,10 +127,10 @@ class Checker:
             for cond, _ in node.branches:
                 self.expect(cond, BOOL, what=" as the IF condition")
             types = [self.check(v) for _, v in node.branches] + [self.check(node.otherwise)]
-            return self._common(node, types, "the branches of IF")
+            return self.common(node, types, "the branches of IF")
         raise self.error(node, "unsupported expression")   # pragma: no cover
 
-    def _common(self, node: Expr, types: list[str], what: str) -> str:
+    def common(self, node: Expr, types: list[str], what: str) -> str:
         if all(t == types[0] for t in types):
             return types[0]
         if all(t in NUMERIC for t in types):
@@ -195,59 +183,9 @@ class Checker:
         if f not in FUNCTIONS:
             raise self.error(node, f"unknown function '{f}' (expected one of "
                                    f"{', '.join(sorted(FUNCTIONS))})")
-        lo, hi = FUNCTIONS[f]
-        n = len(node.args)
+        fn = FUNCTIONS[f]
+        lo, hi, n = fn.min_args, fn.max_args, len(node.args)
         if not lo <= n <= hi:
             count = str(lo) if lo == hi else f"{lo} to {hi}"
             raise self.error(node, f"{f} takes {count} arguments, got {n}")
-        args = node.args
-        if f in ("GOOD", "AGE", "STALE"):
-            return self._quality(node)
-        if f in REAL_FUNCTIONS:
-            self.expect(args[0], REAL, what=f" as the argument of {f}")
-            return REAL
-        if f in ("ATAN2", "EXPT"):
-            for a in args:
-                self.expect(a, REAL, what=f" as an argument of {f}")
-            return REAL
-        if f == "ABS":
-            return self.expect(args[0], INT, REAL, TIME, what=" as the argument of ABS")
-        if f in ("MIN", "MAX", "LIMIT"):
-            types = [self.expect(a, INT, REAL, TIME, what=f" as an argument of {f}")
-                     for a in args]
-            return self._common(node, types, f"the arguments of {f}")
-        if f == "SEL":
-            self.expect(args[0], BOOL, what=" as the selector of SEL")
-            return self._common(node, [self.check(args[1]), self.check(args[2])],
-                                "the values of SEL")
-        if f in ("TRUNC", "ROUND", "REAL_TO_INT"):
-            self.expect(args[0], REAL, what=f" as the argument of {f}")
-            return INT
-        if f == "TO_INT":
-            self.expect(args[0], BOOL, INT, REAL, what=" as the argument of TO_INT")
-            return INT
-        if f == "BOOL_TO_INT":
-            self.expect(args[0], BOOL, what=" as the argument of BOOL_TO_INT")
-            return INT
-        if f in ("TO_REAL", "INT_TO_REAL"):
-            self.expect(args[0], REAL, what=f" as the argument of {f}")
-            return REAL
-        if f == "TIME_TO_REAL":
-            self.expect(args[0], TIME, what=" as the argument of TIME_TO_REAL")
-            return REAL
-        if f == "REAL_TO_TIME":
-            self.expect(args[0], REAL, what=" as the argument of REAL_TO_TIME")
-            return TIME
-        raise self.error(node, f"function '{f}' is not typed")   # pragma: no cover
-
-    def _quality(self, node: Call) -> str:
-        """GOOD(x) BOOL, AGE(x) TIME, STALE(x, d) BOOL: x must name an input signal."""
-        f, arg = node.func, node.args[0]
-        sym = self.scope.lookup(arg) if isinstance(arg, Name) else None
-        if sym is None or sym.kind != "input":
-            raise self.error(arg, f"{f} takes the name of an input signal (its quality is "
-                                  "what the scan reads), not an expression or a variable")
-        self.check(arg)
-        if f == "STALE":
-            self.expect(node.args[1], TIME, what=" as the age limit of STALE")
-        return TIME if f == "AGE" else BOOL
+        return fn.type_of(self, node)

@@ -11,13 +11,14 @@ value) and sets a bit in a `Faults` word that stays set until cleared.
 from __future__ import annotations
 
 import operator
-import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from edge.errors import LogicError
+from edge.logic.arith import MAXF, TIME_MAX, TIME_MIN, Fn, arith, fused_arith, widen
 from edge.logic.checker import Scope, Symbol
+from edge.logic.functions import FUNCTIONS
 from edge.logic.lexer import INT_MAX, INT_MIN
 from edge.logic.nodes import (
     BOOL,
@@ -35,10 +36,6 @@ from edge.logic.nodes import (
 
 OVERFLOW, DIV_ZERO, DOMAIN = 1, 2, 4
 FAULT_NAMES = {OVERFLOW: "overflow", DIV_ZERO: "division_by_zero", DOMAIN: "domain"}
-MAXF = sys.float_info.max
-TIME_MIN, TIME_MAX = -(2**63), 2**63 - 1
-
-Fn = Callable[[Any], Any]
 _call = operator.call
 _not = operator.not_
 
@@ -239,9 +236,7 @@ class ExprCompiler:
                 return ("f", lambda m: a(m) != b(m))
             return self._arith(node)
         if isinstance(node, Call):
-            from edge.logic.functions import compile_call
-
-            return compile_call(self, node)
+            return FUNCTIONS[node.func].emit(self, node)
         if isinstance(node, Cond):
             return self._cond(node)
         raise self.error(node, "cannot compile this expression")   # pragma: no cover
@@ -333,8 +328,6 @@ class ExprCompiler:
         if lf[0] == "in" and rf[0] == "in":
             return ("f", _cmp_inputs(op, lf[1], rf[1]))
         if rf[0] == "c":
-            from edge.logic.functions import fused_arith
-
             fused = fused_arith(self, node.left, partial(_SWAP[op], rf[1]))
             if fused is not None:
                 return ("f", fused)
@@ -342,8 +335,6 @@ class ExprCompiler:
         return ("f", _cmp_closures(op, self.fn(lf), self.fn(rf)))
 
     def _cond(self, node: Cond) -> tuple:
-        from edge.logic.functions import widen
-
         t = node.type
         otherwise = self.fn(widen(self, self.compile(node.otherwise), node.otherwise.type, t))
         if len(node.branches) == 1:
@@ -367,8 +358,6 @@ class ExprCompiler:
 
     # -- arithmetic ----------------------------------------------------------------
     def _arith(self, node: Binary) -> tuple:
-        from edge.logic.functions import arith
-
         return arith(self, node)
 
 

@@ -1,318 +1,97 @@
-"""Arithmetic operators and standard functions as closures with defined fault results.
+"""The standard functions of the logic language: one table read by the checker and the
+compiler, each entry with its arity, its type rule and its code.
 
-INT is 32-bit and saturates on overflow; REAL is IEEE double and an infinite or NaN
-result becomes the largest finite value (NaN: 0.0); TIME is 64-bit nanoseconds. A
-division by zero gives 0, a domain error (SQRT of a negative, LN of 0) gives 0.0; each
-sets its bit in the shared fault word.
+Results follow the arithmetic of arith.py: INT saturates, a REAL overflow becomes the
+largest finite value, a domain error (SQRT of a negative, LN of 0) gives 0.0 and sets its
+bit in the shared fault word. A type rule gets the checker's `TypeRules`, code gets the
+compiler's `Emitter`: this module imports neither the checker nor the compiler, both
+import it, so a new function is one entry here.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from edge.logic.compiler import MAXF, TIME_MAX, TIME_MIN
+from edge.errors import LogicError
+from edge.logic.arith import MAXF, TIME_MAX, Emitter, Fn, _expt, fused_arith, widen
 from edge.logic.lexer import INT_MAX, INT_MIN
-from edge.logic.nodes import BOOL, INT, REAL, TIME, Binary, Call
-
-if TYPE_CHECKING:
-    from edge.logic.compiler import ExprCompiler, Fn
-
-_PY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+from edge.logic.nodes import BOOL, INT, REAL, TIME, Call, Expr, Name
+from edge.logic.quality import QUALITY_FUNCTIONS, age_key, good_key
 
 
-def widen(c: ExprCompiler, form: tuple, from_type: str | None, to_type: str | None) -> tuple:
-    """An INT value used where a REAL is expected becomes a float."""
-    if from_type == INT and to_type == REAL:
-        if form[0] == "c":
-            return ("c", float(form[1]))
-        a = c.fn(form)
-        return ("f", lambda m: float(a(m)))
-    return form
+class TypeRules(Protocol):
+    """What a function's type rule asks of the checker (Checker)."""
+
+    scope: Any
+
+    def check(self, node: Expr) -> str: ...
+    def expect(self, node: Expr, *types: str, what: str = "") -> str: ...
+    def common(self, node: Expr, types: list[str], what: str) -> str: ...
+    def error(self, node: Expr, message: str) -> LogicError: ...
 
 
-# One closure per operator and operand shape (f: closure, in: input read in place,
-# k: constant) so that the operator is bytecode, not a call. r is range-checked: out of
-# range (or NaN) goes through `fix`, which saturates and sets the overflow bit.
-def _add(shape: str, a, b, lo, hi, fix) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] + m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] + b
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "k,in":
-        def f(m):
-            r = a + m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) + b
-            return r if lo <= r <= hi else fix(r)
-    else:
-        def f(m):
-            r = a(m) + b(m)
-            return r if lo <= r <= hi else fix(r)
-    return f
+@dataclass(frozen=True)
+class Function:
+    """One standard function. `type_of` checks a call's arguments and gives its result
+    type (raising LogicError at the offending argument); `emit` gives the compiled form of
+    a checked call."""
+
+    name: str
+    min_args: int
+    max_args: int
+    type_of: Callable[[TypeRules, Call], str]
+    emit: Callable[[Emitter, Call], tuple]
 
 
-def _sub(shape: str, a, b, lo, hi, fix) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] - m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] - b
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "k,in":
-        def f(m):
-            r = a - m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) - b
-            return r if lo <= r <= hi else fix(r)
-    else:
-        def f(m):
-            r = a(m) - b(m)
-            return r if lo <= r <= hi else fix(r)
-    return f
+# -- type rules ----------------------------------------------------------------------------
+def _takes(*types: str, gives: str | None = None) -> Callable[[TypeRules, Call], str]:
+    """One argument of `types`; the result is `gives` (None: the argument's type)."""
+    def type_of(t: TypeRules, node: Call) -> str:
+        got = t.expect(node.args[0], *types, what=f" as the argument of {node.func}")
+        return got if gives is None else gives
+    return type_of
 
 
-def _mul(shape: str, a, b, lo, hi, fix) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] * m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] * b
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "k,in":
-        def f(m):
-            r = a * m[b]
-            return r if lo <= r <= hi else fix(r)
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) * b
-            return r if lo <= r <= hi else fix(r)
-    else:
-        def f(m):
-            r = a(m) * b(m)
-            return r if lo <= r <= hi else fix(r)
-    return f
+def _reals(t: TypeRules, node: Call) -> str:
+    for a in node.args:
+        t.expect(a, REAL, what=f" as an argument of {node.func}")
+    return REAL
 
 
-def _add_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] + m[b]
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] + b
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) + b
-            return post(r if lo <= r <= hi else fix(r))
-    else:
-        def f(m):
-            r = a(m) + b(m)
-            return post(r if lo <= r <= hi else fix(r))
-    return f
+def _same_kind(t: TypeRules, node: Call) -> str:
+    types = [t.expect(a, INT, REAL, TIME, what=f" as an argument of {node.func}")
+             for a in node.args]
+    return t.common(node, types, f"the arguments of {node.func}")
 
 
-def _sub_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] - m[b]
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] - b
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) - b
-            return post(r if lo <= r <= hi else fix(r))
-    else:
-        def f(m):
-            r = a(m) - b(m)
-            return post(r if lo <= r <= hi else fix(r))
-    return f
+def _sel_type(t: TypeRules, node: Call) -> str:
+    t.expect(node.args[0], BOOL, what=" as the selector of SEL")
+    return t.common(node, [t.check(node.args[1]), t.check(node.args[2])], "the values of SEL")
 
 
-def _mul_post(shape: str, a, b, lo, hi, fix, post) -> Fn:
-    if shape == "in,in":
-        def f(m):
-            r = m[a] * m[b]
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "in,k":
-        def f(m):
-            r = m[a] * b
-            return post(r if lo <= r <= hi else fix(r))
-    elif shape == "f,k":
-        def f(m):
-            r = a(m) * b
-            return post(r if lo <= r <= hi else fix(r))
-    else:
-        def f(m):
-            r = a(m) * b(m)
-            return post(r if lo <= r <= hi else fix(r))
-    return f
+def _quality_type(t: TypeRules, node: Call) -> str:
+    """GOOD(x) BOOL, AGE(x) TIME, STALE(x, d) BOOL: x must name an input signal."""
+    f, arg = node.func, node.args[0]
+    sym = t.scope.lookup(arg) if isinstance(arg, Name) else None
+    if sym is None or sym.kind != "input":
+        raise t.error(arg, f"{f} takes the name of an input signal (its quality is "
+                           "what the scan reads), not an expression or a variable")
+    t.check(arg)
+    if len(node.args) == 2:
+        t.expect(node.args[1], TIME, what=f" as the age limit of {f}")
+    return QUALITY_FUNCTIONS[f][1]
 
 
-_TEMPLATES = {"+": _add, "-": _sub, "*": _mul}
-_POST_TEMPLATES = {"+": _add_post, "-": _sub_post, "*": _mul_post}
+# -- code ----------------------------------------------------------------------------------
+def _fns(c: Emitter, node: Call, to_type: str | None = None) -> list[Fn]:
+    """The compiled arguments (INT widened to `to_type` when it is REAL)."""
+    return [c.fn(widen(c, c.compile(a), a.type, to_type or a.type)) for a in node.args]
 
 
-def _add_sub_mul(op: str, lf: tuple, rf: tuple, c: ExprCompiler, lo, hi, fix,
-                 post=None) -> Fn:
-    """Shape-specialised + - *: inputs are read in place, constants bound. `post` (a C
-    callable: abs, or a comparison with a constant) is applied to the result in the same
-    frame, saving the parent's Python call."""
-    if post is not None:
-        make = _POST_TEMPLATES[op]
-        if lf[0] == "in" and rf[0] == "in":
-            return make("in,in", lf[1], rf[1], lo, hi, fix, post)
-        if lf[0] == "in" and rf[0] == "c":
-            return make("in,k", lf[1], rf[1], lo, hi, fix, post)
-        if rf[0] == "c":
-            return make("f,k", c.fn(lf), rf[1], lo, hi, fix, post)
-        return make("f,f", c.fn(lf), c.fn(rf), lo, hi, fix, post)
-    make = _TEMPLATES[op]
-    if lf[0] == "in" and rf[0] == "in":
-        return make("in,in", lf[1], rf[1], lo, hi, fix)
-    if lf[0] == "in" and rf[0] == "c":
-        return make("in,k", lf[1], rf[1], lo, hi, fix)
-    if lf[0] == "c" and rf[0] == "in":
-        return make("k,in", lf[1], rf[1], lo, hi, fix)
-    if rf[0] == "c":
-        return make("f,k", c.fn(lf), rf[1], lo, hi, fix)
-    return make("f,f", c.fn(lf), c.fn(rf), lo, hi, fix)
-
-
-def fused_arith(c: ExprCompiler, node, post) -> Fn | None:
-    """`post(node)` in one frame when node is a + - * on INT or REAL, else None."""
-    if not (isinstance(node, Binary) and node.op in _PY and node.type in (INT, REAL)):
-        return None
-    lf, rf = c.compile(node.left), c.compile(node.right)
-    if lf[0] == "c" and rf[0] == "c":
-        return None
-    if node.type == INT:
-        return _add_sub_mul(node.op, lf, rf, c, INT_MIN, INT_MAX, c.int_fix, post)
-    return _add_sub_mul(node.op, lf, rf, c, -MAXF, MAXF, c.real_fix, post)
-
-
-def arith(c: ExprCompiler, node: Binary) -> tuple:
-    op, t = node.op, node.type
-    lt, rt = node.left.type, node.right.type
-    lf, rf = c.compile(node.left), c.compile(node.right)
-    if op == "**":
-        return ("f", _expt(c, c.fn(lf), c.fn(rf)))
-    if t == TIME and lt != TIME:          # number * TIME: put the duration first
-        lf, rf, lt, rt = rf, lf, rt, lt
-    a = c.fn(lf)
-    if t == INT or (t == TIME and rt in (INT, TIME)):
-        lo, hi, fix = (INT_MIN, INT_MAX, c.int_fix) if t == INT else \
-            (TIME_MIN, TIME_MAX, c.time_fix)
-        if op in _PY:
-            return ("f", _add_sub_mul(op, lf, rf, c, lo, hi, fix))
-        b = c.fn(rf)
-        dz = c.div_zero
-        if op == "/":
-            def idiv(m):
-                x, y = a(m), b(m)
-                if y == 0:
-                    return dz(0)
-                q = abs(x) // abs(y)
-                if (x < 0) != (y < 0):
-                    q = -q
-                return q if lo <= q <= hi else fix(q)
-            return ("f", idiv)
-
-        def imod(m):           # MOD: the sign follows the dividend, as in ST and C
-            x, y = a(m), b(m)
-            if y == 0:
-                return dz(0)
-            r = abs(x) % abs(y)
-            return -r if x < 0 else r
-        return ("f", imod)
-    if t == TIME:                          # TIME * REAL, TIME / REAL
-        b = c.fn(rf)
-        tf, dz, domain = c.time_fix, c.div_zero, c.domain
-
-        def time_real(m):
-            x, y = a(m), b(m)
-            if op == "/":
-                if y == 0:
-                    return dz(0)
-                r = x / y
-            else:
-                r = x * y
-            if r != r:
-                return domain(0)
-            if not -9.2e18 <= r <= 9.2e18:
-                return tf(r)
-            return int(round(r))
-        return ("f", time_real)
-    # REAL
-    fix = c.real_fix
-    if op in _PY:
-        return ("f", _add_sub_mul(op, lf, rf, c, -MAXF, MAXF, fix))
-    if rf[0] == "c" and rf[1] != 0:        # a constant divisor cannot be zero
-        k = rf[1]
-        if lf[0] == "in":
-            x = lf[1]
-
-            def rdiv_input_const(m):
-                r = m[x] / k
-                return r if -MAXF <= r <= MAXF else fix(r)
-            return ("f", rdiv_input_const)
-
-        def rdiv_const(m):
-            r = a(m) / k
-            return r if -MAXF <= r <= MAXF else fix(r)
-        return ("f", rdiv_const)
-    b = c.fn(rf)
-    dz = c.div_zero
-
-    def rdiv(m):
-        x, y = a(m), b(m)
-        if y == 0:
-            return dz(0.0)
-        r = x / y
-        return r if -MAXF <= r <= MAXF else fix(r)
-    return ("f", rdiv)
-
-
-def _expt(c: ExprCompiler, a: Fn, b: Fn) -> Fn:
-    fix, domain = c.real_fix, c.domain
-
-    def expt(m):
-        x, y = a(m), b(m)
-        try:
-            r = math.pow(x, y)
-        except ValueError:
-            return domain(0.0)
-        except OverflowError:
-            odd = float(y).is_integer() and int(y) % 2 == 1
-            return fix(-math.inf if x < 0 and odd else math.inf)
-        return r if -MAXF <= r <= MAXF else fix(r)
-    return expt
-
-
-_REAL_FN = {"SQRT": math.sqrt, "EXP": math.exp, "LN": math.log, "LOG": math.log10,
-            "SIN": math.sin, "COS": math.cos, "TAN": math.tan, "ASIN": math.asin,
-            "ACOS": math.acos, "ATAN": math.atan}
-
-
-def _real_fn(c: ExprCompiler, fn, a: Fn) -> Fn:
+def _real_fn(c: Emitter, fn, a: Fn) -> Fn:
     fix, domain = c.real_fix, c.domain
 
     def f(m):
@@ -326,7 +105,7 @@ def _real_fn(c: ExprCompiler, fn, a: Fn) -> Fn:
     return f
 
 
-def _to_int(c: ExprCompiler, a: Fn, rounding) -> Fn:
+def _to_int(c: Emitter, a: Fn, rounding) -> Fn:
     fix, domain = c.int_fix, c.domain
 
     def f(m):
@@ -345,12 +124,10 @@ def _round_half_away(x: float) -> int:
     return -r if x < 0 else r
 
 
-def _quality_call(c: ExprCompiler, node: Call) -> tuple:
+def _quality_call(c: Emitter, node: Call) -> tuple:
     """GOOD(x): a predicate on the input `x.good` (so it joins the AND/OR fast paths);
     AGE(x): the input `x.age`; STALE(x, d): NOT GOOD(x) OR AGE(x) > d. A mapping
     without these keys is the caller's choice of API: Program.scan fills them in."""
-    from edge.logic.quality import age_key, good_key
-
     name = c.scope.symbols[node.args[0].name.upper()].name
     good, age = good_key(name), age_key(name)
     if node.func == "GOOD":
@@ -365,81 +142,129 @@ def _quality_call(c: ExprCompiler, node: Call) -> tuple:
     return ("f", lambda m: not m[good] or m[age] > lim(m))
 
 
-def compile_call(c: ExprCompiler, node: Call) -> tuple:
-    f, t = node.func, node.type
-    if f in ("GOOD", "AGE", "STALE"):
-        return _quality_call(c, node)
-    forms = [widen(c, c.compile(arg), arg.type,
-                   t if f in ("MIN", "MAX", "LIMIT") else arg.type) for arg in node.args]
-    fns = [c.fn(form) for form in forms]
-    if f in _REAL_FN:
-        return ("f", _real_fn(c, _REAL_FN[f], fns[0]))
-    if f in ("EXPT",):
-        return ("f", _expt(c, fns[0], fns[1]))
-    if f == "ATAN2":
-        y, x = fns
-        return ("f", lambda m: math.atan2(y(m), x(m)))
-    if f == "ABS":
-        a = fns[0]
-        if t == REAL:
-            fused = fused_arith(c, node.args[0], abs)
-            if fused is not None:
-                return ("f", fused)
-            return ("f", lambda m: abs(a(m)))
-        hi, fix = (INT_MAX, c.int_fix) if t == INT else (TIME_MAX, c.time_fix)
+def _real_math(fn: Callable[[float], float]) -> Callable[[Emitter, Call], tuple]:
+    return lambda c, node: ("f", _real_fn(c, fn, _fns(c, node)[0]))
 
-        def absf(m):
-            r = abs(a(m))
-            return r if r <= hi else fix(r)
-        return ("f", absf)
-    if f in ("MIN", "MAX"):
-        pick = min if f == "MIN" else max
+
+def _to_int_by(rounding: Callable[[float], int]) -> Callable[[Emitter, Call], tuple]:
+    return lambda c, node: ("f", _to_int(c, _fns(c, node)[0], rounding))
+
+
+def _to_real(c: Emitter, node: Call) -> tuple:
+    a, = _fns(c, node)
+    return ("f", lambda m: float(a(m)))
+
+
+def _bool_to_int(c: Emitter, node: Call) -> tuple:
+    a, = _fns(c, node)
+    return ("f", lambda m: 1 if a(m) else 0)
+
+
+def _time_to_real(c: Emitter, node: Call) -> tuple:
+    a, = _fns(c, node)
+    return ("f", lambda m: a(m) / 1e9)
+
+
+def _atan2(c: Emitter, node: Call) -> tuple:
+    y, x = _fns(c, node)
+    return ("f", lambda m: math.atan2(y(m), x(m)))
+
+
+def _expt_call(c: Emitter, node: Call) -> tuple:
+    a, b = _fns(c, node)
+    return ("f", _expt(c, a, b))
+
+
+def _abs(c: Emitter, node: Call) -> tuple:
+    t = node.type
+    a, = _fns(c, node)
+    if t == REAL:
+        fused = fused_arith(c, node.args[0], abs)
+        if fused is not None:
+            return ("f", fused)
+        return ("f", lambda m: abs(a(m)))
+    hi, fix = (INT_MAX, c.int_fix) if t == INT else (TIME_MAX, c.time_fix)
+
+    def absf(m):
+        r = abs(a(m))
+        return r if r <= hi else fix(r)
+    return ("f", absf)
+
+
+def _pick(pick: Callable) -> Callable[[Emitter, Call], tuple]:
+    def emit(c: Emitter, node: Call) -> tuple:
+        fns = _fns(c, node, node.type)
         if len(fns) == 2:
             a, b = fns
             return ("f", lambda m: pick(a(m), b(m)))
         tf = tuple(fns)
         return ("f", lambda m: pick([g(m) for g in tf]))
-    if f == "LIMIT":
-        lo, x, hi = fns
-        return ("f", lambda m: min(max(x(m), lo(m)), hi(m)))
-    if f == "SEL":
-        g = fns[0]
-        a, b = (c.fn(widen(c, forms[i], node.args[i].type, t)) for i in (1, 2))
-        return ("f", lambda m: b(m) if g(m) else a(m))
-    if f == "TRUNC":
-        return ("f", _to_int(c, fns[0], int))
-    if f in ("ROUND", "REAL_TO_INT"):
-        return ("f", _to_int(c, fns[0], _round_half_away))
-    if f == "TO_INT":
-        a = fns[0]
-        at = node.args[0].type
-        if at == REAL:
-            return ("f", _to_int(c, a, _round_half_away))
-        if at == BOOL:
-            return ("f", lambda m: 1 if a(m) else 0)
-        return forms[0]
-    if f == "BOOL_TO_INT":
-        a = fns[0]
+    return emit
+
+
+def _limit(c: Emitter, node: Call) -> tuple:
+    lo, x, hi = _fns(c, node, node.type)
+    return ("f", lambda m: min(max(x(m), lo(m)), hi(m)))
+
+
+def _sel(c: Emitter, node: Call) -> tuple:
+    t = node.type
+    forms = [c.compile(a) for a in node.args]
+    g = c.fn(forms[0])
+    a, b = (c.fn(widen(c, forms[i], node.args[i].type, t)) for i in (1, 2))
+    return ("f", lambda m: b(m) if g(m) else a(m))
+
+
+def _to_int_any(c: Emitter, node: Call) -> tuple:
+    form = c.compile(node.args[0])
+    a = c.fn(form)
+    at = node.args[0].type
+    if at == REAL:
+        return ("f", _to_int(c, a, _round_half_away))
+    if at == BOOL:
         return ("f", lambda m: 1 if a(m) else 0)
-    if f in ("TO_REAL", "INT_TO_REAL"):
-        a = fns[0]
-        return ("f", lambda m: float(a(m)))
-    if f == "TIME_TO_REAL":
-        a = fns[0]
-        return ("f", lambda m: a(m) / 1e9)
-    if f == "REAL_TO_TIME":
-        a = fns[0]
-        tfix, domain = c.time_fix, c.domain
-
-        def to_time(m):
-            r = a(m) * 1e9
-            if r != r:
-                return domain(0)
-            if not -9.2e18 <= r <= 9.2e18:
-                return tfix(r)
-            return int(round(r))
-        return ("f", to_time)
-    raise c.error(node, f"function '{f}' has no implementation")   # pragma: no cover
+    return form
 
 
-__all__ = ["arith", "compile_call", "widen", "TIME"]
+def _real_to_time(c: Emitter, node: Call) -> tuple:
+    a, = _fns(c, node)
+    tfix, domain = c.time_fix, c.domain
+
+    def to_time(m):
+        r = a(m) * 1e9
+        if r != r:
+            return domain(0)
+        if not -9.2e18 <= r <= 9.2e18:
+            return tfix(r)
+        return int(round(r))
+    return ("f", to_time)
+
+
+# -- the table -----------------------------------------------------------------------------
+_REAL_MATH = {"SQRT": math.sqrt, "EXP": math.exp, "LN": math.log, "LOG": math.log10,
+              "SIN": math.sin, "COS": math.cos, "TAN": math.tan, "ASIN": math.asin,
+              "ACOS": math.acos, "ATAN": math.atan}
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in (
+    Function("ABS", 1, 1, _takes(INT, REAL, TIME), _abs),
+    *(Function(name, 1, 1, _takes(REAL, gives=REAL), _real_math(fn))
+      for name, fn in _REAL_MATH.items()),
+    Function("ATAN2", 2, 2, _reals, _atan2),
+    Function("EXPT", 2, 2, _reals, _expt_call),
+    Function("MIN", 2, 32, _same_kind, _pick(min)),
+    Function("MAX", 2, 32, _same_kind, _pick(max)),
+    Function("LIMIT", 3, 3, _same_kind, _limit),
+    Function("SEL", 3, 3, _sel_type, _sel),
+    Function("TRUNC", 1, 1, _takes(REAL, gives=INT), _to_int_by(int)),
+    Function("ROUND", 1, 1, _takes(REAL, gives=INT), _to_int_by(_round_half_away)),
+    Function("REAL_TO_INT", 1, 1, _takes(REAL, gives=INT), _to_int_by(_round_half_away)),
+    Function("TO_INT", 1, 1, _takes(BOOL, INT, REAL, gives=INT), _to_int_any),
+    Function("BOOL_TO_INT", 1, 1, _takes(BOOL, gives=INT), _bool_to_int),
+    Function("TO_REAL", 1, 1, _takes(REAL, gives=REAL), _to_real),
+    Function("INT_TO_REAL", 1, 1, _takes(REAL, gives=REAL), _to_real),
+    Function("TIME_TO_REAL", 1, 1, _takes(TIME, gives=REAL), _time_to_real),
+    Function("REAL_TO_TIME", 1, 1, _takes(REAL, gives=TIME), _real_to_time),
+    # signal quality (quality.py says which functions read it and what they give)
+    *(Function(name, n, n, _quality_type, _quality_call)
+      for name, (n, _) in QUALITY_FUNCTIONS.items()),
+)}

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.errors import LogicError
+from edge.logic.arith import widen
 from edge.logic.bank import RuleBank
 from edge.logic.blocks import BLOCK_TYPES, FunctionBlock
 from edge.logic.checker import Checker, Symbol, signal_scope
 from edge.logic.compiler import ExprCompiler, Faults, Fn
-from edge.logic.functions import widen
 from edge.logic.nodes import (
     BOOL,
     INT,

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.errors import LogicError
-from edge.logic.nodes import BOOL, Assign, Call, Expr, FbCall, Logic, Name, Rule, Stop, Unary
+from edge.logic.nodes import BOOL, TIME, Assign, Call, Expr, FbCall, Logic, Name, Rule, Stop, Unary
 
 HOLD, SUBSTITUTE, SAFE = "hold", "substitute", "safe"
 POLICIES = (HOLD, SUBSTITUTE, SAFE)
-QUALITY_FUNCTIONS = ("GOOD", "AGE", "STALE")
+# the functions that read a signal's quality: name -> (arguments, result type); their
+# type rule and code are entries of functions.FUNCTIONS
+QUALITY_FUNCTIONS: dict[str, tuple[int, str]] = {"GOOD": (1, BOOL), "AGE": (1, TIME),
+                                                 "STALE": (2, BOOL)}
 
 
 def good_key(name: str) -> str:

@@ -21,10 +21,9 @@ import numpy as np
 
 from edge.motion.paths import JointLimits, JointPath, PathError
 from edge.motion.requests import (
-    BUS_COMMANDS,
     EDGE_IN_ESTOP,
     FAULT_FORCE_LIMIT,
-    HANDLERS,
+    MOTION_REQUESTS,
     PATH_RELEASE,
     PATH_START,
     TRAJ_ADOPT,
@@ -112,8 +111,9 @@ class MotionController:
 
     # -- the public API: every call queues a request ----------------------------------
     def request(self, name: str, **args: Any) -> Request:
-        if name not in HANDLERS:
-            raise MotionError(f"unknown motion request {name!r}; known: {', '.join(HANDLERS)}")
+        if name not in MOTION_REQUESTS:
+            raise MotionError(f"unknown motion request {name!r}; known: "
+                              f"{', '.join(MOTION_REQUESTS)}")
         req = Request(name, args)
         self.requests.append(req)
         return req
@@ -177,7 +177,7 @@ class MotionController:
         release that decides it. A stop with a category is a latched protective stop of
         the cycle, not a motion stop: requested at once, answered at the next release."""
         name = msg.topic.rsplit("/", 1)[-1]
-        if name not in BUS_COMMANDS:
+        if name not in MOTION_REQUESTS or not MOTION_REQUESTS[name].bus:
             return                           # the board's own commands: someone else's
         data = msg.data if isinstance(msg.data, dict) else {}
         args = data.get("args", {})
@@ -265,7 +265,7 @@ class MotionController:
             self._current = req
             if req.status == "pending":             # a malformed bus command is not
                 try:
-                    HANDLERS[req.name](self, ctx, **req.args)
+                    MOTION_REQUESTS[req.name].handler(self, ctx, **req.args)
                     if req.status == "pending":
                         req.status = "accepted"
                 except (MotionError, PathError, TypeError, ValueError) as exc:

@@ -19,15 +19,13 @@ from typing import Any
 import numpy as np
 
 from edge.config import Board, Node
+from edge.motion.requests import JOINTS, MOTION_REQUESTS, VECTOR
 from edge.rt.executor import LetTask
 
-STEP_FIELDS = {
-    "enable": (), "disable": (), "wait": None,
-    "move_joint": ("positions", "speed_scale"),
-    "move_linear": ("xyz", "rpy", "offset", "speed_m_s"),
-    "move_circular": ("via", "via_offset", "xyz", "offset", "rpy", "speed_m_s"),
-    "stop": ("after_s",),
-}
+# the steps: the motion requests that are steps (their fields are the table's), and
+# `wait: <seconds>`, which is the program's own
+STEPS = {
+    **{r.name: r.step for r in MOTION_REQUESTS.values() if r.step is not None}, "wait": None}
 
 
 @dataclass
@@ -66,37 +64,28 @@ def parse_program(node: Node, board: Board) -> Program:
     for item in node.sequence():
         m = item.mapping()
         if len(m) != 1:
-            raise item.error(f"a step is one of: {', '.join(STEP_FIELDS)}")
+            raise item.error(f"a step is one of: {', '.join(STEPS)}")
         (kind, body), = m.items()
-        if kind not in STEP_FIELDS:
-            raise item.error(f"unknown step {kind!r} (steps: {', '.join(STEP_FIELDS)})")
-        if kind == "wait":
+        if kind not in STEPS:
+            raise item.error(f"unknown step {kind!r} (steps: {', '.join(STEPS)})")
+        step = STEPS[kind]
+        if step is None:                                  # wait
             steps.append(ProgramStep(kind, {"seconds": body.scalar(float, min=0.0, max=3600)},
                                      body.line))
             continue
         if body.value is None:
             body.value = {}
-        body.only(*STEP_FIELDS[kind])
+        body.only(*step.fields)
         args: dict[str, Any] = {}
         for name, child in body.mapping().items():
-            if name in ("positions",):
+            if step.fields[name] == JOINTS:
                 args[name] = body.floats(name, n_axes)
-            elif name in ("xyz", "offset", "via", "via_offset", "rpy"):
+            elif step.fields[name] == VECTOR:
                 args[name] = body.floats(name, 3)
             else:
                 args[name] = child.scalar(float, min=0.0)
-        if kind == "move_joint" and "positions" not in args:
-            raise body.error("required field is missing", "positions")
-        if kind == "move_joint" and limits is not None:
-            for i, (q, lo, hi) in enumerate(zip(args["positions"], *limits, strict=True)):
-                if not lo <= q <= hi:
-                    raise body.error(f"joint {i} target {q:g} rad is outside its limits "
-                                     f"[{lo:g}, {hi:g}]", "positions")
-        if kind in ("move_linear", "move_circular") and ("xyz" in args) == ("offset" in args):
-            raise body.error("give exactly one of xyz (absolute, m) or offset (from the "
-                             "tool's position at the start of the step)")
-        if kind == "move_circular" and ("via" in args) == ("via_offset" in args):
-            raise body.error("give exactly one of via or via_offset")
+        if step.check is not None:
+            step.check(body, args, limits)
         steps.append(ProgramStep(kind, args, body.line))
     return Program(steps, node.file)
 
@@ -167,15 +156,12 @@ class ProgramRunner:
 
     def _issue(self, c, step: ProgramStep):
         a = dict(step.args)
+        a.pop("after_s", None)                   # the runner's own: when to interrupt
         tool = c.arm.fk(c.q_cmd)[:3, 3] if hasattr(c, "q_cmd") else np.zeros(3)
         if "offset" in a:
             a["xyz"] = list(tool + np.asarray(a.pop("offset")))
         if "via_offset" in a:
             a["via"] = list(tool + np.asarray(a.pop("via_offset")))
-        if step.kind == "stop":
-            return c.stop()
-        if step.kind == "move_circular":
-            return c.move_circular(a["via"], a["xyz"], a.get("rpy"), a.get("speed_m_s"))
         return c.request(step.kind, **a)
 
     def summary(self) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Motion requests: the request record, the controller's states, and one handler per
-request kind with the tables the controller and the bus read (HANDLERS, BUS_COMMANDS).
+request kind, gathered in one table (MOTION_REQUESTS) that every reader uses: the
+controller (its handlers and the requests it takes from the bus), the MQTT command
+checks (the arguments of the built-in commands) and the `program:` steps (their fields).
 A handler runs in the controller's release, checks what it is asked against the state
 and the limits (MotionError with the reason), and queues the native commands."""
 
@@ -24,11 +26,13 @@ from edge.motion.paths import (
     native_ik_path,
     playback_path,
 )
+from edge.rt.commands import ArgSpec, CommandSpec
 from edge.rt.contract import FaultCode, fault_label
 from edge.rt.executor import TaskContext
 from edge.rt.native import NO_STOP, TARGET_CYCLE, require_native
 
 if TYPE_CHECKING:
+    from edge.config import Node
     from edge.motion.controller import MotionController
 
 
@@ -309,11 +313,94 @@ def _move_custom(c: MotionController, ctx: TaskContext, planner, goal) -> None:
     c._plan_then_play(ctx, c._current, make)
 
 
-HANDLERS: dict[str, Callable[..., None]] = {
-    "enable": _enable, "disable": _disable, "reset": _reset, "stop": _stop,
-    "move_joint": _move_joint, "move_linear": _move_linear, "move_circular": _move_circular,
-    "jog": _jog, "move_velocity": _move_velocity, "teach": _teach, "playback": _playback,
-    "set_mode": _set_mode, "move_custom": _move_custom,
-}
-# what the bus (and so MQTT, where the board allows it) may ask for
-BUS_COMMANDS = ("enable", "disable", "reset", "stop", "move_joint", "move_linear", "jog")
+# -- program steps: the fields a request takes as a `program:` step --------------------------
+JOINTS, VECTOR, NUMBER = "joints", "vector", "number"   # n_axes floats, 3 floats, a float >= 0
+
+
+def _joint_step(body: Node, args: dict[str, Any], limits: tuple | None) -> None:
+    if "positions" not in args:
+        raise body.error("required field is missing", "positions")
+    if limits is not None:
+        for i, (q, lo, hi) in enumerate(zip(args["positions"], *limits, strict=True)):
+            if not lo <= q <= hi:
+                raise body.error(f"joint {i} target {q:g} rad is outside its limits "
+                                 f"[{lo:g}, {hi:g}]", "positions")
+
+
+def _one_end(body: Node, args: dict[str, Any], limits: tuple | None) -> None:
+    if ("xyz" in args) == ("offset" in args):
+        raise body.error("give exactly one of xyz (absolute, m) or offset (from the "
+                         "tool's position at the start of the step)")
+
+
+def _one_end_one_via(body: Node, args: dict[str, Any], limits: tuple | None) -> None:
+    _one_end(body, args, limits)
+    if ("via" in args) == ("via_offset" in args):
+        raise body.error("give exactly one of via or via_offset")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A request as a program step: its fields (JOINTS, VECTOR or NUMBER each; `offset`
+    and `via_offset` are relative to the tool at the step's start, `after_s` is read by
+    the program itself) and the check across fields, given the joint limits (or None)."""
+
+    fields: dict[str, str]
+    check: Callable[[Node, dict[str, Any], tuple | None], None] | None = None
+
+
+# -- the table -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MotionRequest:
+    """One request the controller takes and every way it may be asked for. `handler`
+    runs in the controller's release as handler(controller, ctx, **args); `bus`: taken
+    from the bus topic `cmd/<name>`; `wire_args(n_axes)`: the arguments an MQTT command
+    of this name is checked against (None: not offered over MQTT); `step`: how a
+    `program:` step asks for it (None: not a step)."""
+
+    name: str
+    handler: Callable[..., None]
+    bus: bool = False
+    wire_args: Callable[[int], dict[str, ArgSpec]] | None = None
+    step: Step | None = None
+
+
+def _joints_args(n_axes: int) -> dict[str, ArgSpec]:
+    return {"positions": ArgSpec("floats", length=n_axes),
+            "speed_scale": ArgSpec("float", False, 0.0, 1.0)}
+
+
+def _jog_args(n_axes: int) -> dict[str, ArgSpec]:
+    return {"axis": ArgSpec("int", True, 0, n_axes - 1),
+            "velocity": ArgSpec("float", True, -10.0, 10.0)}
+
+
+_CARTESIAN = {"xyz": VECTOR, "rpy": VECTOR, "offset": VECTOR, "speed_m_s": NUMBER}
+MOTION_REQUESTS: dict[str, MotionRequest] = {r.name: r for r in (
+    MotionRequest("enable", _enable, bus=True, wire_args=lambda n: {}, step=Step({})),
+    MotionRequest("disable", _disable, bus=True, wire_args=lambda n: {}, step=Step({})),
+    MotionRequest("reset", _reset, bus=True, wire_args=lambda n: {}),
+    MotionRequest("stop", _stop, bus=True,
+                  wire_args=lambda n: {"category": ArgSpec("int", False, 0, 2)},
+                  step=Step({"after_s": NUMBER})),
+    MotionRequest("move_joint", _move_joint, bus=True, wire_args=_joints_args,
+                  step=Step({"positions": JOINTS, "speed_scale": NUMBER}, _joint_step)),
+    MotionRequest("move_linear", _move_linear, bus=True, step=Step(_CARTESIAN, _one_end)),
+    MotionRequest("move_circular", _move_circular,
+                  step=Step({"via": VECTOR, "via_offset": VECTOR, "xyz": VECTOR,
+                             "offset": VECTOR, "rpy": VECTOR, "speed_m_s": NUMBER},
+                            _one_end_one_via)),
+    MotionRequest("jog", _jog, bus=True, wire_args=_jog_args),
+    MotionRequest("move_velocity", _move_velocity),
+    MotionRequest("teach", _teach),
+    MotionRequest("playback", _playback),
+    MotionRequest("set_mode", _set_mode),
+    MotionRequest("move_custom", _move_custom),
+)}
+
+
+def builtin_commands(n_axes: int) -> dict[str, CommandSpec]:
+    """The controller's commands offered over MQTT, checked for an arm of n_axes; a board
+    allows a subset of them by name (`mqtt: commands:`)."""
+    return {r.name: CommandSpec(r.name, r.wire_args(n_axes))
+            for r in MOTION_REQUESTS.values() if r.wire_args is not None}

@@ -1,4 +1,7 @@
-"""Commands from outside (MQTT `cmd/<name>`): which ones a board allows, and their checks.
+"""Commands from outside (MQTT `cmd/<name>`): the checks of their payloads and arguments.
+
+Which commands a board allows is its `mqtt: commands:` (edge/rt/bus_config.py); the
+built-in ones are the motion controller's (edge/motion/requests.py, MOTION_REQUESTS).
 
 A command is validated completely before anything reaches the runtime: unknown names,
 missing or extra arguments, wrong types, values out of range and oversized payloads are
@@ -13,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-
-from edge.config import Node
 
 MAX_COMMAND_BYTES = 16 * 1024
 MAX_ID_CHARS = 128
@@ -189,54 +190,3 @@ class CommandSpec:
                 continue
             checked[name] = spec.check(name, args[name])
         return {"id": request_id, "args": checked}
-
-
-def builtin_commands(n_axes: int) -> dict[str, CommandSpec]:
-    """The controller's own commands; a board allows a subset of them by name."""
-    joints = ArgSpec("floats", length=n_axes)
-    return {
-        "stop": CommandSpec("stop", {"category": ArgSpec("int", False, 0, 2)}),
-        "reset": CommandSpec("reset", {}),
-        "enable": CommandSpec("enable", {}),
-        "disable": CommandSpec("disable", {}),
-        "move_joint": CommandSpec("move_joint", {
-            "positions": joints, "speed_scale": ArgSpec("float", False, 0.0, 1.0)}),
-        "jog": CommandSpec("jog", {"axis": ArgSpec("int", True, 0, n_axes - 1),
-                                   "velocity": ArgSpec("float", True, -10.0, 10.0)}),
-    }
-
-
-def parse_commands(node: Node, n_axes: int) -> dict[str, CommandSpec]:
-    """`commands:` — a list of built-in names, or a map name → {arg: {type, min, max, ...}}
-    for the board's own commands (null for a built-in)."""
-    builtins = builtin_commands(n_axes)
-    if isinstance(node.value, list):
-        items = {item.scalar(str): (item, None) for item in node.sequence()}
-    else:
-        items = {name: (child, child) for name, child in node.mapping().items()}
-    out: dict[str, CommandSpec] = {}
-    for name, (where, spec_node) in items.items():
-        if not name.isidentifier():
-            raise where.error(f"command name {name!r} must be an identifier")
-        if spec_node is None or spec_node.value is None:
-            if name not in builtins:
-                raise where.error(f"unknown built-in command {name!r} (built-ins: "
-                                  f"{', '.join(builtins)}); give its arguments to define it")
-            out[name] = builtins[name]
-            continue
-        args = {}
-        for arg_name, arg in spec_node.mapping().items():
-            arg.only("type", "required", "min", "max", "length")
-            spec = ArgSpec(type=arg.get("type", str, choices=ARG_TYPES),
-                           required=arg.get("required", bool, True),
-                           min=arg.get("min", float, None), max=arg.get("max", float, None),
-                           length=arg.get("length", int, None, min=0))
-            if spec.min is not None and spec.max is not None and spec.min > spec.max:
-                raise arg.error(f"min ({spec.min:g}) exceeds max ({spec.max:g}): no value "
-                                "would pass", "max")
-            if spec.type in ("bool", "str") and (spec.min is not None or spec.max is not None):
-                raise arg.error(f"min and max are for numbers, not {spec.type}",
-                                "min" if spec.min is not None else "max")
-            args[arg_name] = spec
-        out[name] = CommandSpec(name, args)
-    return out

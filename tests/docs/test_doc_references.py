@@ -145,6 +145,7 @@ PARSER_PAGES = {
     "edge/motion/program.py": "motion-controller.md",
     "edge/logic/config.py": "logic.md",
     "edge/acquisition/config.py": "acquisition.md",
+    "edge/acquisition/sources/simulated.py": "acquisition.md",
     "edge/rt/bus_config.py": "bus.md",
 }
 
@@ -176,8 +177,10 @@ def _accepted_fields(source: Path) -> set[str]:
                     fields.add(n.value)
                 elif isinstance(n, ast.Name) and n.id in constants:
                     fields |= constants[n.id]
-    if "STEP_FIELDS" in constants:                       # program steps: a dict of fields
-        fields |= constants["STEP_FIELDS"]
+    if "STEPS" in constants:          # program steps: their fields are the motion requests'
+        from edge.motion.program import STEPS
+
+        fields |= set(STEPS) | {f for step in STEPS.values() if step for f in step.fields}
     return fields
 
 

@@ -48,7 +48,6 @@ def _calls():
         "observer_get_status": ("observer", (ffi.new("observer_status *"),)),
         "observer_set_config": ("observer", (ffi.new("observer_config *"),)),
         "path_block_load": ("path", (0, q, q, q, 1)),
-        "path_block_status": ("path", (ffi.new("path_status *"),)),
     }
 
 

@@ -4,6 +4,9 @@ A `Source` knows how to talk to one device (Modbus TCP/RTU, a serial line); a
 `DevicePoller` owns its lifecycle: connect, poll on a period, count every failure by
 kind, close and reconnect with exponential backoff. Pollers only ever await I/O, so a
 dead device delays nothing but itself; the sampler's LetTask reads what they gathered.
+A `DeviceKind` is what a board's `kind:` names: its fields, how they parse into a link,
+how a channel names its value on the device, and how its Source is made (the table is
+edge/acquisition/devices.py; each entry sits beside its source).
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.acquisition.channel import ChannelConfig, PollReadings, Reading
+from edge.acquisition.model import Backoff, DeviceConfig
 from edge.errors import DeviceCommError
+
+if TYPE_CHECKING:
+    from edge.config import Node
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,45 @@ class Source(ABC):
         disconnect, corrupt frame): the poller then reconnects."""
 
 
+@dataclass
+class SourceContext:
+    """What a source factory may use: the cycle, and what the devices of one section
+    share (`shared`, e.g. one connection per RS-485 line, keyed by its factory)."""
+
+    period_ns: int
+    tick_fn: Callable[[], int]
+    shared: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    """One `kind:` of device a board may name, as every reader needs it.
+
+    `fields`/`channel_fields` are the fields a device/channel of this kind takes beyond
+    the common ones; `parse_device` reads them into `dev.link` (errors name file, line and
+    field); `parse_channel` returns a channel's `source` spec; `make_source` builds the
+    Source. `inline`: sampled by the sampler at every tick of its period (no I/O, no
+    poller). `serial_port` names the serial port a device holds; `share_line` (None: the
+    port is its own) checks a second device of this kind joining the same port."""
+
+    name: str
+    title: str                                   # for messages: "Modbus RTU"
+    fields: tuple[str, ...]
+    channel_fields: tuple[str, ...]
+    parse_device: Callable[[Node, DeviceConfig], None]
+    parse_channel: Callable[[Node, DeviceConfig], dict]
+    make_source: Callable[[DeviceConfig, list[ChannelConfig], SourceContext], Source]
+    min_period_ms: float = 0.0
+    inline: bool = False
+    serial_port: Callable[[DeviceConfig], str | None] | None = None
+    share_line: Callable[[Node, DeviceConfig, DeviceConfig], None] | None = None
+
+
+def timeout_s(node: Node) -> float:
+    """The per-request `timeout_ms` every I/O kind takes, in s."""
+    return node.get("timeout_ms", float, 500.0, min=1.0) / 1e3
+
+
 class PollSink(Protocol):
     """Where a poller puts what one poll gave: a raw value per channel (None: failed,
     `error` says how), and the channels the device refused with the kind of refusal.
@@ -66,18 +112,6 @@ def collecting_sink(into: dict[str, list[Reading]]) -> PollSink:
         for name in [*values, *(refused or ())]:
             into.setdefault(name, []).append(PollReadings([record], name)[0])
     return sink
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt n (0-based): initial * factor**n, capped."""
-
-    initial_s: float = 0.05
-    max_s: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
 
 
 class DevicePoller:

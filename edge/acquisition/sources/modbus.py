@@ -15,11 +15,16 @@ import logging
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.codec import make_block_decoder, register_count
-from edge.acquisition.sources import Source
+from edge.acquisition.codec import DTYPES, ORDERS, make_block_decoder, register_count
+from edge.acquisition.sources import DeviceKind, Source, SourceContext, timeout_s
 from edge.errors import DeviceCommError
+
+if TYPE_CHECKING:
+    from edge.acquisition.model import DeviceConfig
+    from edge.config import Node
 
 log = logging.getLogger(__name__)
 
@@ -370,3 +375,76 @@ class DecodedOnRead(Mapping[str, float]):
 
     def __len__(self) -> int:
         return len(self._decoded())
+
+
+# -- the `modbus_tcp` and `modbus_rtu` kinds ------------------------------------------------
+def _parse_tcp(node: Node, dev: DeviceConfig) -> None:
+    from edge.config import host_problem
+
+    timeout = timeout_s(node)
+    problem = host_problem(node.get("host", str))
+    if problem:
+        raise node.error(problem, "host")
+    dev.link = ModbusLink("tcp", host=node.get("host", str),
+                          port=node.get("port", int, 502, min=1, max=65535),
+                          unit=node.get("unit", int, 1, min=0, max=247), timeout_s=timeout,
+                          max_gap=node.get("max_gap", int, 0, min=0, max=120))
+
+
+def _parse_rtu(node: Node, dev: DeviceConfig) -> None:
+    timeout = timeout_s(node)
+    dev.link = ModbusLink("rtu", serial_port=node.get("port", str),
+                          baudrate=node.get("baudrate", int, 19200, min=50),
+                          unit=node.get("unit", int, 1, min=1, max=247), timeout_s=timeout,
+                          max_gap=node.get("max_gap", int, 0, min=0, max=120))
+
+
+def _share_rtu_line(node: Node, dev: DeviceConfig, other: DeviceConfig) -> None:
+    """Units on one RS-485 line: one baudrate, distinct unit addresses."""
+    port = dev.link.serial_port
+    if other.link.baudrate != dev.link.baudrate:
+        raise node.error(f"units on {port} must share one baudrate "
+                         f"('{other.name}' uses {other.link.baudrate})", "baudrate")
+    if other.link.unit == dev.link.unit:
+        raise node.error(f"unit {dev.link.unit} on {port} is already device "
+                         f"'{other.name}'", "unit")
+
+
+def _parse_register(node: Node, dev: DeviceConfig) -> dict:
+    src = {"table": node.get("table", str, choices=TABLES),
+           "address": node.get("address", int, min=0, max=65535),
+           "type": node.get("type", str, "uint16", choices=tuple(DTYPES)),
+           "byte_order": node.get("byte_order", str, "big", choices=ORDERS),
+           "word_order": node.get("word_order", str, "big", choices=ORDERS)}
+    width = 1 if src["table"] in BIT_TABLES else register_count(src["type"])
+    if src["address"] + width - 1 > 65535:
+        raise node.error(f"a {src['type']} at {src['address']} takes {width} registers "
+                         f"and runs past the last address, 65535", "address")
+    return src
+
+
+def _make_tcp_source(dev: DeviceConfig, channels: list[ChannelConfig],
+                     ctx: SourceContext) -> ModbusSource:
+    return ModbusSource(dev.name, channels, dev.link)
+
+
+def _make_rtu_source(dev: DeviceConfig, channels: list[ChannelConfig],
+                     ctx: SourceContext) -> ModbusSource:
+    # units on one RS-485 line share its connection: requests go one at a time
+    key = (_make_rtu_source, dev.link.serial_port)
+    line = ctx.shared.get(key)
+    if line is None:
+        line = ctx.shared[key] = ModbusConnection(dev.link)
+    return ModbusSource(dev.name, channels, dev.link, line)
+
+
+REGISTER_FIELDS = ("table", "address", "type", "byte_order", "word_order")
+MODBUS_TCP = DeviceKind(
+    "modbus_tcp", "Modbus TCP", fields=("host", "port", "unit", "timeout_ms", "max_gap"),
+    channel_fields=REGISTER_FIELDS, parse_device=_parse_tcp, parse_channel=_parse_register,
+    make_source=_make_tcp_source)
+MODBUS_RTU = DeviceKind(
+    "modbus_rtu", "Modbus RTU", fields=("port", "baudrate", "unit", "timeout_ms", "max_gap"),
+    channel_fields=REGISTER_FIELDS, parse_device=_parse_rtu, parse_channel=_parse_register,
+    make_source=_make_rtu_source, serial_port=lambda dev: dev.link.serial_port,
+    share_line=_share_rtu_line)

@@ -14,13 +14,18 @@ import asyncio
 import contextlib
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import serial
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.codec import DTYPES
-from edge.acquisition.sources import Source
+from edge.acquisition.codec import DTYPES, ORDERS
+from edge.acquisition.sources import DeviceKind, Source, SourceContext, timeout_s
 from edge.errors import ConfigError, DeviceCommError
+
+if TYPE_CHECKING:
+    from edge.acquisition.model import DeviceConfig
+    from edge.config import Node
 
 CHECKSUMS = ("sum8", "xor8", "crc16")
 ASCII_FORMATS = ("csv", "keyvalue")
@@ -283,3 +288,75 @@ class SerialSource(Source):
                 refused[ch.name] = "decode"
         return values, refused
 
+
+
+# -- the `serial` kind ----------------------------------------------------------------------
+def _hex(node: Node, field: str, default: bytes | None) -> bytes | None:
+    text = node.get(field, str, None)
+    if text is None:
+        return default
+    try:
+        return bytes.fromhex(text.replace(" ", ""))
+    except ValueError:
+        raise node.error(f"expected hex bytes like 'AA 55', got {text!r}", field) from None
+
+
+ASCII_FIELDS = ("terminator", "format", "separator", "fields", "nmea_checksum")
+
+
+def _parse_device(node: Node, dev: DeviceConfig) -> None:
+    timeout = timeout_s(node)
+    protocol = node.get("protocol", str, "ascii", choices=("ascii", "binary"))
+    request = node.get("request", str, None)
+    link = SerialLink(port=node.get("port", str),
+                      baudrate=node.get("baudrate", int, 9600, min=50),
+                      timeout_s=timeout, protocol=protocol,
+                      request=request.encode("latin-1") if request is not None else
+                      _hex(node, "request_hex", None))
+    if protocol == "ascii":
+        link.terminator = node.get("terminator", str, "\n").encode("latin-1")
+        link.format = node.get("format", str, "csv", choices=ASCII_FORMATS)
+        link.separator = node.get("separator", str, ",")
+        link.nmea = node.get("nmea_checksum", bool, False)
+        fields = node.child("fields", None)
+        link.fields = [f.scalar(str) for f in fields.sequence()] if fields else []
+        if link.format == "csv" and not link.fields:
+            raise node.error("a csv line protocol names its fields by position", "fields")
+        if not link.terminator:
+            raise node.error("the terminator cannot be empty", "terminator")
+    else:
+        for f in ASCII_FIELDS:
+            if node.child(f, None) is not None:
+                raise node.error("only for protocol: ascii", f)
+        link.sync = _hex(node, "sync", b"\xaa\x55")
+        if not link.sync:
+            raise node.error("the sync bytes cannot be empty", "sync")
+        link.checksum = node.get("checksum", str, "sum8", choices=CHECKSUMS)
+    dev.link = link
+
+
+def _parse_channel(node: Node, dev: DeviceConfig) -> dict:
+    link = dev.link
+    if link.protocol == "ascii":
+        field = node.get("field", str)
+        if link.format == "csv" and field not in link.fields:
+            raise node.error(f"device '{dev.name}' has no field '{field}' "
+                             f"(its fields: {', '.join(link.fields)})", "field")
+        return {"field": field}
+    return {"offset": node.get("byte_offset", int, min=0, max=254),
+            "type": node.get("type", str, "uint16", choices=tuple(DTYPES)),
+            "byte_order": node.get("byte_order", str, "big", choices=ORDERS)}
+
+
+def _make_source(dev: DeviceConfig, channels: list[ChannelConfig],
+                 ctx: SourceContext) -> SerialSource:
+    return SerialSource(dev.name, channels, dev.link)
+
+
+SERIAL = DeviceKind(
+    "serial", "serial",
+    fields=("port", "baudrate", "timeout_ms", "protocol", "request", "request_hex",
+            *ASCII_FIELDS, "sync", "checksum"),
+    channel_fields=("field", "byte_offset", "type", "byte_order"),
+    parse_device=_parse_device, parse_channel=_parse_channel, make_source=_make_source,
+    serial_port=lambda dev: dev.link.port)

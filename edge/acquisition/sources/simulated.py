@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.random  # noqa: F401  (loaded now, not in the first release)
 
 from edge.acquisition.channel import ChannelConfig
-from edge.acquisition.sources import Source
+from edge.acquisition.sources import DeviceKind, Source, SourceContext
 from edge.errors import ConfigError, DeviceCommError
+
+if TYPE_CHECKING:
+    from edge.acquisition.model import DeviceConfig
+    from edge.config import Node
 
 SIGNALS = ("constant", "sine", "ramp", "square", "noise")
 
@@ -84,3 +88,34 @@ class SimulatedSource(Source):
         if values is None:
             raise DeviceCommError(self.name, "timeout", "simulated dropout")
         return values, {}
+
+
+# -- the `simulated` kind -------------------------------------------------------------------
+def _parse_device(node: Node, dev: DeviceConfig) -> None:
+    window = node.floats("dropout_s", 2, None)
+    if window is not None and not window[0] < window[1]:
+        raise node.error("dropout_s is [start, end] with start < end", "dropout_s")
+    dev.dropout_s = tuple(window) if window else None
+
+
+def _parse_channel(node: Node, dev: DeviceConfig) -> dict:
+    sig = node.child("signal", None)
+    if sig is None:
+        return {"signal": "constant", "offset": 0.0}
+    sig.only("shape", "mean", "amplitude", "period_s", "slope", "noise", "seed")
+    return {"signal": sig.get("shape", str, "constant", choices=SIGNALS),
+            "offset": sig.get("mean", float, 0.0), "amplitude": sig.get("amplitude", float, 0.0),
+            "period_s": sig.get("period_s", float, 1.0, min=1e-6),
+            "slope": sig.get("slope", float, 0.0), "noise": sig.get("noise", float, 0.0, min=0.0),
+            "seed": sig.get("seed", int, 0, min=0)}
+
+
+def _make_source(dev: DeviceConfig, channels: list[ChannelConfig],
+                 ctx: SourceContext) -> SimulatedSource:
+    return SimulatedSource(dev.name, channels, ctx.period_ns, ctx.tick_fn, dev.dropout_s)
+
+
+SIMULATED = DeviceKind(
+    "simulated", "simulated", fields=("dropout_s",), channel_fields=("signal",),
+    parse_device=_parse_device, parse_channel=_parse_channel, make_source=_make_source,
+    min_period_ms=1e-3, inline=True)
