@@ -12,11 +12,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from bench.safety import SafetyRig
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_SET_STATE, arm_sim_block
-from edge.motion.bench_safety import SafetyRig
 from edge.motion.safety import (
     FAULT_CODES,
     FAULT_TOPIC,

@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> BenchReport:
     samp = measure_sampling(args.ticks)
     from dataclasses import asdict
 
-    from edge.motion.bench_safety import report_lines, run_safety_bench
+    from bench.safety import report_lines, run_safety_bench
 
     safety = run_safety_bench(args.collisions, args.walls, args.seed)
     data = {"durations": dur, "planning": plan_t, "sampling": samp, "seed": args.seed,
