@@ -12,7 +12,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bench.safety import SafetyRig
 from edge.config import load_board
 from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
@@ -20,6 +19,7 @@ from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
 from edge.motion.safety import SAFETY_CMD_ENABLE
 from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.native import NO_STOP
+from hil.arm_rig import SafetyRig
 
 BOARD = load_board("sim_arm")
 CFG = BOARD.sections["safety"]

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bench.safety import SafetyRig
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
@@ -31,6 +30,7 @@ from edge.motion.safety import (
 from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.bus import Bus
 from edge.rt.native import NO_STOP, Cycle, setpoint_block
+from hil.arm_rig import SafetyRig
 
 BOARD = load_board("sim_arm")
 CFG = BOARD.sections["safety"]
