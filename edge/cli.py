@@ -295,7 +295,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not getattr(args, "bench", None):
         names = ", ".join(benchmarks())
         raise EdgeError(f"name a benchmark: {names}" if names else
-                        f"no benchmark is installed (entry points '{ENTRY_POINT_GROUP}'; "
+                        f"no benchmark is installed (entry-point group '{ENTRY_POINT_GROUP}'; "
                         "reinstall edge from its checkout: pip install -e .)")
     if getattr(args, "bench_missing", False):
         raise EdgeError(f"benchmark '{args.bench}' is not part of this build of edge")
