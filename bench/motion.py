@@ -174,6 +174,11 @@ def measure_sampling(ticks: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> BenchReport:
     if not 1 <= args.axes <= 16 or args.cases < 10:
         raise EdgeError("--axes must be 1..16 and --cases at least 10")
+    try:
+        import ruckig  # noqa: F401
+    except ImportError:
+        raise EdgeError("the motion benchmark needs its anchor ruckig: "
+                        "pip install 'edge[bench]'") from None
     rng = np.random.default_rng(args.seed)
     cases = [random_case(rng, args.axes) for _ in range(args.cases)]
     dur = measure_durations(cases, args.grid)
