@@ -1,6 +1,7 @@
 """Dependencies run one way, edge <- hil <- bench: the product never imports a rig or a
-benchmark, and a rig never imports a benchmark. Checked statically on the sources, so an
-import inside a function or through importlib with a literal name counts too."""
+benchmark, a rig never imports a benchmark nor encodes with edge's own encoders. Checked
+statically on the sources, so an import inside a function or through importlib with a
+literal name counts too."""
 
 import ast
 from pathlib import Path
@@ -44,4 +45,25 @@ def test_dependencies_run_one_way(package):
              for path in sorted((ROOT / package).rglob("*.py"))
              for line, module in imported_modules(path.read_text())
              if module.split(".")[0] in forbidden]
+    assert wrong == []
+
+
+# edge's encoders: a rig that used them would agree with any bug in edge's decoders
+EDGE_ENCODERS = {"edge.acquisition.codec": None,       # the whole register codec
+                 "edge.acquisition.sources.serial": {"encode_frame", "encode_line", "checksum",
+                                                     "crc16_modbus", "nmea_checksum"}}
+
+
+def test_rigs_encode_with_their_own_code():
+    wrong = []
+    for path in sorted((ROOT / "hil").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in EDGE_ENCODERS:
+                names = {a.name for a in node.names}
+                banned = EDGE_ENCODERS[node.module]
+                if banned is None or names & banned:
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module}")
+            elif isinstance(node, ast.Import):
+                wrong += [f"{path.relative_to(ROOT)}:{node.lineno} {a.name}"
+                          for a in node.names if a.name == "edge.acquisition.codec"]
     assert wrong == []
