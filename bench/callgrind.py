@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plan_workload(n_calls: int, seed: int) -> float:
     """Plan n_calls seeded cases (inputs packed beforehand); seconds per call."""
-    from edge.motion.bench import random_case
+    from bench.motion import random_case
     from edge.rt.native import require_native
 
     ffi, lib = require_native()

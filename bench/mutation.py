@@ -70,11 +70,6 @@ TARGETS: dict[str, Target] = {
                               native=True),
 }
 
-# Python files of a target that are not product code under test (benchmarks measure, the
-# tests do not cover them by design).
-SKIP_FILES = ("edge/logic/bench.py",)
-
-
 @dataclass
 class Mutant:
     path: str                  # relative to the checkout
@@ -389,7 +384,7 @@ def _sources(root: Path, target: Target) -> list[str]:
     out = []
     for pattern in target.sources:
         out += sorted(str(p.relative_to(root)) for p in root.glob(pattern))
-    return [p for p in out if p not in SKIP_FILES]
+    return out
 
 
 def _sample(every: list[Mutant], n: int, rng: random.Random) -> list[Mutant]:

@@ -1,7 +1,11 @@
-"""`edge bench`: one registry of benchmarks, one report shape, one JSON writer.
+"""`edge bench`: the report shape and JSON writer every benchmark uses, and how the command
+finds them.
 
-Each benchmark module defines `add_arguments(parser)` and `run(args) -> BenchReport`,
-measuring the anchor in the same run and putting it beside our figure.
+The benchmarks live outside the product (the top-level `bench` package, which may import
+edge and hil, never the reverse). Each is an entry point of the group `edge.benchmarks`
+naming a module that defines `add_arguments(parser)` and `run(args) -> BenchReport`, and
+measures its anchor in the same run, putting it beside our figure. Any installed
+distribution can add one the same way.
 """
 
 from __future__ import annotations
@@ -9,22 +13,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS: dict[str, str] = {
-    "jitter": "edge.rt.bench_jitter",
-    "bus": "edge.rt.bench_bus",
-    "motion": "edge.motion.bench",
-    "logic": "edge.logic.bench",
-    "acquisition": "edge.acquisition.bench",
-    "faults": "bench.broker_faults",
-    "soak": "bench.soak",
-    "mutation": "bench.mutation",
-    "fuzz": "bench.fuzz.bench",      # outside the product (bench/ may import edge, not back)
-    "cfuzz": "bench.cfuzz",
-    "callgrind": "bench.callgrind",
-}
+ENTRY_POINT_GROUP = "edge.benchmarks"
+
+
+def benchmarks() -> dict[str, str]:
+    """Benchmark name -> the module that implements it, from the installed entry points
+    (in the order the distributions declare them)."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 @dataclass

@@ -117,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     native.add_argument("--include", action="store_true",
                         help="print the directory of edge's C headers (for cc -I)")
 
-    from edge.bench import BENCHMARKS
+    from edge.bench import benchmarks
 
     bench = sub.add_parser("bench", help="measure a hot path beside its anchor")
     bench_sub = bench.add_subparsers(dest="bench", metavar="NAME", parser_class=_Parser)
-    for name, module in BENCHMARKS.items():
+    for name, module in benchmarks().items():
         p = bench_sub.add_parser(name, help=f"benchmark: {name}")
         p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
         p.set_defaults(bench_module=module)
@@ -294,10 +294,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge.bench import BENCHMARKS
+    from edge.bench import ENTRY_POINT_GROUP, benchmarks
 
     if not getattr(args, "bench", None):
-        raise EdgeError(f"name a benchmark: {', '.join(BENCHMARKS)}")
+        names = ", ".join(benchmarks())
+        raise EdgeError(f"name a benchmark: {names}" if names else
+                        f"no benchmark is installed (entry-point group '{ENTRY_POINT_GROUP}'; "
+                        "reinstall edge from its checkout: pip install -e .)")
     if getattr(args, "bench_missing", False):
         raise EdgeError(f"benchmark '{args.bench}' is not part of this build of edge")
     report = importlib.import_module(args.bench_module).run(args)

@@ -20,9 +20,7 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.acquisition.codec import encode
-
-FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+from hil.wire import FUNCTION_CODES, ascii_line, binary_frame, registers
 
 
 class SlaveSimulator:
@@ -93,14 +91,15 @@ class SlaveSimulator:
     async def set_value(self, table: str, address: int, value: float, dtype: str = "uint16",
                         byte_order: str = "big", word_order: str = "big",
                         unit: int | None = None) -> None:
-        """Store a typed value the way a device would present it."""
+        """Store a typed value the way a device would present it (encoded by hil.wire,
+        not by edge's codec)."""
         if table in ("coil", "discrete"):
             await self.set_registers(table, address, [bool(value)], unit)
             return
         if dtype != "float32":
             value = int(value)
-        await self.set_registers(table, address, encode(value, dtype, byte_order, word_order),
-                                 unit)
+        await self.set_registers(table, address,
+                                 registers(value, dtype, byte_order, word_order), unit)
 
 
 async def _serve(host: str, port: int, unit: int) -> None:
@@ -133,7 +132,8 @@ if __name__ == "__main__":
 
 class SerialDeviceSim:
     """A serial line device on the master end of a pty: answers each request (or streams
-    every `stream_period_s`) with its current `values`, through `faults`."""
+    every `stream_period_s`) with its current `values`, through `faults`. `link` (an
+    edge SerialLink) says which framing; hil.wire writes the bytes."""
 
     def __init__(self, link, values: dict, faults=None, stream_period_s: float | None = None,
                  payload=None) -> None:
@@ -153,11 +153,12 @@ class SerialDeviceSim:
         self._pending = bytearray()
 
     def _answer(self) -> bytes:
-        from edge.acquisition.sources.serial import encode_frame, encode_line
-
-        if self.link.protocol == "ascii":
-            return encode_line(self.link, self.values)
-        return encode_frame(self.link, self.payload(self.values))
+        link = self.link
+        if link.protocol == "ascii":
+            return ascii_line(self.values, fields=link.fields if link.format == "csv" else None,
+                              separator=link.separator, terminator=link.terminator,
+                              nmea=link.nmea)
+        return binary_frame(link.sync, self.payload(self.values), link.checksum)
 
     async def _send(self, data: bytes) -> None:
         out = self.faults.apply(data)

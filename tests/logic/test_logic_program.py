@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.logic import rule_program
 from edge.config import parse_board
 from edge.errors import ConfigError
-from edge.logic.bench import rule_program
 from edge.logic.program import Program
 from edge.rt.executor import FAULT_REQUESTED, LetTask
 from edge.rt.native import NO_STOP

@@ -16,10 +16,10 @@ from edge.config import load_board
 from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_EXT_WRENCH
-from edge.motion.bench_safety import SafetyRig
 from edge.motion.safety import SAFETY_CMD_ENABLE
 from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.native import NO_STOP
+from hil.arm_rig import SafetyRig
 
 BOARD = load_board("sim_arm")
 CFG = BOARD.sections["safety"]

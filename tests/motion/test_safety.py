@@ -16,7 +16,6 @@ from edge.config import load_board, parse_board
 from edge.errors import ConfigError, NativeError
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import ARM_SIM_CMD_SET_STATE, arm_sim_block
-from edge.motion.bench_safety import SafetyRig
 from edge.motion.safety import (
     FAULT_CODES,
     FAULT_TOPIC,
@@ -31,6 +30,7 @@ from edge.motion.safety import (
 from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.bus import Bus
 from edge.rt.native import NO_STOP, Cycle, setpoint_block
+from hil.arm_rig import SafetyRig
 
 BOARD = load_board("sim_arm")
 CFG = BOARD.sections["safety"]

@@ -1,6 +1,6 @@
 """`edge bench acquisition`: Modbus TCP polling through the sampler vs a bare pymodbus loop.
 
-One pymodbus server runs in its own process (hil/slave_sim.py). In the same run, on
+One pymodbus server runs in its own process (hil.slave_sim). In the same run, on
 uvloop: (1) the anchor, a bare AsyncModbusTcpClient reading the same registers back to
 back; (2) the sampler: a DevicePoller polling back to back while the native cycle runs
 and the LetTask publishes every channel each task period (5 ms by default); (3)
@@ -22,11 +22,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,14 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _server_process():
-    """hil/slave_sim.py in a subprocess; yields its TCP port."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "hil" / "slave_sim.py").is_file():
-        raise EdgeError("edge bench acquisition needs the hil/ rigs of a source checkout "
-                        f"(not found under {root})")
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    """The Modbus rig (`python -m hil.slave_sim`, from wherever this interpreter finds the
+    hil package: a checkout or an installed wheel) in a subprocess; yields its TCP port."""
     proc = subprocess.Popen([sys.executable, "-m", "hil.slave_sim", "--port", "0", "--uvloop"],
-                            cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         if not line.strip().isdigit():

@@ -174,6 +174,11 @@ def measure_sampling(ticks: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> BenchReport:
     if not 1 <= args.axes <= 16 or args.cases < 10:
         raise EdgeError("--axes must be 1..16 and --cases at least 10")
+    try:
+        import ruckig  # noqa: F401
+    except ImportError:
+        raise EdgeError("the motion benchmark needs its anchor ruckig: "
+                        "pip install 'edge[bench]'") from None
     rng = np.random.default_rng(args.seed)
     cases = [random_case(rng, args.axes) for _ in range(args.cases)]
     dur = measure_durations(cases, args.grid)
@@ -181,7 +186,7 @@ def run(args: argparse.Namespace) -> BenchReport:
     samp = measure_sampling(args.ticks)
     from dataclasses import asdict
 
-    from edge.motion.bench_safety import report_lines, run_safety_bench
+    from bench.safety import report_lines, run_safety_bench
 
     safety = run_safety_bench(args.collisions, args.walls, args.seed)
     data = {"durations": dur, "planning": plan_t, "sampling": samp, "seed": args.seed,

@@ -78,7 +78,7 @@ def bench_expressions(quick: bool) -> list[dict[str, Any]]:
         from simpleeval import SimpleEval
     except ImportError as exc:
         raise EdgeError(f"the logic benchmark needs the anchors simpleeval and cel-python "
-                        f"(pip install -e '.[test]'): {exc}") from None
+                        f"(pip install 'edge[bench]'): {exc}") from None
     rnd = random.Random(5)
     samples = _samples(50, rnd)
     env = celpy.Environment()
