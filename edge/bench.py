@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "faults": "bench.broker_faults",
     "soak": "bench.soak",
     "mutation": "bench.mutation",
+    "crash": "bench.crash",          # kill -9 campaigns: journal and state files
     "fuzz": "bench.fuzz.bench",      # outside the product (bench/ may import edge, not back)
     "cfuzz": "bench.cfuzz",
     "callgrind": "bench.callgrind",
