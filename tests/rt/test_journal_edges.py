@@ -223,3 +223,16 @@ def test_a_checked_file_with_a_bad_checksum_is_logged(tmp_path: Path, caplog) ->
     with caplog.at_level(logging.WARNING, logger="edge.rt.journal"):
         assert read_checked(f) is None
     assert [r.getMessage() for r in caplog.records] == [f"{f}: checksum mismatch, ignored"]
+
+
+def test_policy_never_does_not_fsync_on_rotation_only_at_close(tmp_path: Path) -> None:
+    j = Journal(tmp_path, segment_bytes=300, fsync="never")
+    written(j, [b"r" * 50 for _ in range(20)])      # 4 segments: 3 rotations
+    assert len(segments(tmp_path)) == 4 and j.stats.fsyncs == 0
+    j.close()                                        # a clean stop is durable
+    assert j.stats.fsyncs == 1
+
+
+def test_an_unknown_when_full_policy_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="when_full must be drop_oldest or reject_new"):
+        Journal(tmp_path, when_full="drop_newest")  # type: ignore[arg-type]
