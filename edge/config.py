@@ -149,11 +149,27 @@ MAX_VALUES = 100_000
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 
 
-class _BoardLoader(yaml.SafeLoader):
-    """SafeLoader that bounds nesting depth and alias count while composing."""
+# libyaml scans and parses (about 6x faster than PyYAML's Python scanner on a board);
+# composing stays in Python, so the bounds below hold whichever parser runs.
+_LIBYAML = getattr(yaml, "__with_libyaml__", False)
+_PARSER = (yaml._yaml.CParser,) if _LIBYAML else (yaml.reader.Reader, yaml.scanner.Scanner,
+                                             yaml.parser.Parser)
+
+
+class _BoardLoader(yaml.composer.Composer, *_PARSER, yaml.constructor.SafeConstructor,
+                   yaml.resolver.Resolver):
+    """A safe loader that bounds nesting depth and alias count while composing."""
 
     def __init__(self, text: str, file: str) -> None:
-        super().__init__(text)
+        if _LIBYAML:
+            yaml._yaml.CParser.__init__(self, text)
+        else:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        yaml.composer.Composer.__init__(self)
         self._file = file
         self._depth = 0
         self._aliases = 0
@@ -164,15 +180,23 @@ class _BoardLoader(yaml.SafeLoader):
             if self._aliases > MAX_ALIASES:
                 raise ConfigError(f"more than {MAX_ALIASES} aliases (*name)", file=self._file,
                                   line=self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=self._file,
                                   line=self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
+
+
+def _reader_error_line(text: str, position: int) -> int:
+    """The line of a reader error: libyaml counts the position in UTF-8 bytes, PyYAML in
+    characters."""
+    if _LIBYAML:
+        return text.encode("utf-8", "surrogatepass")[:position].count(b"\n") + 1
+    return text.count("\n", 0, position) + 1
 
 
 _BoardLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
@@ -238,12 +262,14 @@ def load_yaml(text: str, file: str) -> Node:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        raise ConfigError(f"YAML syntax: {exc.problem}", file=file,
-                          line=mark.line + 1 if mark else None) from None
+        problem = f"YAML syntax: {exc.problem}"
+        if exc.problem == "exceeded maximum nesting depth":   # libyaml's own bound (1000)
+            problem = f"nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError(problem, file=file, line=mark.line + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise ConfigError(f"character U+{code:04X} is not allowed in a board file",
-                          file=file, line=text.count("\n", 0, exc.position) + 1) from None
+                          file=file, line=_reader_error_line(text, exc.position)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML: {exc}".splitlines()[0], file=file) from None
     finally:

@@ -116,6 +116,24 @@ def test_stale_after_silence_then_recovery():
     assert c.ingest([R(2.0, 160)], tick=160).quality == Quality.GOOD
 
 
+def test_stale_counts_silence_from_the_last_good_reading_late_in_a_run():
+    # The same 100 ms rule far from tick 0: fresh for 100 ticks after the reading at
+    # tick 5000, stale from the 101st (hand count, ticks of 1 ms).
+    c = chan(stale_ms=100.0)
+    assert c.ingest([R(3.0, 5000)], tick=5000).quality == Quality.GOOD
+    assert c.ingest([], tick=5100) is None
+    s = c.ingest([], tick=5101)
+    assert s.quality == Quality.STALE and s.tick == 5000
+
+
+def test_start_up_grace_counts_from_the_first_release():
+    # A channel that never had a reading: stale_ms after its first release, not after 0.
+    c = chan(stale_ms=100.0)
+    assert c.ingest([], tick=7000) is None
+    assert c.ingest([], tick=7100) is None
+    assert c.ingest([], tick=7101).quality == Quality.STALE
+
+
 def test_deadband_holds_small_changes_back():
     c = chan(deadband=0.5)
     values = [10.0, 10.2, 10.4, 10.6, 10.7, 9.9, 12.0]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.logic import rule_program
-from edge.config import parse_board
+from edge.config import load_board, parse_board
 from edge.errors import ConfigError
 from edge.logic.program import Program
 from edge.rt.executor import FAULT_REQUESTED, LetTask
@@ -105,6 +105,31 @@ def test_program_errors_point_at_the_board_file_line():
         parse_board(bad, "b.yaml")
     assert exc.value.line == 16 and exc.value.file == "b.yaml"
     assert "stop category" in exc.value.message and "program line 5, column 8" in exc.value.message
+
+
+def _file_board(program_file: str) -> str:
+    head, _ = BOARD.split("  program: |")
+    return head + f"  program_file: {program_file}\n"
+
+
+def test_a_relative_program_file_is_read_beside_the_board_not_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "cell").mkdir()
+    (tmp_path / "cell" / "rules.st").write_text("VAR_OUTPUT m : BOOL; END_VAR\nm := q0 > 0.2;\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "rules.st").write_text("this is not a program\n")
+    board_path = tmp_path / "cell" / "b.yaml"
+    board_path.write_text(_file_board("rules.st"))
+    monkeypatch.chdir(tmp_path / "elsewhere")       # a decoy of the same name in the cwd
+    logic = load_board(board_path).sections["logic"]
+    assert logic.text.startswith("VAR_OUTPUT m : BOOL;")
+
+
+def test_an_absolute_program_file_is_read_where_it_says(tmp_path):
+    (tmp_path / "rules.st").write_text("VAR_OUTPUT m : BOOL; END_VAR\nm := TRUE;\n")
+    (tmp_path / "cell").mkdir()
+    board_path = tmp_path / "cell" / "b.yaml"
+    board_path.write_text(_file_board(str(tmp_path / "rules.st")))
+    assert load_board(board_path).sections["logic"].text.endswith("m := TRUE;\n")
 
 
 @pytest.mark.parametrize("change,fragment", [

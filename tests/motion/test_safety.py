@@ -353,6 +353,27 @@ def test_tcp_speed_limit_and_reduced_mode(off):
     assert rig.monitor.status()["reduced"] == 1
 
 
+@pytest.mark.parametrize("transition_s, ticks", [(0.0, 0), (0.25, 250), (0.5, 500)])
+def test_the_reduced_limit_holds_from_exactly_transition_s_after_the_command(transition_s,
+                                                                             ticks):
+    """A torque-mode arm pushed about its base is far above a 0.01 m/s reduced limit (no
+    tolerance): the measured check trips on the first tick at which transition_s has
+    elapsed since the command's tick (1 ms ticks: transition_s / 1 ms), not one later."""
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+                              tcp_speed_reduced=0.01, tcp_speed_tolerance=0.0,
+                              reduced_transition_s=transition_s, velocity_tolerance=100.0,
+                              following_error_max=0.0)
+    rig = SafetyRig(cfg=cfg, mode="torque")
+    rig.run(5)
+    rig.inject([20.0, 0, 0, 0, 0, 0])
+    rig.run(100)
+    commanded_at = rig.cycle.tick
+    rig.command(SAFETY_CMD_REDUCED, [1])
+    rig.run(ticks + 5)
+    f = rig.monitor.faults()[0]
+    assert (f.code, f.tick) == (4, commanded_at + ticks)
+
+
 def test_unlimited_motion_passes_through_unchanged():
     """Inside every limit the monitor must not alter the command at all: the same loop
     without the safety block commands the same positions, bit for bit."""
@@ -377,6 +398,31 @@ def test_unlimited_motion_passes_through_unchanged():
     for name in ("q_cmd", "qd_cmd", "q", "qd"):
         np.testing.assert_array_equal(s[name][:, :N], r[name][:, :N])
     assert rig.monitor.status()["speed_scale"] == 1.0
+
+
+def test_a_lag_behind_a_resting_setpoint_closes_braking_limited():
+    """The monitor's acceleration limit (0.4 x the setpoint's) makes its command lag and
+    overshoot a 0.5 rad step; from the turning point the upstream rests and the lag must
+    close at most at the braking-limited speed sqrt(2 a |lag|): no second overshoot.
+    By hand (a = 0.4 x 8 = 3.2 rad/s^2): the lag at the turn is ~0.15 rad, closed in
+    about 2 sqrt(0.15 / 3.2) = 0.43 s; closing it at full speed instead would overshoot
+    by about as much again."""
+    cfg = dataclasses.replace(NO_OBSERVER, walls=[], tcp_speed_max=100.0,
+                              tcp_speed_reduced=100.0,
+                              a_max=[0.4 * a.max_acceleration for a in BOARD.axes])
+    rig = SafetyRig(cfg=cfg)
+    target = HOME.copy()
+    target[0] += 0.5
+    rig.move(target)
+    s = rig.run(2500)
+    q = s["q_cmd"][:, 0] - HOME[0]
+    turn = int(np.argmax(q))
+    assert q[turn] > 0.55                     # the first overshoot: the lag this test needs
+    closing = q[turn:]
+    assert closing.min() > 0.5 - 2e-3         # approached from one side only
+    settled = turn + int(np.argmax(np.abs(closing - 0.5) < 1e-9))
+    assert 0.35 < (settled - turn) * 1e-3 < 0.6
+    assert np.abs(np.diff(s["qd_cmd"][:, 0])).max() <= 3.2e-3 * (1 + 1e-9)
 
 
 # -- stops --------------------------------------------------------------------------
@@ -848,3 +894,16 @@ def test_a_monitor_not_yet_in_a_cycle_has_no_command_index():
     with pytest.raises(NativeError, match="not in a cycle"):
         _ = monitor.index
     assert SafetyRig(cfg=NO_OBSERVER).monitor.index == 2     # after the drive and setpoint
+
+
+def test_omitted_fields_take_the_documented_defaults():
+    # The values docs/motion-safety.md states for a `safety:` section that omits them.
+    head = BOARD_TEXT[:BOARD_TEXT.index("\nsafety:")]
+    cfg = parse_board(head + "\nsafety: {}\n", "defaults.yaml").sections["safety"]
+    assert (cfg.position_tolerance, cfg.velocity_tolerance, cfg.acceleration_tolerance) == \
+        (0.01, 0.1, 0.0)
+    assert (cfg.tcp_speed_max, cfg.tcp_speed_reduced, cfg.reduced_transition_s,
+            cfg.tcp_speed_tolerance) == (1.5, 0.25, 0.5, 0.05)
+    assert (cfg.stop_profile, cfg.fault_category, cfg.following_category,
+            cfg.estop_category) == ("jerk", 0, 0, 1)
+    assert (cfg.following_error_max, cfg.wall_margin, cfg.walls) == (0.1, 0.01, [])
