@@ -20,6 +20,7 @@ import numpy as np
 
 from edge.config import Board, Node
 from edge.rt.executor import LetTask
+from edge.sections import Section
 
 STEP_FIELDS = {
     "enable": (), "disable": (), "wait": None,
@@ -117,13 +118,19 @@ class ProgramRunner:
     log: list[dict[str, Any]] = field(default_factory=list)
     failed: str | None = None
 
+    controller: Any = None            # the motion controller, found at connect
+
     def attach(self) -> None:
         period = max(1, int(round(10e6 / self.runtime.period_ns)))
         self.runtime.add_task(LetTask("program", self.scan, period_ticks=period, priority=40))
-        self.runtime.extra_summary["program"] = self.summary
+        self.runtime.add_summary("program", self.summary)
+        self.runtime.on_connect(self._connect)
+
+    def _connect(self) -> None:
+        self.controller = self.runtime.lookup("motion")
 
     def _busy(self) -> bool:
-        c = self.runtime.motion
+        c = self.controller
         if not self.current.final:
             return True
         return c.state.value in ("moving", "stopping") or bool(c.requests)
@@ -132,7 +139,7 @@ class ProgramRunner:
         steps = self.program.steps
         if self.failed or self.completed == len(steps):
             return
-        c = self.runtime.motion
+        c = self.controller
         if c.state.value == "faulted":
             self.failed = f"controller faulted during step {self.completed + 1}"
             return
@@ -184,11 +191,10 @@ class ProgramRunner:
 
 
 def attach(runtime, program: Program) -> ProgramRunner:
-    if getattr(runtime, "motion", None) is None:
-        from edge.errors import ConfigError
-
-        raise ConfigError("the program section needs a motion section", field="program")
     runner = ProgramRunner(runtime, program)
     runner.attach()
-    runtime.program = runner
+    runtime.add_component("program", runner)
     return runner
+
+
+SECTIONS = (Section("program", parse_program, attach, needs=("motion",)),)

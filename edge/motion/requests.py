@@ -113,7 +113,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
         raise MotionError("the e-stop is pressed: release it, then reset")
     if int(rec["stop_category"]) != NO_STOP:
         raise MotionError(f"a stop is latched (fault {int(rec['fault_code'])}): reset first")
-    safety = getattr(c.runtime, "safety", None)
+    safety = c.safety
     if safety is not None:
         safety.set_enabled(True, ctx.command)
     ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
@@ -122,7 +122,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
 
 def _disable(c: MotionController, ctx: TaskContext) -> None:
     c._require(State.IDLE, State.DISABLED)
-    safety = getattr(c.runtime, "safety", None)
+    safety = c.safety
     if safety is not None:
         safety.set_enabled(False, ctx.command)
     c._enter(ctx, State.DISABLED)
@@ -276,7 +276,7 @@ def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
     if mode not in ("position", "velocity", "force"):
         raise MotionError("mode must be position, velocity or force")
     if mode == "force":
-        safety = getattr(c.runtime, "safety", None)
+        safety = c.safety
         if safety is None or safety.observer is None:
             raise MotionError("force mode needs the safety section's momentum observer "
                               "(the wrench is estimated from its residual)")
