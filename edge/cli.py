@@ -266,9 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_format_summary(summary, runtime.summary_names))
     if args.stats_json:
         _write_json(args.stats_json, summary)
-    from edge.motion.runtime import run_failures
-
-    failures = run_failures(summary)
+    failures = runtime.failures(summary)
     for why in failures:
         print(f"edge: run faulted: {why}", file=sys.stderr)
     if stopped is not None:
@@ -309,7 +307,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edge.rt.runtime import Runtime
 
     Runtime.for_check(board)      # every check `edge run` makes before it starts
-    sections = ", ".join(["cycle", "axes", *board.sections]) if board.sections else "cycle, axes"
+    from edge.config import CORE_SECTIONS
+
+    sections = ", ".join([*CORE_SECTIONS, *board.sections])
     print(f"{board.file}: board '{board.name}' is valid ({len(board.axes)} axes; {sections})")
     return EXIT_OK
 

@@ -123,7 +123,7 @@ class ProgramRunner:
     def attach(self) -> None:
         period = max(1, int(round(10e6 / self.runtime.period_ns)))
         self.runtime.add_task(LetTask("program", self.scan, period_ticks=period, priority=40))
-        self.runtime.add_summary("program", self.summary)
+        self.runtime.add_summary("program", self.summary, failure=program_failed)
         self.runtime.on_connect(self._connect)
 
     def _connect(self) -> None:
@@ -188,6 +188,11 @@ class ProgramRunner:
     def summary(self) -> dict[str, Any]:
         return {"steps": len(self.program.steps), "completed": self.completed,
                 "failed": self.failed}
+
+
+def program_failed(summary: dict[str, Any]) -> str | None:
+    """The program's summary says it failed (why, in one line)."""
+    return f"program failed: {summary['failed']}" if summary.get("failed") else None
 
 
 def attach(runtime, program: Program) -> ProgramRunner:

@@ -18,6 +18,7 @@ from edge.motion.blocks import MotionBlocks, path_block
 from edge.motion.config import MotionConfig, parse_motion
 from edge.motion.controller import MotionController
 from edge.motion.paths import JointLimits
+from edge.motion.program import program_failed
 from edge.motion.trajectory import traj_block
 from edge.sections import Section
 
@@ -51,22 +52,24 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     runtime.on_connect(lambda: controller.connect(runtime.lookup("safety", None)))
     runtime.add_summary("arm", lambda: {"model": motion.arm.name, "joints": motion.arm.n,
                                         "drive": "arm_sim"})
-    runtime.add_summary("motion", controller.status)
+    runtime.add_summary("motion", controller.status, failure=stop_latched)
     return controller
+
+
+def stop_latched(status: dict) -> str | None:
+    """The motion controller's summary says a stop is latched at the end of the run."""
+    f = status.get("fault")
+    if not f:
+        return None
+    return f"stop latched at tick {f['tick']}: fault {f['code']}, category {f['category']}"
 
 
 def run_failures(summary: dict) -> list[str]:
     """Why a run ended faulted, from its summary: the demo program failed, or the motion
     controller ends with a stop latched (one line each; empty when the run is fine)."""
-    out = []
-    program, motion = summary.get("program") or {}, summary.get("motion") or {}
-    if program.get("failed"):
-        out.append(f"program failed: {program['failed']}")
-    if motion.get("fault"):
-        f = motion["fault"]
-        out.append(f"stop latched at tick {f['tick']}: fault {f['code']}, category "
-                   f"{f['category']}")
-    return out
+    found = (program_failed(summary.get("program") or {}),
+             stop_latched(summary.get("motion") or {}))
+    return [why for why in found if why]
 
 
 SECTIONS = (Section("motion", parse_motion, attach),)

@@ -107,6 +107,7 @@ class Runtime:
         self._services: list[tuple[str, Callable[[], AbstractAsyncContextManager]]] = []
         self._stop_hooks: list[Callable[[], None]] = []
         self._summaries: dict[str, Callable[[], Any]] = {}
+        self._failures: dict[str, Callable[[Any], str | None]] = {}
         self._section: str | None = None       # the section being built or connected
         self._connected = False
         for block in user_blocks:
@@ -177,9 +178,18 @@ class Runtime:
         in the cycle, in the order registered (so in section order)."""
         self._connect_hooks.append((self._section, fn))
 
-    def add_summary(self, name: str, fn: Callable[[], Any]) -> None:
-        """`fn()` is this section's part of the run summary, under `name`."""
+    def add_summary(self, name: str, fn: Callable[[], Any],
+                    failure: Callable[[Any], str | None] | None = None) -> None:
+        """`fn()` is this section's part of the run summary, under `name`; `failure(part)`
+        says why the run ended faulted (one line), or None when it did not."""
         self._summaries[name] = fn
+        if failure is not None:
+            self._failures[name] = failure
+
+    def failures(self, summary: dict[str, Any]) -> list[str]:
+        """Why a run ended faulted, from its `summary()` (empty when the run is fine)."""
+        found = (failure(summary.get(name) or {}) for name, failure in self._failures.items())
+        return [why for why in found if why]
 
     @property
     def summary_names(self) -> tuple[str, ...]:
