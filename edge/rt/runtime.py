@@ -112,14 +112,7 @@ class Runtime:
         self._connected = False
         for block in user_blocks:
             self.add_block(block, "integrators")
-        for name in sections:
-            with self._in_section(name):
-                problem = needs_problem(name, board.sections)
-                if problem:
-                    raise ConfigError(problem)
-                build = declaration(name).build
-                if build is not None:
-                    build(self, board.sections[name])
+        self._build(sections)
         self._connect()
 
     @classmethod
@@ -195,6 +188,16 @@ class Runtime:
     def summary_names(self) -> tuple[str, ...]:
         """The summary entries the sections contributed, in build order."""
         return tuple(self._summaries)
+
+    def _build(self, sections: list[str]) -> None:
+        for name in sections:
+            with self._in_section(name):
+                problem = needs_problem(name, self.board.sections)
+                if problem:
+                    raise ConfigError(problem)
+                build = declaration(name).build
+                if build is not None:
+                    build(self, self.board.sections[name])
 
     def _connect(self) -> None:
         for stage in STAGE_NAMES:
