@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from edge.errors import ConfigError
-from edge.sections import DECLARED_IN, Section, declaration
+from edge.sections import DECLARED_IN, Section, declaration, needs_problem
 
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 DEFAULT_BOARD = "sim_arm"
@@ -390,9 +390,9 @@ def parse_board(text: str, file: str, options: dict[str, str] | None = None) -> 
         if name not in top:
             continue
         section = declaration(name, top[name])
-        for need in section.needs:
-            if need not in top:
-                raise top[name].error(f"the {name} section needs a {need} section")
+        problem = needs_problem(name, top)
+        if problem:
+            raise top[name].error(problem)
         parsed = section.parse(top[name], board)
         if name in CORE_SECTIONS:
             setattr(board, name, parsed)
