@@ -15,7 +15,7 @@ import pytest
 from edge import cli, sections
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError, EdgeError
-from edge.rt.native import include_dir, load_block
+from edge.rt.native import NO_STOP, include_dir, load_block
 from edge.rt.runtime import STAGE_NAMES, Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +182,21 @@ def test_the_motion_controller_does_not_import_the_section_that_builds_it() -> N
     imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                  for a in node.names}
     assert "edge.motion.runtime" not in imported
+
+
+@pytest.mark.parametrize("with_safety,expected", [(True, 2), (False, 0)])
+def test_the_safety_sections_estop_category_reaches_the_cycle(with_safety, expected) -> None:
+    # the board's estop_category (2: power kept), else the cycle's default: power off (0)
+    from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
+
+    text = (ROOT / "edge" / "boards" / "sim_arm.yaml").read_text().replace(
+        "estop_category: 1}", "estop_category: 2}")
+    board = parse_board(text, "sim_arm.yaml")
+    board.sections.pop("program")
+    if not with_safety:
+        board.sections.pop("safety")
+    rt = Runtime(board, virtual_time=True)
+    rt.executor.step(10)
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, ARM_SIM_CMD_ESTOP, [1.0])
+    latched = _states(rt, 20)["stop_category"]
+    assert latched[latched != NO_STOP][0] == expected     # the first tick of the stop
