@@ -201,7 +201,8 @@ def _format_explain(e: dict[str, Any]) -> str:
     lines += [f"service {name}" for name in e["services"]]
     lines.append(f"components: {', '.join(e['components']) or 'none'}")
     bus = e["bus"]
-    for what, key in (("delivery order", "order"), ("subscribed", "subscriptions"),
+    for what, key in (("delivery order", "order"), ("publishes", "publishes"),
+                      ("subscribed", "subscriptions"),
                       ("published at start", "published_at_start")):
         lines.append(f"bus {what}: {', '.join(bus[key]) or 'none'}")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import dataclasses
 
 from edge.acquisition.config import parse_acquisition
 from edge.acquisition.model import AcquisitionConfig
-from edge.acquisition.sampler import Sampler
+from edge.acquisition.sampler import CHANNEL_PREFIX, Sampler
 from edge.sections import Section
 
 
@@ -22,6 +22,7 @@ def attach(runtime, section: AcquisitionConfig) -> Sampler:
     runtime.add_stop_hook(sampler.stopped)
     runtime.add_summary("acquisition", sampler.stats)
     runtime.add_component("acquisition", sampler)
+    runtime.add_topics(CHANNEL_PREFIX + "#")
     return sampler
 
 

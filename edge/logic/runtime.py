@@ -207,6 +207,7 @@ def attach(runtime, cfg: LogicConfig) -> LogicTask:
                              on_miss=cfg.on_miss))
     runtime.add_summary("logic", body.summary)
     runtime.add_component("logic", body)
+    runtime.add_topics(body.topic_events, body.topic_outputs, body.topic_faults)
     return body
 
 

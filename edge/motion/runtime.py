@@ -49,6 +49,7 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
                                   limits=limits, path_capacity=capacity,
                                   miss_stop_category=motion.on_miss_stop_category)
     runtime.add_component("motion", controller)
+    runtime.add_topics("motion/requests", "reply/+")
     runtime.on_connect(lambda: controller.connect(runtime.lookup("safety", None)))
     runtime.add_summary("arm", lambda: {"model": motion.arm.name, "joints": motion.arm.n,
                                         "drive": "arm_sim"})

@@ -237,6 +237,7 @@ def attach(runtime: Runtime, cfg: SafetyConfig) -> SafetyMonitor:
 
     runtime.add_task(LetTask("safety_faults", publish, period_ticks=period))
     runtime.add_component("safety", monitor)
+    runtime.add_topics(CONFIG_TOPIC, FAULT_TOPIC)
 
     def summary() -> dict[str, Any]:
         st = monitor.status()

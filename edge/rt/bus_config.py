@@ -294,7 +294,9 @@ def attach(runtime, cfg: BusConfig) -> None:
     from edge.rt.state_publisher import StatePublisher
 
     if cfg.state_every_ticks:
-        StatePublisher(runtime, cfg.state_topic, cfg.state_every_ticks).attach()
+        publisher = StatePublisher(runtime, cfg.state_topic, cfg.state_every_ticks)
+        publisher.attach()
+        runtime.add_topics(publisher.topic, publisher.status_topic)
 
 
 def bus_core_options(cfg: BusConfig) -> dict[str, Any]:

@@ -529,6 +529,7 @@ def attach(runtime, cfg: MqttConfig) -> None:
         if "stop" in cfg.commands and runtime.lookup("motion", None) is None:
             # with a motion controller, it takes cmd/stop (and the other motion commands)
             runtime.bus.subscribe("cmd/stop", callback=lambda m: stop_verdict(runtime, m))
+            runtime.add_topics("reply/stop")
 
     runtime.on_connect(connect)
 

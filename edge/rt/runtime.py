@@ -108,6 +108,7 @@ class Runtime:
         self._stop_hooks: list[Callable[[], None]] = []
         self._summaries: dict[str, Callable[[], Any]] = {}
         self._failures: dict[str, Callable[[Any], str | None]] = {}
+        self._topics: list[str] = []
         self._section: str | None = None       # the section being built or connected
         self._connected = False
         for block in user_blocks:
@@ -170,6 +171,10 @@ class Runtime:
         """`fn()` runs at connect, after every section is built and the blocks are placed
         in the cycle, in the order registered (so in section order)."""
         self._connect_hooks.append((self._section, fn))
+
+    def add_topics(self, *topics: str) -> None:
+        """Declare the topics (or '+'/'#' patterns) a section publishes, for --explain."""
+        self._topics.extend(t for t in topics if t not in self._topics)
 
     def add_summary(self, name: str, fn: Callable[[], Any],
                     failure: Callable[[Any], str | None] | None = None) -> None:
@@ -272,7 +277,7 @@ class Runtime:
                 "stages": list(STAGE_NAMES), "blocks": blocks, "tasks": tasks,
                 "services": list(self.service_names),
                 "components": sorted(self._components),
-                "bus": {"order": list(self.bus.order),
+                "bus": {"order": list(self.bus.order), "publishes": list(self._topics),
                         "subscriptions": [s["pattern"] for s in bus["subscriptions"]],
                         "published_at_start": sorted(bus["published_per_topic"])}}
 

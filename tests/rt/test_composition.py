@@ -115,6 +115,8 @@ def test_explain_prints_the_blocks_in_the_declared_stage_order(capsys) -> None:
     task = next(line for line in out if line.startswith("task motion_controller:"))
     assert "period 10 ticks, deadline 10 ticks" in task and "on miss stop" in task
     assert "bus subscribed: cmd/+" in out
+    publishes = next(line for line in out if line.startswith("bus publishes: "))
+    assert {"safety/faults", "state/joints", "reply/+"} <= set(publishes[15:].split(", "))
     assert not any(line.startswith(("board sim_arm (virtual", "tick execution")) for line in out)
 
 
