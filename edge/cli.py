@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --stats-json: also rewrite it every S seconds while running")
     run.add_argument("--mqtt", metavar="URL",
                      help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
+    run.add_argument("--explain", action="store_true",
+                     help="print the blocks in tick order, the tasks, services and bus "
+                          "topics, and exit without running")
 
     check = sub.add_parser("check", help="validate a board file: build everything "
                                          "`edge run` would, start nothing")
@@ -160,7 +163,9 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
         raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _format_summary(s: dict[str, Any]) -> str:
+def _format_summary(s: dict[str, Any], sections: Sequence[str]) -> str:
+    """The summary as text: the cycle, the tasks, then one line per entry in `sections`
+    (what the board's sections contributed, Runtime.summary_names)."""
     lines = [f"board {s['board']} ({s['mode']}, period {s['period_us']:.0f} us): "
              f"{s['ticks']} ticks, {s['overruns']} overruns, "
              f"{s['executor']['deadline_misses']} deadline misses, "
@@ -179,9 +184,31 @@ def _format_summary(s: dict[str, Any]) -> str:
                      f"{task['misses']} misses, max runtime {task['max_runtime_us']:.0f} us")
     for refused in s.get("realtime", {}).get("refused", []):
         lines.append(f"note: {refused}")
-    for name in ("program", "motion", "safety", "mqtt", "acquisition", "logic"):
+    for name in sections:
         if s.get(name):
             lines.append(f"{name}: {_compact(s[name])}")
+    return "\n".join(lines)
+
+
+def _format_explain(e: dict[str, Any]) -> str:
+    """`edge run --explain`: what the controller is made of, in tick order."""
+    lines = [f"board {e['board']} (period {e['period_us']:.0f} us)",
+             "tick: read every block (drive inputs) -> commands due -> step each block in "
+             "stage order -> write every block (drive outputs)",
+             f"stages: {' -> '.join(e['stages'])}"]
+    lines += [f"block {b['index']}: {b['name']} (stage {b['stage']})" for b in e["blocks"]]
+    for t in e["tasks"]:
+        stop = f", stop category {t['stop_category']}" if t["stop_category"] is not None else ""
+        lines.append(f"task {t['name']}: period {t['period_ticks']} ticks, deadline "
+                     f"{t['deadline_ticks']} ticks, offset {t['offset_ticks']}, priority "
+                     f"{t['priority']}, on miss {t['on_miss']}{stop}")
+    lines += [f"service {name}" for name in e["services"]]
+    lines.append(f"components: {', '.join(e['components']) or 'none'}")
+    bus = e["bus"]
+    for what, key in (("delivery order", "order"), ("publishes", "publishes"),
+                      ("subscribed", "subscriptions"),
+                      ("published at start", "published_at_start")):
+        lines.append(f"bus {what}: {', '.join(bus[key]) or 'none'}")
     return "\n".join(lines)
 
 
@@ -199,12 +226,7 @@ def _load(board_arg: str | None, mqtt_url: str | None):
     """The board as `edge run` and `edge check` both see it (with --mqtt applied)."""
     from edge.config import load_board
 
-    board = load_board(board_arg)
-    if mqtt_url:
-        from edge.rt.bus_config import mqtt_config_from_url
-
-        board.sections["mqtt"] = mqtt_config_from_url(mqtt_url, board)
-    return board
+    return load_board(board_arg, {"mqtt": mqtt_url} if mqtt_url else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -218,13 +240,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EdgeError("--stats-every needs --stats-json PATH")
     from edge.rt.runtime import Runtime
 
-    if args.virtual_time and "mqtt" in board.sections:
-        log.warning("virtual time runs no services: the board's MQTT bridge does not start")
     _checkpoint()
     runtime = Runtime(board, virtual_time=args.virtual_time)
+    if args.explain:
+        print(_format_explain(runtime.explain()))
+        return EXIT_OK
+    if args.virtual_time and runtime.service_names:
+        log.warning("virtual time runs no services: %s not started",
+                    ", ".join(runtime.service_names))
     if args.stats_every:
         runtime.add_service(lambda: _periodic_summary(runtime, args.stats_json,
-                                                      args.stats_every))
+                                                      args.stats_every), "periodic summary")
     stopped: KeyboardInterrupt | None = None
     try:
         _checkpoint()
@@ -242,12 +268,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:   # before the run took the signal over: summarise
         stopped = exc
     summary = runtime.summary()
-    print(_format_summary(summary))
+    print(_format_summary(summary, runtime.summary_names))
     if args.stats_json:
         _write_json(args.stats_json, summary)
-    from edge.motion.runtime import run_failures
-
-    failures = run_failures(summary)
+    failures = runtime.failures(summary)
     for why in failures:
         print(f"edge: run faulted: {why}", file=sys.stderr)
     if stopped is not None:
@@ -288,7 +312,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edge.rt.runtime import Runtime
 
     Runtime.for_check(board)      # every check `edge run` makes before it starts
-    sections = ", ".join(["cycle", "axes", *board.sections]) if board.sections else "cycle, axes"
+    from edge.config import CORE_SECTIONS
+
+    sections = ", ".join([*CORE_SECTIONS, *board.sections])
     print(f"{board.file}: board '{board.name}' is valid ({len(board.axes)} axes; {sections})")
     return EXIT_OK
 

@@ -1,13 +1,13 @@
 """Board files: YAML in, a validated model out; every error names file, line and field.
 
 The loader keeps YAML line numbers on every node (`Node`), so a section parser can say
-exactly where a wrong value is. Each top-level section has one parser, living with the
-concern it configures (SECTION_PARSERS); this module owns only the `cycle` section.
+exactly where a wrong value is. Each top-level section is declared once, with its
+parser, by the package it configures (edge.sections); this module declares only the
+`cycle` and `axes` sections.
 """
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import math
 import os
@@ -19,23 +19,10 @@ from typing import Any
 import yaml
 
 from edge.errors import ConfigError
+from edge.sections import DECLARED_IN, Section, declaration, needs_problem
 
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 DEFAULT_BOARD = "sim_arm"
-
-# section name -> "module:function" taking (Node, Board) and returning the parsed section
-SECTION_PARSERS: dict[str, str] = {
-    "cycle": "edge.config:parse_cycle",
-    "axes": "edge.config:parse_axes",
-    "motion": "edge.motion.config:parse_motion",
-    "safety": "edge.motion.safety:parse_safety",
-    "program": "edge.motion.program:parse_program",
-    "logic": "edge.logic.config:parse_logic",
-    "acquisition": "edge.acquisition.config:parse_acquisition",
-    "bus": "edge.rt.bus_config:parse_bus",
-    "mqtt": "edge.rt.bus_config:parse_mqtt",
-}
-
 
 class Node:
     """A YAML value with the file and line it came from, and checked accessors."""
@@ -410,39 +397,40 @@ def check_writable_dir(path: Path, what: str) -> None:
         raise ConfigError(f"{what} {path}: {probe} is not writable by this user")
 
 
-def _section_parser(name: str, node: Node):
-    target = SECTION_PARSERS[name]
-    module_name, func_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"section '{name}' is not supported by this build of edge",
-                              file=node.file, line=node.line, field=name) from None
-        raise
-    return getattr(module, func_name)
+CORE_SECTIONS = ("cycle", "axes")      # Board attributes, read by the runtime itself
 
 
-def parse_board(text: str, file: str) -> Board:
-    """Validate a board file's text; raises ConfigError naming file, line and field."""
+def parse_board(text: str, file: str, options: dict[str, str] | None = None) -> Board:
+    """Validate a board file's text; raises ConfigError naming file, line and field.
+
+    options: section name -> a command-line value that replaces that section (`edge run
+    --mqtt URL`), turned into settings by the section's `from_option`.
+    """
     root = load_yaml(text, file)
     top = root.mapping()
-    root.only("name", *SECTION_PARSERS)
+    root.only("name", *DECLARED_IN)
     board = Board(name=parse_board_name(root), file=file, root=root)
     if "axes" not in top:       # before the sections that count on the axes
         raise root.error("required field is missing", "axes")
-    for section in SECTION_PARSERS:       # fixed order: later sections may use earlier ones
-        if section not in top:
+    for name in DECLARED_IN:       # fixed order: later sections may use earlier ones
+        if name not in top:
             continue
-        parsed = _section_parser(section, top[section])(top[section], board)
-        if section == "cycle":
-            board.cycle = parsed
-        elif section == "axes":
-            board.axes = parsed
+        section = declaration(name, top[name])
+        problem = needs_problem(name, top)
+        if problem:
+            raise top[name].error(problem)
+        parsed = section.parse(top[name], board)
+        if name in CORE_SECTIONS:
+            setattr(board, name, parsed)
         else:
-            board.sections[section] = parsed
+            board.sections[name] = parsed
     if not board.axes:
         raise root.error("required field is missing", "axes")
+    for name, value in (options or {}).items():
+        section = declaration(name)
+        if section.from_option is None:
+            raise ConfigError(f"section '{name}' cannot be given on the command line")
+        board.sections[name] = section.from_option(value, board)
     return board
 
 
@@ -461,8 +449,10 @@ def resolve_board_path(name_or_path: str | None) -> Path:
     return shipped
 
 
-def load_board(name_or_path: str | None = None) -> Board:
-    """Load and validate a shipped board by name, or a board file by path."""
+def load_board(name_or_path: str | None = None,
+               options: dict[str, str] | None = None) -> Board:
+    """Load and validate a shipped board by name, or a board file by path (options: as
+    for parse_board)."""
     path = resolve_board_path(name_or_path)
     try:
         if path.stat().st_size > MAX_BOARD_BYTES:
@@ -471,4 +461,7 @@ def load_board(name_or_path: str | None = None) -> Board:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read board file: {exc}", file=str(path)) from None
-    return parse_board(text, str(path))
+    return parse_board(text, str(path), options)
+
+
+SECTIONS = (Section("cycle", parse_cycle), Section("axes", parse_axes))

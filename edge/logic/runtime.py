@@ -22,9 +22,10 @@ from typing import Any
 
 from edge.errors import LogicError
 from edge.logic.compiler import FAULT_NAMES, as_type
-from edge.logic.config import LogicConfig, SignalSource
+from edge.logic.config import LogicConfig, SignalSource, parse_logic
 from edge.logic.quality import SUBSTITUTE, age_key, good_key
 from edge.rt.executor import FAULT_REQUESTED, LetTask, TaskContext
+from edge.sections import Section
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,15 @@ class LogicTask:
 
 
 def attach(runtime, cfg: LogicConfig) -> LogicTask:
-    """Add the logic task to a Runtime (called through SECTION_ATTACH)."""
+    """Add the logic task to a Runtime (the `logic` section's builder)."""
     body = LogicTask(cfg)
     runtime.add_task(LetTask("logic", body, period_ticks=cfg.period_ticks,
                              deadline_ticks=cfg.deadline_ticks, priority=cfg.priority,
                              on_miss=cfg.on_miss))
-    runtime.extra_summary["logic"] = body.summary
+    runtime.add_summary("logic", body.summary)
+    runtime.add_component("logic", body)
+    runtime.add_topics(body.topic_events, body.topic_outputs, body.topic_faults)
     return body
+
+
+SECTIONS = (Section("logic", parse_logic, attach),)

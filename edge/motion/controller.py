@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.motion.blocks import MotionBlocks, load_path
 from edge.motion.paths import JointLimits, JointPath, PathError
 from edge.motion.requests import (
     EDGE_IN_ESTOP,
@@ -56,8 +57,8 @@ MISS_STOP_CATEGORY = 1        # a late controller release: controlled stop, then
 class MotionController:
     """Owns the trajectory and path blocks and the drive's mode; see the module text."""
 
-    def __init__(self, runtime, arm, native_arm, *, traj_index: int, path_index: int,
-                 drive_index: int, limits: JointLimits, path_capacity: int,
+    def __init__(self, runtime, arm, native_arm, *, blocks: MotionBlocks,
+                 limits: JointLimits, path_capacity: int,
                  tcp_speed_m_s: float = 0.25, tcp_accel_m_s2: float = 1.0,
                  tcp_jerk_m_s3: float = 10.0, angular_speed_rad_s: float = 1.0,
                  period_ticks: int = 10, planner_ticks: int = 50,
@@ -66,7 +67,8 @@ class MotionController:
         self.runtime = runtime
         self.arm = arm
         self.native_arm = native_arm
-        self.traj_index, self.path_index, self.drive_index = traj_index, path_index, drive_index
+        self.blocks = blocks
+        self.safety = None          # the safety section's monitor, found at connect
         self.limits = limits
         self.path_capacity = path_capacity
         self.tcp = dict(speed_m_s=tcp_speed_m_s, accel_m_s2=tcp_accel_m_s2,
@@ -108,6 +110,23 @@ class MotionController:
                                     offset_ticks=start_ticks)
         runtime.add_task(self.planner_task)
         runtime.bus.subscribe("cmd/+", callback=self._bus_command)
+
+    def connect(self, safety) -> None:
+        """Called at connect: the safety monitor (None without a safety section)."""
+        self.safety = safety
+
+    # the blocks' command targets: fixed once the runtime placed them in the tick
+    @property
+    def traj_index(self) -> int:
+        return self.blocks.traj.index
+
+    @property
+    def path_index(self) -> int:
+        return self.blocks.path.index
+
+    @property
+    def drive_index(self) -> int:
+        return self.blocks.drive.index
 
     # -- the public API: every call queues a request ----------------------------------
     def request(self, name: str, **args: Any) -> Request:
@@ -344,7 +363,7 @@ class MotionController:
             first = r
         code, tick, category = int(rec["fault_code"]), int(first["tick"]), \
             int(first["stop_category"])
-        safety = getattr(self.runtime, "safety", None)
+        safety = self.safety
         if safety is not None:
             category = next((f.category for f in safety.faults()
                              if f.code == code and f.tick == tick), category)
@@ -404,10 +423,8 @@ class MotionController:
 
     def _play(self, ctx: TaskContext, path: JointPath) -> None:
         """Load the idle buffer and start it at the effective tick."""
-        from edge.motion.runtime import load_path
-
         buffer = self._next_buffer
-        load_path(self.runtime.path_block, buffer, path)
+        load_path(self.blocks.path, buffer, path)
         self._next_buffer = 1 - buffer
         ctx.command(self.path_index, PATH_START, (buffer,))
         self._target = None
@@ -425,7 +442,7 @@ class MotionController:
         self._moved_tick = ctx.tick
 
     def _admittance(self, ctx: TaskContext) -> None:
-        safety = getattr(self.runtime, "safety", None)
+        safety = self.safety
         if safety is None or safety.observer is None:
             return
         residual = np.asarray(safety.observer_status()["residual"][:self.arm.n])

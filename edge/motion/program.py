@@ -21,6 +21,7 @@ import numpy as np
 from edge.config import Board, Node
 from edge.motion.requests import JOINTS, MOTION_REQUESTS, VECTOR
 from edge.rt.executor import LetTask
+from edge.sections import Section
 
 # the steps: the motion requests that are steps (their fields are the table's), and
 # `wait: <seconds>`, which is the program's own
@@ -106,13 +107,19 @@ class ProgramRunner:
     log: list[dict[str, Any]] = field(default_factory=list)
     failed: str | None = None
 
+    controller: Any = None            # the motion controller, found at connect
+
     def attach(self) -> None:
         period = max(1, int(round(10e6 / self.runtime.period_ns)))
         self.runtime.add_task(LetTask("program", self.scan, period_ticks=period, priority=40))
-        self.runtime.extra_summary["program"] = self.summary
+        self.runtime.add_summary("program", self.summary, failure=program_failed)
+        self.runtime.on_connect(self._connect)
+
+    def _connect(self) -> None:
+        self.controller = self.runtime.lookup("motion")
 
     def _busy(self) -> bool:
-        c = self.runtime.motion
+        c = self.controller
         if not self.current.final:
             return True
         return c.state.value in ("moving", "stopping") or bool(c.requests)
@@ -121,7 +128,7 @@ class ProgramRunner:
         steps = self.program.steps
         if self.failed or self.completed == len(steps):
             return
-        c = self.runtime.motion
+        c = self.controller
         if c.state.value == "faulted":
             self.failed = f"controller faulted during step {self.completed + 1}"
             return
@@ -169,12 +176,16 @@ class ProgramRunner:
                 "failed": self.failed}
 
 
-def attach(runtime, program: Program) -> ProgramRunner:
-    if getattr(runtime, "motion", None) is None:
-        from edge.errors import ConfigError
+def program_failed(summary: dict[str, Any]) -> str | None:
+    """The program's summary says it failed (why, in one line)."""
+    return f"program failed: {summary['failed']}" if summary.get("failed") else None
 
-        raise ConfigError("the program section needs a motion section", field="program")
+
+def attach(runtime, program: Program) -> ProgramRunner:
     runner = ProgramRunner(runtime, program)
     runner.attach()
-    runtime.program = runner
+    runtime.add_component("program", runner)
     return runner
+
+
+SECTIONS = (Section("program", parse_program, attach, needs=("motion",)),)

@@ -119,7 +119,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
     if int(rec["stop_category"]) != NO_STOP:
         raise MotionError(f"a stop is latched (fault {fault_label(int(rec['fault_code']))}): "
                           "reset first")
-    safety = getattr(c.runtime, "safety", None)
+    safety = c.safety
     if safety is not None:
         safety.set_enabled(True, ctx.command)
     ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
@@ -128,7 +128,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
 
 def _disable(c: MotionController, ctx: TaskContext) -> None:
     c._require(State.IDLE, State.DISABLED)
-    safety = getattr(c.runtime, "safety", None)
+    safety = c.safety
     if safety is not None:
         safety.set_enabled(False, ctx.command)
     c._enter(ctx, State.DISABLED)
@@ -282,7 +282,7 @@ def _set_mode(c: MotionController, ctx: TaskContext, mode, force=None) -> None:
     if mode not in ("position", "velocity", "force"):
         raise MotionError("mode must be position, velocity or force")
     if mode == "force":
-        safety = getattr(c.runtime, "safety", None)
+        safety = c.safety
         if safety is None or safety.observer is None:
             raise MotionError("force mode needs the safety section's momentum observer "
                               "(the wrench is estimated from its residual)")

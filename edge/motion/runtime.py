@@ -1,9 +1,9 @@
-"""Attaches the board's `motion:` section to a Runtime: the simulated arm drive, the
-trajectory block, the path player and the motion controller (LET task).
+"""The board's `motion:` section: the simulated arm drive, the trajectory block, the path
+player and the motion controller (LET task), offered to other sections as `motion`.
 
-Block order each tick: drive (reads the arm) → trajectory → path player (overrides while
-it plays) → integrators' blocks → then, from the safety section, observer → safety
-monitor (last word on what is commanded) → drive writes.
+Stages (edge.rt.runtime.STAGES): the drive in `drive` (reads the arm first, writes its
+setpoints last), trajectory then path player (overrides while it plays) in `motion`;
+integrators' blocks and the safety section's observer and monitor follow.
 """
 
 from __future__ import annotations
@@ -14,34 +14,19 @@ import numpy as np
 
 from edge.motion.arm_model import NativeArm
 from edge.motion.arm_sim import arm_sim_block_from_config
-from edge.motion.config import MotionConfig
+from edge.motion.blocks import MotionBlocks, path_block
+from edge.motion.config import MotionConfig, parse_motion
 from edge.motion.controller import MotionController
-from edge.motion.paths import JointLimits, JointPath
+from edge.motion.paths import JointLimits
+from edge.motion.program import program_failed
 from edge.motion.trajectory import traj_block
 from edge.rt.contract import fault_label, fault_message
-from edge.rt.native import Block, kind_checked, require_native
+from edge.sections import Section
 
 if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
 
 PATH_SECONDS = 60.0          # longest Cartesian move or playback, per buffer
-
-
-def path_block(n_axes: int, capacity: int) -> Block:
-    """The native path player with two buffers of `capacity` samples each."""
-    _, lib = require_native()
-    return Block("path", lib.path_block_alloc(n_axes, capacity))
-
-
-def load_path(block: Block, buffer: int, path: JointPath) -> None:
-    """Copy a path into one of the player's buffers (the one not playing). Raises
-    NativeError if `block` is not a path player."""
-    ffi, _ = require_native()
-    arrays = [np.ascontiguousarray(a, dtype=float) for a in (path.q, path.qd, path.qdd)]
-    ptrs = [ffi.cast("double *", ffi.from_buffer(a)) for a in arrays]
-    if kind_checked("path_block_load", block, buffer, *ptrs, len(path.q)) != 0:
-        raise RuntimeError(f"path buffer {buffer} is busy or too small for {len(path.q)} "
-                           "samples")
 
 
 def joint_limits(runtime: Runtime) -> JointLimits:
@@ -55,33 +40,39 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     axes = runtime.board.axes
     home = np.array([a.initial_position for a in axes])
     limits = joint_limits(runtime)
-    drive = runtime.add_block(arm_sim_block_from_config(motion, home))
-    traj = runtime.add_block(traj_block(limits.velocity, limits.acceleration, limits.jerk))
     capacity = int(PATH_SECONDS * 1e9 / runtime.period_ns)
-    runtime.path_block = path_block(len(axes), capacity)
-    path = runtime.add_block(runtime.path_block)
-    for block in runtime.user_blocks:          # integrators' blocks: before the safety layer
-        runtime.add_block(block)
-    controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), traj_index=traj,
-                                  path_index=path, drive_index=drive, limits=limits,
-                                  path_capacity=capacity,
+    blocks = MotionBlocks(
+        drive=runtime.add_block(arm_sim_block_from_config(motion, home), "drive"),
+        traj=runtime.add_block(traj_block(limits.velocity, limits.acceleration, limits.jerk),
+                               "motion"),
+        path=runtime.add_block(path_block(len(axes), capacity), "motion"))
+    controller = MotionController(runtime, motion.arm, NativeArm(motion.arm), blocks=blocks,
+                                  limits=limits, path_capacity=capacity,
                                   miss_stop_category=motion.on_miss_stop_category)
-    runtime.motion = controller
-    runtime.extra_summary["arm"] = lambda: {"model": motion.arm.name, "joints": motion.arm.n,
-                                            "drive": "arm_sim"}
-    runtime.extra_summary["motion"] = controller.status
+    runtime.add_component("motion", controller)
+    runtime.add_topics("motion/requests", "reply/+")
+    runtime.on_connect(lambda: controller.connect(runtime.lookup("safety", None)))
+    runtime.add_summary("arm", lambda: {"model": motion.arm.name, "joints": motion.arm.n,
+                                        "drive": "arm_sim"})
+    runtime.add_summary("motion", controller.status, failure=stop_latched)
     return controller
+
+
+def stop_latched(status: dict) -> str | None:
+    """The motion controller's summary says a stop is latched at the end of the run."""
+    f = status.get("fault")
+    if not f:
+        return None
+    return (f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])}, "
+            f"{fault_message(f['code'])}; category {f['category']}")
 
 
 def run_failures(summary: dict) -> list[str]:
     """Why a run ended faulted, from its summary: the demo program failed, or the motion
     controller ends with a stop latched (one line each; empty when the run is fine)."""
-    out = []
-    program, motion = summary.get("program") or {}, summary.get("motion") or {}
-    if program.get("failed"):
-        out.append(f"program failed: {program['failed']}")
-    if motion.get("fault"):
-        f = motion["fault"]
-        out.append(f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])}, "
-                   f"{fault_message(f['code'])}; category {f['category']}")
-    return out
+    found = (program_failed(summary.get("program") or {}),
+             stop_latched(summary.get("motion") or {}))
+    return [why for why in found if why]
+
+
+SECTIONS = (Section("motion", parse_motion, attach),)

@@ -23,9 +23,11 @@ from edge.motion.safety import (
     ObserverConfig,
     SafetyConfig,
     SafetyConfigLocked,
+    parse_safety,
 )
 from edge.rt.contract import fault_message, fault_name
 from edge.rt.native import NO_STOP, Block, require_native
+from edge.sections import Section
 
 if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
@@ -216,15 +218,13 @@ class SafetyMonitor:
 
 
 def attach(runtime: Runtime, cfg: SafetyConfig) -> SafetyMonitor:
-    """Add the observer and safety blocks after the motion blocks, report and publish the
-    checksum, and publish new faults every 10 ms."""
+    """Add the observer and safety blocks to the `safety` stage (after the motion and the
+    integrators' blocks), offer the monitor as `safety`, report and publish the checksum,
+    and publish new faults every 10 ms."""
     from edge.rt.executor import LetTask
 
-    motion = runtime.board.sections.get("motion")
-    if motion is None:
-        raise ConfigError("the safety section needs a motion section", field="safety")
-    monitor = SafetyMonitor(motion.arm, cfg)
-    monitor.add_to(runtime.add_block)
+    monitor = SafetyMonitor(runtime.board.sections["motion"].arm, cfg)   # Section.needs
+    monitor.add_to(lambda block: runtime.add_block(block, "safety"))
     log.info("safety configuration checksum %s", cfg.checksum)
     runtime.bus.publish(CONFIG_TOPIC, {"checksum": cfg.checksum, "walls": len(cfg.walls),
                                        "spheres": len(cfg.spheres)})
@@ -235,7 +235,8 @@ def attach(runtime: Runtime, cfg: SafetyConfig) -> SafetyMonitor:
             ctx.publish(FAULT_TOPIC, f.to_bus())
 
     runtime.add_task(LetTask("safety_faults", publish, period_ticks=period))
-    runtime.safety = monitor
+    runtime.add_component("safety", monitor)
+    runtime.add_topics(CONFIG_TOPIC, FAULT_TOPIC)
 
     def summary() -> dict[str, Any]:
         st = monitor.status()
@@ -243,5 +244,9 @@ def attach(runtime: Runtime, cfg: SafetyConfig) -> SafetyMonitor:
                 "stop_category": None if st["stop_category"] == NO_STOP else
                 st["stop_category"], "faults": [f.name for f in monitor.faults()]}
 
-    runtime.extra_summary["safety"] = summary
+    runtime.add_summary("safety", summary)
     return monitor
+
+
+SECTIONS = (Section("safety", parse_safety, attach, needs=("motion",),
+                    core_options=lambda cfg: {"estop_category": cfg.estop_category}),)

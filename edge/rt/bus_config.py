@@ -21,6 +21,7 @@ from edge.config import Board, Node, check_writable_dir, host_problem
 from edge.errors import ConfigError
 from edge.rt.bus import OVERFLOW_POLICIES, BusError, check_pattern, check_topic
 from edge.rt.commands import ARG_TYPES, ArgSpec, CommandRate, CommandSpec
+from edge.sections import Section
 
 log = logging.getLogger(__name__)
 
@@ -332,4 +333,17 @@ def attach(runtime, cfg: BusConfig) -> None:
     from edge.rt.state_publisher import StatePublisher
 
     if cfg.state_every_ticks:
-        StatePublisher(runtime, cfg.state_topic, cfg.state_every_ticks).attach()
+        publisher = StatePublisher(runtime, cfg.state_topic, cfg.state_every_ticks)
+        publisher.attach()
+        runtime.add_topics(publisher.topic, publisher.status_topic)
+
+
+def bus_core_options(cfg: BusConfig) -> dict[str, Any]:
+    """The runtime's bus is made with these (edge.rt.runtime.CoreOptions)."""
+    return {"bus_order": cfg.order, "bus_queue": cfg.queue, "bus_overflow": cfg.overflow}
+
+
+SECTIONS = (
+    Section("bus", parse_bus, attach, core_options=bus_core_options),
+    Section("mqtt", parse_mqtt, attach_mqtt, from_option=mqtt_config_from_url),
+)

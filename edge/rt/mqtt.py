@@ -521,12 +521,17 @@ def attach(runtime, cfg: MqttConfig) -> None:
         bridge_holder["bridge"] = bridge
         return bridge
 
-    runtime.add_service(factory)
-    runtime.extra_summary["mqtt"] = lambda: (bridge_holder["bridge"].stats_dict()
-                                             if bridge_holder else None)
-    if "stop" in cfg.commands and getattr(runtime, "motion", None) is None:
-        # with a motion controller, it takes cmd/stop (and the other motion commands)
-        runtime.bus.subscribe("cmd/stop", callback=lambda m: stop_verdict(runtime, m))
+    runtime.add_service(factory, "mqtt bridge")
+    runtime.add_summary("mqtt", lambda: (bridge_holder["bridge"].stats_dict()
+                                         if bridge_holder else None))
+
+    def connect() -> None:
+        if "stop" in cfg.commands and runtime.lookup("motion", None) is None:
+            # with a motion controller, it takes cmd/stop (and the other motion commands)
+            runtime.bus.subscribe("cmd/stop", callback=lambda m: stop_verdict(runtime, m))
+            runtime.add_topics("reply/stop")
+
+    runtime.on_connect(connect)
 
 
 def stop_verdict(runtime, msg: Message) -> None:

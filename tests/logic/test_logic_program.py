@@ -96,6 +96,7 @@ logic:
       EVENT "door_open_moving";
       STOP 1;
     END_WHEN
+demo_motion: {}        # the axis moves 0.5 rad every 2 s
 """
 
 
