@@ -8,7 +8,7 @@ import pytest
 from edge.config import load_board
 from edge.errors import NativeError
 from edge.motion.arm_sim import arm_sim_block
-from edge.motion.runtime import load_path, path_block
+from edge.motion.blocks import load_path, path_block
 from edge.motion.safety_monitor import observer_block, safety_block
 from edge.motion.trajectory import traj_block
 from edge.rt.native import drive_sim_block, kind_checked, require_native, setpoint_block
