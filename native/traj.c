@@ -27,6 +27,7 @@
 #define FAMILY_ARC3 1           /* three ramps, first ramp to u */
 #define FAMILY_MID 2            /* + kind: middle-state families */
 
+/* A profile of one axis: its family and parameters (see the top of this file). */
 typedef struct axis_solution {
     double T;                   /* total (brake included) */
     double vp, tc;              /* peak-velocity family: peak/cruise velocity, cruise time */
@@ -42,7 +43,6 @@ typedef struct axis_work {
     int n_cand, scanned;
     axis_solution cand[MAX_CAND];  /* every profile with tc = 0 or cruise at the limit */
 } axis_work;
-
 
 /* Ramps an acceleration beyond amax back to the limit (the velocity return, if any,
  * follows in setup_axis). */
