@@ -29,6 +29,7 @@ typedef struct safety {
     int64_t resets_refused;
     double reach;                      /* m: bound on any sphere's distance from any axis */
     edge_block *observer;              /* its queued config goes with ours, or NULL */
+    int32_t signals_first;             /* fault count slot in the image, -1: none */
     int64_t reduced_since;
     double qs[EDGE_MAX_AXES], vs[EDGE_MAX_AXES], as[EDGE_MAX_AXES];
     double qd_prev[EDGE_MAX_AXES];
@@ -612,6 +613,8 @@ static void safety_step(void *self, edge_image *img)
     st->n_faults = s->n_hist;
     st->resets_refused = s->resets_refused;
     publish_end(s);
+    if (s->signals_first >= 0)
+        img->signals[s->signals_first] = (double)s->n_hist;   /* exact below 2^53 */
 }
 
 static void safety_release(void *self)
@@ -704,6 +707,7 @@ edge_block *safety_block_alloc(const arm_model *model, const safety_config *cfg)
     s->status.speed_scale = 1;
     s->status.min_wall_distance = s->status.min_wall_distance_cmd = HUGE_VAL;
     s->status.enabled = 1;
+    s->signals_first = -1;
     edge_block *b = edge_block_new("safety", s);
     if (!b) {
         free(s);
@@ -752,22 +756,41 @@ void safety_get_status(const edge_block *b, safety_status *out)
     } while ((before & 1) || before != after);
 }
 
-int safety_fault_history(const edge_block *b, safety_fault *out, int max)
+int safety_fault_history_until(const edge_block *b, int64_t total, safety_fault *out,
+                               int max)
 {
     safety *s = b->self;
     uint32_t before, after;
     int count;
     do {
         before = atomic_load_explicit(&s->seq, memory_order_acquire);
-        int64_t total = s->n_hist;
-        int64_t avail = total < SAFETY_HISTORY ? total : SAFETY_HISTORY;
-        count = (int)(avail < max ? avail : max);
+        int64_t recorded = s->n_hist;
+        int64_t end = total < recorded ? total : recorded;
+        int64_t first = recorded - SAFETY_HISTORY;     /* oldest record still held */
+        if (first < end - max)
+            first = end - max;
+        if (first < 0)
+            first = 0;
+        count = end > first ? (int)(end - first) : 0;
         for (int k = 0; k < count; k++)
-            out[k] = s->hist[(total - count + k) % SAFETY_HISTORY];
+            out[k] = s->hist[(first + k) % SAFETY_HISTORY];
         atomic_thread_fence(memory_order_acquire);
         after = atomic_load_explicit(&s->seq, memory_order_relaxed);
     } while ((before & 1) || before != after);
     return count;
+}
+
+int safety_fault_history(const edge_block *b, safety_fault *out, int max)
+{
+    return safety_fault_history_until(b, INT64_MAX, out, max);
+}
+
+int safety_set_signals(edge_block *b, int32_t first)
+{
+    if (!b || b->step != safety_step || first < 0 || first >= EDGE_SIGNALS)
+        return -1;
+    ((safety *)b->self)->signals_first = first;
+    return 0;
 }
 
 void safety_sphere_distances(const edge_block *b, const double *q, double *out)

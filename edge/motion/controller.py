@@ -345,7 +345,7 @@ class MotionController:
             int(first["stop_category"])
         safety = getattr(self.runtime, "safety", None)
         if safety is not None:
-            category = next((f.category for f in safety.faults()
+            category = next((f.category for f in safety.faults(rec=rec)
                              if f.code == code and f.tick == tick), category)
         return {"code": code, "category": category, "tick": tick}
 
@@ -427,7 +427,7 @@ class MotionController:
         safety = getattr(self.runtime, "safety", None)
         if safety is None or safety.observer is None:
             return
-        residual = np.asarray(safety.observer_status()["residual"][:self.arm.n])
+        residual = safety.residual(ctx.state)     # as of this release's tick (LET)
         J = self.native_arm.jacobian(self.q)
         wrench = np.linalg.pinv(J.T, rcond=1e-3) @ residual
         if np.linalg.norm(wrench[:3]) > self.force.force_limit_n:
