@@ -5,6 +5,8 @@ teach (the arm held weightless and led by hand). Requests (move_joint, move_line
 move_circular, jog, move_velocity, stop, enable, disable, reset, teach, playback,
 force mode) come from Python or from bus topics `cmd/<name>`; they are queued and taken
 in order at the task's next release, so what happens depends on requests and ticks only.
+A request made by another LetTask is one of its outputs: it reaches the queue at that
+release's deadline tick r + D (LET), and is taken at the first release at or after it.
 The verdict on each request taken from the bus is published on `reply/<name>`. The
 native blocks do the motion and the safety layer re-checks all of it every tick; this
 task only decides what to ask for.
@@ -37,7 +39,7 @@ from edge.motion.requests import (
     Request,
     State,
 )
-from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
+from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext, current_release
 from edge.rt.native import NO_STOP, TARGET_CYCLE
 
 __all__ = ["ForceSettings", "MotionController", "MotionError", "Recording", "Request", "State"]
@@ -114,7 +116,12 @@ class MotionController:
         if name not in HANDLERS:
             raise MotionError(f"unknown motion request {name!r}; known: {', '.join(HANDLERS)}")
         req = Request(name, args)
-        self.requests.append(req)
+        release = current_release()
+        if release is None:                  # a test, a service: at the next release
+            self.requests.append(req)
+        else:                                # a task's output: visible at its deadline
+            release.hand_over(lambda: self.requests.append(req), lambda: req.reject(
+                f"the requesting task '{release.task.name}' missed its deadline"))
         return req
 
     def enable(self) -> Request:
