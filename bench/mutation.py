@@ -64,7 +64,7 @@ TARGETS: dict[str, Target] = {
     "logic": Target(("edge/logic/*.py",), ("tests/logic",)),
     "channel": Target(("edge/acquisition/channel.py",),
                       ("tests/acquisition/test_channel.py", "tests/acquisition/test_sampler.py")),
-    "native_safety": Target(("native/safety.c",), ("tests/motion/test_safety.py",), native=True),
+    "native_safety": Target(("native/safety*.c",), ("tests/motion/test_safety.py",), native=True),
     "native_observer": Target(("native/observer.c",), ("tests/motion/test_observer.py",),
                               native=True),
 }
