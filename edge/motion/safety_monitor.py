@@ -196,7 +196,13 @@ class SafetyMonitor:
         total = self.status()["n_faults"] if rec is None else self.fault_count(rec)
         fresh = total - self._seen_faults
         self._seen_faults = max(self._seen_faults, total)
-        return self.faults(rec=rec)[-fresh:] if fresh > 0 else []
+        if fresh <= 0:
+            return []
+        got = self.faults(rec=rec)[-fresh:]
+        if len(got) < fresh:        # the 64-record ring wrapped before they were read
+            log.warning("%d fault records were overwritten before they were published",
+                        fresh - len(got))
+        return got
 
     def sphere_distances(self, q) -> np.ndarray:
         """Distance (m) of each sphere's surface to its nearest wall at q (not while the

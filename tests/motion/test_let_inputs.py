@@ -197,3 +197,31 @@ def test_a_request_from_a_release_that_missed_its_deadline_is_dropped_with_it():
     rt.executor.step(100)
     assert made[0].status == "rejected" and "'requester' missed its deadline" in made[0].reason
     assert made[0].tick is None and c.state.value == "disabled"     # never taken
+
+
+def test_fault_records_overwritten_before_publication_are_reported(caplog):
+    """The history holds the last 64 records: read through the record of the first fault
+    after 70 more were recorded, that fault is gone, and the loss is logged. (The cycle
+    is stepped directly: no task reads the history meanwhile.)"""
+    from edge.motion.requests import CYCLE_CMD_RESET
+    from edge.rt.executor import CYCLE_CMD_KICK
+    from edge.rt.native import TARGET_CYCLE, TICK_ASAP
+
+    rt = sim_arm(virtual_time=True)
+    rt.request_stop(2, 399)      # codes below 512 are recorded once per latch
+    rt.cycle.step(3)
+    first = rt.cycle.pop_states()[-1]
+    assert rt.safety.fault_count(first) == 1
+    assert [f.code for f in rt.safety.faults(rec=first)] == [399]
+    for k in range(70):
+        rt.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_KICK)
+        rt.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_RESET)
+        rt.cycle.step(2)
+        rt.request_stop(2, 400 + k)
+        rt.cycle.step(2)
+        rt.cycle.pop_states()
+    assert rt.safety.status()["n_faults"] == 71
+    assert rt.safety.faults(rec=first) == []
+    with caplog.at_level("WARNING"):
+        assert rt.safety.new_faults(first) == []
+    assert "1 fault records were overwritten" in caplog.text
