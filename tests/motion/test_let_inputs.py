@@ -145,10 +145,11 @@ def test_the_fault_history_as_it_stood_at_a_state_record():
     assert [f.code for f in rt.safety.faults()] == [259]
 
 
-def requests_taken_at(virtual_time: bool, releases):
+def requests_taken_at(virtual_time: bool, releases, asynchronous=False):
     """A requester LetTask released once at each (tick, deadline D, priority) of
-    `releases` asks the controller for a harmless request; the ticks of the controller
-    releases that took them (the controller runs at ticks 100, 110, ...)."""
+    `releases` asks the controller for a harmless request (from a coroutine body with
+    `asynchronous`); the ticks of the controller releases that took them (the controller
+    runs at ticks 100, 110, ...)."""
     rt = sim_arm(virtual_time=virtual_time)
     c = rt.motion
     c.enable()
@@ -157,7 +158,12 @@ def requests_taken_at(virtual_time: bool, releases):
         def body(ctx, tick=tick):
             if ctx.tick == tick:
                 made.append(c.set_mode("position"))
-        rt.add_task(LetTask(f"requester{k}", body, period_ticks=100,
+
+        async def async_body(ctx, body=body):
+            await asyncio.sleep(0)
+            body(ctx)
+        rt.add_task(LetTask(f"requester{k}", async_body if asynchronous else body,
+                            period_ticks=100,
                             offset_ticks=tick % 100, deadline_ticks=deadline,
                             priority=priority))
     end_s = (max(t for t, _, _ in releases) + 40) * rt.period_ns * 1e-9
@@ -180,10 +186,11 @@ def test_a_request_from_a_task_takes_effect_at_the_first_controller_release_afte
 
 
 def test_a_request_from_a_task_takes_effect_at_the_same_tick_in_real_time():
+    """Also from a coroutine body, which real time finishes on an asyncio task."""
     releases = [(150, 15, 0), (161, 1, 0), (170, 1, 60)]
     assert in_real_time(requests_taken_at, False, releases) == \
-        requests_taken_at(True, releases) == \
-        [170, 170, 180]
+        requests_taken_at(True, releases) == [170, 170, 180]
+    assert in_real_time(requests_taken_at, False, releases, True) == [170, 170, 180]
 
 
 def test_a_request_from_a_release_that_missed_its_deadline_is_dropped_with_it():
