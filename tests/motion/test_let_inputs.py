@@ -22,7 +22,7 @@ from edge.rt.runtime import Runtime
 
 HOG_S = 0.003          # a slow task body ahead of some controller releases (real time)
 HOG_TICKS = (300, 400, 510)
-RUN_S = 0.7
+RUN_S = 0.55
 
 
 class TooLoaded(Exception):
