@@ -69,7 +69,7 @@ TARGETS: dict[str, Target] = {
     "channel": Target(("edge/acquisition/channel.py", "edge/acquisition/filters.py"),
                       ("tests/acquisition/test_channel.py", "tests/acquisition/test_sampler.py",
                        "tests/acquisition/test_kinds.py")),
-    "native_safety": Target(("native/safety.c",), ("tests/motion/test_safety.py",), native=True),
+    "native_safety": Target(("native/safety*.c",), ("tests/motion/test_safety.py",), native=True),
     "native_observer": Target(("native/observer.c",), ("tests/motion/test_observer.py",),
                               native=True),
 }

@@ -14,6 +14,7 @@ typedef struct observer {
     arm_model model;
     observer_config cfg;
     int n, active, reset_pending;
+    int32_t signals_first;                    /* residual slots in the image, -1: none */
     double p0[EDGE_MAX_AXES], integral[EDGE_MAX_AXES], r[EDGE_MAX_AXES];
     observer_status status;
     _Atomic uint32_t seq;
@@ -138,6 +139,8 @@ publish:
     st->active = o->active;
     memcpy(st->residual, o->r, sizeof(double) * n);
     atomic_fetch_add_explicit(&o->seq, 1, memory_order_release);
+    if (o->signals_first >= 0)
+        memcpy(img->signals + o->signals_first, o->r, sizeof(double) * n);
 }
 
 static void observer_release(void *self)
@@ -172,6 +175,7 @@ edge_block *observer_block_alloc(const arm_model *model, const observer_config *
     o->n = cfg->n;
     o->status.contact_tick = o->status.collision_tick = -1;
     o->status.collision_axis = -1;
+    o->signals_first = -1;
     edge_block *b = edge_block_new("observer", o);
     if (!b) {
         free(o);
@@ -195,6 +199,19 @@ int observer_get_status(const edge_block *b, observer_status *out)
         atomic_thread_fence(memory_order_acquire);
         after = atomic_load_explicit(&o->seq, memory_order_relaxed);
     } while ((before & 1) || before != after);
+    return 0;
+}
+
+int observer_set_signals(edge_block *b, int32_t first)
+{
+    if (!edge_block_is(b, EDGE_BLOCK_OBSERVER))
+        return EDGE_ERR_KIND;
+    observer *o = b->self;
+    if (first < 0 || first > EDGE_SIGNALS - o->n)
+        return -1;
+    o->signals_first = first;
+    for (int i = 0; i < o->n; i++)      /* the state record publishes declared slots only */
+        edge_block_writes_signal(b, first + i);
     return 0;
 }
 

@@ -44,6 +44,10 @@ int observer_get_status(const edge_block *b, observer_status *out);
  * beside it: the linked safety block applies or refuses both at one tick boundary
  * (safety_link_observer). 0 queued, -2 invalid, -3 one is already queued. */
 int observer_set_config(edge_block *b, const observer_config *cfg);
+/* Write the residual (N*m, n values) to img->signals[first ..] every tick, so tasks read
+ * it from the state record of their release tick. 0, or -1 if b is not an observer or
+ * the slots do not fit in EDGE_SIGNALS. One call at setup, before the cycle runs. */
+int observer_set_signals(edge_block *b, int32_t first);
 /* cffi:end */
 
 /* For the safety block: apply (the observer restarts) or refuse the queued config. */

@@ -116,6 +116,16 @@ int safety_link_observer(edge_block *b, edge_block *observer);
 int safety_get_status(const edge_block *b, safety_status *out);
 /* Copies the most recent faults, oldest first; returns how many. */
 int safety_fault_history(const edge_block *b, safety_fault *out, int max);
+/* The same as it stood when `total` faults had been recorded (the count a state record
+ * carries, safety_set_signals): the most recent of the first `total` faults, oldest
+ * first, at most `max`, without those the ring has overwritten since. A record never
+ * changes once written, so what this returns depends on `total` alone. */
+int safety_fault_history_until(const edge_block *b, int64_t total, safety_fault *out,
+                               int max);
+/* Write the number of faults recorded so far (n_faults) to img->signals[first] every
+ * tick, so tasks read the history as of their release tick. 0, or -1 if b is not a
+ * safety block or first is not a slot. One call at setup, before the cycle runs. */
+int safety_set_signals(edge_block *b, int32_t first);
 /* Signed distance (m) of each sphere to the nearest wall at q (NULL walls -> HUGE_VAL);
  * out has n_spheres entries. For tests and tools. */
 int safety_sphere_distances(const edge_block *b, const double *q, double *out);

@@ -5,6 +5,8 @@ teach (the arm held weightless and led by hand). Requests (move_joint, move_line
 move_circular, jog, move_velocity, stop, enable, disable, reset, teach, playback,
 force mode) come from Python or from bus topics `cmd/<name>`; they are queued and taken
 in order at the task's next release, so what happens depends on requests and ticks only.
+A request made by another LetTask is one of its outputs: it reaches the queue at that
+release's deadline tick r + D (LET), and is taken at the first release at or after it.
 The verdict on each request taken from the bus is published on `reply/<name>`. The
 native blocks do the motion and the safety layer re-checks all of it every tick; this
 task only decides what to ask for.
@@ -38,7 +40,7 @@ from edge.motion.requests import (
     State,
 )
 from edge.rt.contract import fault_label
-from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext
+from edge.rt.executor import CYCLE_CMD_STOP, LetTask, TaskContext, current_release
 from edge.rt.native import NO_STOP, TARGET_CYCLE
 
 __all__ = ["ForceSettings", "MotionController", "MotionError", "Recording", "Request", "State"]
@@ -134,7 +136,12 @@ class MotionController:
             raise MotionError(f"unknown motion request {name!r}; known: "
                               f"{', '.join(MOTION_REQUESTS)}")
         req = Request(name, args)
-        self.requests.append(req)
+        release = current_release()
+        if release is None:                  # a test, a service: at the next release
+            self.requests.append(req)
+        else:                                # a task's output: visible at its deadline
+            release.hand_over(lambda: self.requests.append(req), lambda: req.reject(
+                f"the requesting task '{release.task.name}' missed its deadline"))
         return req
 
     def enable(self) -> Request:
@@ -365,7 +372,7 @@ class MotionController:
             int(first["stop_category"])
         safety = self.safety
         if safety is not None:
-            category = next((f.category for f in safety.faults()
+            category = next((f.category for f in safety.faults(rec=rec)
                              if f.code == code and f.tick == tick), category)
         return {"code": code, "category": category, "tick": tick}
 
@@ -445,7 +452,7 @@ class MotionController:
         safety = self.safety
         if safety is None or safety.observer is None:
             return
-        residual = np.asarray(safety.observer_status()["residual"][:self.arm.n])
+        residual = safety.residual(ctx.state)     # as of this release's tick (LET)
         J = self.native_arm.jacobian(self.q)
         wrench = np.linalg.pinv(J.T, rcond=1e-3) @ residual
         if np.linalg.norm(wrench[:3]) > self.force.force_limit_n:

@@ -114,6 +114,33 @@ class SafetyMonitor:
             self.lib.safety_link_observer(self.block.handle, self.observer.handle)
         self.enabled = True
         self._seen_faults = 0
+        self.fault_count_slot: int | None = None     # signals slot of n_faults
+        self.residual_slots: range | None = None     # signals slots of the residual
+
+    def assign_signals(self, assign) -> None:
+        """Have the blocks write, every tick, the state-record signals the tasks read
+        (LET: from the record of their release tick): the fault count and the
+        observer's residual. `assign(name, count)` reserves slots (Cycle.assign_signals)."""
+        self.fault_count_slot = assign("safety.n_faults", 1).start
+        if self.lib.safety_set_signals(self.block.handle, self.fault_count_slot):
+            raise NativeError("the safety block refused its signal slot")
+        if self.observer is not None:
+            self.residual_slots = assign("observer.residual", self.arm.n)
+            if self.lib.observer_set_signals(self.observer.handle, self.residual_slots.start):
+                raise NativeError("the observer refused its signal slots")
+
+    def residual(self, rec) -> np.ndarray:
+        """The observer's residual (N·m, estimated external joint torque) in the state
+        record `rec`, as the observer computed it in that tick."""
+        if self.residual_slots is None:
+            raise NativeError("the observer writes no signals (assign_signals)")
+        return rec["signals"][self.residual_slots.start:self.residual_slots.stop].copy()
+
+    def fault_count(self, rec) -> int:
+        """How many faults had been recorded by the end of the tick of state record rec."""
+        if self.fault_count_slot is None:
+            raise NativeError("the safety block writes no signals (assign_signals)")
+        return int(rec["signals"][self.fault_count_slot])
 
     def add_to(self, add_block) -> int:
         """Add observer then safety to a cycle (`add_block` returns an index); call after
@@ -150,20 +177,33 @@ class SafetyMonitor:
         out["residual"] = np.array([st.residual[i] for i in range(self.arm.n)])
         return out
 
-    def faults(self, max_records: int = 64) -> list[FaultRecord]:
-        """The fault history, oldest first (at most the 64 most recent)."""
+    def faults(self, max_records: int = 64, rec=None) -> list[FaultRecord]:
+        """The fault history, oldest first (at most the 64 most recent); with a state
+        record `rec`, as it stood at the end of that record's tick."""
         buf = self.ffi.new("safety_fault[]", max_records)
-        count = self.lib.safety_fault_history(self.block.handle, buf, max_records)
+        if rec is None:
+            count = self.lib.safety_fault_history(self.block.handle, buf, max_records)
+        else:
+            count = self.lib.safety_fault_history_until(self.block.handle,
+                                                        self.fault_count(rec), buf, max_records)
         return [FaultRecord(int(f.code), fault_name(f.code),
                             fault_message(f.code), int(f.tick), int(f.category), int(f.axis),
                             float(f.value)) for f in buf[0:count]]
 
-    def new_faults(self) -> list[FaultRecord]:
-        """Faults recorded since the last call (never more than the ring holds)."""
-        total = self.status()["n_faults"]
+    def new_faults(self, rec=None) -> list[FaultRecord]:
+        """Faults recorded since the last call (never more than the ring holds): up to
+        now, or with a state record `rec`, up to the end of its tick (what a task
+        released at that tick may see)."""
+        total = self.status()["n_faults"] if rec is None else self.fault_count(rec)
         fresh = total - self._seen_faults
-        self._seen_faults = total
-        return self.faults()[-fresh:] if fresh > 0 else []
+        self._seen_faults = max(self._seen_faults, total)
+        if fresh <= 0:
+            return []
+        got = self.faults(rec=rec)[-fresh:]
+        if len(got) < fresh:        # the 64-record ring wrapped before they were read
+            log.warning("%d fault records were overwritten before they were published",
+                        fresh - len(got))
+        return got
 
     def sphere_distances(self, q) -> np.ndarray:
         """Distance (m) of each sphere's surface to its nearest wall at q (not while the
@@ -225,13 +265,14 @@ def attach(runtime: Runtime, cfg: SafetyConfig) -> SafetyMonitor:
 
     monitor = SafetyMonitor(runtime.board.sections["motion"].arm, cfg)   # Section.needs
     monitor.add_to(lambda block: runtime.add_block(block, "safety"))
+    monitor.assign_signals(runtime.cycle.assign_signals)
     log.info("safety configuration checksum %s", cfg.checksum)
     runtime.bus.publish(CONFIG_TOPIC, {"checksum": cfg.checksum, "walls": len(cfg.walls),
                                        "spheres": len(cfg.spheres)})
     period = max(1, int(round(10e6 / runtime.period_ns)))
 
     def publish(ctx) -> None:
-        for f in monitor.new_faults():
+        for f in monitor.new_faults(ctx.state):
             ctx.publish(FAULT_TOPIC, f.to_bus())
 
     runtime.add_task(LetTask("safety_faults", publish, period_ticks=period))

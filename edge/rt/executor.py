@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import os
@@ -95,7 +96,7 @@ class TaskContext:
     """What one release of a task sees and may do; outputs are held until r + D."""
 
     __slots__ = ("_executor", "task", "tick", "effective_tick", "_state", "_publishes",
-                 "_commands")
+                 "_commands", "_hand_overs")
 
     def __init__(self, executor: Executor, task: LetTask, tick: int) -> None:
         self._executor = executor
@@ -105,6 +106,7 @@ class TaskContext:
         self._state: np.void | None = None
         self._publishes: list[tuple[str, Any]] = []
         self._commands: list[tuple[int, int, tuple[float, ...]]] = []
+        self._hand_overs: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
 
     @property
     def state(self) -> np.void:
@@ -135,6 +137,35 @@ class TaskContext:
         if category not in (0, 1, 2):
             raise SchedulingError(f"stop category must be 0, 1 or 2, got {category}")
         self.command(TARGET_CYCLE, CYCLE_CMD_STOP, (category, fault_code))
+
+    def hand_over(self, apply: Callable[[], None],
+                  dropped: Callable[[], None] | None = None) -> None:
+        """An output to Python code (a request to the motion controller, say): `apply()`
+        runs when tick r + D opens, before that tick's releases, so whoever takes it
+        does so at its first release at or after r + D; if this release misses its
+        deadline, `dropped()` runs instead (at once), like its other outputs."""
+        self._hand_overs.append((apply, dropped))
+
+
+# The release whose body is running (its coroutine included), for code that a task body
+# calls and that must turn what it is asked into that release's outputs
+_RELEASE: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "edge_release", default=None)
+
+
+def current_release() -> TaskContext | None:
+    """The release whose task body is running, or None outside every task body (a test,
+    a service, a bus callback)."""
+    return _RELEASE.get()
+
+
+async def _within(ctx: TaskContext, awaitable: Awaitable[None]) -> None:
+    """Await a task body's awaitable as part of its release (current_release())."""
+    token = _RELEASE.set(ctx)
+    try:
+        await awaitable
+    finally:
+        _RELEASE.reset(token)
 
 
 async def _ready_io_first() -> None:
@@ -182,6 +213,7 @@ class Executor:
         self.tasks: list[LetTask] = []
         self._listeners: list[tuple[Callable[[int, np.ndarray], None], int]] = []
         self._held: dict[int, list[tuple[str, Any]]] = {}   # logical publish tick -> messages
+        self._held_hand_overs: dict[int, list[Callable[[], None]]] = {}  # r + D -> apply
         self._states = StateHistory(self.HISTORY_TICKS + PULL_RECORDS)
         self._recorded_from: int | None = None   # first tick whose record was pulled
         self._processed = 0          # ticks processed so far (next tick to process)
@@ -240,6 +272,8 @@ class Executor:
         best = self._next_event_tick(tick)
         if self._held:
             best = min(best, min(self._held))
+        if self._held_hand_overs:
+            best = min(best, min(self._held_hand_overs))
         for _, every in self._listeners:
             best = min(best, tick + (-(tick + 1)) % every)
         return best
@@ -249,6 +283,8 @@ class Executor:
         self.bus.deliver(tick)
         for topic, data in self._held.pop(tick, ()):
             self.bus.publish(topic, data)
+        for apply in self._held_hand_overs.pop(tick, ()):
+            apply()
         for listener, every in self._listeners:
             if (tick + 1) % every == 0:
                 listener(tick, self.history(every))
@@ -283,6 +319,9 @@ class Executor:
             return
         for target, kind, args in ctx._commands:
             self.cycle.push_command(ctx.effective_tick, target, kind, args)
+        if ctx._hand_overs:
+            self._held_hand_overs.setdefault(ctx.effective_tick, []).extend(
+                apply for apply, _ in ctx._hand_overs)
         if ctx._publishes:
             self._held.setdefault(ctx.effective_tick - 1, []).extend(ctx._publishes)
             if ctx.effective_tick - 1 == ctx.tick:          # D = 1: staged in tick r
@@ -298,6 +337,9 @@ class Executor:
         if task.on_miss in MISS_STOP_CATEGORY:
             self.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_STOP,
                                     (task.stop_category, FAULT_DEADLINE))
+        for _, dropped in ctx._hand_overs:
+            if dropped is not None:
+                dropped()
 
     def inject_deadline_miss(self, task_name: str, releases: int = 1) -> None:
         """Fault injection (tests, HIL rigs): the next `releases` releases of the task run
@@ -349,9 +391,13 @@ class Executor:
                         * self.cycle.period_ns >= YIELD_SLACK_NS:
                     yield _ready_io_first(), task
                 started = time.perf_counter_ns()
-                result = task.body(ctx)
+                token = _RELEASE.set(ctx)
+                try:
+                    result = task.body(ctx)
+                finally:
+                    _RELEASE.reset(token)
                 if result is not None and inspect.isawaitable(result):
-                    yield result, task
+                    yield _within(ctx, result), task
                 self._complete(ctx, started)
         self._kick(self._processed)
 

@@ -224,6 +224,7 @@ class Cycle:
         self.period_ns = period_ns
         self.n_axes = n_axes
         self.blocks: list[Block] = []
+        self.signal_slots: dict[str, range] = {}      # who writes which signals, in order
         self._cmd = ffi_.new("edge_command *")
         self._state_buf_len = 1024
         self._state_buf = ffi_.new("edge_state[]", self._state_buf_len)
@@ -238,6 +239,20 @@ class Cycle:
         block.index = index
         self.blocks.append(block)
         return index
+
+    def assign_signals(self, name: str, count: int) -> range:
+        """Reserve `count` consecutive slots of the state record's `signals` for `name`
+        (a block that writes them every tick, so tasks read them from the record of
+        their release tick); NativeError when the EDGE_SIGNALS slots are used up."""
+        if name in self.signal_slots:
+            raise NativeError(f"signal slots for '{name}' are already assigned")
+        first = max((r.stop for r in self.signal_slots.values()), default=0)
+        if count < 1 or first + count > self._lib.EDGE_SIGNALS:
+            raise NativeError(f"cannot assign {count} signal slots to '{name}': "
+                              f"{self._lib.EDGE_SIGNALS - first} of "
+                              f"{self._lib.EDGE_SIGNALS} left")
+        self.signal_slots[name] = range(first, first + count)
+        return self.signal_slots[name]
 
     # -- running -------------------------------------------------------------------
     def start(self) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from edge.errors import SchedulingError
 from edge.rt.bus import Bus
-from edge.rt.executor import Executor, LetTask, VirtualTimeViolation
+from edge.rt.executor import Executor, LetTask, VirtualTimeViolation, current_release
 from edge.rt.native import NO_STOP, Cycle, drive_sim_block, logical_states, setpoint_block
 
 SETPOINT_TARGET = 1
@@ -68,6 +68,32 @@ def test_publications_are_visible_from_release_plus_deadline():
     assert observed[13] == (0, 3)
     assert observed[14] == (10, 13)
     assert observed[23] == (10, 13) and observed[24] == (20, 23)
+
+
+def test_hand_overs_apply_when_release_plus_deadline_opens_or_are_dropped_with_a_miss():
+    """A release at 10 with D = 3 hands over when tick 13 opens: a task released at 13
+    sees it, one at 12 does not; the next release misses its deadline (injected): its
+    hand-over is dropped, never applied. Inside a body, current_release() is its context,
+    a coroutine body's included; outside, None."""
+    cycle, ex, _ = make()
+    applied, dropped, seen, current = [], [], {}, []
+
+    def giver(ctx):
+        current.append(current_release() is ctx)
+        ctx.hand_over(lambda t=ctx.tick: applied.append(t), lambda t=ctx.tick: dropped.append(t))
+
+    async def taker(ctx):
+        current.append(current_release() is ctx)
+        seen[ctx.tick] = list(applied)
+
+    ex.add_task(LetTask("giver", giver, period_ticks=10, offset_ticks=10, deadline_ticks=3))
+    ex.add_task(LetTask("taker", taker, period_ticks=1, priority=-1))
+    ex.step(15)
+    ex.inject_deadline_miss("giver")
+    ex.step(15)
+    assert seen[12] == [] and seen[13] == [10] and seen[29] == [10]
+    assert dropped == [20]
+    assert all(current) and len(current) == 32 and current_release() is None
 
 
 def test_simultaneous_releases_run_by_priority_then_name():
