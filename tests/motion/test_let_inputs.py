@@ -125,8 +125,8 @@ def test_signal_slots_are_handed_out_once_and_refused_beyond_the_record():
         rt.cycle.assign_signals("integrator", 26)
     assert rt.cycle.assign_signals("integrator", 25) == range(7, 32)
     # a block of another kind, or slots beyond the record's 32, are refused
-    assert lib.observer_set_signals(mon.block.handle, 0) == -1
-    assert lib.safety_set_signals(mon.observer.handle, 0) == -1
+    assert lib.observer_set_signals(mon.block.handle, 0) == lib.EDGE_ERR_KIND
+    assert lib.safety_set_signals(mon.observer.handle, 0) == lib.EDGE_ERR_KIND
     assert lib.observer_set_signals(mon.observer.handle, 27) == -1
     assert lib.safety_set_signals(mon.block.handle, 32) == -1
     assert lib.observer_set_signals(mon.observer.handle, 26) == 0
