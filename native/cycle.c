@@ -224,6 +224,10 @@ static void run_tick(cycle *c, int64_t t_ns, int64_t latency_ns)
     memcpy(r->q_cmd, img->q_cmd, sizeof(double) * n);
     memcpy(r->qd_cmd, img->qd_cmd, sizeof(double) * n);
     memcpy(r->signals, img->signals, sizeof(img->signals));
+    memcpy(r->controlword, img->controlword, sizeof(img->controlword));
+    memcpy(r->statusword, img->statusword, sizeof(img->statusword));
+    memcpy(r->drive_error, img->drive_error, sizeof(img->drive_error));
+    memcpy(r->drive_mode, img->drive_mode, sizeof(img->drive_mode));
     int64_t exec_ns = mono_ns() - begin;
     r->exec_ns = (int32_t)(exec_ns > INT32_MAX ? INT32_MAX : exec_ns);
     if (!ring_push(c->states, r))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.motion.drive import FAULT_DRIVE_ENABLE_TIMEOUT, FAULT_DRIVE_STATE, DriveState, state_of
 from edge.motion.paths import JointLimits, JointPath, PathError
 from edge.motion.requests import (
     BUS_COMMANDS,
@@ -51,6 +52,7 @@ SETTLED_RAD_S = 1e-3
 TARGET_REACHED_RAD = 1e-9     # the trajectory ends exactly on its target; this is rounding
 REQUEST_HISTORY = 256         # requests kept in `history` (the counts cover all of them)
 MISS_STOP_CATEGORY = 1        # a late controller release: controlled stop, then power off
+ENABLE_TIMEOUT_S = 1.0        # the drive must report operation enabled within this
 
 
 class MotionController:
@@ -91,6 +93,7 @@ class MotionController:
         self.moves_done = 0
         self._moved_tick = 0
         self._planning: np.ndarray | None = None     # q_cmd a queued plan starts from
+        self._enabling_tick: int | None = None       # the drive was asked to enable then
         # D = period: requests take effect within two periods; the native blocks, not this
         # task, keep the arm safe between releases. A miss latches a stop of the board's
         # category (motion: on_miss_stop_category), by default a controlled one.
@@ -258,7 +261,7 @@ class MotionController:
         self.q_cmd, self.qd_cmd = rec["q_cmd"][:n].copy(), rec["qd_cmd"][:n].copy()
         self._observe(ctx, rec)
         self._take_planned(ctx)
-        while self.requests:
+        while self.requests and not self._drive_enabling(ctx, rec):
             req = self.requests.popleft()
             req.tick = ctx.tick
             self._current = req
@@ -274,6 +277,28 @@ class MotionController:
         # `tick`: the release whose state record this state was decided on
         ctx.publish("motion/state", {"state": self.state.value, "mode": self.mode,
                                      "fault": self.fault, "tick": ctx.tick})
+
+    def _drive_enabling(self, ctx: TaskContext, rec) -> bool:
+        """Whether an enable is still under way: requests behind it wait until every axis'
+        statusword shows operation enabled (CiA 402), at most ENABLE_TIMEOUT_S; then a
+        category 1 stop latches (fault DRIVE_FAULT_ENABLE_TIMEOUT)."""
+        if self._enabling_tick is None:
+            return False
+        if self.state not in (State.IDLE, State.MOVING):
+            self._enabling_tick = None
+            return False
+        n = self.arm.n
+        if int(rec["tick"]) >= self._enabling_tick and all(
+                state_of(sw) == DriveState.OPERATION_ENABLED for sw in rec["statusword"][:n]):
+            self._enabling_tick = None
+            return False
+        if ctx.tick - self._enabling_tick > ENABLE_TIMEOUT_S / self.period_s:
+            log.warning("motion: the drive did not reach operation enabled (statusword %s)",
+                        [hex(int(sw)) for sw in rec["statusword"][:n]])
+            ctx.command(TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DRIVE_ENABLE_TIMEOUT))
+            self._enabling_tick = None
+            return False
+        return True
 
     def _observe(self, ctx: TaskContext, rec) -> None:
         """Follow what the native side did since the last release."""
@@ -343,10 +368,14 @@ class MotionController:
             first = r
         code, tick, category = int(rec["fault_code"]), int(first["tick"]), \
             int(first["stop_category"])
+        drive_error = next((int(e) for e in first["drive_error"][:self.arm.n] if e), 0)
         safety = getattr(self.runtime, "safety", None)
         if safety is not None:
             category = next((f.category for f in safety.faults()
                              if f.code == code and f.tick == tick), category)
+        if code == FAULT_DRIVE_STATE:          # the drive's own error code (0x603F)
+            return {"code": code, "category": category, "tick": tick,
+                    "drive_error": drive_error}
         return {"code": code, "category": category, "tick": tick}
 
     def _judge_reset(self, ctx: TaskContext, rec) -> None:

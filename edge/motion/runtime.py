@@ -1,4 +1,4 @@
-"""Attaches the board's `motion:` section to a Runtime: the simulated arm drive, the
+"""Attaches the board's `motion:` section to a Runtime: the drive (its kind from the board), the
 trajectory block, the path player and the motion controller (LET task).
 
 Block order each tick: drive (reads the arm) → trajectory → path player (overrides while
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge.motion.arm_model import NativeArm
-from edge.motion.arm_sim import arm_sim_block_from_config
 from edge.motion.config import MotionConfig
 from edge.motion.controller import MotionController
+from edge.motion.drive_kinds import drive_block_from_config
 from edge.motion.paths import JointLimits, JointPath
 from edge.motion.trajectory import traj_block
 from edge.rt.native import Block, require_native
@@ -53,7 +53,7 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     axes = runtime.board.axes
     home = np.array([a.initial_position for a in axes])
     limits = joint_limits(runtime)
-    drive = runtime.add_block(arm_sim_block_from_config(motion, home))
+    drive = runtime.add_block(drive_block_from_config(motion, home))
     traj = runtime.add_block(traj_block(limits.velocity, limits.acceleration, limits.jerk))
     capacity = int(PATH_SECONDS * 1e9 / runtime.period_ns)
     runtime.path_block = path_block(len(axes), capacity)
@@ -66,7 +66,7 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
                                   miss_stop_category=motion.on_miss_stop_category)
     runtime.motion = controller
     runtime.extra_summary["arm"] = lambda: {"model": motion.arm.name, "joints": motion.arm.n,
-                                            "drive": "arm_sim"}
+                                            "drive": motion.drive.kind}
     runtime.extra_summary["motion"] = controller.status
     return controller
 

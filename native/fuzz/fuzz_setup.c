@@ -61,7 +61,7 @@ static void defaults(setup *s, int n)
     for (int i = 0; i < n; i++)
         c->viscous[i] = 0.1, c->coulomb[i] = 0.05, c->torque_limit[i] = 100;
     c->servo_bandwidth_hz = 20, c->servo_damping = 1, c->servo_integral_hz = 1;
-    c->substeps = 2, c->mode = ARM_SIM_MODE_POSITION;
+    c->substeps = 2, c->mode = DRIVE_MODE_CSP, c->enabled = 1;
     safety_config *f = &s->safety;
     f->n = n;
     for (int i = 0; i < n; i++) {
