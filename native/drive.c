@@ -108,9 +108,8 @@ int drive_state_next(int state, uint16_t cw, uint16_t prev_cw, int quick_stop_op
 
 uint16_t drive_controlword_toward(int state, int power)
 {
-    if (power == DRIVE_POWER_QUICK_STOP)
-        return state == DRIVE_STATE_OPERATION_ENABLED || state == DRIVE_STATE_QUICK_STOP_ACTIVE
-                   ? DRIVE_CW_QUICK_STOP : DRIVE_CW_SHUTDOWN;
+    if (power == DRIVE_POWER_QUICK_STOP)     /* 11, or 7 / 10 where not enabled */
+        return DRIVE_CW_QUICK_STOP;
     if (power != DRIVE_POWER_ON)
         return DRIVE_CW_SHUTDOWN;
     switch (state) {
@@ -130,6 +129,7 @@ typedef struct drive_block {
     const drive_ops *ops;
     void *impl;
     int n, power, mode, started;
+    int manual_cw;              /* DRIVE_CMD_CONTROLWORD, -1: the sequence */
     uint16_t cw[EDGE_MAX_AXES];
     drive_rx rx[EDGE_MAX_AXES];
     drive_tx tx[EDGE_MAX_AXES];
@@ -184,6 +184,11 @@ static int db_command(void *self, edge_image *img, const edge_command *cmd)
             return 2;
         d->mode = (int)a;
         return 0;
+    case DRIVE_CMD_CONTROLWORD:
+        if (!(a == -1 || (a >= 0 && a <= 0xFFFF && a == floor(a))))
+            return 2;
+        d->manual_cw = (int)a;
+        return 0;
     default:
         return d->ops->command ? d->ops->command(d->impl, cmd) : 1;
     }
@@ -195,7 +200,9 @@ static void db_write(void *self, edge_image *img)
     for (int i = 0; i < d->n; i++) {
         int s = drive_state_of(d->tx[i].statusword);
         uint16_t cw;
-        if (s == DRIVE_STATE_FAULT)      /* only a reset the cycle accepted resets a drive */
+        if (d->manual_cw >= 0)
+            cw = (uint16_t)d->manual_cw;
+        else if (s == DRIVE_STATE_FAULT)      /* only a reset the cycle accepted resets a drive */
             cw = img->reset_request ? DRIVE_CW_FAULT_RESET_BIT : DRIVE_CW_DISABLE_VOLTAGE;
         else if (img->stop_category == 0)                  /* power off now */
             cw = DRIVE_CW_DISABLE_VOLTAGE;
@@ -237,6 +244,7 @@ edge_block *drive_block_alloc(const char *name, const drive_ops *ops, void *self
         d->n = n_axes;
         d->power = power;
         d->mode = mode;
+        d->manual_cw = -1;
         b->read = db_read;
         b->command = db_command;
         b->write = db_write;

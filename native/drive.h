@@ -114,6 +114,8 @@ typedef enum drive_error {
 /* Commands to a drive block (edge_command.kind); a drive's own kinds are below 64. */
 #define DRIVE_CMD_POWER 64     /* args[0]: DRIVE_POWER_* the controlword sequence aims at */
 #define DRIVE_CMD_MODE 65      /* args[0]: DRIVE_MODE_CSP / _CSV / _CST */
+#define DRIVE_CMD_CONTROLWORD 66  /* args[0]: 0..0xFFFF sent to every axis instead of the
+                                     sequence (commissioning, tests); -1: the sequence */
 #define DRIVE_POWER_OFF 0      /* shutdown: ready to switch on, no torque, brakes hold */
 #define DRIVE_POWER_ON 1       /* operation enabled */
 #define DRIVE_POWER_QUICK_STOP 2

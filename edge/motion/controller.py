@@ -94,6 +94,7 @@ class MotionController:
         self._moved_tick = 0
         self._planning: np.ndarray | None = None     # q_cmd a queued plan starts from
         self._enabling_tick: int | None = None       # the drive was asked to enable then
+        self._enable_timed_out = False
         # D = period: requests take effect within two periods; the native blocks, not this
         # task, keep the arm safe between releases. A miss latches a stop of the board's
         # category (motion: on_miss_stop_category), by default a controlled one.
@@ -285,19 +286,19 @@ class MotionController:
         if self._enabling_tick is None:
             return False
         if self.state not in (State.IDLE, State.MOVING):
-            self._enabling_tick = None
+            self._enabling_tick, self._enable_timed_out = None, False
             return False
         n = self.arm.n
         if int(rec["tick"]) >= self._enabling_tick and all(
                 state_of(sw) == DriveState.OPERATION_ENABLED for sw in rec["statusword"][:n]):
             self._enabling_tick = None
             return False
-        if ctx.tick - self._enabling_tick > ENABLE_TIMEOUT_S / self.period_s:
+        if not self._enable_timed_out and \
+                ctx.tick - self._enabling_tick > ENABLE_TIMEOUT_S / self.period_s:
             log.warning("motion: the drive did not reach operation enabled (statusword %s)",
                         [hex(int(sw)) for sw in rec["statusword"][:n]])
             ctx.command(TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DRIVE_ENABLE_TIMEOUT))
-            self._enabling_tick = None
-            return False
+            self._enable_timed_out = True      # the requests wait for the stop to show
         return True
 
     def _observe(self, ctx: TaskContext, rec) -> None:

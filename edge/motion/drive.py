@@ -33,6 +33,7 @@ DriveError = _enum_from_c("DriveError", "drive_error", "DRIVE_ERROR_")
 DriveObject = _enum_from_c("DriveObject", "drive_object", "DRIVE_OBJ_")
 
 DRIVE_CMD_POWER, DRIVE_CMD_MODE = _lib.DRIVE_CMD_POWER, _lib.DRIVE_CMD_MODE
+DRIVE_CMD_CONTROLWORD = _lib.DRIVE_CMD_CONTROLWORD
 POWER_OFF, POWER_ON, POWER_QUICK_STOP = (_lib.DRIVE_POWER_OFF, _lib.DRIVE_POWER_ON,
                                          _lib.DRIVE_POWER_QUICK_STOP)
 FAULT_DRIVE_STATE = _lib.DRIVE_FAULT_STATE

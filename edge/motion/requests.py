@@ -118,7 +118,7 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
     # waits until the statusword says operation enabled (controller._drive_enabling)
     ctx.command(c.drive_index, DRIVE_CMD_MODE, (DriveMode.CSP,))
     ctx.command(c.drive_index, DRIVE_CMD_POWER, (POWER_ON,))
-    c._enabling_tick = ctx.effective_tick
+    c._enabling_tick, c._enable_timed_out = ctx.effective_tick, False
     c._enter(ctx, State.IDLE)
 
 

@@ -1,0 +1,144 @@
+"""The motion controller against the simulated CiA 402 servo drive (cia402_sim), so its
+enable / fault / reset handling is checked against the profile rather than against the
+arm simulator's shortcuts. Statusword patterns and controlword commands are written out
+from IEC 61800-7-201 / CiA 402 part 2 (state coding and command coding tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge.config import parse_board
+from edge.motion.cia402_sim import CIA402_SIM_CMD_JAM
+from edge.motion.controller import State
+from edge.motion.drive import FAULT_DRIVE_ENABLE_TIMEOUT, FAULT_DRIVE_STATE
+from edge.rt.native import NO_STOP
+from edge.rt.runtime import Runtime
+
+BOARD_FILE = Path(__file__).parents[2] / "edge" / "boards" / "sim_arm.yaml"
+READY = np.array([0.3, -1.3, 1.6, -1.87, -1.57, 0.0])
+STATUSWORD = {                                         # (mask, value), bits 0-3, 5, 6
+    "switch on disabled": (0x4F, 0x40),
+    "ready to switch on": (0x6F, 0x21),
+    "switched on": (0x6F, 0x23),
+    "operation enabled": (0x6F, 0x27),
+    "fault reaction active": (0x4F, 0x0F),
+    "fault": (0x4F, 0x08),
+}
+SHUTDOWN, ENABLE_OPERATION, FAULT_RESET_BIT = 0x06, 0x0F, 0x80
+FOLLOWING_ERROR_CODE = 0x8611
+N = 6
+
+
+def shows(statusword: int, name: str) -> bool:
+    mask, value = STATUSWORD[name]
+    return int(statusword) & mask == value
+
+
+def make_runtime(**drive) -> Runtime:
+    raw = yaml.safe_load(BOARD_FILE.read_text())
+    raw.pop("program", None)
+    raw["motion"]["drive"] = {"kind": "cia402_sim", "switch_on_ms": 5, "enable_ms": 20,
+                              "torque_limit": [150, 150, 150, 28, 28, 28],
+                              "following_error_window": 0.02,
+                              "following_error_timeout_ms": 5, **drive}
+    raw["safety"].pop("observer")       # a momentum observer needs the arm's dynamics
+    board = parse_board(yaml.safe_dump(raw), str(BOARD_FILE))
+    rt = Runtime(board, virtual_time=True)
+    rt.records = []
+    rt.executor.add_state_listener(lambda tick, recs: rt.records.append(recs.copy()), 10)
+    return rt
+
+
+def records(rt: Runtime) -> np.ndarray:
+    return np.concatenate(rt.records)
+
+
+def settle(rt: Runtime, ticks: int = 6000) -> None:
+    for _ in range(ticks // 100):
+        rt.executor.step(100)
+        if rt.motion.state != State.MOVING and not rt.motion.requests:
+            return
+
+
+def test_enable_is_the_controlword_sequence_and_moves_wait_for_operation_enabled() -> None:
+    rt = make_runtime()
+    rt.executor.step(150)
+    assert rt.motion.state == State.DISABLED
+    recs = records(rt)
+    assert shows(recs["statusword"][-1, 0], "ready to switch on")    # switched off: shutdown
+    assert recs["controlword"][-1, 0] == SHUTDOWN
+    e = rt.motion.enable()
+    m = rt.motion.move_joint(READY)
+    rt.executor.step(10)
+    assert e.status == "accepted" and rt.motion.state == State.IDLE
+    assert m.status == "pending"                                   # waits for the drive
+    settle(rt)
+    assert m.status == "accepted", m.reason
+    recs = records(rt)
+    asked = int(np.argmax(recs["controlword"][:, 0] == ENABLE_OPERATION))
+    enabled = int(np.argmax([shows(sw, "operation enabled") for sw in recs["statusword"][:, 0]]))
+    # ready to switch on → switched on after 5 ms → operation enabled 20 ms later
+    assert shows(recs["statusword"][asked, 0], "ready to switch on")
+    switched = int(np.argmax([shows(sw, "switched on") for sw in recs["statusword"][:, 0]]))
+    assert switched - asked == 5 and enabled - switched == 20
+    assert np.all(recs["controlword"][asked:, :N] == ENABLE_OPERATION)
+    assert m.tick >= int(recs["tick"][enabled])          # the move was taken after that
+    assert np.all(recs["q"][:enabled, :N] == recs["q"][0, :N])       # nothing moved before
+    assert np.max(np.abs(recs["q"][-1, :N] - READY)) < 1e-3
+    d = rt.motion.disable()
+    rt.executor.step(30)
+    assert d.status == "accepted"
+    assert shows(records(rt)["statusword"][-1, 3], "ready to switch on")
+
+
+def test_a_drive_fault_faults_the_controller_and_reset_is_the_rising_edge() -> None:
+    rt = make_runtime()
+    rt.executor.step(150)
+    rt.motion.enable()
+    rt.executor.step(100)
+    rt.motion.move_joint(READY)
+    rt.executor.step(100)
+    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM, [0, 1])
+    rt.executor.step(200)
+    assert rt.motion.state == State.FAULTED
+    assert rt.motion.fault["code"] == FAULT_DRIVE_STATE
+    assert rt.motion.fault["drive_error"] == FOLLOWING_ERROR_CODE
+    recs = records(rt)
+    assert shows(recs["statusword"][-1, 0], "fault")
+    assert int(recs["stop_category"][-1]) == 0
+    moved = rt.motion.move_joint(READY)
+    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM, [0, 0])
+    r = rt.motion.reset()
+    rt.executor.step(50)
+    assert moved.status == "rejected"
+    assert r.status == "accepted" and rt.motion.state == State.DISABLED
+    recs = records(rt)
+    high = np.flatnonzero(recs["controlword"][:, 0] & FAULT_RESET_BIT)
+    assert len(high) == 1                                   # one rising edge of bit 7 ...
+    k = int(high[0])
+    assert shows(recs["statusword"][k, 0], "fault")         # ... sent while in fault
+    assert shows(recs["statusword"][k + 1, 0], "switch on disabled")   # transition 15
+    assert int(recs["stop_category"][k]) == NO_STOP
+    assert shows(recs["statusword"][-1, 0], "ready to switch on")  # off until enabled
+    assert int(recs["drive_error"][-1, 0]) == 0
+    rt.motion.enable()
+    m = rt.motion.move_joint(READY)
+    settle(rt)
+    assert m.status == "accepted" and rt.motion.state == State.IDLE
+    assert np.max(np.abs(records(rt)["q"][-1, :N] - READY)) < 1e-3
+
+
+def test_a_drive_that_does_not_enable_in_time_latches_a_stop() -> None:
+    rt = make_runtime(enable_ms=2000)
+    rt.executor.step(150)
+    rt.motion.enable()
+    m = rt.motion.move_joint(READY)
+    rt.executor.step(1200)
+    assert rt.motion.state == State.FAULTED
+    assert rt.motion.fault["code"] == FAULT_DRIVE_ENABLE_TIMEOUT
+    assert m.status == "rejected"
+    assert shows(records(rt)["statusword"][-1, 0], "switched on") or \
+        shows(records(rt)["statusword"][-1, 0], "switch on disabled")
