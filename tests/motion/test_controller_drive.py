@@ -142,3 +142,30 @@ def test_a_drive_that_does_not_enable_in_time_latches_a_stop() -> None:
     assert m.status == "rejected"
     assert shows(records(rt)["statusword"][-1, 0], "switched on") or \
         shows(records(rt)["statusword"][-1, 0], "switch on disabled")
+
+
+def test_drive_fields_are_validated_with_file_line_and_field() -> None:
+    import pytest
+
+    from edge.errors import ConfigError
+
+    text = BOARD_FILE.read_text()
+    start = text.index("  drive:\n    kind: arm_sim\n")
+    end = text.index("substeps: 4\n", start) + len("substeps: 4\n")
+    cases = {
+        "quick_stop_option: 3": "quick_stop_option",     # 3 (current limit) is not modelled
+        "inertia: [0.1, 0.1, -0.1, 0.1, 0.1, 0.1]": "inertia",
+        "enable_ms: -1": "enable_ms",
+        "max_velocity: [1, 2]": "max_velocity",
+        "brake_ms: 5": "brake_ms",                       # not a field
+    }
+    for line, field in cases.items():
+        board = text[:start] + f"  drive:\n    kind: cia402_sim\n    {line}\n" + text[end:]
+        with pytest.raises(ConfigError) as info:
+            parse_board(board, str(BOARD_FILE))
+        err = info.value
+        assert field in err.one_line(), err.one_line()
+        assert f":{text[:start].count(chr(10)) + 3}:" in err.one_line(), err.one_line()
+    with pytest.raises(ConfigError, match="kind"):
+        parse_board(text[:start] + "  drive:\n    kind: ethercat\n" + text[end:],
+                    str(BOARD_FILE))
