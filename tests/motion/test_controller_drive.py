@@ -8,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from edge.config import parse_board
+from edge.errors import ConfigError
 from edge.motion.cia402_sim import CIA402_SIM_CMD_JAM
 from edge.motion.controller import State
 from edge.motion.drive import FAULT_DRIVE_ENABLE_TIMEOUT, FAULT_DRIVE_STATE
@@ -145,10 +147,6 @@ def test_a_drive_that_does_not_enable_in_time_latches_a_stop() -> None:
 
 
 def test_drive_fields_are_validated_with_file_line_and_field() -> None:
-    import pytest
-
-    from edge.errors import ConfigError
-
     text = BOARD_FILE.read_text()
     start = text.index("  drive:\n    kind: arm_sim\n")
     end = text.index("substeps: 4\n", start) + len("substeps: 4\n")
