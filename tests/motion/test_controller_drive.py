@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.config import parse_board
+from edge.config import load_board, parse_board
 from edge.errors import ConfigError
 from edge.motion.cia402_sim import CIA402_SIM_CMD_JAM
 from edge.motion.controller import State
@@ -167,3 +167,29 @@ def test_drive_fields_are_validated_with_file_line_and_field() -> None:
     with pytest.raises(ConfigError, match="kind"):
         parse_board(text[:start] + "  drive:\n    kind: ethercat\n" + text[end:],
                     str(BOARD_FILE))
+
+
+def test_the_arm_simulator_speaks_the_same_contract() -> None:
+    """sim_arm (arm_sim): switched off until enabled, operation enabled within two ticks
+    of the enable taking effect (no delays), CST (10) while teaching, CSP (8) after."""
+    board = load_board("sim_arm")
+    board.sections.pop("program")
+    rt = Runtime(board, virtual_time=True)
+    seen = []
+    rt.executor.add_state_listener(lambda tick, recs: seen.append(recs.copy()), 10)
+    rt.executor.step(150)
+    recs = np.concatenate(seen)
+    assert all(shows(sw, "ready to switch on") for sw in recs["statusword"][2:, 0])
+    assert np.all(recs["q"][:, :N] == recs["q"][0, :N])         # the brakes hold
+    e = rt.motion.enable()
+    rt.executor.step(40)
+    recs = np.concatenate(seen)
+    asked = int(np.argmax(recs["controlword"][:, 0] == ENABLE_OPERATION))
+    assert int(recs["tick"][asked]) == e.tick + rt.motion.task.period_ticks  # its effect
+    assert shows(recs["statusword"][asked + 1, 0], "operation enabled")
+    t = rt.motion.teach(True)
+    rt.executor.step(40)
+    assert t.status == "accepted" and int(np.concatenate(seen)["drive_mode"][-1, 0]) == 10
+    rt.motion.teach(False)
+    rt.executor.step(200)
+    assert int(np.concatenate(seen)["drive_mode"][-1, 0]) == 8
