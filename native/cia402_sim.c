@@ -6,7 +6,7 @@
 #include "cia402_sim.h"
 
 typedef struct axis {
-    int state, mode, jammed;
+    int state, mode, jammed, sto;
     uint16_t prev_cw, error, pending_error;
     double timer_s;                 /* how long the pending transition has been asked for */
     double q, qd, tau, following, following_s;
@@ -56,6 +56,9 @@ static int cia402_sim_command(void *self, const edge_command *cmd)
     case CIA402_SIM_CMD_JAM:
         a->jammed = value != 0;
         return 0;
+    case CIA402_SIM_CMD_STO:
+        a->sto = value != 0;
+        return 0;
     case CIA402_SIM_CMD_FAULT:
         if (!(value >= 1 && value <= 0xFFFF))
             return 2;
@@ -77,7 +80,14 @@ static void axis_power(const cia402_sim_config *c, axis *a, const drive_rx *rx, 
         a->state = DRIVE_STATE_FAULT_REACTION_ACTIVE;
     }
     a->pending_error = 0;
-    int next = a->state, delay_ok = 1;
+    if (a->sto && a->state != DRIVE_STATE_NOT_READY_TO_SWITCH_ON &&
+        a->state != DRIVE_STATE_FAULT_REACTION_ACTIVE && a->state != DRIVE_STATE_FAULT) {
+        a->state = DRIVE_STATE_SWITCH_ON_DISABLED;      /* no torque until released */
+        a->timer_s = 0;
+        a->prev_cw = cw;
+        return;
+    }
+    int next = a->state;
     double delay = 0;
     switch (a->state) {
     case DRIVE_STATE_NOT_READY_TO_SWITCH_ON:                                   /* 1 */
@@ -101,8 +111,7 @@ static void axis_power(const cia402_sim_config *c, axis *a, const drive_rx *rx, 
         return;
     }
     a->timer_s += dt;
-    delay_ok = a->timer_s >= delay - 1e-12;
-    if (!delay_ok)
+    if (a->timer_s < delay - 1e-12)
         return;
     a->timer_s = 0;
     if (a->state == DRIVE_STATE_FAULT)

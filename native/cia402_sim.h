@@ -15,6 +15,8 @@
 /* Simulator inputs (the world around the drive, not drive commands). */
 #define CIA402_SIM_CMD_JAM 1      /* args[0]: axis, args[1]: 1 the load is blocked, 0 free */
 #define CIA402_SIM_CMD_FAULT 2    /* args[0]: axis, args[1]: error code the drive raises */
+#define CIA402_SIM_CMD_STO 3      /* args[0]: axis, args[1]: 1 its safe torque off input is
+                                     active (switch on disabled, held), 0 released */
 
 typedef struct cia402_sim_config {
     int n_axes;

@@ -130,7 +130,8 @@ typedef struct drive_block {
     void *impl;
     int n, power, mode, started;
     int manual_cw;              /* DRIVE_CMD_CONTROLWORD, -1: the sequence */
-    uint16_t cw[EDGE_MAX_AXES];
+    uint16_t cw[EDGE_MAX_AXES];              /* sent last tick */
+    int8_t was[EDGE_MAX_AXES];               /* state read last tick */
     drive_rx rx[EDGE_MAX_AXES];
     drive_tx tx[EDGE_MAX_AXES];
 } drive_block;
@@ -139,7 +140,7 @@ static void db_read(void *self, edge_image *img)
 {
     drive_block *d = self;
     d->ops->read(d->impl, d->tx, &img->inputs);
-    int faulted = 0, off = 0;
+    int faulted = 0, off = 0, lost = 0;
     for (int i = 0; i < d->n; i++) {
         const drive_tx *t = &d->tx[i];
         img->q[i] = t->position_actual;
@@ -150,6 +151,11 @@ static void db_read(void *self, edge_image *img)
         img->drive_mode[i] = t->modes_of_operation_display;
         int s = drive_state_of(t->statusword);
         faulted |= s == DRIVE_STATE_FAULT || s == DRIVE_STATE_FAULT_REACTION_ACTIVE;
+        /* enabled and told to stay so, yet no longer enabled, and not by a fault */
+        lost |= d->started && d->was[i] == DRIVE_STATE_OPERATION_ENABLED &&
+                d->cw[i] == DRIVE_CW_ENABLE_OPERATION && s != DRIVE_STATE_OPERATION_ENABLED &&
+                s != DRIVE_STATE_FAULT && s != DRIVE_STATE_FAULT_REACTION_ACTIVE;
+        d->was[i] = (int8_t)s;
         off |= !(s == DRIVE_STATE_OPERATION_ENABLED || s == DRIVE_STATE_QUICK_STOP_ACTIVE ||
                  s == DRIVE_STATE_FAULT_REACTION_ACTIVE);
     }
@@ -167,6 +173,8 @@ static void db_read(void *self, edge_image *img)
     /* A drive in fault has taken its torque away: power is off already (category 0). */
     if (faulted)
         edge_request_stop(img, 0, DRIVE_FAULT_STATE);
+    if (lost)
+        edge_request_stop(img, 0, DRIVE_FAULT_ENABLE_LOST);
 }
 
 static int db_command(void *self, edge_image *img, const edge_command *cmd)

@@ -122,6 +122,8 @@ typedef enum drive_error {
 
 /* Fault codes a drive block latches (cycle fault range 256.., drives 288..). */
 #define DRIVE_FAULT_STATE 288  /* a drive reported fault reaction active or fault */
+#define DRIVE_FAULT_ENABLE_LOST 290  /* a drive left operation enabled unasked (its own
+                                        safe torque off, a lost supply) */
 #define DRIVE_FAULT_ENABLE_TIMEOUT 289  /* a drive did not reach operation enabled in time
                                            (raised by the motion controller) */
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from edge.motion.cia402_sim import (
     CIA402_SIM_CMD_FAULT,
     CIA402_SIM_CMD_JAM,
+    CIA402_SIM_CMD_STO,
     Cia402SimConfig,
     cia402_sim_block,
 )
@@ -19,6 +20,7 @@ from edge.motion.drive import (
     DRIVE_CMD_CONTROLWORD,
     DRIVE_CMD_MODE,
     DRIVE_CMD_POWER,
+    FAULT_DRIVE_ENABLE_LOST,
     FAULT_DRIVE_STATE,
     POWER_ON,
     POWER_QUICK_STOP,
@@ -239,3 +241,24 @@ def test_modes_of_operation_display_follows_the_mode_asked_for() -> None:
     recs = c.pop_states()
     assert int(recs["drive_mode"][10, 0]) == CSP and int(recs["drive_mode"][-1, 0]) == CSV
     assert c.stats().rejected_commands == 1
+
+
+def test_a_drive_that_leaves_operation_enabled_unasked_latches_a_stop() -> None:
+    """Its own safe torque off input drops it to switch on disabled: the block was
+    still sending enable operation, so it latches a category 0 stop."""
+    c, drive, _ = rig(boot_ms=0.0)
+    c.push_command(0, drive, DRIVE_CMD_POWER, [POWER_ON])
+    c.push_command(40, drive, CIA402_SIM_CMD_STO, [1, 1])
+    c.step(45)
+    recs = c.pop_states()
+    assert named(int(recs["statusword"][39, 1])) == "operation enabled"
+    assert int(recs["stop_category"][40]) == NO_STOP
+    assert named(int(recs["statusword"][41, 1])) == "switch on disabled"
+    assert int(recs["stop_category"][41]) == 0
+    assert int(recs["fault_code"][41]) == FAULT_DRIVE_ENABLE_LOST
+    c.push_command(c.tick, drive, CIA402_SIM_CMD_STO, [1, 0])
+    c.push_command(c.tick + 1, TARGET_CYCLE, CYCLE_RESET)
+    c.step(40)
+    recs = c.pop_states()
+    assert int(recs["stop_category"][-1]) == NO_STOP
+    assert states(recs)[-1] == "operation enabled"
