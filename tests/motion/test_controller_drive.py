@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError
@@ -193,3 +195,36 @@ def test_the_arm_simulator_speaks_the_same_contract() -> None:
     rt.motion.teach(False)
     rt.executor.step(200)
     assert int(np.concatenate(seen)["drive_mode"][-1, 0]) == 8
+
+
+MOVING_STATES = ("operation enabled", "quick stop active", "fault reaction active")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["enable", "disable", "move", "reset", "jam",
+                                           "free"]), st.integers(5, 60)),
+                min_size=2, max_size=8))
+def test_no_motion_unless_the_drive_is_operation_enabled(steps) -> None:
+    """Whatever the controller is asked, an axis moves only in ticks its statusword (after
+    that tick's write) shows operation enabled, or a quick stop / fault reaction ramp."""
+    rt = make_runtime()
+    rt.executor.step(120)
+    targets = iter([READY, READY - 0.2, READY + 0.1] * 3)
+    for what, ticks in steps:
+        if what == "enable":
+            rt.motion.enable()
+        elif what == "disable":
+            rt.motion.disable()
+        elif what == "move":
+            rt.motion.move_joint(next(targets))
+        elif what == "reset":
+            rt.motion.reset()
+        else:
+            rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM,
+                                  [1, float(what == "jam")])
+        rt.executor.step(ticks)
+    recs = records(rt)
+    q, sw = recs["q"][:, :N], recs["statusword"][:, :N]
+    for k in range(len(recs) - 1):
+        for i in np.flatnonzero(q[k + 1] != q[k]):
+            assert any(shows(sw[k + 1, i], s) for s in MOVING_STATES), (k, i, hex(sw[k + 1, i]))
