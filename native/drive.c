@@ -208,8 +208,10 @@ static void db_write(void *self, edge_image *img)
     for (int i = 0; i < d->n; i++) {
         int s = drive_state_of(d->tx[i].statusword);
         uint16_t cw;
-        if (d->manual_cw >= 0)
-            cw = (uint16_t)d->manual_cw;
+        if (d->manual_cw >= 0)             /* a manual word cannot keep the power on */
+            cw = img->stop_category == 0
+                     ? (uint16_t)(d->manual_cw & ~DRIVE_CW_ENABLE_VOLTAGE_BIT)
+                     : (uint16_t)d->manual_cw;
         else if (s == DRIVE_STATE_FAULT)      /* only a reset the cycle accepted resets a drive */
             cw = img->reset_request ? DRIVE_CW_FAULT_RESET_BIT : DRIVE_CW_DISABLE_VOLTAGE;
         else if (img->stop_category == 0)                  /* power off now */

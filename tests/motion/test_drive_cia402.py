@@ -262,3 +262,16 @@ def test_a_drive_that_leaves_operation_enabled_unasked_latches_a_stop() -> None:
     recs = c.pop_states()
     assert int(recs["stop_category"][-1]) == NO_STOP
     assert states(recs)[-1] == "operation enabled"
+
+
+def test_a_manual_controlword_cannot_keep_the_power_on_through_a_category_0_stop() -> None:
+    c, drive, _ = rig(boot_ms=0.0, switch_on_ms=0.0, enable_ms=0.0)
+    c.push_command(0, drive, DRIVE_CMD_CONTROLWORD, [SHUTDOWN])
+    c.push_command(2, drive, DRIVE_CMD_CONTROLWORD, [ENABLE_OPERATION])
+    c.push_command(10, TARGET_CYCLE, 1, [0, 0])          # CYCLE_CMD_STOP, category 0
+    c.step(15)
+    recs = c.pop_states()
+    s, cw = states(recs), [int(w) for w in recs["controlword"][:, 0]]
+    assert s[9] == "operation enabled" and cw[9] == ENABLE_OPERATION
+    assert cw[10] & 0b10 == 0                     # enable voltage cleared: disable voltage
+    assert s[11] == "switch on disabled"          # transition 9
