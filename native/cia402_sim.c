@@ -7,7 +7,7 @@
 
 typedef struct axis {
     int state, mode, jammed, sto;
-    uint16_t prev_cw, error, pending_error;
+    uint16_t prev_cw, error, fault_cause;   /* fault_cause: error code while present */
     double timer_s;                 /* how long the pending transition has been asked for */
     double q, qd, tau, following, following_s;
 } axis;
@@ -60,9 +60,9 @@ static int cia402_sim_command(void *self, const edge_command *cmd)
         a->sto = value != 0;
         return 0;
     case CIA402_SIM_CMD_FAULT:
-        if (!(value >= 1 && value <= 0xFFFF))
+        if (!(value >= 0 && value <= 0xFFFF))
             return 2;
-        a->pending_error = (uint16_t)value;
+        a->fault_cause = (uint16_t)value;
         return 0;
     default:
         return 1;
@@ -74,12 +74,11 @@ static int cia402_sim_command(void *self, const edge_command *cmd)
 static void axis_power(const cia402_sim_config *c, axis *a, const drive_rx *rx, double dt)
 {
     uint16_t cw = rx->controlword;
-    if (a->pending_error && a->state != DRIVE_STATE_NOT_READY_TO_SWITCH_ON &&
+    if (a->fault_cause && a->state != DRIVE_STATE_NOT_READY_TO_SWITCH_ON &&
         a->state != DRIVE_STATE_FAULT_REACTION_ACTIVE && a->state != DRIVE_STATE_FAULT) {
-        a->error = a->pending_error;                                            /* 13 */
+        a->error = a->fault_cause;                                              /* 13 */
         a->state = DRIVE_STATE_FAULT_REACTION_ACTIVE;
     }
-    a->pending_error = 0;
     if (a->sto && a->state != DRIVE_STATE_NOT_READY_TO_SWITCH_ON &&
         a->state != DRIVE_STATE_FAULT_REACTION_ACTIVE && a->state != DRIVE_STATE_FAULT) {
         a->state = DRIVE_STATE_SWITCH_ON_DISABLED;      /* no torque until released */
@@ -99,6 +98,8 @@ static void axis_power(const cia402_sim_config *c, axis *a, const drive_rx *rx, 
         break;
     default:
         next = drive_state_next(a->state, cw, a->prev_cw, c->quick_stop_option);
+        if (a->state == DRIVE_STATE_FAULT && a->fault_cause)
+            next = a->state;                /* 15 refused while the cause is present */
         if (a->state == DRIVE_STATE_READY_TO_SWITCH_ON && (next == DRIVE_STATE_SWITCHED_ON ||
                                                            next == DRIVE_STATE_OPERATION_ENABLED))
             next = DRIVE_STATE_SWITCHED_ON, delay = c->switch_on_s;         /* 3 (then 4) */

@@ -4,7 +4,8 @@
  * ignored unless operation enabled, illegal commands ignored, the quick stop ramp with
  * its option code (0x605A), a fault on a following error beyond the window (0x6065)
  * for longer than the timeout (0x6066), fault reaction on the quick stop ramp, fault
- * reset only from fault on the rising edge of controlword bit 7. Each axis is a load of
+ * reset only from fault on the rising edge of controlword bit 7 and only once its cause
+ * is gone. Each axis is a load of
  * fixed inertia behind a velocity- and torque-limited position loop. */
 #ifndef EDGE_CIA402_SIM_H
 #define EDGE_CIA402_SIM_H
@@ -14,7 +15,9 @@
 /* cffi:begin */
 /* Simulator inputs (the world around the drive, not drive commands). */
 #define CIA402_SIM_CMD_JAM 1      /* args[0]: axis, args[1]: 1 the load is blocked, 0 free */
-#define CIA402_SIM_CMD_FAULT 2    /* args[0]: axis, args[1]: error code the drive raises */
+#define CIA402_SIM_CMD_FAULT 2    /* args[0]: axis, args[1]: error code of a fault cause
+                                     present from now on (fault reset refused while it
+                                     is), 0: the cause is gone */
 #define CIA402_SIM_CMD_STO 3      /* args[0]: axis, args[1]: 1 its safe torque off input is
                                      active (switch on disabled, held), 0 released */
 

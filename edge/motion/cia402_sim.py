@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _, _lib = require_native()
 CIA402_SIM_CMD_JAM = _lib.CIA402_SIM_CMD_JAM        # args: axis, 1 load blocked / 0 free
-CIA402_SIM_CMD_FAULT = _lib.CIA402_SIM_CMD_FAULT    # args: axis, error code to raise
+CIA402_SIM_CMD_FAULT = _lib.CIA402_SIM_CMD_FAULT    # args: axis, error code present / 0 gone
 CIA402_SIM_CMD_STO = _lib.CIA402_SIM_CMD_STO        # args: axis, 1 safe torque off active
 
 QUICK_STOP_OPTIONS = {int(o): o for o in QuickStopOption}

@@ -304,7 +304,8 @@ class MotionController:
     def _observe(self, ctx: TaskContext, rec) -> None:
         """Follow what the native side did since the last release."""
         stop = int(rec["stop_category"])
-        if self._resetting is not None and ctx.tick >= self._resetting.effective_tick:
+        if self._resetting is not None and ctx.tick >= self._resetting.effective_tick + \
+                self._drive_faulted():       # a drive's own verdict shows one tick later
             self._judge_reset(ctx, rec)
         # A stop latched while disabled faults too: it is shown, reset clears it, and
         # enable is refused until then.
@@ -316,7 +317,7 @@ class MotionController:
             self._pending_path = None
             self.recording = None if self.state == State.TEACH else self.recording
             return
-        if stop == NO_STOP and self.state == State.FAULTED:
+        if stop == NO_STOP and self.state == State.FAULTED and self._resetting is None:
             self.fault = None
             self._enter(ctx, State.DISABLED)
         if self.state == State.MOVING and self._path_end_tick is not None:
@@ -385,7 +386,12 @@ class MotionController:
         req, self._resetting = self._resetting, None
         recs = ctx.recent_states(ctx.tick - req.effective_tick + 1)
         at = recs[0] if len(recs) and int(recs[0]["tick"]) == req.effective_tick else rec
-        if int(at["stop_category"]) == NO_STOP:
+        after = recs[1] if len(recs) > 1 else at
+        if self._drive_faulted() and int(after["fault_code"]) == FAULT_DRIVE_STATE:
+            error = next((int(e) for e in after["drive_error"][:self.arm.n] if e), 0)
+            req.reject(f"the drive is still in fault (error code 0x{error:04X}): its cause "
+                       "remains")
+        elif int(at["stop_category"]) == NO_STOP:
             req.status = "accepted"
         elif int(at["inputs"]) & EDGE_IN_ESTOP:
             req.reject("the cycle refused the reset: the e-stop is pressed")
@@ -393,6 +399,11 @@ class MotionController:
             req.reject(f"the stop is still latched (fault {int(at['fault_code'])}): its cause "
                        "remains or the arm was still braking")
         self._publish_request(ctx, req)
+
+    def _drive_faulted(self) -> bool:
+        """The latched stop is a drive's fault: its fault reset is judged from the record
+        after the reset's tick, when the drive has answered the rising edge."""
+        return self.fault is not None and self.fault["code"] == FAULT_DRIVE_STATE
 
     def _enter(self, ctx: TaskContext, state: State) -> None:
         if state != self.state:

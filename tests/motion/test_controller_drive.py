@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError
-from edge.motion.cia402_sim import CIA402_SIM_CMD_JAM
+from edge.motion.cia402_sim import CIA402_SIM_CMD_FAULT, CIA402_SIM_CMD_JAM
 from edge.motion.controller import State
 from edge.motion.drive import FAULT_DRIVE_ENABLE_TIMEOUT, FAULT_DRIVE_STATE
 from edge.rt.native import NO_STOP
@@ -228,3 +228,24 @@ def test_no_motion_unless_the_drive_is_operation_enabled(steps) -> None:
     for k in range(len(recs) - 1):
         for i in np.flatnonzero(q[k + 1] != q[k]):
             assert any(shows(sw[k + 1, i], s) for s in MOVING_STATES), (k, i, hex(sw[k + 1, i]))
+
+
+def test_a_reset_is_refused_while_the_drive_fault_persists() -> None:
+    rt = make_runtime()
+    rt.executor.step(150)
+    rt.motion.enable()
+    rt.executor.step(100)
+    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_FAULT, [2, 0x2310])
+    rt.executor.step(50)
+    assert rt.motion.state == State.FAULTED
+    assert rt.motion.fault["drive_error"] == 0x2310
+    r = rt.motion.reset()
+    rt.executor.step(40)
+    assert r.status == "rejected" and "0x2310" in r.reason
+    assert rt.motion.state == State.FAULTED
+    assert shows(records(rt)["statusword"][-1, 2], "fault")
+    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_FAULT, [2, 0])
+    r = rt.motion.reset()
+    rt.executor.step(40)
+    assert r.status == "accepted" and rt.motion.state == State.DISABLED
+    assert shows(records(rt)["statusword"][-1, 2], "ready to switch on")

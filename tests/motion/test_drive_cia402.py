@@ -206,6 +206,7 @@ def test_fault_reset_only_from_fault_and_only_on_the_rising_edge() -> None:
     s = states(recs)
     assert s[-1] == "fault"                       # bit 7 was already high: no edge
     assert int(recs["drive_error"][-1, 0]) == 0x2310
+    c.push_command(c.tick, drive, CIA402_SIM_CMD_FAULT, [0, 0])           # the cause goes
     c.push_command(c.tick, drive, DRIVE_CMD_CONTROLWORD, [DISABLE_VOLTAGE])
     c.push_command(c.tick + 3, drive, DRIVE_CMD_CONTROLWORD, [FAULT_RESET])   # the edge
     c.step(6)
@@ -218,6 +219,7 @@ def test_the_drive_block_resets_a_drive_fault_with_the_cycle_reset() -> None:
     c, drive, _ = rig(boot_ms=0.0)
     c.push_command(0, drive, DRIVE_CMD_POWER, [POWER_ON])
     c.push_command(30, drive, CIA402_SIM_CMD_FAULT, [1, 0x2310])
+    c.push_command(35, drive, CIA402_SIM_CMD_FAULT, [1, 0])
     c.step(60)
     recs = c.pop_states()
     assert named(int(recs["statusword"][-1, 1])) == "fault"
