@@ -11,7 +11,10 @@
 typedef struct arm_sim {
     arm_model model;
     arm_sim_config cfg;
-    int n, mode, estop_pressed, started;
+    int n, mode, estop_pressed, gravity_comp;
+    int state;                        /* drive_state, one for all joints */
+    uint16_t prev_cw;
+    double following[ARM_MAX_LINKS];  /* target - actual position of the last write */
     double q[ARM_MAX_LINKS], qd[ARM_MAX_LINKS];
     double tau_motor[ARM_MAX_LINKS], tau_ext[ARM_MAX_LINKS];
     double wrench_ext[6];             /* on the tool point, world axes */
@@ -24,28 +27,30 @@ static void arm_sim_clear_integral(arm_sim *s)
     memset(s->integral, 0, sizeof s->integral);
 }
 
-static void arm_sim_read(void *self, edge_image *img)
+static void arm_sim_read(void *self, drive_tx *tx, uint32_t *inputs)
 {
     arm_sim *s = self;
+    uint16_t sw = drive_state_pattern(s->state) | DRIVE_SW_REMOTE;
+    if (s->state == DRIVE_STATE_OPERATION_ENABLED)
+        sw |= DRIVE_SW_VOLTAGE_ENABLED | DRIVE_SW_FOLLOWS_COMMAND;
+    else if (s->state == DRIVE_STATE_SWITCHED_ON)
+        sw |= DRIVE_SW_VOLTAGE_ENABLED;
     for (int i = 0; i < s->n; i++) {
-        img->q[i] = s->q[i];
-        img->qd[i] = s->qd[i];
-        img->tau[i] = s->tau_motor[i];
-    }
-    if (!s->started) {          /* an idle servo holds where it is until told otherwise */
-        for (int i = 0; i < s->n; i++) {
-            img->q_cmd[i] = s->q[i];
-            img->qd_cmd[i] = img->qdd_cmd[i] = 0;
-        }
-        s->started = 1;
+        tx[i].position_actual = s->q[i];
+        tx[i].velocity_actual = s->qd[i];
+        tx[i].torque_actual = s->tau_motor[i];
+        tx[i].following_error = s->following[i];
+        tx[i].statusword = sw;
+        tx[i].modes_of_operation_display = (int8_t)s->mode;
+        tx[i].error_code = DRIVE_ERROR_NONE;
     }
     if (s->estop_pressed)
-        img->inputs |= EDGE_IN_ESTOP;
+        *inputs |= EDGE_IN_ESTOP;
     else
-        img->inputs &= ~(uint32_t)EDGE_IN_ESTOP;
+        *inputs &= ~(uint32_t)EDGE_IN_ESTOP;
 }
 
-static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
+static int arm_sim_command(void *self, const edge_command *cmd)
 {
     arm_sim *s = self;
     switch (cmd->kind) {
@@ -56,16 +61,11 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
         for (int i = 0; i < s->n; i++)
             s->tau_ext[i] = cmd->args[i];
         return 0;
-    case ARM_SIM_CMD_MODE: {
-        if (!(cmd->args[0] >= 0 && cmd->args[0] <= ARM_SIM_MODE_TORQUE_RAW))
+    case ARM_SIM_CMD_GRAVITY_COMP:
+        if (!(cmd->args[0] == 0 || cmd->args[0] == 1))
             return 2;
-        int mode = (int)cmd->args[0];
-        if (mode < ARM_SIM_MODE_POSITION || mode > ARM_SIM_MODE_TORQUE_RAW)
-            return 2;
-        s->mode = mode;
-        arm_sim_clear_integral(s);
+        s->gravity_comp = cmd->args[0] != 0;
         return 0;
-    }
     case ARM_SIM_CMD_ESTOP:
         s->estop_pressed = cmd->args[0] != 0;
         return 0;
@@ -97,34 +97,41 @@ static int arm_sim_command(void *self, edge_image *img, const edge_command *cmd)
 /* Motor torque for this substep, within the torque limit; M and g are at the current q.
  * The servo's gains scale with the joint's own inertia M_ii(q), so every joint gets the
  * same bandwidth; its integral stops growing while the torque is saturated. */
-static void arm_sim_motor_torque(arm_sim *s, const edge_image *img, const double *M,
+static void arm_sim_motor_torque(arm_sim *s, const drive_rx *rx, const double *M,
                                  const double *g, double h, double *tau)
 {
     const int n = s->n;
     const double w = 2 * M_PI * s->cfg.servo_bandwidth_hz;
     const double wi = 2 * M_PI * s->cfg.servo_integral_hz;
     for (int i = 0; i < n; i++) {
-        switch (s->mode) {
-        case ARM_SIM_MODE_POSITION: {
-            double ff = 0;
+        double ff = 0;
+        if (s->mode != DRIVE_MODE_CST)
             for (int j = 0; j < n; j++)
-                ff += M[i * n + j] * img->qdd_cmd[j];
-            double m_ii = M[i * n + i], e = img->q_cmd[i] - s->q[i];
-            double v_cmd = img->qd_cmd[i];
+                ff += M[i * n + j] * rx[j].acceleration_offset;
+        double m_ii = M[i * n + i];
+        switch (s->mode) {
+        case DRIVE_MODE_CSP: {
+            double e = rx[i].target_position - s->q[i];
+            double v_cmd = rx[i].velocity_offset;
             double friction = s->cfg.viscous[i] * v_cmd +
                               (v_cmd != 0 ? copysign(s->cfg.coulomb[i], v_cmd) : 0);
             double pd = m_ii * (w * w * (e + wi * s->integral[i]) +
                                 2 * s->cfg.servo_damping * w * (v_cmd - s->qd[i]));
-            tau[i] = pd + ff + g[i] + friction + img->tau_cmd[i];
+            tau[i] = pd + ff + g[i] + friction + rx[i].torque_offset;
             if (fabs(tau[i]) < s->cfg.torque_limit[i])          /* anti-windup */
                 s->integral[i] += h * e;
             break;
         }
-        case ARM_SIM_MODE_TORQUE:
-            tau[i] = img->tau_cmd[i] + g[i];
+        case DRIVE_MODE_CSV: {          /* the velocity loop of the servo alone */
+            double v_cmd = rx[i].target_velocity;
+            double friction = s->cfg.viscous[i] * v_cmd +
+                              (v_cmd != 0 ? copysign(s->cfg.coulomb[i], v_cmd) : 0);
+            tau[i] = m_ii * 2 * s->cfg.servo_damping * w * (v_cmd - s->qd[i]) + ff + g[i] +
+                     friction + rx[i].torque_offset;
             break;
-        default:
-            tau[i] = img->tau_cmd[i];
+        }
+        default:                        /* CST */
+            tau[i] = rx[i].target_torque + (s->gravity_comp ? g[i] : 0);
         }
         double lim = s->cfg.torque_limit[i];
         tau[i] = fmax(-lim, fmin(lim, tau[i]));
@@ -179,17 +186,36 @@ static void arm_sim_coulomb(const arm_sim *s, double h, const double *A_full, co
         v[slip[a]] = b[a];
 }
 
-static void arm_sim_write(void *self, edge_image *img)
+/* The power state machine without delays; a quick stop brakes at once (option 0). */
+static void arm_sim_power(arm_sim *s, const drive_rx *rx)
+{
+    s->state = drive_state_next(s->state, rx[0].controlword, s->prev_cw,
+                                DRIVE_QS_DISABLE_DRIVE);
+    if (s->state == DRIVE_STATE_QUICK_STOP_ACTIVE)
+        s->state = DRIVE_STATE_SWITCH_ON_DISABLED;                       /* transition 12 */
+    s->prev_cw = rx[0].controlword;
+    int mode = rx[0].modes_of_operation;
+    if (mode != s->mode &&
+        (mode == DRIVE_MODE_CSP || mode == DRIVE_MODE_CSV || mode == DRIVE_MODE_CST)) {
+        s->mode = mode;
+        arm_sim_clear_integral(s);
+    }
+    for (int i = 0; i < s->n; i++)
+        s->following[i] = s->mode == DRIVE_MODE_CSP ? rx[i].target_position - s->q[i] : 0;
+}
+
+static void arm_sim_write(void *self, const drive_rx *rx, double period_s)
 {
     arm_sim *s = self;
     const int n = s->n;
-    if (img->stop_category == 0) {      /* power removed, brakes engaged */
+    arm_sim_power(s, rx);
+    if (s->state != DRIVE_STATE_OPERATION_ENABLED) {      /* no torque, brakes engaged */
         for (int i = 0; i < n; i++)
             s->qd[i] = s->tau_motor[i] = 0;
         arm_sim_clear_integral(s);
         return;
     }
-    const double h = img->period_s / s->cfg.substeps;
+    const double h = period_s / s->cfg.substeps;
     double M[ARM_MAX_LINKS * ARM_MAX_LINKS], A[ARM_MAX_LINKS * ARM_MAX_LINKS];
     double g[ARM_MAX_LINKS], bias[ARM_MAX_LINKS], tau[ARM_MAX_LINKS];
     double rhs[ARM_MAX_LINKS], v[ARM_MAX_LINKS], c[ARM_MAX_LINKS];
@@ -229,7 +255,7 @@ static void arm_sim_write(void *self, edge_image *img)
         }
         arm_rnea(&s->model, s->q, zero, zero, NULL, g);
         arm_rnea(&s->model, s->q, s->qd, zero, NULL, bias);
-        arm_sim_motor_torque(s, img, M, g, h, tau);
+        arm_sim_motor_torque(s, rx, M, g, h, tau);
         for (int i = 0; i < n; i++) {
             double mqd = 0;
             for (int j = 0; j < n; j++)
@@ -255,13 +281,21 @@ static void arm_sim_release(void *self)
     free(self);
 }
 
+static const drive_ops ARM_SIM_OPS = {
+    .read = arm_sim_read,
+    .command = arm_sim_command,
+    .write = arm_sim_write,
+    .release = arm_sim_release,
+};
+
 edge_block *arm_sim_block_alloc(const arm_model *model, const arm_sim_config *cfg)
 {
     if (!model || !cfg || arm_model_check(model) || model->n > EDGE_MAX_AXES)
         return NULL;
     if (cfg->substeps < 1 || !(cfg->servo_bandwidth_hz > 0) || !(cfg->servo_damping >= 0) ||
         !(cfg->servo_integral_hz >= 0) ||
-        cfg->mode < ARM_SIM_MODE_POSITION || cfg->mode > ARM_SIM_MODE_TORQUE_RAW)
+        !(cfg->mode == DRIVE_MODE_CSP || cfg->mode == DRIVE_MODE_CSV ||
+          cfg->mode == DRIVE_MODE_CST))
         return NULL;
     for (int i = 0; i < model->n; i++)
         if (!(cfg->viscous[i] >= 0) || !(cfg->coulomb[i] >= 0) || !(cfg->torque_limit[i] > 0) ||
@@ -274,17 +308,11 @@ edge_block *arm_sim_block_alloc(const arm_model *model, const arm_sim_config *cf
     s->cfg = *cfg;
     s->n = model->n;
     s->mode = cfg->mode;
+    s->gravity_comp = cfg->gravity_compensation != 0;
+    s->state = cfg->enabled ? DRIVE_STATE_OPERATION_ENABLED : DRIVE_STATE_SWITCH_ON_DISABLED;
+    s->prev_cw = cfg->enabled ? DRIVE_CW_ENABLE_OPERATION : DRIVE_CW_DISABLE_VOLTAGE;
     for (int i = 0; i < s->n; i++)
         s->q[i] = cfg->initial_position[i];
-    edge_block *b = edge_block_new("arm_sim", s);
-    if (!b) {
-        free(s);
-        return NULL;
-    }
-    b->kind = EDGE_BLOCK_ARM_SIM;
-    b->read = arm_sim_read;
-    b->command = arm_sim_command;
-    b->write = arm_sim_write;
-    b->release = arm_sim_release;
-    return b;
+    return drive_block_alloc("arm_sim", EDGE_BLOCK_ARM_SIM, &ARM_SIM_OPS, s, s->n,
+                             cfg->enabled ? DRIVE_POWER_ON : DRIVE_POWER_OFF, cfg->mode);
 }

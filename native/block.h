@@ -21,6 +21,7 @@
 /* Digital input bits (drive or I/O blocks set them in read). */
 #define EDGE_IN_ESTOP 1
 #define EDGE_IN_ENABLE_OK 2
+#define EDGE_IN_DRIVE_OFF 8      /* a drive block: some axis has no torque (its brake holds) */
 
 /* Returned by every setup or query call given a block of another kind (block_kinds.def). */
 #define EDGE_ERR_KIND -100
@@ -43,6 +44,11 @@ typedef struct edge_image {
     double qdd_cmd[EDGE_MAX_AXES];  /* commanded acceleration */
     double tau_cmd[EDGE_MAX_AXES];  /* commanded feed-forward torque */
     double signals[EDGE_SIGNALS];   /* slots shared by blocks, assigned at setup */
+    /* CiA 402 words of the drive blocks (drive.h), per axis */
+    uint16_t controlword[EDGE_MAX_AXES];   /* sent this tick (written in write) */
+    uint16_t statusword[EDGE_MAX_AXES];    /* read this tick */
+    uint16_t drive_error[EDGE_MAX_AXES];   /* error code 0x603F read this tick */
+    int16_t drive_mode[EDGE_MAX_AXES];     /* modes of operation display 0x6061 */
 } edge_image;
 
 typedef struct edge_command {
@@ -83,6 +89,10 @@ typedef struct edge_state {
     double q_cmd[EDGE_MAX_AXES];
     double qd_cmd[EDGE_MAX_AXES];
     double signals[EDGE_SIGNALS];
+    uint16_t controlword[EDGE_MAX_AXES];
+    uint16_t statusword[EDGE_MAX_AXES];
+    uint16_t drive_error[EDGE_MAX_AXES];
+    int16_t drive_mode[EDGE_MAX_AXES];
 } edge_state;
 
 /* Frees a block made by any *_block_alloc function (calls its release hook). */

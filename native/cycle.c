@@ -220,6 +220,10 @@ static int64_t publish_state(cycle *c, int64_t t_ns, int64_t latency_ns, int64_t
     else
         for (uint32_t m = c->signals_written; m; m &= m - 1)
             r->signals[__builtin_ctz(m)] = img->signals[__builtin_ctz(m)];
+    memcpy(r->controlword, img->controlword, sizeof(img->controlword[0]) * n);
+    memcpy(r->statusword, img->statusword, sizeof(img->statusword[0]) * n);
+    memcpy(r->drive_error, img->drive_error, sizeof(img->drive_error[0]) * n);
+    memcpy(r->drive_mode, img->drive_mode, sizeof(img->drive_mode[0]) * n);
     int64_t exec_ns = mono_ns() - begin;
     r->exec_ns = (int32_t)(exec_ns > INT32_MAX ? INT32_MAX : exec_ns);
     ring_commit(c->states);

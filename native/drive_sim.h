@@ -1,9 +1,11 @@
-/* drive_sim.h — a simulated position-controlled drive: each axis follows its commanded
- * position through a first-order lag (time constant tau_s), brakes hold it while a
- * category-0 stop is latched, and an e-stop input can be pressed by command. */
+/* drive_sim.h — a simulated position-controlled drive behind the drive contract (drive.h,
+ * CSP only): each axis follows its target position through a first-order lag (time
+ * constant tau_s), brakes hold it outside operation enabled (a category-0 stop makes the
+ * drive block disable voltage), and an e-stop input can be pressed by command. */
 #ifndef EDGE_DRIVE_SIM_H
 #define EDGE_DRIVE_SIM_H
 #include "block.h"
+#include "drive.h"
 
 /* cffi:begin */
 #define DRIVE_SIM_CMD_ESTOP 1   /* args[0]: 1 pressed, 0 released */

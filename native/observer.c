@@ -92,7 +92,8 @@ static void observer_step(void *self, edge_image *img)
     o->reset_pending = img->reset_request;
     if (img->reset_request)
         o->active = 0;
-    if (img->stop_category == 0) {      /* brakes hold the arm: nothing to observe */
+    /* brakes hold the arm (power off, or a drive not enabled): nothing to observe */
+    if (img->stop_category == 0 || (img->inputs & EDGE_IN_DRIVE_OFF)) {
         o->active = 0;
         memset(o->r, 0, sizeof o->r);
     } else {

@@ -1,4 +1,5 @@
-"""The board's `motion:` section: the arm's DH and mass table and its simulated drive.
+"""The board's `motion:` section: the arm's DH and mass table and its drive (a kind from
+edge.motion.drive_kinds).
 
 Angles in the board file are radians unless the arm says `angle_unit: deg`; every
 error names the file, line and field (edge.config.Node).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,22 +21,9 @@ LINK_FIELDS = ("a", "d", "alpha", "theta_offset", "mass", "com", "inertia", "q_m
 
 
 @dataclass
-class ArmSimConfig:
-    """The simulated drive (native arm_sim block); arrays have one entry per joint."""
-
-    viscous: np.ndarray          # N·m·s/rad
-    coulomb: np.ndarray          # N·m
-    torque_limit: np.ndarray     # N·m
-    servo_bandwidth_hz: float = 20.0
-    servo_damping: float = 1.0
-    servo_integral_hz: float = 2.0
-    substeps: int = 4
-
-
-@dataclass
 class MotionConfig:
     arm: SerialArm
-    drive: ArmSimConfig
+    drive: Any                   # its kind's config (edge.motion.drive_kinds)
     # IEC 60204-1 category of the stop a late motion-controller release latches
     on_miss_stop_category: int = 1
 
@@ -43,10 +32,10 @@ def parse_motion(node: Node, board: Board) -> MotionConfig:
     """Parse `motion:` (fields `arm`, `drive`, `on_miss_stop_category`); raises ConfigError
     naming file/line/field."""
     node.only("arm", "drive", "on_miss_stop_category")
+    from edge.motion.drive_kinds import parse_drive  # needs the native library
+
     arm = parse_arm(node.child("arm"), board)
-    drive_node = node.child("drive", None)
-    drive = (parse_drive(drive_node, arm.n) if drive_node is not None else
-             ArmSimConfig(np.zeros(arm.n), np.zeros(arm.n), np.full(arm.n, np.inf)))
+    drive = parse_drive(node.child("drive", None), arm.n, board)
     return MotionConfig(arm=arm, drive=drive, on_miss_stop_category=node.get(
         "on_miss_stop_category", int, 1, choices=(0, 1, 2)))
 
@@ -102,27 +91,6 @@ def parse_arm(node: Node, board: Board) -> SerialArm:
         arm = arm.with_payload(payload.get("mass", float, min=0.0),
                                payload.floats("com", 3, [0.0, 0.0, 0.0]), p_inertia)
     return arm
-
-
-def parse_drive(node: Node, n: int) -> ArmSimConfig:
-    node.only("kind", "viscous", "coulomb", "torque_limit", "servo_bandwidth_hz",
-              "servo_damping", "servo_integral_hz", "substeps")
-    node.get("kind", str, "arm_sim", choices=("arm_sim",))
-
-    def per_joint(name: str, default: float, positive: bool = False) -> np.ndarray:
-        values = np.array(node.floats(name, n, [default] * n))
-        if np.any(values < 0) or (positive and np.any(values <= 0)):
-            raise node.error("must be " + ("> 0" if positive else ">= 0") + " for every joint",
-                             name)
-        return values
-
-    return ArmSimConfig(
-        viscous=per_joint("viscous", 0.0), coulomb=per_joint("coulomb", 0.0),
-        torque_limit=per_joint("torque_limit", math.inf, positive=True),
-        servo_bandwidth_hz=node.get("servo_bandwidth_hz", float, 20.0, min=0.1, max=1000.0),
-        servo_damping=node.get("servo_damping", float, 1.0, min=0.0),
-        servo_integral_hz=node.get("servo_integral_hz", float, 2.0, min=0.0, max=1000.0),
-        substeps=node.get("substeps", int, 4, min=1, max=64))
 
 
 def _pose(node: Node | None, k: float) -> np.ndarray | None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.motion.blocks import MotionBlocks, load_path
+from edge.motion.drive import FAULT_DRIVE_ENABLE_TIMEOUT, FAULT_DRIVE_STATE, DriveState, state_of
 from edge.motion.paths import JointLimits, JointPath, PathError
 from edge.motion.requests import (
     EDGE_IN_ESTOP,
@@ -54,6 +55,7 @@ SETTLED_RAD_S = 1e-3
 TARGET_REACHED_RAD = 1e-9     # the trajectory ends exactly on its target; this is rounding
 REQUEST_HISTORY = 256         # requests kept in `history` (the counts cover all of them)
 MISS_STOP_CATEGORY = 1        # a late controller release: controlled stop, then power off
+ENABLE_TIMEOUT_S = 1.0        # the drive must report operation enabled within this
 
 
 class MotionController:
@@ -95,6 +97,8 @@ class MotionController:
         self.moves_done = 0
         self._moved_tick = 0
         self._planning: np.ndarray | None = None     # q_cmd a queued plan starts from
+        self._enabling_tick: int | None = None       # the drive was asked to enable then
+        self._enable_timed_out = False
         # D = period: requests take effect within two periods; the native blocks, not this
         # task, keep the arm safe between releases. A miss latches a stop of the board's
         # category (motion: on_miss_stop_category), by default a controlled one.
@@ -285,7 +289,7 @@ class MotionController:
         self.q_cmd, self.qd_cmd = rec["q_cmd"][:n].copy(), rec["qd_cmd"][:n].copy()
         self._observe(ctx, rec)
         self._take_planned(ctx)
-        while self.requests:
+        while self.requests and not self._drive_enabling(ctx, rec):
             req = self.requests.popleft()
             req.tick = ctx.tick
             self._current = req
@@ -302,10 +306,33 @@ class MotionController:
         ctx.publish("motion/state", {"state": self.state.value, "mode": self.mode,
                                      "fault": self.fault, "tick": ctx.tick})
 
+    def _drive_enabling(self, ctx: TaskContext, rec) -> bool:
+        """Whether an enable is still under way: requests behind it wait until every axis'
+        statusword shows operation enabled (CiA 402), at most ENABLE_TIMEOUT_S; then a
+        category 1 stop latches (fault DRIVE_FAULT_ENABLE_TIMEOUT)."""
+        if self._enabling_tick is None:
+            return False
+        if self.state not in (State.IDLE, State.MOVING):
+            self._enabling_tick, self._enable_timed_out = None, False
+            return False
+        n = self.arm.n
+        if int(rec["tick"]) >= self._enabling_tick and all(
+                state_of(sw) == DriveState.OPERATION_ENABLED for sw in rec["statusword"][:n]):
+            self._enabling_tick = None
+            return False
+        if not self._enable_timed_out and \
+                ctx.tick - self._enabling_tick > ENABLE_TIMEOUT_S / self.period_s:
+            log.warning("motion: the drive did not reach operation enabled (statusword %s)",
+                        [hex(int(sw)) for sw in rec["statusword"][:n]])
+            ctx.command(TARGET_CYCLE, CYCLE_CMD_STOP, (1, FAULT_DRIVE_ENABLE_TIMEOUT))
+            self._enable_timed_out = True      # the requests wait for the stop to show
+        return True
+
     def _observe(self, ctx: TaskContext, rec) -> None:
         """Follow what the native side did since the last release."""
         stop = int(rec["stop_category"])
-        if self._resetting is not None and ctx.tick >= self._resetting.effective_tick:
+        if self._resetting is not None and ctx.tick >= self._resetting.effective_tick + \
+                self._drive_faulted():       # a drive's own verdict shows one tick later
             self._judge_reset(ctx, rec)
         # A stop latched while disabled faults too: it is shown, reset clears it, and
         # enable is refused until then.
@@ -317,7 +344,7 @@ class MotionController:
             self._pending_path = None
             self.recording = None if self.state == State.TEACH else self.recording
             return
-        if stop == NO_STOP and self.state == State.FAULTED:
+        if stop == NO_STOP and self.state == State.FAULTED and self._resetting is None:
             self.fault = None
             self._enter(ctx, State.DISABLED)
         if self.state == State.MOVING and self._path_end_tick is not None:
@@ -370,10 +397,14 @@ class MotionController:
             first = r
         code, tick, category = int(rec["fault_code"]), int(first["tick"]), \
             int(first["stop_category"])
+        drive_error = next((int(e) for e in first["drive_error"][:self.arm.n] if e), 0)
         safety = self.safety
         if safety is not None:
             category = next((f.category for f in safety.faults(rec=rec)
                              if f.code == code and f.tick == tick), category)
+        if code == FAULT_DRIVE_STATE:          # the drive's own error code (0x603F)
+            return {"code": code, "category": category, "tick": tick,
+                    "drive_error": drive_error}
         return {"code": code, "category": category, "tick": tick}
 
     def _judge_reset(self, ctx: TaskContext, rec) -> None:
@@ -382,7 +413,12 @@ class MotionController:
         req, self._resetting = self._resetting, None
         recs = ctx.recent_states(ctx.tick - req.effective_tick + 1)
         at = recs[0] if len(recs) and int(recs[0]["tick"]) == req.effective_tick else rec
-        if int(at["stop_category"]) == NO_STOP:
+        after = recs[1] if len(recs) > 1 else at
+        if self._drive_faulted() and int(after["fault_code"]) == FAULT_DRIVE_STATE:
+            error = next((int(e) for e in after["drive_error"][:self.arm.n] if e), 0)
+            req.reject(f"the drive is still in fault (error code 0x{error:04X}): its cause "
+                       "remains")
+        elif int(at["stop_category"]) == NO_STOP:
             req.status = "accepted"
         elif int(at["inputs"]) & EDGE_IN_ESTOP:
             req.reject("the cycle refused the reset: the e-stop is pressed")
@@ -390,6 +426,11 @@ class MotionController:
             req.reject(f"the stop is still latched (fault {fault_label(int(at['fault_code']))}): "
                        "its cause remains or the arm was still braking")
         self._publish_request(ctx, req)
+
+    def _drive_faulted(self) -> bool:
+        """The latched stop is a drive's fault: its fault reset is judged from the record
+        after the reset's tick, when the drive has answered the rising edge."""
+        return self.fault is not None and self.fault["code"] == FAULT_DRIVE_STATE
 
     def _enter(self, ctx: TaskContext, state: State) -> None:
         if state != self.state:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.errors import EdgeError
-from edge.motion.arm_sim import ARM_SIM_CMD_MODE
-from edge.motion.arm_sim import MODES as ARM_SIM_MODES
+from edge.motion.drive import DRIVE_CMD_MODE, DRIVE_CMD_POWER, POWER_OFF, POWER_ON, DriveMode
 from edge.motion.paths import (
     JointPath,
     arc,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from edge.motion.controller import MotionController
 
 
-# command kinds as the native headers define them (traj.h, path.h, arm_sim.h, cycle.h)
+# command kinds as the native headers define them (traj.h, path.h, drive.h, cycle.h)
 _, _lib = require_native()
 TRAJ_TARGET, TRAJ_TARGET_VEL, TRAJ_STOP = (_lib.TRAJ_CMD_TARGET, _lib.TRAJ_CMD_TARGET_VEL,
                                            _lib.TRAJ_CMD_STOP)
@@ -44,7 +43,6 @@ TRAJ_ADOPT, TRAJ_FOLLOW, TRAJ_TARGET_SCALED, TRAJ_VELOCITY = (
     _lib.TRAJ_CMD_ADOPT, _lib.TRAJ_CMD_FOLLOW, _lib.TRAJ_CMD_TARGET_SCALED,
     _lib.TRAJ_CMD_VELOCITY)
 PATH_START, PATH_RELEASE = _lib.PATH_CMD_START, _lib.PATH_CMD_RELEASE
-ARM_SIM_POSITION, ARM_SIM_TORQUE = ARM_SIM_MODES["position"], ARM_SIM_MODES["torque"]
 CYCLE_CMD_RESET = _lib.CYCLE_CMD_RESET
 FAULT_FORCE_LIMIT = FaultCode.FORCE_LIMIT
 EDGE_IN_ESTOP = _lib.EDGE_IN_ESTOP
@@ -122,7 +120,11 @@ def _enable(c: MotionController, ctx: TaskContext) -> None:
     safety = c.safety
     if safety is not None:
         safety.set_enabled(True, ctx.command)
-    ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
+    # the drive block runs the controlword sequence in C; what follows this request
+    # waits until the statusword says operation enabled (controller._drive_enabling)
+    ctx.command(c.drive_index, DRIVE_CMD_MODE, (DriveMode.CSP,))
+    ctx.command(c.drive_index, DRIVE_CMD_POWER, (POWER_ON,))
+    c._enabling_tick, c._enable_timed_out = ctx.effective_tick, False
     c._enter(ctx, State.IDLE)
 
 
@@ -131,6 +133,7 @@ def _disable(c: MotionController, ctx: TaskContext) -> None:
     safety = c.safety
     if safety is not None:
         safety.set_enabled(False, ctx.command)
+    ctx.command(c.drive_index, DRIVE_CMD_POWER, (POWER_OFF,))
     c._enter(ctx, State.DISABLED)
 
 
@@ -142,6 +145,9 @@ def _reset(c: MotionController, ctx: TaskContext) -> None:
         raise MotionError("a reset is already under way")
     if int(ctx.state["stop_category"]) == NO_STOP:
         return
+    # the drive stays off after the reset (enable again); a drive in fault gets the
+    # rising edge of controlword bit 7 from its block in the tick the cycle accepts it
+    ctx.command(c.drive_index, DRIVE_CMD_POWER, (POWER_OFF,))
     ctx.command(TARGET_CYCLE, CYCLE_CMD_RESET)
     c._current.status, c._current.effective_tick = "resetting", ctx.effective_tick
     c._resetting = c._current
@@ -254,7 +260,7 @@ def _move_velocity(c: MotionController, ctx: TaskContext, velocities) -> None:
 def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
     if on:
         c._require(State.IDLE)
-        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_TORQUE,))
+        ctx.command(c.drive_index, DRIVE_CMD_MODE, (DriveMode.CST,))
         ctx.command(c.traj_index, TRAJ_FOLLOW, (1,))
         c._record_every = max(1, int(round(1.0 / (float(record_hz) * c.period_s))))
         c.recording = Recording(c._record_every * c.period_s)
@@ -262,7 +268,7 @@ def _teach(c: MotionController, ctx: TaskContext, on, record_hz=50.0) -> None:
     else:
         c._require(State.TEACH)
         ctx.command(c.traj_index, TRAJ_FOLLOW, (0,))
-        ctx.command(c.drive_index, ARM_SIM_CMD_MODE, (ARM_SIM_POSITION,))
+        ctx.command(c.drive_index, DRIVE_CMD_MODE, (DriveMode.CSP,))
         c._moved_tick = ctx.tick
         c._enter(ctx, State.STOPPING)
 

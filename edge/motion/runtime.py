@@ -1,5 +1,6 @@
-"""The board's `motion:` section: the simulated arm drive, the trajectory block, the path
-player and the motion controller (LET task), offered to other sections as `motion`.
+"""The board's `motion:` section: the drive (its kind from the board), the trajectory
+block, the path player and the motion controller (LET task), offered to other sections as
+`motion`.
 
 Stages (edge.rt.runtime.STAGES): the drive in `drive` (reads the arm first, writes its
 setpoints last), trajectory then path player (overrides while it plays) in `motion`;
@@ -13,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge.motion.arm_model import NativeArm
-from edge.motion.arm_sim import arm_sim_block_from_config
 from edge.motion.blocks import MotionBlocks, path_block
 from edge.motion.config import MotionConfig, parse_motion
 from edge.motion.controller import MotionController
+from edge.motion.drive_kinds import drive_block_from_config
 from edge.motion.paths import JointLimits
 from edge.motion.program import program_failed
 from edge.motion.trajectory import traj_block
@@ -42,7 +43,7 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     limits = joint_limits(runtime)
     capacity = int(PATH_SECONDS * 1e9 / runtime.period_ns)
     blocks = MotionBlocks(
-        drive=runtime.add_block(arm_sim_block_from_config(motion, home), "drive"),
+        drive=runtime.add_block(drive_block_from_config(motion, home), "drive"),
         traj=runtime.add_block(traj_block(limits.velocity, limits.acceleration, limits.jerk),
                                "motion"),
         path=runtime.add_block(path_block(len(axes), capacity), "motion"))
@@ -53,7 +54,7 @@ def attach(runtime: Runtime, motion: MotionConfig) -> MotionController:
     runtime.add_topics("motion/requests", "reply/+")
     runtime.on_connect(lambda: controller.connect(runtime.lookup("safety", None)))
     runtime.add_summary("arm", lambda: {"model": motion.arm.name, "joints": motion.arm.n,
-                                        "drive": "arm_sim"})
+                                        "drive": motion.drive.kind})
     runtime.add_summary("motion", controller.status, failure=stop_latched)
     return controller
 

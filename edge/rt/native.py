@@ -50,6 +50,10 @@ def _state_dtype() -> np.dtype:
               ("inputs", "<u4"), ("outputs", "<u4"), ("n_axes", "<i4")]
     fields += [(name, "<f8", (MAX_AXES,)) for name in axes]
     fields += [("signals", "<f8", (lib.EDGE_SIGNALS,))]
+    # the drives' CiA 402 words (native/drive.h), per axis
+    fields += [(name, "<u2", (MAX_AXES,)) for name in ("controlword", "statusword",
+                                                       "drive_error")]
+    fields += [("drive_mode", "<i2", (MAX_AXES,))]
     names = [f[0] for f in fields]
     return np.dtype({
         "names": names,

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "arm_sim.h"
+#include "cia402_sim.h"
 #include "cycle.h"
 #include "drive_sim.h"
 #include "observer.h"
@@ -34,6 +35,7 @@ static const int32_t EDGE_INTS[] = {0, 1, 2, 3, -1, 16, 17, 255, INT32_MAX, INT3
 typedef struct setup {
     arm_model model;
     arm_sim_config sim;
+    cia402_sim_config cia;
     safety_config safety;
     observer_config obs;
     cycle_config cycle;
@@ -61,7 +63,14 @@ static void defaults(setup *s, int n)
     for (int i = 0; i < n; i++)
         c->viscous[i] = 0.1, c->coulomb[i] = 0.05, c->torque_limit[i] = 100;
     c->servo_bandwidth_hz = 20, c->servo_damping = 1, c->servo_integral_hz = 1;
-    c->substeps = 2, c->mode = ARM_SIM_MODE_POSITION;
+    c->substeps = 2, c->mode = DRIVE_MODE_CSP, c->enabled = 1;
+    cia402_sim_config *d = &s->cia;
+    d->n_axes = n;
+    for (int i = 0; i < n; i++)
+        d->max_velocity[i] = 2, d->max_torque[i] = 50, d->inertia[i] = 0.1;
+    d->position_gain_hz = 50, d->switch_on_s = 0.002, d->enable_s = 0.003;
+    d->following_error_window = 0.05, d->following_error_timeout_s = 0.005;
+    d->quick_stop_deceleration = 10, d->quick_stop_option = DRIVE_QS_QUICK_STOP_RAMP;
     safety_config *f = &s->safety;
     f->n = n;
     for (int i = 0; i < n; i++) {
@@ -96,6 +105,7 @@ static void mutate(setup *s, const uint8_t *r)
     static const struct { size_t off, size; } part[] = {
         {offsetof(setup, model), sizeof(arm_model)},
         {offsetof(setup, sim), sizeof(arm_sim_config)},
+        {offsetof(setup, cia), sizeof(cia402_sim_config)},
         {offsetof(setup, safety), sizeof(safety_config)},
         {offsetof(setup, obs), sizeof(observer_config)},
         {offsetof(setup, cycle), sizeof(cycle_config)},
@@ -197,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t k = 0; k < n_mut && pos + 11 <= size; k++, pos += 11)
         mutate(&s, data + pos);
 
-    edge_block *blocks[8];
+    edge_block *blocks[10];
     int n_blocks = 0;
     int model_ok = arm_model_check(&s.model) == 0;
     edge_block *b = arm_sim_block_alloc(&s.model, &s.sim);
@@ -230,6 +240,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double q0[EDGE_MAX_AXES] = {0};
     if ((b = drive_sim_block_alloc(s.n_axes, s.tau_s, q0)))
         blocks[n_blocks++] = b;
+    if ((b = cia402_sim_block_alloc(&s.cia))) {
+        if (s.cia.n_axes < 1 || s.cia.n_axes > EDGE_MAX_AXES)
+            abort();                            /* accepted a bad axis count */
+        blocks[n_blocks++] = b;
+    }
     int64_t cap = s.path_capacity;
     if (cap > MAX_CAPACITY && cap <= 100000000 / EDGE_MAX_AXES)
         cap = MAX_CAPACITY;                     /* valid but large: clipped as above */

@@ -141,6 +141,8 @@ def test_readme_dependency_table_matches_pyproject() -> None:
 PARSER_PAGES = {
     "edge/config.py": "board-file.md",
     "edge/motion/config.py": "motion-kinematics.md",
+    "edge/motion/arm_sim.py": "motion-kinematics.md",
+    "edge/motion/cia402_sim.py": "motion-drives.md",
     "edge/motion/safety.py": "motion-safety.md",
     "edge/motion/program.py": "motion-controller.md",
     "edge/logic/config.py": "logic.md",

@@ -15,12 +15,13 @@ from edge.errors import NativeError
 from edge.motion.arm_sim import (
     ARM_SIM_CMD_ESTOP,
     ARM_SIM_CMD_EXT_TORQUE,
-    ARM_SIM_CMD_MODE,
+    ARM_SIM_CMD_GRAVITY_COMP,
     ARM_SIM_CMD_SET_STATE,
     MODES,
     arm_sim_block,
     arm_sim_block_from_config,
 )
+from edge.motion.drive import DRIVE_CMD_MODE
 from edge.motion.dynamics import (
     forward_dynamics,
     gravity_torques,
@@ -189,8 +190,10 @@ def test_estop_brakes_and_latches_until_released_and_reset():
 
 def test_mode_command_and_bad_commands():
     c, drive, _ = sim(HOME)
-    assert c.push_command(0, drive, ARM_SIM_CMD_MODE, [MODES["torque_raw"]])
-    c.push_command(0, drive, ARM_SIM_CMD_MODE, [7])                 # refused
+    mode, gravity = MODES["torque_raw"]
+    assert c.push_command(0, drive, DRIVE_CMD_MODE, [mode])
+    c.push_command(0, drive, ARM_SIM_CMD_GRAVITY_COMP, [float(gravity)])
+    c.push_command(0, drive, DRIVE_CMD_MODE, [7])                   # refused
     c.push_command(0, drive, ARM_SIM_CMD_EXT_TORQUE, [math.nan] * 6)  # refused
     c.push_command(0, drive, 99)                                    # refused
     c.step(20)

@@ -26,6 +26,7 @@ NATIVE_TESTS = [
     "tests/motion/test_safety.py",
     "tests/motion/test_observer.py",
     "tests/motion/test_arm_sim.py",
+    "tests/motion/test_drive_cia402.py",
 ]
 # Its assertion is a tick rate of the real thread over 0.5 s of wall time, which the
 # sanitizers' slowdown on a loaded machine misses; the ring's memory use is covered by
