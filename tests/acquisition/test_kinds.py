@@ -50,6 +50,13 @@ def test_the_documented_filters_are_the_table():
         assert tuple(re.findall(r"\w+", fields)) == FILTERS[name].fields, name
 
 
+def test_the_documented_signal_shapes_are_the_table():
+    from edge.acquisition.sources.simulated import SHAPES
+
+    row = next(line for line in DOC.splitlines() if line.startswith("| `signal` |"))
+    assert re.search(r"shape: ([\w/]+)", row)[1].split("/") == list(SHAPES)
+
+
 # -- a kind added to the table is known to every reader -------------------------------------
 class EchoSource(Source):
     """Reads back the channel's `register` field as its raw value."""
