@@ -19,6 +19,7 @@ from edge.motion.requests import (
 )
 from edge.rt.bus_config import parse_commands
 from edge.rt.commands import ArgSpec
+from tests.import_graph import imports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +40,14 @@ def test_the_mqtt_built_ins_are_the_table_s_wire_requests():
     assert all(MOTION_REQUESTS[name].bus for name in wire)
     with pytest.raises(ConfigError, match="unknown built-in command 'teach'"):
         parse_commands(_node("commands: [teach]\n"), 6)
+
+
+def test_the_command_checks_do_not_depend_on_the_motion_package():
+    """The table uses rt/commands.py's argument specs: one way, rt/commands.py never
+    imports motion (the mqtt section's parser asks the table for the built-ins)."""
+    graph = imports("edge")
+    assert not any(m.startswith("edge.motion") for m in graph["edge.rt.commands"])
+    assert "edge.rt.commands" in graph["edge.motion.requests"]
 
 
 def _node(text: str):
