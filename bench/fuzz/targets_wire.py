@@ -35,8 +35,7 @@ def make_commands() -> OneInput:
     the validator but cannot be answered kills the receiver the same way."""
     import msgpack
 
-    from edge.motion.requests import builtin_commands
-    from edge.rt.commands import CommandRejected
+    from edge.rt.commands import CommandRejected, builtin_commands
 
     specs = list(builtin_commands(6).values())
 

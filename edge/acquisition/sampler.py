@@ -24,7 +24,6 @@ from edge.acquisition.channel import Channel, PollRecord, Quality, Sample
 from edge.acquisition.devices import DEVICE_KINDS
 from edge.acquisition.model import AcquisitionConfig
 from edge.acquisition.sources import DevicePoller, PollSink, Source, SourceContext
-from edge.acquisition.sources.simulated import SimulatedSource
 from edge.acquisition.thresholds import ThresholdMonitor
 from edge.acquisition.usage import UsageStore, UsageTracker
 from edge.errors import ConfigError
@@ -116,7 +115,9 @@ class Sampler:
             by_device[ch.device].append(ch)
         self.sources: dict[str, Source] = {}
         context = SourceContext(period_ns, tick_fn)    # sources of one line share it
-        self.simulated: dict[str, tuple[SimulatedSource, int, PollSink]] = {}
+        # devices sampled inline (DeviceKind.inline: simulated): (source with
+        # sample(tick) -> raw values or None, period in ticks, sink)
+        self.inline: dict[str, tuple[Any, int, PollSink]] = {}
         self.pollers: dict[str, DevicePoller] = {}
         # polls gathered per device between releases (nothing is decoded or copied per poll)
         self.queues = {d.name: PollQueue([c.name for c in by_device[d.name]])
@@ -127,7 +128,7 @@ class Sampler:
                 raise ConfigError(f"device '{dev.name}': unknown kind {dev.kind!r}")
             src = self.sources[dev.name] = kind.make_source(dev, by_device[dev.name], context)
             if kind.inline:
-                self.simulated[dev.name] = (src, _ticks(dev.period_ms, period_ns),
+                self.inline[dev.name] = (src, _ticks(dev.period_ms, period_ns),
                                             self.sink_for(dev.name))
             else:
                 self.pollers[dev.name] = DevicePoller(src, dev.period_ms / 1e3,
@@ -163,7 +164,7 @@ class Sampler:
     # -- construction --------------------------------------------------------------
     def _make_task(self) -> LetTask:
         t = self.cfg.task
-        ticks = list(self.channel_ticks.values()) + [p for _, p, _ in self.simulated.values()]
+        ticks = list(self.channel_ticks.values()) + [p for _, p, _ in self.inline.values()]
         period = _ticks(t.period_ms, self.period_ns) if t.period_ms else \
             (math.gcd(*ticks) if ticks else 1)
         deadline = _ticks(t.deadline_ms, self.period_ns) if t.deadline_ms else period
@@ -183,10 +184,10 @@ class Sampler:
             queue.appended += 1
         return sink
 
-    def _sample_simulated(self, tick: int) -> None:
-        """Simulated devices: every tick of their period in (last release, tick]."""
+    def _sample_inline(self, tick: int) -> None:
+        """Inline (simulated) devices: every tick of their period in (last release, tick]."""
         first = tick - self.task.period_ticks + 1 if self.task.releases > 1 else 0
-        for src, every, sink in self.simulated.values():
+        for src, every, sink in self.inline.values():
             for k in range(first + (-first) % every, tick + 1, every):
                 values = src.sample(k)
                 t_ns = (k * self.period_ns if self.virtual_time
@@ -205,8 +206,8 @@ class Sampler:
     # -- the LetTask -----------------------------------------------------------------
     def release(self, ctx: TaskContext) -> None:
         tick = ctx.tick
-        if self.simulated:
-            self._sample_simulated(tick)
+        if self.inline:
+            self._sample_inline(tick)
         samples: dict[str, Sample] = {}
         for name, ch, every, queue in self._release_order:
             if tick % every:

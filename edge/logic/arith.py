@@ -239,7 +239,7 @@ def arith(c: Emitter, node: Binary) -> tuple:
     lt, rt = node.left.type, node.right.type
     lf, rf = c.compile(node.left), c.compile(node.right)
     if op == "**":
-        return ("f", _expt(c, c.fn(lf), c.fn(rf)))
+        return ("f", power(c, c.fn(lf), c.fn(rf)))
     if t == TIME and lt != TIME:          # number * TIME: put the duration first
         lf, rf, lt, rt = rf, lf, rt, lt
     a = c.fn(lf)
@@ -316,7 +316,8 @@ def arith(c: Emitter, node: Binary) -> tuple:
     return ("f", rdiv)
 
 
-def _expt(c: Emitter, a: Fn, b: Fn) -> Fn:
+def power(c: Emitter, a: Fn, b: Fn) -> Fn:
+    """a ** b (EXPT) as a REAL: a domain error gives 0.0, an overflow ±the largest float."""
     fix, domain = c.real_fix, c.domain
 
     def expt(m):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edge.errors import LogicError
-from edge.logic.arith import MAXF, TIME_MAX, Emitter, Fn, _expt, fused_arith, widen
+from edge.logic.arith import MAXF, TIME_MAX, Emitter, Fn, fused_arith, power, widen
 from edge.logic.lexer import INT_MAX, INT_MIN
 from edge.logic.nodes import BOOL, INT, REAL, TIME, Call, Expr, Name
 from edge.logic.quality import QUALITY_FUNCTIONS, age_key, good_key
@@ -172,7 +172,7 @@ def _atan2(c: Emitter, node: Call) -> tuple:
 
 def _expt_call(c: Emitter, node: Call) -> tuple:
     a, b = _fns(c, node)
-    return ("f", _expt(c, a, b))
+    return ("f", power(c, a, b))
 
 
 def _abs(c: Emitter, node: Call) -> tuple:

@@ -405,8 +405,8 @@ MOTION_REQUESTS: dict[str, MotionRequest] = {r.name: r for r in (
 )}
 
 
-def builtin_commands(n_axes: int) -> dict[str, CommandSpec]:
-    """The controller's commands offered over MQTT, checked for an arm of n_axes; a board
-    allows a subset of them by name (`mqtt: commands:`)."""
+def mqtt_commands(n_axes: int) -> dict[str, CommandSpec]:
+    """The controller's commands offered over MQTT, checked for an arm of n_axes: the
+    built-ins a board may allow by name in `mqtt: commands:` (rt.commands.builtin_commands)."""
     return {r.name: CommandSpec(r.name, r.wire_args(n_axes))
             for r in MOTION_REQUESTS.values() if r.wire_args is not None}

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from edge.config import Board, Node, check_writable_dir, host_problem
 from edge.errors import ConfigError
 from edge.rt.bus import OVERFLOW_POLICIES, BusError, check_pattern, check_topic
-from edge.rt.commands import ARG_TYPES, ArgSpec, CommandRate, CommandSpec
+from edge.rt.commands import CommandRate, CommandSpec, parse_commands
 from edge.sections import Section
 
 log = logging.getLogger(__name__)
@@ -193,45 +193,6 @@ def parse_mqtt(node: Node, board: Board) -> MqttConfig:
         reconnect_max_s=node.get("reconnect_max_s", float, 5.0, min=0.001),
         state_dir=node.get("state_dir", str, None), journal=journal, command_rate=rate,
         commands=parse_commands(cmd_node, len(board.axes)) if cmd_node is not None else {})
-
-
-def parse_commands(node: Node, n_axes: int) -> dict[str, CommandSpec]:
-    """`commands:` — a list of built-in names, or a map name → {arg: {type, min, max, ...}}
-    for the board's own commands (null for a built-in)."""
-    # the built-ins are the motion controller's requests offered over MQTT (its table)
-    from edge.motion.requests import builtin_commands
-
-    builtins = builtin_commands(n_axes)
-    if isinstance(node.value, list):
-        items = {item.scalar(str): (item, None) for item in node.sequence()}
-    else:
-        items = {name: (child, child) for name, child in node.mapping().items()}
-    out: dict[str, CommandSpec] = {}
-    for name, (where, spec_node) in items.items():
-        if not name.isidentifier():
-            raise where.error(f"command name {name!r} must be an identifier")
-        if spec_node is None or spec_node.value is None:
-            if name not in builtins:
-                raise where.error(f"unknown built-in command {name!r} (built-ins: "
-                                  f"{', '.join(builtins)}); give its arguments to define it")
-            out[name] = builtins[name]
-            continue
-        args = {}
-        for arg_name, arg in spec_node.mapping().items():
-            arg.only("type", "required", "min", "max", "length")
-            spec = ArgSpec(type=arg.get("type", str, choices=ARG_TYPES),
-                           required=arg.get("required", bool, True),
-                           min=arg.get("min", float, None), max=arg.get("max", float, None),
-                           length=arg.get("length", int, None, min=0))
-            if spec.min is not None and spec.max is not None and spec.min > spec.max:
-                raise arg.error(f"min ({spec.min:g}) exceeds max ({spec.max:g}): no value "
-                                "would pass", "max")
-            if spec.type in ("bool", "str") and (spec.min is not None or spec.max is not None):
-                raise arg.error(f"min and max are for numbers, not {spec.type}",
-                                "min" if spec.min is not None else "max")
-            args[arg_name] = spec
-        out[name] = CommandSpec(name, args)
-    return out
 
 
 def _split_url(url: str) -> tuple[str, int, bool]:

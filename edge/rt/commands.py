@@ -1,7 +1,5 @@
-"""Commands from outside (MQTT `cmd/<name>`): the checks of their payloads and arguments.
-
-Which commands a board allows is its `mqtt: commands:` (edge/rt/bus_config.py); the
-built-in ones are the motion controller's (edge/motion/requests.py, MOTION_REQUESTS).
+"""Commands from outside (MQTT `cmd/<name>`): which ones a board allows, and their checks.
+The built-in ones are the motion controller's (edge/motion/requests.py, MOTION_REQUESTS).
 
 A command is validated completely before anything reaches the runtime: unknown names,
 missing or extra arguments, wrong types, values out of range and oversized payloads are
@@ -10,12 +8,15 @@ rejected with a reason the sender gets back.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from edge.config import Node
 
 MAX_COMMAND_BYTES = 16 * 1024
 MAX_ID_CHARS = 128
@@ -190,3 +191,51 @@ class CommandSpec:
                 continue
             checked[name] = spec.check(name, args[name])
         return {"id": request_id, "args": checked}
+
+
+# The built-in commands are the motion controller's requests offered over MQTT (its table,
+# MOTION_REQUESTS); the runtime core reaches that section package by name, never by import.
+BUILTIN_COMMANDS = "edge.motion.requests:mqtt_commands"
+
+
+def builtin_commands(n_axes: int) -> dict[str, CommandSpec]:
+    """The controller's own commands, for an arm of n_axes; a board allows a subset of
+    them by name."""
+    module_name, func_name = BUILTIN_COMMANDS.split(":")
+    return getattr(importlib.import_module(module_name), func_name)(n_axes)
+
+
+def parse_commands(node: Node, n_axes: int) -> dict[str, CommandSpec]:
+    """`commands:` — a list of built-in names, or a map name → {arg: {type, min, max, ...}}
+    for the board's own commands (null for a built-in)."""
+    builtins = builtin_commands(n_axes)
+    if isinstance(node.value, list):
+        items = {item.scalar(str): (item, None) for item in node.sequence()}
+    else:
+        items = {name: (child, child) for name, child in node.mapping().items()}
+    out: dict[str, CommandSpec] = {}
+    for name, (where, spec_node) in items.items():
+        if not name.isidentifier():
+            raise where.error(f"command name {name!r} must be an identifier")
+        if spec_node is None or spec_node.value is None:
+            if name not in builtins:
+                raise where.error(f"unknown built-in command {name!r} (built-ins: "
+                                  f"{', '.join(builtins)}); give its arguments to define it")
+            out[name] = builtins[name]
+            continue
+        args = {}
+        for arg_name, arg in spec_node.mapping().items():
+            arg.only("type", "required", "min", "max", "length")
+            spec = ArgSpec(type=arg.get("type", str, choices=ARG_TYPES),
+                           required=arg.get("required", bool, True),
+                           min=arg.get("min", float, None), max=arg.get("max", float, None),
+                           length=arg.get("length", int, None, min=0))
+            if spec.min is not None and spec.max is not None and spec.min > spec.max:
+                raise arg.error(f"min ({spec.min:g}) exceeds max ({spec.max:g}): no value "
+                                "would pass", "max")
+            if spec.type in ("bool", "str") and (spec.min is not None or spec.max is not None):
+                raise arg.error(f"min and max are for numbers, not {spec.type}",
+                                "min" if spec.min is not None else "max")
+            args[arg_name] = spec
+        out[name] = CommandSpec(name, args)
+    return out

@@ -50,6 +50,23 @@ def test_the_documented_filters_are_the_table():
         assert tuple(re.findall(r"\w+", fields)) == FILTERS[name].fields, name
 
 
+def test_the_documented_signal_shapes_are_the_table():
+    from edge.acquisition.sources.simulated import SHAPES
+
+    row = next(line for line in DOC.splitlines() if line.startswith("| `signal` |"))
+    assert re.search(r"shape: ([\w/]+)", row)[1].split("/") == list(SHAPES)
+
+
+def test_the_documented_checksums_are_the_table_and_their_sizes_hold():
+    from edge.acquisition.sources.serial import CHECKSUMS
+
+    row = next(line for line in DOC.splitlines() if line.startswith("| `sync`, `checksum` |"))
+    meaning = row.split("|")[4]
+    assert re.findall(r"`(\w+)`", meaning) == list(CHECKSUMS)
+    for name, (size, compute) in CHECKSUMS.items():
+        assert len(compute(b"\x01\x02\x03")) == size, name
+
+
 # -- a kind added to the table is known to every reader -------------------------------------
 class EchoSource(Source):
     """Reads back the channel's `register` field as its raw value."""

@@ -11,14 +11,9 @@ import yaml
 from edge.config import parse_board
 from edge.errors import ConfigError
 from edge.motion.program import STEPS
-from edge.motion.requests import (
-    MOTION_REQUESTS,
-    MotionRequest,
-    State,
-    builtin_commands,
-)
-from edge.rt.bus_config import parse_commands
-from edge.rt.commands import ArgSpec
+from edge.motion.requests import MOTION_REQUESTS, MotionRequest, State
+from edge.rt.commands import ArgSpec, builtin_commands, parse_commands
+from tests.import_graph import imports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +34,14 @@ def test_the_mqtt_built_ins_are_the_table_s_wire_requests():
     assert all(MOTION_REQUESTS[name].bus for name in wire)
     with pytest.raises(ConfigError, match="unknown built-in command 'teach'"):
         parse_commands(_node("commands: [teach]\n"), 6)
+
+
+def test_the_command_checks_do_not_import_the_motion_package():
+    """The table uses rt/commands.py's argument specs: one way, rt/commands.py reaches
+    the built-ins by name only (edge.rt imports no section package)."""
+    graph = imports("edge")
+    assert not any(m.startswith("edge.motion") for m in graph["edge.rt.commands"])
+    assert "edge.rt.commands" in graph["edge.motion.requests"]
 
 
 def _node(text: str):

@@ -10,10 +10,9 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.motion.requests import builtin_commands
 from edge.rt.bus import Bus
 from edge.rt.command_intake import CommandIntake, ReplyQueue, TokenBucket
-from edge.rt.commands import CommandRate
+from edge.rt.commands import CommandRate, builtin_commands
 from edge.rt.mqtt import BridgeStats
 
 

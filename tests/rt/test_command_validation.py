@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.motion.requests import builtin_commands
-from edge.rt.commands import ArgSpec, CommandRejected, CommandSpec
+from edge.rt.commands import ArgSpec, CommandRejected, CommandSpec, builtin_commands
 
 COMMANDS = builtin_commands(2)
 CUSTOM = CommandSpec("set", {"level": ArgSpec("int", True, 0, 100),

@@ -12,9 +12,13 @@ from hypothesis import strategies as st
 
 from edge.config import load_yaml
 from edge.errors import ConfigError
-from edge.motion.requests import builtin_commands
-from edge.rt.bus_config import parse_commands
-from edge.rt.commands import ArgSpec, CommandRejected, CommandSpec
+from edge.rt.commands import (
+    ArgSpec,
+    CommandRejected,
+    CommandSpec,
+    builtin_commands,
+    parse_commands,
+)
 
 # (min, max) pairs: a minimum of 0 (the falsy bound), a negative one, a positive one
 BOUNDS = [(0.0, 5.0), (-3.0, 3.0), (-4.0, -1.0), (1.0, 4.0), (0.0, 0.0)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from edge.acquisition.model import DeviceConfig
     from edge.config import Node
 
-CHECKSUMS = ("sum8", "xor8", "crc16")
 ASCII_FORMATS = ("csv", "keyvalue")
 
 
@@ -40,18 +40,26 @@ def crc16_modbus(data: bytes) -> int:
     return crc
 
 
+def _xor8(data: bytes) -> bytes:
+    x = 0
+    for b in data:
+        x ^= b
+    return bytes([x])
+
+
+# checksum of a binary frame -> (its size in bytes, the function giving its bytes)
+CHECKSUMS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
+    "sum8": (1, lambda data: bytes([sum(data) & 0xFF])),
+    "xor8": (1, _xor8),
+    "crc16": (2, lambda data: crc16_modbus(data).to_bytes(2, "little")),   # little-endian
+}
+
+
 def checksum(kind: str, data: bytes) -> bytes:
     """The checksum bytes of `data` for `kind`."""
-    if kind == "sum8":
-        return bytes([sum(data) & 0xFF])
-    if kind == "xor8":
-        x = 0
-        for b in data:
-            x ^= b
-        return bytes([x])
-    if kind == "crc16":
-        return crc16_modbus(data).to_bytes(2, "little")
-    raise ConfigError(f"unknown checksum {kind!r} (expected one of: {', '.join(CHECKSUMS)})")
+    if kind not in CHECKSUMS:
+        raise ConfigError(f"unknown checksum {kind!r} (expected one of: {', '.join(CHECKSUMS)})")
+    return CHECKSUMS[kind][1](data)
 
 
 def nmea_checksum(body: bytes) -> str:
@@ -140,7 +148,7 @@ class FrameDecoder:
     def _binary(self) -> list:
         out: list = []
         link = self.link
-        n_cs = 2 if link.checksum == "crc16" else 1
+        n_cs = CHECKSUMS[link.checksum][0]
         while True:
             i = self.buf.find(link.sync)
             if i < 0:                             # keep a possible partial sync at the end
@@ -331,7 +339,7 @@ def _parse_device(node: Node, dev: DeviceConfig) -> None:
         link.sync = _hex(node, "sync", b"\xaa\x55")
         if not link.sync:
             raise node.error("the sync bytes cannot be empty", "sync")
-        link.checksum = node.get("checksum", str, "sum8", choices=CHECKSUMS)
+        link.checksum = node.get("checksum", str, "sum8", choices=tuple(CHECKSUMS))
     dev.link = link
 
 

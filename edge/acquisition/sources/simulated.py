@@ -22,7 +22,22 @@ if TYPE_CHECKING:
     from edge.acquisition.model import DeviceConfig
     from edge.config import Node
 
-SIGNALS = ("constant", "sine", "ramp", "square", "noise")
+
+def _square(spec: dict[str, Any], t_s: float) -> float:
+    amp, period = spec.get("amplitude", 0.0), spec.get("period_s", 1.0)
+    return amp if (t_s % period) < period / 2 else -amp
+
+
+# signal shape -> its value at t_s (s) beside the mean; `noise` is added to any shape
+SHAPES: dict[str, Callable[[dict[str, Any], float], float]] = {
+    "constant": lambda spec, t_s: 0.0,
+    "sine": lambda spec, t_s: spec.get("amplitude", 0.0) * math.sin(
+        2 * math.pi * t_s / spec.get("period_s", 1.0)),
+    "ramp": lambda spec, t_s: spec.get("slope", 1.0) * t_s,
+    "square": _square,
+    "noise": lambda spec, t_s: 0.0,
+}
+SIGNALS = tuple(SHAPES)
 
 
 def signal_value(spec: dict[str, Any], t_s: float, tick: int) -> float:
@@ -31,21 +46,11 @@ def signal_value(spec: dict[str, Any], t_s: float, tick: int) -> float:
     spec: signal (one of SIGNALS), offset, amplitude, period_s, slope (per s),
     noise (standard deviation), seed."""
     kind = spec.get("signal", "constant")
-    offset, amp = spec.get("offset", 0.0), spec.get("amplitude", 0.0)
-    period = spec.get("period_s", 1.0)
-    if kind == "constant":
-        v = offset
-    elif kind == "sine":
-        v = offset + amp * math.sin(2 * math.pi * t_s / period)
-    elif kind == "ramp":
-        v = offset + spec.get("slope", 1.0) * t_s
-    elif kind == "square":
-        v = offset + (amp if (t_s % period) < period / 2 else -amp)
-    elif kind == "noise":
-        v = offset
-    else:
+    shape = SHAPES.get(kind)
+    if shape is None:
         raise ConfigError(f"unknown simulated signal {kind!r} "
                           f"(expected one of: {', '.join(SIGNALS)})")
+    v = spec.get("offset", 0.0) + shape(spec, t_s)
     sigma = spec.get("noise", 0.0)
     if sigma:
         v += sigma * float(np.random.default_rng([spec.get("seed", 0), tick]).standard_normal())
