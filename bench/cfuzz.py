@@ -127,6 +127,9 @@ def campaign(harnesses: list[str], runs: int, max_time: int, corpus_dir: Path | 
 
 
 def run(args: argparse.Namespace) -> BenchReport:
+    if not FUZZ.is_dir():           # an installed wheel carries no C sources
+        raise EdgeError(f"{FUZZ}: no C fuzz harnesses here; `edge bench cfuzz` builds "
+                        "native/ with libFuzzer and runs from a source checkout only")
     harnesses = args.harness or list(HARNESSES)
     results = campaign(harnesses, args.runs, args.max_time,
                        Path(args.corpus_dir) if args.corpus_dir else None,

@@ -22,7 +22,7 @@ ENTRY_POINT_GROUP = "edge.benchmarks"
 
 def benchmarks() -> dict[str, str]:
     """Benchmark name -> the module that implements it, from the installed entry points
-    (in the order the distributions declare them)."""
+    (in the order the installed metadata lists them)."""
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 

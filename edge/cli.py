@@ -325,8 +325,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not getattr(args, "bench", None):
         names = ", ".join(benchmarks())
         raise EdgeError(f"name a benchmark: {names}" if names else
-                        f"no benchmark is installed (entry-point group '{ENTRY_POINT_GROUP}'; "
-                        "reinstall edge from its checkout: pip install -e .)")
+                        f"no benchmark is installed (the entry-point group "
+                        f"'{ENTRY_POINT_GROUP}' is empty: reinstall edge)")
     if getattr(args, "bench_missing", False):
         raise EdgeError(f"benchmark '{args.bench}' is not part of this build of edge")
     report = importlib.import_module(args.bench_module).run(args)

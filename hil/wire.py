@@ -11,13 +11,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-# MODBUS Application Protocol V1.1b3, 6.1-6.4 and 6.6, 6.12: public function codes
+# MODBUS Application Protocol V1.1b3, 6.1-6.4: the public function codes that read
 READ_COILS = 0x01
 READ_DISCRETE_INPUTS = 0x02
 READ_HOLDING_REGISTERS = 0x03
 READ_INPUT_REGISTERS = 0x04
-WRITE_SINGLE_REGISTER = 0x06
-WRITE_MULTIPLE_REGISTERS = 0x10
 
 # a table is named by the function code that reads it (so does pymodbus' datastore)
 FUNCTION_CODES = {"coil": READ_COILS, "discrete": READ_DISCRETE_INPUTS,
