@@ -53,7 +53,9 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "safety": Target(("edge/motion/safety.py",), ("tests/motion/test_safety.py",)),
+    "safety": Target(("edge/motion/safety.py",),
+                     ("tests/motion/test_safety.py", "tests/motion/test_observer.py",
+                      "tests/test_board_checks.py")),
     "safety_monitor": Target(("edge/motion/safety_monitor.py",),
                              ("tests/motion/test_safety.py", "tests/motion/test_observer.py")),
     "executor": Target(("edge/rt/executor.py",),

@@ -195,6 +195,9 @@ class _Expansion:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        # one constructor per file: it keeps what it built by node, so a value an alias
+        # repeats is constructed once
+        self.constructor = yaml.constructor.SafeConstructor()
         self.values = 0
 
     def count(self, node: yaml.Node, path: str) -> None:
@@ -228,7 +231,7 @@ def _to_nodes(node: yaml.Node, file: str, path: str, expansion: _Expansion) -> N
         return Node([_to_nodes(v, file, f"{path}[{i}]", expansion)
                      for i, v in enumerate(node.value)], file, line, path)
     try:
-        value = yaml.constructor.SafeConstructor().construct_object(node)
+        value = expansion.constructor.construct_object(node)
     except (yaml.constructor.ConstructorError, ValueError) as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"YAML value: {problem}", file=file, line=line,

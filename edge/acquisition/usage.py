@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,9 @@ class UsageTracker:
         self.counters.power_cycles += 1
         self.store.save(self.counters)
         self.dirty = False
+        # Saves run in worker threads (real time); at stop the final save can start while
+        # a cancelled periodic one is still writing: one at a time, so the newest lands last.
+        self._saving = threading.Lock()
 
     def add_running(self, seconds: float) -> None:
         if seconds > 0:
@@ -131,6 +135,14 @@ class UsageTracker:
             self.dirty = True
 
     def flush(self) -> None:
-        if self.dirty:
-            self.store.save(self.counters)
+        """Save if anything was counted since the last save. Thread-safe: running time
+        added during a save makes the next flush save again. Raises StorageError."""
+        with self._saving:
+            if not self.dirty:
+                return
             self.dirty = False
+            try:
+                self.store.save(self.counters)
+            except StorageError:
+                self.dirty = True
+                raise

@@ -134,6 +134,39 @@ def test_start_up_grace_counts_from_the_first_release():
     assert c.ingest([], tick=7101).quality == Quality.STALE
 
 
+@pytest.mark.parametrize("bound", [-20.0, 80.0])
+def test_a_value_exactly_on_a_valid_bound_is_good_on_every_path(bound):
+    # `valid: [lo, hi]` is a closed range: its ends are in range (raws chosen so that
+    # raw x 0.5 - 40 lands exactly on each bound)
+    from edge.acquisition.channel import PollReadings
+
+    raw = (bound + 40.0) / 0.5                        # -20 -> 40, 80 -> 240, exact in binary
+    walked = chan(scale=0.5, offset=-40.0, valid_min=-20.0, valid_max=80.0)
+    polled = chan(scale=0.5, offset=-40.0, valid_min=-20.0, valid_max=80.0)
+    s = walked.ingest([R(raw, 5)], tick=10)
+    assert (s.quality, s.value) == (Quality.GOOD, bound)
+    s = walked.ingest(PollReadings([(25, 25000, {"t": raw}, None, None)], "t"), tick=30)
+    assert (s.quality, s.value) == (Quality.GOOD, bound)          # the walk over records
+    s = polled.ingest_polls([(5, 5000, {"t": raw}, None, None)], tick=10)
+    assert (s.quality, s.value) == (Quality.GOOD, bound)          # first release
+    s = polled.ingest_polls([(25, 25000, {"t": raw}, None, None)], tick=30)
+    assert (s.quality, s.value) == (Quality.GOOD, bound)          # later: taken straight
+
+
+def test_a_change_exactly_equal_to_the_deadband_is_held_back():
+    # the deadband holds changes up to and including it (10.0 -> 10.5 is 0.5 exactly)
+    c = chan(deadband=0.5)
+    out = [c.ingest([R(v, i)], tick=i) for i, v in enumerate([10.0, 10.5, 10.75])]
+    assert [s.value for s in out if s is not None] == [10.0, 10.75]
+
+
+def test_a_channel_never_read_goes_stale_with_no_value_and_no_time():
+    c = chan(stale_ms=100.0)
+    assert c.ingest([], tick=0) is None
+    s = c.ingest([], tick=101)
+    assert (s.quality, s.value, s.tick, s.t_ns) == (Quality.STALE, None, 101, 0)
+
+
 def test_deadband_holds_small_changes_back():
     c = chan(deadband=0.5)
     values = [10.0, 10.2, 10.4, 10.6, 10.7, 9.9, 12.0]

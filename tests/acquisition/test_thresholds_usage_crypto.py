@@ -80,6 +80,38 @@ def test_usage_counts_power_cycles_and_survives_a_corrupt_generation(tmp_path):
         UsageStore(path).load()
 
 
+def test_a_save_running_late_never_overwrites_a_newer_one(tmp_path, monkeypatch):
+    """The periodic save runs in a worker thread; at stop the final save starts while a
+    cancelled periodic one may still be writing. The older snapshot must not land last
+    (seen by the kill -9 campaign: a clean run saved 0.92 s of the 1.00 s it counted)."""
+    import threading
+
+    from edge.acquisition import usage as usage_module
+
+    tracker = UsageTracker(UsageStore(tmp_path / "u.json"))
+    tracker.add_running(1.0)
+    inside, release = threading.Event(), threading.Event()
+    real = usage_module.atomic_write
+
+    def slow_first(path, data):
+        if not inside.is_set():
+            inside.set()
+            release.wait(10)
+        real(path, data)
+    monkeypatch.setattr(usage_module, "atomic_write", slow_first)
+    periodic = threading.Thread(target=tracker.flush)
+    periodic.start()
+    assert inside.wait(10)                  # the periodic save holds 1.0 s, mid-write
+    tracker.add_running(2.0)                # the last ticks of the run
+    final = threading.Thread(target=tracker.flush)
+    final.start()
+    final.join(0.2)                         # it may wait for the periodic save to finish
+    release.set()
+    periodic.join(10)
+    final.join(10)
+    assert UsageStore(tmp_path / "u.json").load().running_s == 3.0     # 1.0 + 2.0
+
+
 def test_usage_save_leaves_no_temporary_behind(tmp_path):
     store = UsageStore(tmp_path / "u.json")
     t = UsageTracker(store)

@@ -907,3 +907,15 @@ def test_omitted_fields_take_the_documented_defaults():
     assert (cfg.stop_profile, cfg.fault_category, cfg.following_category,
             cfg.estop_category) == ("jerk", 0, 0, 1)
     assert (cfg.following_error_max, cfg.wall_margin, cfg.walls) == (0.1, 0.01, [])
+
+
+def test_fault_codes_and_names_are_the_documented_ones():
+    # the table of docs/motion-safety.md is the spec every consumer of safety/faults reads
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "motion-safety.md").read_text()
+    documented = {int(code): name for code, name in
+                  re.findall(r"^\| (\d+) \| ([a-z_]+) \|", doc, flags=re.M)}
+    assert len(documented) == 12
+    assert {code: entry[0] for code, entry in FAULT_CODES.items()} == documented

@@ -236,3 +236,19 @@ def test_policy_never_does_not_fsync_on_rotation_only_at_close(tmp_path: Path) -
 def test_an_unknown_when_full_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="when_full must be drop_oldest or reject_new"):
         Journal(tmp_path, when_full="drop_newest")  # type: ignore[arg-type]
+
+
+def test_records_still_in_memory_are_delivered_when_their_file_vanished(tmp_path) -> None:
+    # An earlier loss (a deleted segment) sends read() down its general path; records of
+    # this session whose file was deleted behind the journal's back are still in memory
+    # and are delivered from there, not reported lost.
+    j = Journal(tmp_path, segment_bytes=300, fsync="never")
+    written(j, [b"r" * 50 for _ in range(20)])      # 5 records per segment
+    j.close()
+    segments(tmp_path)[1].unlink()                  # records 5..9
+    again = Journal(tmp_path, segment_bytes=300, fsync="never")
+    written(again, [b"n" * 50 for _ in range(5)])   # 20..24, in a new segment
+    (tmp_path / f"{20:020d}.seg").unlink()
+    got = drain(again)
+    assert [i for i, _ in got] == [*range(0, 5), *range(10, 25)]
+    assert again.stats.lost_records == 5
