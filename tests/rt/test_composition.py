@@ -202,3 +202,15 @@ def test_the_safety_sections_estop_category_reaches_the_cycle(with_safety, expec
     rt.cycle.push_command(-1, rt.lookup("motion").drive_index, ARM_SIM_CMD_ESTOP, [1.0])
     latched = _states(rt, 20)["stop_category"]
     assert latched[latched != NO_STOP][0] == expected     # the first tick of the stop
+
+
+def test_explain_writes_nothing_durable(capsys, tmp_path) -> None:
+    usage = tmp_path / "usage.json"
+    board = tmp_path / "b.yaml"
+    board.write_text(NO_MOTION + "acquisition:\n  devices:\n    - {name: d, kind: simulated}\n"
+                     "  channels:\n    - {name: c, device: d}\n"
+                     f"  usage: {{file: {usage}}}\n")
+    out = _explain(capsys, "--board", str(board))
+    assert "task acquisition: period 100 ticks, deadline 100 ticks, offset 0, priority 0, " \
+           "on miss log" in out
+    assert not usage.exists()             # a run would count a power cycle in it
