@@ -214,3 +214,24 @@ def test_explain_writes_nothing_durable(capsys, tmp_path) -> None:
     assert "task acquisition: period 100 ticks, deadline 100 ticks, offset 0, priority 0, " \
            "on miss log" in out
     assert not usage.exists()             # a run would count a power cycle in it
+
+
+# a section of this test module's own, registered for one test: adding a section is one
+# declaration beside its code and one registry entry
+def _probe_build(runtime: Runtime, settings) -> None:
+    runtime.add_component("probe", settings)
+    runtime.on_connect(lambda: runtime.lookup(settings["wants"]))
+
+
+SECTIONS = (sections.Section("probe", lambda node, board: node.plain(), _probe_build),)
+
+
+def test_a_section_added_to_the_registry_is_parsed_built_and_connected(monkeypatch) -> None:
+    monkeypatch.setitem(sections.DECLARED_IN, "probe", __name__)
+    rt = Runtime(parse_board(NO_MOTION + "probe: {wants: probe}\n", "p.yaml"))
+    assert rt.lookup("probe") == {"wants": "probe"}
+    with pytest.raises(ConfigError) as err:      # asked at connect: the error says who
+        Runtime(parse_board(NO_MOTION + "probe: {wants: motion}\n", "p.yaml"))
+    assert (err.value.file, err.value.line, err.value.field) == ("p.yaml", 5, "probe")
+    assert "the probe section needs the component 'motion', which no section of board " \
+           "'bare' offers (offered: probe)" in err.value.message
