@@ -153,6 +153,14 @@ def test_a_section_that_needs_another_says_so_at_its_line() -> None:
     assert "the program section needs a motion section" in str(err.value)
 
 
+def test_demo_motion_is_for_a_board_without_motion() -> None:
+    text = (ROOT / "edge" / "boards" / "sim_arm.yaml").read_text() + "demo_motion: {}\n"
+    with pytest.raises(ConfigError, match="a motion or a demo_motion section, not both") \
+            as err:
+        parse_board(text, "sim_arm.yaml")
+    assert err.value.field == "demo_motion"
+
+
 def test_every_declared_section_is_found_where_the_registry_says() -> None:
     names = list(sections.DECLARED_IN)
     for name in names:
