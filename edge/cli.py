@@ -241,10 +241,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.rt.runtime import Runtime
 
     _checkpoint()
-    runtime = Runtime(board, virtual_time=args.virtual_time)
-    if args.explain:
-        print(_format_explain(runtime.explain()))
+    if args.explain:        # built as `edge check` builds it: nothing durable is written
+        print(_format_explain(Runtime.for_check(board, virtual_time=args.virtual_time)
+                              .explain()))
         return EXIT_OK
+    runtime = Runtime(board, virtual_time=args.virtual_time)
     if args.virtual_time and runtime.service_names:
         log.warning("virtual time runs no services: %s not started",
                     ", ".join(runtime.service_names))

@@ -26,6 +26,8 @@ class DemoMotion:
 
 def parse_demo_motion(node: Node, board: Board) -> DemoMotion:
     """Parse `demo_motion:` (an empty mapping or nothing takes the defaults)."""
+    if "motion" in board.sections:       # two drives would write the same axes
+        raise node.error("a board has a motion or a demo_motion section, not both")
     if node.value is None:
         return DemoMotion()
     node.only("every_s", "offset")

@@ -117,16 +117,16 @@ class Runtime:
         self._connect()
 
     @classmethod
-    def for_check(cls, board: Board) -> Runtime:
+    def for_check(cls, board: Board, *, virtual_time: bool = False) -> Runtime:
         """Everything `edge run` builds and checks, without starting the cycle thread or
-        any service, and without writing durable state (`edge check`): each section
-        builds its Section.for_check settings."""
+        any service, and without writing durable state (`edge check`, `edge run
+        --explain`): each section builds its Section.for_check settings."""
         checked = dict(board.sections)
         for name in _board_sections(board):
             for_check = declaration(name).for_check
             if for_check is not None:
                 checked[name] = for_check(checked[name])
-        return cls(dataclasses.replace(board, sections=checked))
+        return cls(dataclasses.replace(board, sections=checked), virtual_time=virtual_time)
 
     # -- composition ---------------------------------------------------------------
     def add_block(self, block: Block, stage: str) -> Block:

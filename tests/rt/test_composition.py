@@ -153,6 +153,14 @@ def test_a_section_that_needs_another_says_so_at_its_line() -> None:
     assert "the program section needs a motion section" in str(err.value)
 
 
+def test_demo_motion_is_for_a_board_without_motion() -> None:
+    text = (ROOT / "edge" / "boards" / "sim_arm.yaml").read_text() + "demo_motion: {}\n"
+    with pytest.raises(ConfigError, match="a motion or a demo_motion section, not both") \
+            as err:
+        parse_board(text, "sim_arm.yaml")
+    assert err.value.field == "demo_motion"
+
+
 def test_every_declared_section_is_found_where_the_registry_says() -> None:
     names = list(sections.DECLARED_IN)
     for name in names:
@@ -202,3 +210,36 @@ def test_the_safety_sections_estop_category_reaches_the_cycle(with_safety, expec
     rt.cycle.push_command(-1, rt.lookup("motion").drive_index, ARM_SIM_CMD_ESTOP, [1.0])
     latched = _states(rt, 20)["stop_category"]
     assert latched[latched != NO_STOP][0] == expected     # the first tick of the stop
+
+
+def test_explain_writes_nothing_durable(capsys, tmp_path) -> None:
+    usage = tmp_path / "usage.json"
+    board = tmp_path / "b.yaml"
+    board.write_text(NO_MOTION + "acquisition:\n  devices:\n    - {name: d, kind: simulated}\n"
+                     "  channels:\n    - {name: c, device: d}\n"
+                     f"  usage: {{file: {usage}}}\n")
+    out = _explain(capsys, "--board", str(board))
+    assert "task acquisition: period 100 ticks, deadline 100 ticks, offset 0, priority 0, " \
+           "on miss log" in out
+    assert not usage.exists()             # a run would count a power cycle in it
+
+
+# a section of this test module's own, registered for one test: adding a section is one
+# declaration beside its code and one registry entry
+def _probe_build(runtime: Runtime, settings) -> None:
+    runtime.add_component("probe", settings)
+    runtime.on_connect(lambda: runtime.lookup(settings["wants"]))
+
+
+SECTIONS = (sections.Section("probe", lambda node, board: node.plain(), _probe_build),)
+
+
+def test_a_section_added_to_the_registry_is_parsed_built_and_connected(monkeypatch) -> None:
+    monkeypatch.setitem(sections.DECLARED_IN, "probe", __name__)
+    rt = Runtime(parse_board(NO_MOTION + "probe: {wants: probe}\n", "p.yaml"))
+    assert rt.lookup("probe") == {"wants": "probe"}
+    with pytest.raises(ConfigError) as err:      # asked at connect: the error says who
+        Runtime(parse_board(NO_MOTION + "probe: {wants: motion}\n", "p.yaml"))
+    assert (err.value.file, err.value.line, err.value.field) == ("p.yaml", 5, "probe")
+    assert "the probe section needs the component 'motion', which no section of board " \
+           "'bare' offers (offered: probe)" in err.value.message
