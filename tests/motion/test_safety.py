@@ -917,5 +917,5 @@ def test_fault_codes_and_names_are_the_documented_ones():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "motion-safety.md").read_text()
     documented = {int(code): name for code, name in
                   re.findall(r"^\| (\d+) \| ([a-z_]+) \|", doc, flags=re.M)}
-    assert len(documented) == 12
+    assert len(documented) == 16
     assert {code: entry[0] for code, entry in FAULT_CODES.items()} == documented

@@ -4,6 +4,7 @@ and no module of edge/ types a number C already defines."""
 
 import ast
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_each_enum_is_exactly_the_library_constants_of_its_prefix(prefix):
 def test_inputs_and_scalars_are_the_library_constants():
     assert {m.name: int(m) for m in contract.Input} == {
         "ESTOP": lib.EDGE_IN_ESTOP, "ENABLE_OK": lib.EDGE_IN_ENABLE_OK,
-        "REDUCED": lib.SAFETY_IN_REDUCED}
+        "REDUCED": lib.SAFETY_IN_REDUCED, "DRIVE_OFF": lib.EDGE_IN_DRIVE_OFF}
     from edge.rt import native
 
     assert (native.MAX_AXES, native.NO_STOP, native.TARGET_CYCLE, native.TICK_ASAP) == (
@@ -106,11 +107,14 @@ def _typed_twice(tree: ast.Module, c_names: dict[str, int]) -> list[str]:
             if isinstance(node.value, ast.Dict) and node.value.keys:
                 keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
                 values = [v.value for v in node.value.values if isinstance(v, ast.Constant)]
-                matched = [c for key, value in zip(keys, values, strict=False)
+                matched = [(c, key) for key, value in zip(keys, values, strict=False)
                            if isinstance(key, str) and isinstance(value, int)
                            and (c := c_name_for(key.upper(), tail=True)) and c_names[c] == value]
-                if len(matched) > 1:        # one key alike by chance is no table of C's
-                    found.append(f"{names}: {', '.join(matched)}")
+                # a table of C's: two or more keys alike in one namespace (SAFETY_WALL_*);
+                # keys alike by chance across namespaces are not
+                spaces = Counter(c[:-len(key) - 1] for c, key in matched)
+                if any(n > 1 for n in spaces.values()):
+                    found.append(f"{names}: {', '.join(c for c, _ in matched)}")
                 if len(keys) > 1 and all(isinstance(k, int) and k in fault_codes for k in keys):
                     found.append(f"{names}: a table of fault codes")
     return found
