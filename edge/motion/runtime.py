@@ -19,7 +19,6 @@ from edge.motion.config import MotionConfig, parse_motion
 from edge.motion.controller import MotionController
 from edge.motion.drive_kinds import drive_block_from_config
 from edge.motion.paths import JointLimits
-from edge.motion.program import program_failed
 from edge.motion.trajectory import traj_block
 from edge.rt.contract import fault_label, fault_message
 from edge.sections import Section
@@ -66,14 +65,6 @@ def stop_latched(status: dict) -> str | None:
         return None
     return (f"stop latched at tick {f['tick']}: fault {fault_label(f['code'])}, "
             f"{fault_message(f['code'])}; category {f['category']}")
-
-
-def run_failures(summary: dict) -> list[str]:
-    """Why a run ended faulted, from its summary: the demo program failed, or the motion
-    controller ends with a stop latched (one line each; empty when the run is fine)."""
-    found = (program_failed(summary.get("program") or {}),
-             stop_latched(summary.get("motion") or {}))
-    return [why for why in found if why]
 
 
 SECTIONS = (Section("motion", parse_motion, attach),)

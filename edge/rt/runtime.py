@@ -159,14 +159,6 @@ class Runtime:
         raise EdgeError(f"{who} needs the component {name!r}, which no section of board "
                         f"'{self.board.name}' offers (offered: {offered})")
 
-    def __getattr__(self, name: str) -> Any:
-        # components read as attributes (rt.motion) by tests and scripts; sections use
-        # lookup, which says who asked
-        components = self.__dict__.get("_components", {})
-        if name in components:
-            return components[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def on_connect(self, fn: Callable[[], None]) -> None:
         """`fn()` runs at connect, after every section is built and the blocks are placed
         in the cycle, in the order registered (so in section order)."""

@@ -114,7 +114,7 @@ def test_threshold_events_of_a_sensitive_channel_are_sealed_too(tmp_path):
     (ev,) = events.drain()
     assert ev.data["sealed"] and b"131" not in ev.to_wire()
     ring = Keyring()
-    ring.add(rt.acquisition.sealer)
+    ring.add(rt.lookup("acquisition").sealer)
     opened = ring.open("events/acq/tachycardia", ev.data)
     assert opened["state"] == "raised" and opened["value"] == 131.0
 
@@ -313,7 +313,7 @@ acquisition:
     assert sum(summary["devices"]["plc"]["errors"].values()) == 0
     saved = UsageStore(tmp_path / "u.json").load()
     assert saved.power_cycles == 1
-    assert saved.running_s == rt.acquisition.usage.counters.running_s > 0  # nothing lost
+    assert saved.running_s == rt.lookup("acquisition").usage.counters.running_s > 0  # nothing lost
 
 
 @settings(max_examples=25, deadline=None)
@@ -430,7 +430,7 @@ def test_usage_counters_keep_the_last_interval_of_a_virtual_time_run(tmp_path, s
     text = board("    - {name: temp, device: sim, period_ms: 10}",
                  f"  usage: {{file: {tmp_path}/u.json, save_every_s: {save_every_s}}}\n")
     rt = Runtime(parse_board(text, "t.yaml"), virtual_time=True)
-    assert rt.acquisition.task.period_ticks == 10
+    assert rt.lookup("acquisition").task.period_ticks == 10
     rt.run_virtual(10.0)
     saved = UsageStore(tmp_path / "u.json").load()
     assert saved.running_s == pytest.approx(10.0, abs=1e-9)

@@ -280,8 +280,8 @@ async def test_a_modbus_device_going_silent_trips_the_interlock_within_max_age(
     events = rt.bus.subscribe("logic/events", maxlen=100)
     states = []
     rt.executor.add_state_listener(lambda tick, recs: states.append(recs), every_ticks=10)
-    poller = rt.acquisition.pollers["plc"]
-    async with rt.acquisition.service():
+    poller = rt.lookup("acquisition").pollers["plc"]
+    async with rt.lookup("acquisition").service():
         for _ in range(20):                                 # GOOD values flowing
             await poller.wait_attempts(1)
             rt.executor.step(5)

@@ -16,7 +16,7 @@ def rt() -> Runtime:
     board = load_board("sim_arm")
     board.sections.pop("program", None)
     runtime = Runtime(board, virtual_time=True)
-    runtime.motion.enable()
+    runtime.lookup("motion").enable()
     runtime.executor.step(150)
-    assert runtime.motion.state == State.IDLE
+    assert runtime.lookup("motion").state == State.IDLE
     return runtime

@@ -63,21 +63,21 @@ def records(rt: Runtime) -> np.ndarray:
 def settle(rt: Runtime, ticks: int = 6000) -> None:
     for _ in range(ticks // 100):
         rt.executor.step(100)
-        if rt.motion.state != State.MOVING and not rt.motion.requests:
+        if rt.lookup("motion").state != State.MOVING and not rt.lookup("motion").requests:
             return
 
 
 def test_enable_is_the_controlword_sequence_and_moves_wait_for_operation_enabled() -> None:
     rt = make_runtime()
     rt.executor.step(150)
-    assert rt.motion.state == State.DISABLED
+    assert rt.lookup("motion").state == State.DISABLED
     recs = records(rt)
     assert shows(recs["statusword"][-1, 0], "ready to switch on")    # switched off: shutdown
     assert recs["controlword"][-1, 0] == SHUTDOWN
-    e = rt.motion.enable()
-    m = rt.motion.move_joint(READY)
+    e = rt.lookup("motion").enable()
+    m = rt.lookup("motion").move_joint(READY)
     rt.executor.step(10)
-    assert e.status == "accepted" and rt.motion.state == State.IDLE
+    assert e.status == "accepted" and rt.lookup("motion").state == State.IDLE
     assert m.status == "pending"                                   # waits for the drive
     settle(rt)
     assert m.status == "accepted", m.reason
@@ -92,7 +92,7 @@ def test_enable_is_the_controlword_sequence_and_moves_wait_for_operation_enabled
     assert m.tick >= int(recs["tick"][enabled])          # the move was taken after that
     assert np.all(recs["q"][:enabled, :N] == recs["q"][0, :N])       # nothing moved before
     assert np.max(np.abs(recs["q"][-1, :N] - READY)) < 1e-3
-    d = rt.motion.disable()
+    d = rt.lookup("motion").disable()
     rt.executor.step(30)
     assert d.status == "accepted"
     assert shows(records(rt)["statusword"][-1, 3], "ready to switch on")
@@ -101,24 +101,24 @@ def test_enable_is_the_controlword_sequence_and_moves_wait_for_operation_enabled
 def test_a_drive_fault_faults_the_controller_and_reset_is_the_rising_edge() -> None:
     rt = make_runtime()
     rt.executor.step(150)
-    rt.motion.enable()
+    rt.lookup("motion").enable()
     rt.executor.step(100)
-    rt.motion.move_joint(READY)
+    rt.lookup("motion").move_joint(READY)
     rt.executor.step(100)
-    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM, [0, 1])
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, CIA402_SIM_CMD_JAM, [0, 1])
     rt.executor.step(200)
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault["code"] == FAULT_DRIVE_STATE
-    assert rt.motion.fault["drive_error"] == FOLLOWING_ERROR_CODE
+    assert rt.lookup("motion").state == State.FAULTED
+    assert rt.lookup("motion").fault["code"] == FAULT_DRIVE_STATE
+    assert rt.lookup("motion").fault["drive_error"] == FOLLOWING_ERROR_CODE
     recs = records(rt)
     assert shows(recs["statusword"][-1, 0], "fault")
     assert int(recs["stop_category"][-1]) == 0
-    moved = rt.motion.move_joint(READY)
-    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM, [0, 0])
-    r = rt.motion.reset()
+    moved = rt.lookup("motion").move_joint(READY)
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, CIA402_SIM_CMD_JAM, [0, 0])
+    r = rt.lookup("motion").reset()
     rt.executor.step(50)
     assert moved.status == "rejected"
-    assert r.status == "accepted" and rt.motion.state == State.DISABLED
+    assert r.status == "accepted" and rt.lookup("motion").state == State.DISABLED
     recs = records(rt)
     high = np.flatnonzero(recs["controlword"][:, 0] & FAULT_RESET_BIT)
     assert len(high) == 1                                   # one rising edge of bit 7 ...
@@ -128,21 +128,21 @@ def test_a_drive_fault_faults_the_controller_and_reset_is_the_rising_edge() -> N
     assert int(recs["stop_category"][k]) == NO_STOP
     assert shows(recs["statusword"][-1, 0], "ready to switch on")  # off until enabled
     assert int(recs["drive_error"][-1, 0]) == 0
-    rt.motion.enable()
-    m = rt.motion.move_joint(READY)
+    rt.lookup("motion").enable()
+    m = rt.lookup("motion").move_joint(READY)
     settle(rt)
-    assert m.status == "accepted" and rt.motion.state == State.IDLE
+    assert m.status == "accepted" and rt.lookup("motion").state == State.IDLE
     assert np.max(np.abs(records(rt)["q"][-1, :N] - READY)) < 1e-3
 
 
 def test_a_drive_that_does_not_enable_in_time_latches_a_stop() -> None:
     rt = make_runtime(enable_ms=2000)
     rt.executor.step(150)
-    rt.motion.enable()
-    m = rt.motion.move_joint(READY)
+    rt.lookup("motion").enable()
+    m = rt.lookup("motion").move_joint(READY)
     rt.executor.step(1200)
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault["code"] == FAULT_DRIVE_ENABLE_TIMEOUT
+    assert rt.lookup("motion").state == State.FAULTED
+    assert rt.lookup("motion").fault["code"] == FAULT_DRIVE_ENABLE_TIMEOUT
     assert m.status == "rejected"
     assert shows(records(rt)["statusword"][-1, 0], "switched on") or \
         shows(records(rt)["statusword"][-1, 0], "switch on disabled")
@@ -183,16 +183,16 @@ def test_the_arm_simulator_speaks_the_same_contract() -> None:
     recs = np.concatenate(seen)
     assert all(shows(sw, "ready to switch on") for sw in recs["statusword"][2:, 0])
     assert np.all(recs["q"][:, :N] == recs["q"][0, :N])         # the brakes hold
-    e = rt.motion.enable()
+    e = rt.lookup("motion").enable()
     rt.executor.step(40)
     recs = np.concatenate(seen)
     asked = int(np.argmax(recs["controlword"][:, 0] == ENABLE_OPERATION))
-    assert int(recs["tick"][asked]) == e.tick + rt.motion.task.period_ticks  # its effect
+    assert int(recs["tick"][asked]) == e.tick + rt.lookup("motion").task.period_ticks  # its effect
     assert shows(recs["statusword"][asked + 1, 0], "operation enabled")
-    t = rt.motion.teach(True)
+    t = rt.lookup("motion").teach(True)
     rt.executor.step(40)
     assert t.status == "accepted" and int(np.concatenate(seen)["drive_mode"][-1, 0]) == 10
-    rt.motion.teach(False)
+    rt.lookup("motion").teach(False)
     rt.executor.step(200)
     assert int(np.concatenate(seen)["drive_mode"][-1, 0]) == 8
 
@@ -212,15 +212,15 @@ def test_no_motion_unless_the_drive_is_operation_enabled(steps) -> None:
     targets = iter([READY, READY - 0.2, READY + 0.1] * 3)
     for what, ticks in steps:
         if what == "enable":
-            rt.motion.enable()
+            rt.lookup("motion").enable()
         elif what == "disable":
-            rt.motion.disable()
+            rt.lookup("motion").disable()
         elif what == "move":
-            rt.motion.move_joint(next(targets))
+            rt.lookup("motion").move_joint(next(targets))
         elif what == "reset":
-            rt.motion.reset()
+            rt.lookup("motion").reset()
         else:
-            rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_JAM,
+            rt.cycle.push_command(-1, rt.lookup("motion").drive_index, CIA402_SIM_CMD_JAM,
                                   [1, float(what == "jam")])
         rt.executor.step(ticks)
     recs = records(rt)
@@ -233,19 +233,19 @@ def test_no_motion_unless_the_drive_is_operation_enabled(steps) -> None:
 def test_a_reset_is_refused_while_the_drive_fault_persists() -> None:
     rt = make_runtime()
     rt.executor.step(150)
-    rt.motion.enable()
+    rt.lookup("motion").enable()
     rt.executor.step(100)
-    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_FAULT, [2, 0x2310])
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, CIA402_SIM_CMD_FAULT, [2, 0x2310])
     rt.executor.step(50)
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault["drive_error"] == 0x2310
-    r = rt.motion.reset()
+    assert rt.lookup("motion").state == State.FAULTED
+    assert rt.lookup("motion").fault["drive_error"] == 0x2310
+    r = rt.lookup("motion").reset()
     rt.executor.step(40)
     assert r.status == "rejected" and "0x2310" in r.reason
-    assert rt.motion.state == State.FAULTED
+    assert rt.lookup("motion").state == State.FAULTED
     assert shows(records(rt)["statusword"][-1, 2], "fault")
-    rt.cycle.push_command(-1, rt.motion.drive_index, CIA402_SIM_CMD_FAULT, [2, 0])
-    r = rt.motion.reset()
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, CIA402_SIM_CMD_FAULT, [2, 0])
+    r = rt.lookup("motion").reset()
     rt.executor.step(40)
-    assert r.status == "accepted" and rt.motion.state == State.DISABLED
+    assert r.status == "accepted" and rt.lookup("motion").state == State.DISABLED
     assert shows(records(rt)["statusword"][-1, 2], "ready to switch on")

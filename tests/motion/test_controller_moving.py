@@ -38,7 +38,7 @@ def test_never_idle_while_the_arm_moves_and_teach_waits_for_the_end(
     states: list[dict] = []
     rt.executor.add_state_listener(lambda tick, recs: records.append(recs.copy()), 100)
     rt.bus.subscribe("motion/state", callback=lambda m: states.append(m.data))
-    c = rt.motion
+    c = rt.lookup("motion")
     c.enable()
     rt.executor.step(150)
     c.move_joint(READY + np.asarray(offset), speed_scale=speed_scale)

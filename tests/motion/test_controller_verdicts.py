@@ -23,7 +23,6 @@ from edge.errors import EXIT_FAULTED, ConfigError
 from edge.motion.arm_sim import ARM_SIM_CMD_ESTOP
 from edge.motion.controller import State
 from edge.motion.program import Program, ProgramStep
-from edge.motion.runtime import run_failures
 from edge.rt.native import NO_STOP
 from edge.rt.runtime import Runtime
 
@@ -97,7 +96,7 @@ def test_bus_commands_get_the_controllers_verdict(rt: Runtime) -> None:
     done(bus.send("jog", "j3", {"axis": 0, "velocity": -0.99 * BASE_MAX_VELOCITY}), "jog")
     done(bus.send("stop", "s1"), "stop")
     rt.executor.step(1500)
-    assert rt.motion.state == State.IDLE
+    assert rt.lookup("motion").state == State.IDLE
     inside = list(READY)
     inside[ELBOW] = ELBOW_MAX_RAD - 0.01
     done(bus.send("move_joint", 4, {"positions": inside, "speed_scale": 1.0}), "move_joint")
@@ -112,8 +111,9 @@ def test_enable_while_faulted_is_refused_and_a_malformed_command_answered(
     bus = Replies(rt)
     done(bus.send("stop", 10, {"category": 2}), "stop")
     rt.executor.step(20)
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault["code"] == FAULT_REQUESTED and rt.motion.fault["category"] == 2
+    assert rt.lookup("motion").state == State.FAULTED
+    fault = rt.lookup("motion").fault
+    assert fault["code"] == FAULT_REQUESTED and fault["category"] == 2
     refused(bus.send("enable", 11), "enable", "faulted")
     rt.bus.publish("cmd/enable", [1, 2, 3])                  # not a map
     rt.bus.publish("cmd/reset", {"id": 12, "args": "all"})   # args not a map
@@ -126,53 +126,54 @@ def test_enable_while_faulted_is_refused_and_a_malformed_command_answered(
             "bogus")
     done(bus.send("reset", 14), "reset")
     rt.executor.step(20)
-    assert rt.motion.state == State.DISABLED
+    assert rt.lookup("motion").state == State.DISABLED
 
 
 def estop(rt: Runtime, pressed: bool) -> None:
-    rt.cycle.push_command(-1, rt.motion.drive_index, ARM_SIM_CMD_ESTOP, [float(pressed)])
+    rt.cycle.push_command(-1, rt.lookup("motion").drive_index, ARM_SIM_CMD_ESTOP, [float(pressed)])
 
 
 def test_reset_is_refused_while_the_estop_is_pressed(rt: Runtime) -> None:
     bus = Replies(rt)
     estop(rt, True)
     rt.executor.step(50)
-    assert rt.motion.state == State.FAULTED
+    assert rt.lookup("motion").state == State.FAULTED
     refused(bus.send("reset", "r1"), "reset", "e-stop")
-    r = rt.motion.reset()
+    r = rt.lookup("motion").reset()
     rt.executor.step(30)
     assert r.status == "rejected" and "e-stop" in r.reason
-    assert rt.motion.state == State.FAULTED
+    assert rt.lookup("motion").state == State.FAULTED
     refused(bus.send("enable", "e1"), "enable", "faulted")
     estop(rt, False)
     rt.executor.step(10)
     done(bus.send("reset", "r2"), "reset")
     rt.executor.step(20)
-    assert rt.motion.state == State.DISABLED and rt.motion.fault is None
+    assert rt.lookup("motion").state == State.DISABLED and rt.lookup("motion").fault is None
     done(bus.send("enable", "e2"), "enable")
-    assert rt.motion.state == State.IDLE
+    assert rt.lookup("motion").state == State.IDLE
 
 
 def test_a_stop_latched_while_disabled_is_shown_and_reset_clears_it() -> None:
     rt = make_runtime()
     rt.executor.step(150)
-    assert rt.motion.state == State.DISABLED
+    assert rt.lookup("motion").state == State.DISABLED
     rt.request_stop(1)
     rt.executor.step(30)
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault["code"] == FAULT_REQUESTED and rt.motion.fault["category"] == 1
-    e = rt.motion.enable()
+    assert rt.lookup("motion").state == State.FAULTED
+    fault = rt.lookup("motion").fault
+    assert fault["code"] == FAULT_REQUESTED and fault["category"] == 1
+    e = rt.lookup("motion").enable()
     rt.executor.step(20)
     assert e.status == "rejected"
-    r = rt.motion.reset()
+    r = rt.lookup("motion").reset()
     rt.executor.step(30)
-    assert r.status == "accepted" and rt.motion.state == State.DISABLED
+    assert r.status == "accepted" and rt.lookup("motion").state == State.DISABLED
     assert rt.executor.history(1)["stop_category"][0] == NO_STOP
-    e = rt.motion.enable()
+    e = rt.lookup("motion").enable()
     rt.executor.step(20)
-    assert e.status == "accepted" and rt.motion.state == State.IDLE
+    assert e.status == "accepted" and rt.lookup("motion").state == State.IDLE
     rt.executor.step(100)
-    assert rt.motion.state == State.IDLE                     # and it does not fault
+    assert rt.lookup("motion").state == State.IDLE                     # and it does not fault
 
 
 def with_miss_category(category: int) -> str:
@@ -189,12 +190,12 @@ def test_a_late_controller_release_latches_the_boards_stop_category(category, mo
     it: at once when the arm was still, and the controller's fault still says 1."""
     rt = make_runtime(None if category is None else with_miss_category(category))
     expected = 1 if category is None else category
-    rt.motion.enable()
+    rt.lookup("motion").enable()
     rt.executor.step(150)
     if moving:
-        rt.motion.move_joint(READY)
+        rt.lookup("motion").move_joint(READY)
     rt.executor.step(300)
-    assert rt.motion.state == (State.MOVING if moving else State.IDLE)
+    assert rt.lookup("motion").state == (State.MOVING if moving else State.IDLE)
     seen = []
     rt.executor.add_state_listener(lambda tick, recs: seen.append(recs.copy()), 10)
     rt.executor.inject_deadline_miss("motion_controller")
@@ -205,12 +206,12 @@ def test_a_late_controller_release_latches_the_boards_stop_category(category, mo
     assert len(latched) and latched["stop_category"][0] == (0 if power_off_at_once
                                                             else expected)
     assert set(latched["fault_code"]) == {FAULT_DEADLINE}
-    assert rt.motion.state == State.FAULTED
-    assert rt.motion.fault == {"code": FAULT_DEADLINE, "category": expected,
+    assert rt.lookup("motion").state == State.FAULTED
+    assert rt.lookup("motion").fault == {"code": FAULT_DEADLINE, "category": expected,
                                "tick": int(latched["tick"][0])}
     if expected == 2:                                        # power kept: stays 2
         assert set(latched["stop_category"]) == {2}
-    assert [f for f in run_failures(rt.summary()) if "stop latched" in f]   # exit 1
+    assert [f for f in rt.failures(rt.summary()) if "stop latched" in f]   # exit 1
 
 
 def test_the_miss_stop_category_is_checked_where_the_board_says_it() -> None:
@@ -224,12 +225,12 @@ def test_the_request_history_is_bounded_and_the_counts_cover_everything(
         rt: Runtime) -> None:
     bound = 256                          # docs/motion-controller.md
     for _ in range(bound + 44):
-        rt.motion.set_mode("position")
-    rt.motion.set_mode("bogus")
+        rt.lookup("motion").set_mode("position")
+    rt.lookup("motion").set_mode("bogus")
     rt.executor.step(20)
-    assert len(rt.motion.history) == bound
-    assert rt.motion.history[-1].status == "rejected"
-    assert rt.motion.status()["requests"] == {"accepted": bound + 44 + 1, "rejected": 1}
+    assert len(rt.lookup("motion").history) == bound
+    assert rt.lookup("motion").history[-1].status == "rejected"
+    assert rt.lookup("motion").status()["requests"] == {"accepted": bound + 44 + 1, "rejected": 1}
 
 
 def test_the_program_summary_reports_a_rejected_last_step() -> None:
@@ -237,7 +238,7 @@ def test_the_program_summary_reports_a_rejected_last_step() -> None:
              ProgramStep("move_linear", {"xyz": [3.0, 0.0, 0.5]}, 3)]   # out of reach
     rt = make_runtime(program=Program(steps, "demo.yaml"))
     rt.executor.step(4000)
-    summary = rt.program.summary()
+    summary = rt.lookup("program").summary()
     assert summary["steps"] == 3 and summary["completed"] == 2
     assert summary["failed"] is not None and summary["failed"].startswith("demo.yaml:3:")
 

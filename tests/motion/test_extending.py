@@ -37,13 +37,13 @@ def test_an_integrators_native_block_runs_in_the_cycle_before_safety(clamp_libra
     board = load_board("sim_arm")
     board.sections.pop("program")
     rt = Runtime(board, virtual_time=True, user_blocks=[clamp])
-    rt.motion.enable()
+    rt.lookup("motion").enable()
     rt.executor.step(150)
     target = rt.executor.history(1)["q"][0][:6].copy()
     target[0] += 0.6
     seen = []
     rt.executor.add_state_listener(lambda tick, recs: seen.append(recs.copy()), 10)
-    rt.motion.move_joint(target)
+    rt.lookup("motion").move_joint(target)
     rt.executor.step(4000)
     states = np.concatenate(seen)
     assert np.abs(states["qd_cmd"][:, 0]).max() <= 0.3 + 1e-9      # the clamp acted ...
@@ -117,11 +117,11 @@ def test_the_worked_planner_example() -> None:
     board = load_board("sim_arm")
     board.sections.pop("program")
     rt = Runtime(board, virtual_time=True)
-    rt.motion.enable()
+    rt.lookup("motion").enable()
     rt.executor.step(150)
-    rt.motion.register_planner("quintic", quintic.quintic_planner)
+    rt.lookup("motion").register_planner("quintic", quintic.quintic_planner)
     goal = rt.executor.history(1)["q"][0][:6] + 0.2
-    r = rt.motion.move_custom("quintic", goal)
+    r = rt.lookup("motion").move_custom("quintic", goal)
     rt.executor.step(4000)
     assert r.status == "accepted"
     assert np.max(np.abs(rt.executor.history(1)["q"][0][:6] - goal)) < 1e-3

@@ -6,10 +6,10 @@ expected name is the documented one (docs/motion-controller.md, motion-safety.md
 import dataclasses
 
 from edge.config import load_board
-from edge.motion.runtime import run_failures
 from edge.motion.safety_monitor import SafetyMonitor
 from edge.rt.executor import CYCLE_CMD_STOP
 from edge.rt.native import TARGET_CYCLE, Cycle, drive_sim_block
+from edge.rt.runtime import Runtime
 
 BOARD = load_board("sim_arm")
 ARM = BOARD.sections["motion"].arm
@@ -32,6 +32,7 @@ def test_the_fault_history_names_the_force_limit():
 
 
 def test_a_faulted_run_names_its_fault():
-    why = run_failures({"motion": {"fault": {"tick": 12, "code": 320, "category": 2}}})
+    faulted = {"motion": {"fault": {"tick": 12, "code": 320, "category": 2}}}
+    why = Runtime(BOARD, virtual_time=True).failures(faulted)
     assert len(why) == 1 and "fault 320 (force_limit)" in why[0]
     assert "unknown" not in why[0] and "category 2" in why[0]

@@ -66,7 +66,7 @@ def force_mode_run(realtime: bool):
     logical state records, and the messages of the motion and safety topics as (topic,
     tick, data)."""
     rt = sim_arm(virtual_time=not realtime)
-    c = rt.motion
+    c = rt.lookup("motion")
     c.enable()
 
     def script(ctx):
@@ -118,7 +118,7 @@ def test_signal_slots_are_handed_out_once_and_refused_beyond_the_record():
 
     _, lib = require_native()
     rt = sim_arm(virtual_time=True)
-    mon = rt.safety
+    mon = rt.lookup("safety")
     assert rt.cycle.signal_slots == {"safety.n_faults": range(0, 1),
                                      "observer.residual": range(1, 7)}
     with pytest.raises(NativeError, match="25 of 32 left"):
@@ -140,9 +140,10 @@ def test_the_fault_history_as_it_stood_at_a_state_record():
     rt.request_stop(2)                    # fault 259 at the next tick
     rt.executor.step(20)
     after = rt.executor.history(1)[0]
-    assert rt.safety.fault_count(before) == 0 and rt.safety.faults(rec=before) == []
-    assert [f.code for f in rt.safety.faults(rec=after)] == [259]
-    assert [f.code for f in rt.safety.faults()] == [259]
+    safety = rt.lookup("safety")
+    assert safety.fault_count(before) == 0 and safety.faults(rec=before) == []
+    assert [f.code for f in rt.lookup("safety").faults(rec=after)] == [259]
+    assert [f.code for f in rt.lookup("safety").faults()] == [259]
 
 
 def requests_taken_at(virtual_time: bool, releases, asynchronous=False):
@@ -151,7 +152,7 @@ def requests_taken_at(virtual_time: bool, releases, asynchronous=False):
     `asynchronous`); the ticks of the controller releases that took them (the controller
     runs at ticks 100, 110, ...)."""
     rt = sim_arm(virtual_time=virtual_time)
-    c = rt.motion
+    c = rt.lookup("motion")
     c.enable()
     made = []
     for k, (tick, deadline, priority) in enumerate(releases):
@@ -195,7 +196,7 @@ def test_a_request_from_a_task_takes_effect_at_the_same_tick_in_real_time():
 
 def test_a_request_from_a_release_that_missed_its_deadline_is_dropped_with_it():
     rt = sim_arm(virtual_time=True)
-    c = rt.motion
+    c = rt.lookup("motion")
     made = []
     rt.add_task(LetTask("requester", lambda ctx: made.append(c.enable()) if ctx.tick == 150
                         else None, period_ticks=50))
@@ -218,8 +219,8 @@ def test_fault_records_overwritten_before_publication_are_reported(caplog):
     rt.request_stop(2, 399)      # codes below 512 are recorded once per latch
     rt.cycle.step(3)
     first = rt.cycle.pop_states()[-1]
-    assert rt.safety.fault_count(first) == 1
-    assert [f.code for f in rt.safety.faults(rec=first)] == [399]
+    assert rt.lookup("safety").fault_count(first) == 1
+    assert [f.code for f in rt.lookup("safety").faults(rec=first)] == [399]
     for k in range(70):
         rt.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_KICK)
         rt.cycle.push_command(TICK_ASAP, TARGET_CYCLE, CYCLE_CMD_RESET)
@@ -227,8 +228,8 @@ def test_fault_records_overwritten_before_publication_are_reported(caplog):
         rt.request_stop(2, 400 + k)
         rt.cycle.step(2)
         rt.cycle.pop_states()
-    assert rt.safety.status()["n_faults"] == 71
-    assert rt.safety.faults(rec=first) == []
+    assert rt.lookup("safety").status()["n_faults"] == 71
+    assert rt.lookup("safety").faults(rec=first) == []
     with caplog.at_level("WARNING"):
-        assert rt.safety.new_faults(first) == []
+        assert rt.lookup("safety").new_faults(first) == []
     assert "1 fault records were overwritten" in caplog.text

@@ -99,16 +99,17 @@ def wave(monkeypatch):
 def test_a_new_request_is_one_table_entry(rt, wave):
     assert builtin_commands(6)["wave"].validate(b'{"args": {"height": 1.5}}')["args"] == \
         {"height": 1.5}
-    r = rt.motion.request("wave", height=0.5)
+    r = rt.lookup("motion").request("wave", height=0.5)
     rt.bus.publish("cmd/wave", {"id": 3, "args": {"height": 2.0}})
     rt.executor.step(20)
     assert r.status == "accepted" and [h for _, h in wave] == [0.5, 2.0]
-    assert rt.motion.history[-1].name == "wave" and rt.motion.history[-1].id == 3
+    last = rt.lookup("motion").history[-1]
+    assert last.name == "wave" and last.id == 3
 
 
 def test_a_request_not_on_the_bus_is_ignored_there(rt):
     assert not MOTION_REQUESTS["teach"].bus
-    before = len(rt.motion.history)
+    before = len(rt.lookup("motion").history)
     rt.bus.publish("cmd/teach", {"id": 4, "args": {"on": True}})
     rt.executor.step(20)
-    assert len(rt.motion.history) == before and rt.motion.state == State.IDLE
+    assert len(rt.lookup("motion").history) == before and rt.lookup("motion").state == State.IDLE
