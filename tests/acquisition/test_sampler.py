@@ -373,7 +373,7 @@ acquisition:
     - {name: rpm, device: fan, table: input, address: 0}
     - {name: x, device: aux, table: input, address: 0}
 """
-    s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).acquisition
+    s = Runtime(parse_board(text, "t.yaml"), virtual_time=True).lookup("acquisition")
     assert s.sources["psu"].conn is s.sources["fan"].conn
     assert s.sources["aux"].conn is not s.sources["psu"].conn
 
