@@ -1,5 +1,5 @@
-"""`edge bench`: the report shape and JSON writer every benchmark uses, and how the command
-finds them.
+"""`edge bench`: the report shape every benchmark returns (the command writes its data
+with --json), and how the command finds them.
 
 The benchmarks live outside the product (the top-level `bench` package, which may import
 edge and hil, never the reverse). Each is an entry point of the group `edge.benchmarks`
@@ -10,11 +10,9 @@ distribution can add one the same way.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 ENTRY_POINT_GROUP = "edge.benchmarks"
@@ -30,13 +28,6 @@ def benchmarks() -> dict[str, str]:
 class BenchReport:
     text: str                              # the table a person reads
     data: dict[str, Any] = field(default_factory=dict)   # what --json writes
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        """Write the data atomically (temp file + rename) so a reader never sees half."""
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, target)
 
 
 def machine_facts() -> dict[str, Any]:

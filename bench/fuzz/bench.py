@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,15 @@ BASELINE_MAX_S = 30.0      # the anchor needs a rate, not a million inputs
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     names = [n for n in TARGETS if n != BASELINE]
-    parser.add_argument("--target", default="all", choices=["all", *names], metavar="NAME|all",
-                        help=f"one target or all ({', '.join(names)})")
+    parser.add_argument("--target", default="all", metavar="NAMES|all",
+                        help=f"comma-separated targets, or all ({', '.join(names)})")
     parser.add_argument("--runs", type=int, default=1_000_000, help="inputs per target (1e6)")
     parser.add_argument("--max-time", type=float, default=0.0, metavar="S",
                         help="stop each target after S seconds (0: no limit)")
     parser.add_argument("--hang-s", type=float, default=1.0, help="an input slower is a hang")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="targets fuzzed side by side (default 1; at most the CPU count "
+                             "is useful: each target is one process)")
     parser.add_argument("--artifacts", default="fuzz-artifacts", metavar="DIR",
                         help="where crash and hang inputs and the fuzzer logs go")
 
@@ -91,15 +95,27 @@ def run(args: argparse.Namespace) -> BenchReport:
         raise EdgeError("the fuzz bench needs atheris: pip install 'edge[fuzz]'") from None
     if args.runs < 1:
         raise EdgeError("--runs must be at least 1")
+    if args.jobs < 1:
+        raise EdgeError("--jobs must be at least 1")
     artifacts = Path(args.artifacts).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
-    names = [n for n in TARGETS if n != BASELINE] if args.target == "all" else [args.target]
+    every = [n for n in TARGETS if n != BASELINE]
+    names = every if args.target == "all" else [n.strip() for n in args.target.split(",")
+                                                 if n.strip()]
+    unknown = [n for n in names if n not in every]
+    if unknown or not names:
+        raise EdgeError(f"--target: unknown {', '.join(unknown) or '(none)'}; "
+                        f"choose from {', '.join(every)} or all")
     t_base = min(args.max_time, BASELINE_MAX_S) if args.max_time else BASELINE_MAX_S
     base = _fuzz_one(BASELINE, args.runs, t_base, args.hang_s, artifacts)
-    rows = [_fuzz_one(n, args.runs, args.max_time, args.hang_s, artifacts) for n in names]
+    # the anchor runs alone first; the targets then share the machine args.jobs at a time
+    # (threads only wait on their child processes)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(lambda n: _fuzz_one(n, args.runs, args.max_time, args.hang_s,
+                                                 artifacts), names))
     lines = [f"fuzzing, atheris (libFuzzer), hang = one input over {args.hang_s:g} s; "
              f"anchor: {BASELINE} under the same harness, {base['exec_per_s']:,.0f} exec/s "
-             f"({base['executed']:,} inputs)",
+             f"({base['executed']:,} inputs, run alone); targets {args.jobs} at a time",
              f"{'target':<17}{'inputs':>11}{'crashes':>9}{'hangs':>7}{'exec/s':>9}"
              f"{'json exec/s':>13}{'corpus':>8}"]
     for r in rows:
@@ -113,4 +129,4 @@ def run(args: argparse.Namespace) -> BenchReport:
     lines.append(f"artifacts and fuzzer logs: {artifacts}")
     return BenchReport("\n".join(lines), {
         "machine": machine_facts(), "hang_s": args.hang_s, "runs_asked": args.runs,
-        "max_time_s": args.max_time, "baseline": base, "targets": rows})
+        "max_time_s": args.max_time, "jobs": args.jobs, "baseline": base, "targets": rows})

@@ -16,14 +16,25 @@ pytest.importorskip("atheris", reason="the fuzz bench needs the fuzz extra")
 def test_bench_reports_inputs_crashes_hangs_rate_and_corpus(tmp_path):
     out = tmp_path / "fuzz.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "bench", "fuzz", "--target", "serial_binary",
-         "--runs", "300", "--artifacts", str(tmp_path / "art"), "--json", str(out)],
+        [sys.executable, "-m", "edge.cli", "bench", "fuzz", "--target", "serial_binary,usage",
+         "--jobs", "2", "--runs", "300", "--artifacts", str(tmp_path / "art"),
+         "--json", str(out)],
         capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    (row,) = data["targets"]
-    assert row["target"] == "serial_binary"
-    assert row["executed"] >= 300 and data["baseline"]["executed"] >= 300
-    assert (row["crashes"], row["hangs"]) == (0, 0), row["findings"]
-    assert row["exec_per_s"] > 0 and row["corpus"] >= 1
-    assert "serial_binary" in proc.stdout and "json exec/s" in proc.stdout
+    assert [row["target"] for row in data["targets"]] == ["serial_binary", "usage"]
+    assert data["jobs"] == 2 and data["baseline"]["executed"] >= 300
+    for row in data["targets"]:
+        assert row["executed"] >= 300
+        assert (row["crashes"], row["hangs"]) == (0, 0), row["findings"]
+        assert row["exec_per_s"] > 0 and row["corpus"] >= 1
+    assert "serial_binary" in proc.stdout and "usage" in proc.stdout
+    assert "json exec/s" in proc.stdout
+
+
+def test_an_unknown_target_is_one_line_naming_the_choices():
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "bench", "fuzz", "--target",
+                           "board,nosuch"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "unknown nosuch" in proc.stderr and "journal" in proc.stderr
+    assert "Traceback" not in proc.stderr
