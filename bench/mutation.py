@@ -54,7 +54,8 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "safety": Target(("edge/motion/safety.py",),
-                     ("tests/motion/test_safety.py", "tests/motion/test_observer.py",
+                     ("tests/motion/test_safety.py", "tests/motion/test_safety_edges.py",
+                      "tests/motion/test_observer.py",
                       "tests/test_board_checks.py")),
     "safety_monitor": Target(("edge/motion/safety_monitor.py",),
                              ("tests/motion/test_safety.py", "tests/motion/test_observer.py")),
@@ -71,7 +72,9 @@ TARGETS: dict[str, Target] = {
     "channel": Target(("edge/acquisition/channel.py", "edge/acquisition/filters.py"),
                       ("tests/acquisition/test_channel.py", "tests/acquisition/test_sampler.py",
                        "tests/acquisition/test_kinds.py")),
-    "native_safety": Target(("native/safety*.c",), ("tests/motion/test_safety.py",), native=True),
+    "native_safety": Target(("native/safety*.c",),
+                            ("tests/motion/test_safety.py", "tests/motion/test_safety_edges.py"),
+                            native=True),
     "native_observer": Target(("native/observer.c",), ("tests/motion/test_observer.py",),
                               native=True),
 }
@@ -120,6 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-factor", type=float, default=3.0,
                         help="a mutant's tests time out at this many times the clean run "
                              "plus 20 s (default 3)")
+    parser.add_argument("--only", default="", metavar="FILE:LINE,...",
+                        help="instead of a sample, every mutant on these lines (to check "
+                             "that new tests kill the survivors of a run)")
     parser.add_argument("--checkout", default=None,
                         help="source checkout to copy (default: the one edge runs from)")
 
@@ -410,6 +416,14 @@ def _sample(every: list[Mutant], n: int, rng: random.Random) -> list[Mutant]:
     return chosen
 
 
+def _only_lines(spec: str) -> set[str]:
+    lines = {w.strip() for w in spec.split(",") if w.strip()}
+    bad = [w for w in lines if not re.fullmatch(r"[^:]+:\d+", w)]
+    if bad or not lines:
+        raise EdgeError(f"--only: expected FILE:LINE[,FILE:LINE...], got {spec!r}")
+    return lines
+
+
 def mutate_module(name: str, target: Target, root: Path, args: argparse.Namespace
                   ) -> ModuleResult:
     result = ModuleResult(name)
@@ -422,7 +436,11 @@ def mutate_module(name: str, target: Target, root: Path, args: argparse.Namespac
         n, found = (c_mutants if target.native else python_mutants)(root, rel)
         result.sites += n
         every += found
-    chosen = _sample(every, args.max_mutants, random.Random(f"{args.sample_seed}:{name}"))
+    if args.only:
+        lines = _only_lines(args.only)
+        chosen = [m for m in every if m.where() in lines]
+    else:
+        chosen = _sample(every, args.max_mutants, random.Random(f"{args.sample_seed}:{name}"))
     chosen.sort(key=lambda m: (m.path, m.site))
     # The clean run, twice at most: real-time tests on a loaded machine may fail once.
     for _attempt in range(2):
@@ -471,6 +489,8 @@ def run(args: argparse.Namespace) -> BenchReport:
                         f"choose from {', '.join(TARGETS)}")
     if args.max_mutants < 0:
         raise EdgeError("--max-mutants must be 0 (every site) or more")
+    if args.only:
+        _only_lines(args.only)                 # a bad spec is an error before any work
     src = _checkout(args.checkout)
     results = []
     with tempfile.TemporaryDirectory(prefix="edge-mutation-") as tmp:
@@ -482,7 +502,7 @@ def run(args: argparse.Namespace) -> BenchReport:
             results.append(mutate_module(name, TARGETS[name], root, args))
     return BenchReport(_table(results), {
         "machine": machine_facts(), "sample_seed": args.sample_seed,
-        "max_mutants": args.max_mutants,
+        "max_mutants": args.max_mutants, "only": args.only,
         "modules": {r.name: {**dataclasses.asdict(r), "score": round(r.score, 4)}
                     for r in results}})
 

@@ -109,7 +109,7 @@ def _tiny_tree(root):
 
 def test_a_run_counts_killed_and_survivors_exactly(tmp_path):
     _tiny_tree(tmp_path)
-    args = argparse.Namespace(max_mutants=0, sample_seed=1, timeout_factor=3.0)
+    args = argparse.Namespace(max_mutants=0, sample_seed=1, timeout_factor=3.0, only="")
     result = mutate_module("limits", Target(("pkg/limits.py",), ("tests/test_limits.py",)),
                            tmp_path, args)
     assert result.mutants == result.sites == 4             # <, >, two if-body removals
@@ -121,10 +121,24 @@ def test_a_run_counts_killed_and_survivors_exactly(tmp_path):
                                                                     "    if x < lo:")
 
 
+def test_only_plants_the_mutants_of_the_lines_named(tmp_path):
+    """How a survivor is checked after a new test: every mutant of its line, alone."""
+    _tiny_tree(tmp_path)
+    args = argparse.Namespace(max_mutants=1, sample_seed=1, timeout_factor=3.0,
+                              only="pkg/limits.py:2, pkg/limits.py:4")
+    result = mutate_module("limits", Target(("pkg/limits.py",), ("tests/test_limits.py",)),
+                           tmp_path, args)
+    assert result.sites == 4 and result.mutants == 2       # --max-mutants does not apply
+    assert {s["where"] for s in result.survived} == {"pkg/limits.py:2", "pkg/limits.py:4"}
+    with pytest.raises(EdgeError, match="FILE:LINE"):
+        mutate_module("limits", Target(("pkg/limits.py",), ("tests/test_limits.py",)),
+                      tmp_path, argparse.Namespace(**{**vars(args), "only": "limits.py"}))
+
+
 def test_a_module_whose_tests_fail_unmutated_is_not_measured(tmp_path):
     _tiny_tree(tmp_path)
     (tmp_path / "tests" / "test_limits.py").write_text("def test_no():\n    assert False\n")
-    args = argparse.Namespace(max_mutants=0, sample_seed=1, timeout_factor=3.0)
+    args = argparse.Namespace(max_mutants=0, sample_seed=1, timeout_factor=3.0, only="")
     result = mutate_module("limits", Target(("pkg/limits.py",), ("tests/test_limits.py",)),
                            tmp_path, args)
     assert result.mutants == 0 and "tests/test_limits.py::test_no" in result.error
