@@ -73,8 +73,8 @@ TARGETS: dict[str, Target] = {
                       ("tests/acquisition/test_channel.py", "tests/acquisition/test_sampler.py",
                        "tests/acquisition/test_kinds.py")),
     "native_safety": Target(("native/safety*.c",),
-                            ("tests/motion/test_safety.py", "tests/motion/test_safety_edges.py"),
-                            native=True),
+                            ("tests/motion/test_safety.py", "tests/motion/test_safety_edges.py",
+                             "tests/motion/test_safety_config_check.py"), native=True),
     "native_observer": Target(("native/observer.c",), ("tests/motion/test_observer.py",),
                               native=True),
 }
