@@ -470,6 +470,8 @@ def test_estop_categories_1_and_2_are_jerk_limited_controlled_stops(category):
     t_stop = _stop_time(cfg, v0)
     stopped = int(np.argmax(speed == 0))
     assert speed[stopped] == 0 and stopped <= math.ceil(t_stop / 1e-3) + 1
+    # ... and no sooner: the S-curve's jerk phases take their time (T = 1/a + a/j)
+    assert stopped >= math.floor(t_stop / 1e-3) - 1
     acc = np.diff(qd, axis=0) / 1e-3
     assert np.all(np.abs(acc) <= np.array(cfg.a_stop) * (1 + 1e-9))
     jerk = np.diff(acc[:stopped], axis=0) / 1e-3

@@ -138,6 +138,18 @@ def test_the_speed_scale_reads_one_while_stopped_and_while_disabled():
     assert st["standstill"] == 1 and st["speed_scale"] == 1.0
 
 
+def test_without_walls_every_sphere_is_infinitely_far_and_no_more_is_written():
+    cfg = dataclasses.replace(CFG, observer=None, walls=[])
+    monitor = SafetyMonitor(ARM, cfg)
+    n = len(cfg.spheres)
+    out = np.full(n + 1, -7.0)                   # one slot past the spheres: a sentinel
+    q = np.ascontiguousarray(HOME, dtype=float)
+    monitor.lib.safety_sphere_distances(monitor.block.handle,
+                                        monitor.ffi.from_buffer("double[]", q),
+                                        monitor.ffi.from_buffer("double[]", out))
+    assert np.all(out[:n] == np.inf) and out[n] == -7.0
+
+
 # -- commanded feed-forward torque ----------------------------------------------------
 SOURCE = Path(__file__).resolve().parent / "blocks" / "torque_probe.c"
 
