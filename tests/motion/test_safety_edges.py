@@ -138,6 +138,19 @@ def test_the_speed_scale_reads_one_while_stopped_and_while_disabled():
     assert st["standstill"] == 1 and st["speed_scale"] == 1.0
 
 
+def test_a_move_into_the_floor_ends_at_the_margin_and_not_short_of_it():
+    """The shoulder driven down into the floor: the monitor slows the arm so that its
+    nearest sphere stops at the wall margin, never inside it, and gives away no more
+    than 0.1 mm of the reach (a clearance estimate that is too cautious stops early)."""
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, observer=None))
+    rig.move(HOME + np.array([0, 1.0, 0, 0, 0, 0]))
+    s = rig.run(4000)
+    st = rig.monitor.status()
+    assert set(s["fault_code"]) == {0} and st["limiting"] == 1
+    assert np.abs(s["qd_cmd"][-1, :N]).max() == 0.0                   # it came to rest
+    assert CFG.wall_margin <= st["min_wall_distance_cmd"] <= CFG.wall_margin + 1e-4
+
+
 def test_without_walls_every_sphere_is_infinitely_far_and_no_more_is_written():
     cfg = dataclasses.replace(CFG, observer=None, walls=[])
     monitor = SafetyMonitor(ARM, cfg)
