@@ -14,8 +14,9 @@ import pytest
 
 from edge.config import load_board
 from edge.errors import NativeError
-from edge.rt.native import include_dir, load_block
+from edge.rt.native import load_block
 from edge.rt.runtime import Runtime
+from tests.native_blocks import compile_block
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SIGNATURE = "edge_block *velocity_clamp_alloc(int axis, double limit);"
@@ -23,13 +24,8 @@ SIGNATURE = "edge_block *velocity_clamp_alloc(int axis, double limit);"
 
 @pytest.fixture(scope="module")
 def clamp_library(tmp_path_factory) -> Path:
-    # gcc builds edge's own extension at install, so it is there wherever edge is
-    assert shutil.which("gcc"), "gcc is needed to build integrators' native blocks"
-    out = tmp_path_factory.mktemp("blocks") / "libvelocity_clamp.so"
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-I", include_dir(),
-                    str(EXAMPLES / "native_block" / "velocity_clamp.c"), "-o", str(out)],
-                   check=True)
-    return out
+    return compile_block(tmp_path_factory.mktemp("blocks"),
+                         EXAMPLES / "native_block" / "velocity_clamp.c")
 
 
 def test_an_integrators_native_block_runs_in_the_cycle_before_safety(clamp_library) -> None:

@@ -7,8 +7,6 @@ asks, the monitor limits) at, beyond and not-a-number."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 from pathlib import Path
 
 import cffi
@@ -18,8 +16,9 @@ import pytest
 from edge.config import load_board
 from edge.motion.arm_sim import ARM_SIM_CMD_SET_STATE, arm_sim_block
 from edge.motion.safety_monitor import SafetyMonitor
-from edge.rt.native import NO_STOP, Cycle, include_dir, load_block
+from edge.rt.native import NO_STOP, Cycle, load_block
 from hil.arm_rig import SafetyRig
+from tests.native_blocks import compile_block
 
 BOARD = load_board("sim_arm")
 CFG = BOARD.sections["safety"]
@@ -188,11 +187,7 @@ SOURCE = Path(__file__).resolve().parent / "blocks" / "torque_probe.c"
 
 @pytest.fixture(scope="module")
 def probe_library(tmp_path_factory) -> Path:
-    assert shutil.which("gcc"), "gcc builds edge's own extension, so it is here"
-    out = tmp_path_factory.mktemp("blocks") / "libtorque_probe.so"
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-I", include_dir(),
-                    str(SOURCE), "-o", str(out)], check=True)
-    return out
+    return compile_block(tmp_path_factory.mktemp("blocks"), SOURCE)
 
 
 class TorqueRig:

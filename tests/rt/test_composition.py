@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +13,9 @@ import pytest
 from edge import cli, sections
 from edge.config import load_board, parse_board
 from edge.errors import ConfigError, EdgeError
-from edge.rt.native import NO_STOP, include_dir, load_block
+from edge.rt.native import NO_STOP, load_block
 from edge.rt.runtime import STAGE_NAMES, Runtime
+from tests.native_blocks import compile_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,25 +44,17 @@ axes: [{name: a, max_velocity: 1, max_acceleration: 10}]
 """
 
 
-def _compile(tmp_path_factory, name: str, source: Path) -> Path:
-    assert shutil.which("gcc"), "gcc is needed to build integrators' native blocks"
-    out = tmp_path_factory.mktemp("blocks") / f"lib{name}.so"
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-I", include_dir(),
-                    str(source), "-o", str(out)], check=True)
-    return out
-
-
 @pytest.fixture(scope="module")
 def marker_library(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("src") / "tick_marker.c"
     source.write_text(TICK_MARKER_C)
-    return _compile(tmp_path_factory, "tick_marker", source)
+    return compile_block(tmp_path_factory.mktemp("blocks"), source)
 
 
 @pytest.fixture(scope="module")
 def clamp_library(tmp_path_factory) -> Path:
-    return _compile(tmp_path_factory, "velocity_clamp",
-                    ROOT / "examples" / "native_block" / "velocity_clamp.c")
+    return compile_block(tmp_path_factory.mktemp("blocks"),
+                         ROOT / "examples" / "native_block" / "velocity_clamp.c")
 
 
 def _states(rt: Runtime, ticks: int) -> np.ndarray:
