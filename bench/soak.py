@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import tempfile
 
 from edge.bench import BenchReport, machine_facts
 from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
@@ -23,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampling interval (default 60 s)")
     parser.add_argument("--phase-s", type=float, default=10.0,
                         help="length of each fault phase (default 10 s)")
+    parser.add_argument("--workdir", metavar="DIR",
+                        help="keep the board, broker, state and edge's log here (default: "
+                             "a temporary directory, removed unless the run is not flat)")
 
 
 def verdict(growth: dict[str, float], edge_rc: int) -> list[str]:
@@ -49,9 +54,17 @@ def run(args: argparse.Namespace) -> BenchReport:
 
     if args.duration_s < 3 * args.sample_s or args.sample_s <= 0 or args.phase_s <= 0:
         raise EdgeError("--duration-s must hold at least three samples; intervals positive")
-    report = asyncio.run(soak(args.duration_s, sample_s=args.sample_s, phase_s=args.phase_s))
-    growth = report.growth()
-    bad = verdict(growth, report.edge_rc)
+    work = args.workdir or tempfile.mkdtemp(prefix="edge-soak-")
+    keep = bool(args.workdir)      # and a run that is not flat, to look into; not a ^C'd one
+    try:
+        report = asyncio.run(soak(args.duration_s, sample_s=args.sample_s,
+                                  phase_s=args.phase_s, workdir=work))
+        growth = report.growth()
+        bad = verdict(growth, report.edge_rc)
+        keep = keep or bool(bad)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     lines = [f"soak {args.duration_s:g} s, samples every {args.sample_s:g} s, faults cycling "
              f"({', '.join(f'{k} x{v}' for k, v in report.phases.items())})",
              f"{'t_s':>7} {'rss_MiB':>8} {'fds':>4} {'journal_KiB':>11} {'misses':>7}  phase"]
@@ -63,5 +76,7 @@ def run(args: argparse.Namespace) -> BenchReport:
                  f"misses {growth['misses_per_s_first_half']:.2f}/s then "
                  f"{growth['misses_per_s_second_half']:.2f}/s")
     lines.append("verdict: flat" if not bad else "verdict: NOT flat: " + "; ".join(bad))
+    if keep:
+        lines.append(f"board, state and edge's log kept in {work}")
     data = {"machine": machine_facts(), **report.as_dict(), "verdict": bad}
     return BenchReport("\n".join(lines), data)
