@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --stats-json: also rewrite it every S seconds while running")
     run.add_argument("--mqtt", metavar="URL",
                      help="bridge the bus to an MQTT broker (mqtt:// or mqtts://)")
+    run.add_argument("--record", type=_output_path, metavar="DIR",
+                     help="flight recorder: write every input with its tick and a digest of "
+                          "the outputs to DIR, for `edge hil replay DIR`")
     run.add_argument("--explain", action="store_true",
                      help="print the blocks in tick order, the tasks, services and bus "
                           "topics, and exit without running")
@@ -230,7 +233,13 @@ def _load(board_arg: str | None, mqtt_url: str | None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    board = _load(args.board, args.mqtt)
+    if args.record:
+        from edge.config import load_board
+
+        options = {"mqtt": args.mqtt} if args.mqtt else {}
+        board = load_board(args.board, {**options, "record": args.record})
+    else:
+        board = _load(args.board, args.mqtt)
     if args.virtual_time and args.mqtt:
         raise EdgeError("--virtual-time runs no services, so no MQTT bridge: leave out "
                         "--mqtt or --virtual-time")

@@ -312,6 +312,8 @@ class Board:
     axes: list[AxisConfig] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)   # parsed optional sections
     root: Node | None = None
+    text: str | None = None          # the board file as parsed (the flight recorder keeps it)
+    options: dict[str, str] = field(default_factory=dict)   # parse_board's options
 
 
 def parse_cycle(node: Node, board: Board) -> CycleConfig:
@@ -412,7 +414,8 @@ def parse_board(text: str, file: str, options: dict[str, str] | None = None) -> 
     root = load_yaml(text, file)
     top = root.mapping()
     root.only("name", *DECLARED_IN)
-    board = Board(name=parse_board_name(root), file=file, root=root)
+    board = Board(name=parse_board_name(root), file=file, root=root, text=text,
+                  options=dict(options or {}))
     if "axes" not in top:       # before the sections that count on the axes
         raise root.error("required field is missing", "axes")
     for name in DECLARED_IN:       # fixed order: later sections may use earlier ones

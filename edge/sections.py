@@ -34,6 +34,7 @@ DECLARED_IN: dict[str, str] = {
     "acquisition": "edge.acquisition.runtime",
     "bus": "edge.rt.bus_config",
     "mqtt": "edge.rt.bus_config",
+    "record": "edge.rt.recorder",      # last: it records what every other section does
 }
 
 

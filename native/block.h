@@ -83,6 +83,9 @@ typedef struct edge_state {
     uint32_t inputs;
     uint32_t outputs;
     int32_t n_axes;
+    int64_t commands_popped; /* commands taken from the ring so far, this tick's included:
+                                the k-th push is applied at max(its tick, the first tick
+                                whose count exceeds k) (the flight recorder's fact) */
     double q[EDGE_MAX_AXES];
     double qd[EDGE_MAX_AXES];
     double tau[EDGE_MAX_AXES];

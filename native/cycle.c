@@ -27,6 +27,7 @@ struct cycle {
     ring *states;
     edge_command pending[PENDING_MAX];   /* drained from the ring, not yet due */
     int n_pending;
+    int64_t popped;                       /* commands taken from the ring, ever */
     edge_image img;
     uint32_t signals_written;             /* union of the blocks' signals_written */
     int64_t last_kick_tick;
@@ -176,6 +177,7 @@ static void apply_due_commands(cycle *c)
         if (due != EDGE_TICK_ASAP && due < c->img.tick)
             STAT_ADD(c, late_commands, 1);
         c->n_pending++;
+        c->popped++;
     }
     int kept = 0;
     for (int i = 0; i < c->n_pending; i++) {
@@ -210,6 +212,7 @@ static int64_t publish_state(cycle *c, int64_t t_ns, int64_t latency_ns, int64_t
     r->inputs = img->inputs;
     r->outputs = img->outputs;
     r->n_axes = n;
+    r->commands_popped = c->popped;
     memcpy(r->q, img->q, sizeof(double) * n);
     memcpy(r->qd, img->qd, sizeof(double) * n);
     memcpy(r->tau, img->tau, sizeof(double) * n);

@@ -238,12 +238,17 @@ class Sampler:
         self._publish_status(ctx)
         self._count_usage(samples, tick)
 
+    @staticmethod
+    def status_topic(device: str) -> str:
+        """The bus topic of a polled device's status (published when it changes)."""
+        return STATUS_PREFIX + device
+
     def _publish_status(self, ctx: TaskContext) -> None:
         for name, p in self.pollers.items():
             key = (p.connected, sum(p.errors.values()))     # counts only grow
             if self._status_seen.get(name) != key:
                 self._status_seen[name] = key
-                ctx.publish(STATUS_PREFIX + name, p.stats())
+                ctx.publish(self.status_topic(name), p.stats())
 
     def _count_usage(self, samples: dict[str, Sample], tick: int) -> None:
         if self.usage is None:

@@ -5,6 +5,11 @@ k + 1 (`deliver`). The delivery order is fixed by configuration, never by timing
 are ranked by the first `order` pattern their topic matches (unmatched last), and within a
 rank they keep publish order — itself fixed by the executor's task order. `seq` counts from
 0 per topic per session with no gaps. Every drop is counted.
+
+What arrives from outside the controller (published while the executor is not processing a
+tick: an MQTT command, a rig, a test between steps) is delivered after the controller's own
+messages of its rank, so the order never depends on when it arrived; `tap` sees each
+delivery, and which messages of it came from outside (the flight recorder).
 """
 
 from __future__ import annotations
@@ -125,6 +130,11 @@ class Bus:
         self.default_overflow: OverflowPolicy = default_overflow
         self._seq: dict[str, int] = {}
         self._staged: list[Message] = []
+        self._arrived: list[Message] = []     # published from outside the controller
+        # nonzero while the executor processes a tick: a publish then is the controller's
+        self.internal = 0
+        # tap(tick, delivered in order, arrived from outside): before each delivery
+        self.tap: Callable[[int, list[Message], list[Message]], None] | None = None
         self._latest: dict[str, Message] = {}
         self._subs: list[Subscription] = []
         self._routes: dict[str, tuple[int, list[Subscription]]] = {}   # topic -> rank, subs
@@ -139,7 +149,7 @@ class Bus:
             seq = 0
         self._seq[topic] = seq + 1
         msg = Message(topic, seq, self.tick, self._clock_ns(), data)
-        self._staged.append(msg)
+        (self._staged if self.internal else self._arrived).append(msg)
         return msg
 
     def subscribe(self, pattern: str, *, maxlen: int | None = None,
@@ -175,8 +185,14 @@ class Bus:
     def deliver(self, tick: int) -> int:
         """Open `tick`: deliver everything staged in earlier ticks; returns the count."""
         staged, self._staged = self._staged, []
+        arrived = self._arrived
+        if arrived:
+            self._arrived = []
+            staged += arrived
         if self.order and len(staged) > 1:
             staged.sort(key=lambda m: self._route(m.topic)[0])     # stable: keeps publish order
+        if self.tap is not None and staged:
+            self.tap(tick, staged, arrived)
         latest = self._latest
         for msg in staged:
             latest[msg.topic] = msg
@@ -188,7 +204,7 @@ class Bus:
 
     def has_staged(self) -> bool:
         """True when messages wait for the next tick boundary."""
-        return bool(self._staged)
+        return bool(self._staged or self._arrived)
 
     def latest(self, topic: str) -> Message | None:
         """The last delivered message on `topic` (state topics), or None."""

@@ -222,6 +222,11 @@ class Executor:
         self._last_kick = -(10**9)
         self.deadline_misses = 0
         self.running_realtime = False
+        # on_missed(task name, release tick): every miss, timed or injected (the recorder)
+        self.on_missed: Callable[[str, int], None] | None = None
+        # the ticks before this had their releases when a real-time run ended (the ticks
+        # opened after it, once the thread stopped, had none)
+        self.released_until: int | None = None
 
     # -- setup ---------------------------------------------------------------------
     def add_task(self, task: LetTask) -> None:
@@ -280,14 +285,19 @@ class Executor:
 
     def _open_tick(self, tick: int) -> None:
         """Bus delivery, held publications due now, listeners: all before any release."""
-        self.bus.deliver(tick)
-        for topic, data in self._held.pop(tick, ()):
-            self.bus.publish(topic, data)
-        for apply in self._held_hand_overs.pop(tick, ()):
-            apply()
-        for listener, every in self._listeners:
-            if (tick + 1) % every == 0:
-                listener(tick, self.history(every))
+        bus = self.bus
+        bus.internal += 1               # what is published now is the controller's own
+        try:
+            bus.deliver(tick)
+            for topic, data in self._held.pop(tick, ()):
+                bus.publish(topic, data)
+            for apply in self._held_hand_overs.pop(tick, ()):
+                apply()
+            for listener, every in self._listeners:
+                if (tick + 1) % every == 0:
+                    listener(tick, self.history(every))
+        finally:
+            bus.internal -= 1
 
     def _event_ticks(self, upto: int):
         """The ticks before `upto` where something happens, each opened (bus delivery,
@@ -332,6 +342,8 @@ class Executor:
         task = ctx.task
         task.misses += 1
         self.deadline_misses += 1
+        if self.on_missed is not None:
+            self.on_missed(task.name, ctx.tick)
         log.warning("task '%s' released at tick %d missed its deadline (tick %d); outputs "
                     "dropped, policy %s", task.name, ctx.tick, ctx.effective_tick, task.on_miss)
         if task.on_miss in MISS_STOP_CATEGORY:
@@ -392,13 +404,19 @@ class Executor:
                     yield _ready_io_first(), task
                 started = time.perf_counter_ns()
                 token = _RELEASE.set(ctx)
+                self.bus.internal += 1
                 try:
                     result = task.body(ctx)
                 finally:
+                    self.bus.internal -= 1
                     _RELEASE.reset(token)
                 if result is not None and inspect.isawaitable(result):
                     yield _within(ctx, result), task
-                self._complete(ctx, started)
+                self.bus.internal += 1
+                try:
+                    self._complete(ctx, started)
+                finally:
+                    self.bus.internal -= 1
         self._kick(self._processed)
 
     def _process_sync(self, upto: int) -> None:
@@ -459,6 +477,7 @@ class Executor:
         finally:
             self.cycle.stop()
             self.running_realtime = False
+            self.released_until = self._processed
             self._drain_after_stop(end_tick)
 
     def _wake_target(self, end_tick: int | None) -> int:

@@ -47,7 +47,8 @@ def _state_dtype() -> np.dtype:
     axes = ("q", "qd", "tau", "q_cmd", "qd_cmd")
     fields = [("tick", "<i8"), ("t_ns", "<i8"), ("wake_latency_ns", "<i4"), ("exec_ns", "<i4"),
               ("mode", "<u4"), ("fault_code", "<u4"), ("stop_category", "<u4"),
-              ("inputs", "<u4"), ("outputs", "<u4"), ("n_axes", "<i4")]
+              ("inputs", "<u4"), ("outputs", "<u4"), ("n_axes", "<i4"),
+              ("commands_popped", "<i8")]
     fields += [(name, "<f8", (MAX_AXES,)) for name in axes]
     fields += [("signals", "<f8", (lib.EDGE_SIGNALS,))]
     # the drives' CiA 402 words (native/drive.h), per axis
@@ -73,8 +74,9 @@ def state_bytes(records: np.ndarray) -> np.ndarray:
     """`records` (dtype STATE_DTYPE) viewed as opaque bytes, for copies and fancy indexing."""
     return records.view(STATE_BYTES)
 
-# Fields that depend on wall-clock timing, not on inputs and ticks.
-TIMING_FIELDS = ("t_ns", "wake_latency_ns", "exec_ns")
+# Fields that depend on wall-clock timing, not on inputs and ticks (commands_popped: when
+# the cycle took each command from the ring; watchdog kicks make it differ between runs).
+TIMING_FIELDS = ("t_ns", "wake_latency_ns", "exec_ns", "commands_popped")
 
 
 def logical_states(states: np.ndarray) -> np.ndarray:
@@ -230,6 +232,11 @@ class Cycle:
         self.blocks: list[Block] = []
         self.signal_slots: dict[str, range] = {}      # who writes which signals, in order
         self._cmd = ffi_.new("edge_command *")
+        # push_hook(tick, target, kind, args) -> the tick to push with, or None to leave
+        # the command out; called before every push (the flight recorder and its replay).
+        # `pushes` counts the commands the ring took: the next one is number `pushes`.
+        self.pushes = 0
+        self.push_hook: Callable[[int, int, int, Sequence[float]], int | None] | None = None
         self._state_buf_len = 1024
         self._state_buf = ffi_.new("edge_state[]", self._state_buf_len)
         self._state_view = np.frombuffer(ffi_.buffer(self._state_buf), dtype=STATE_BYTES)
@@ -296,6 +303,10 @@ class Cycle:
     # -- rings ---------------------------------------------------------------------
     def push_command(self, tick: int, target: int, kind: int, args: Sequence[float] = ()) -> bool:
         """Queue a command to take effect at `tick`; False if the ring is full (counted)."""
+        if self.push_hook is not None:
+            tick = self.push_hook(tick, target, kind, args)
+            if tick is None:
+                return True
         cmd = self._cmd
         cmd.tick, cmd.target, cmd.kind = tick, target, kind
         n = len(args)
@@ -303,7 +314,10 @@ class Cycle:
             raise NativeError(f"a command carries at most 16 arguments, got {n}")
         for i in range(16):
             cmd.args[i] = args[i] if i < n else 0.0
-        return bool(self._lib.cycle_push_command(self._handle, cmd))
+        if self._lib.cycle_push_command(self._handle, cmd):
+            self.pushes += 1
+            return True
+        return False
 
     def pop_states(self, max_records: int | None = None) -> np.ndarray:
         """Drain up to max_records state records (a copy, dtype STATE_DTYPE)."""

@@ -113,8 +113,12 @@ class Runtime:
         self._connected = False
         for block in user_blocks:
             self.add_block(block, "integrators")
-        self._build(sections)
-        self._connect()
+        self.bus.internal += 1      # what sections publish while built is the controller's
+        try:
+            self._build(sections)
+            self._connect()
+        finally:
+            self.bus.internal -= 1
 
     @classmethod
     def for_check(cls, board: Board, *, virtual_time: bool = False) -> Runtime:

@@ -64,6 +64,7 @@ FIELD_PAGES = {
     "logic": ("logic: {doc_test_unknown: 1}", "logic.md"),
     "acquisition": ("acquisition: {doc_test_unknown: 1}", "acquisition.md"),
     "safety": ("safety: {doc_test_unknown: 1}", "motion-safety.md"),
+    "record": ("record: {dir: rec, doc_test_unknown: 1}", "flight-recorder.md"),
 }
 
 
@@ -149,6 +150,7 @@ PARSER_PAGES = {
     "edge/acquisition/config.py": "acquisition.md",
     "edge/acquisition/sources/simulated.py": "acquisition.md",
     "edge/rt/bus_config.py": "bus.md",
+    "edge/rt/recorder.py": "flight-recorder.md",
 }
 
 
