@@ -152,6 +152,27 @@ async def test_a_broker_round_trips_a_message_and_again_after_an_outage():
             peer.close()
 
 
+async def test_edge_reaches_the_broker_through_a_link_that_can_be_cut(tmp_path):
+    async with EdgeRig("sim_arm", tmp_path / "rig", via_link=True) as rig:
+        peer = PahoPeer(rig.broker.port, "edge/v1/+/state/joints", "via-link")
+        try:
+            await peer.wait_for(lambda: len(peer.raw()) >= 5, 30)   # relayed by the link
+            with rig.broker_faults.during("cut"):
+                await asyncio.sleep(0.3)            # what was on the wire arrives
+                during = len(peer.raw())
+                await asyncio.sleep(0.5)            # 50 frames published meanwhile
+                held = len(peer.raw()) - during
+            after = len(peer.raw())
+            await peer.wait_for(lambda: len(peer.raw()) > after + 20, 10)   # flowing again
+        finally:
+            peer.close()
+        assert rig.url == f"mqtt://127.0.0.1:{rig.link.port}" != rig.broker.url
+        assert rig.link.connections >= 1 and not rig.broker_faults.active
+    assert held == 0
+    with pytest.raises(RigError, match="fault 'cut' needs a TcpFaultLink"):
+        BrokerFaults(rig.broker).begin("cut")
+
+
 @pytest.fixture
 def taken_port():
     with socket.socket() as s:
