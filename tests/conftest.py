@@ -1,5 +1,5 @@
-"""Shared fixtures: real components (native extension, mosquitto, pymodbus, ptys, edge
-installed from a wheel)."""
+"""Shared fixtures: edge installed from a wheel. The rigs (mosquitto, Modbus and serial
+devices on ptys, `edge run`) come from the edge_hil pytest plugin (hil/pytest_plugin.py)."""
 
 import dataclasses
 import os
@@ -10,15 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from hil.broker import Mosquitto
-
-
-@pytest.fixture
-def mosquitto():
-    """A real mosquitto broker on a free loopback port, stoppable and restartable."""
-    with Mosquitto() as broker:
-        yield broker
 
 
 @dataclasses.dataclass

@@ -52,19 +52,19 @@ def test_plan_covers_every_channel_once_within_limits(specs, limit):
         assert sum(1 for b in blocks if b.table == table) == runs
 
 
-async def test_reads_every_type_with_one_request_per_contiguous_block(slave):
+async def test_reads_every_type_with_one_request_per_contiguous_block(modbus_device):
     chans = [ch("f_big", "holding", 0, "float32"),
              ch("f_swap", "holding", 2, "float32", wo="little"),
              ch("i16", "holding", 4, "int16"), ch("u32", "holding", 5, "uint32", bo="little"),
              ch("in32", "input", 10, "int32"), ch("coil", "coil", 7), ch("di", "discrete", 3)]
-    await slave.set_value("holding", 0, 21.5, "float32")
-    await slave.set_value("holding", 2, -3.25, "float32", word_order="little")
-    await slave.set_value("holding", 4, -123, "int16")
-    await slave.set_value("holding", 5, 3_000_000_000, "uint32", byte_order="little")
-    await slave.set_value("input", 10, -70000, "int32")
-    await slave.set_value("coil", 7, 1)
-    await slave.set_value("discrete", 3, 1)
-    src = ModbusSource("dev", chans, ModbusLink("tcp", port=slave.port, timeout_s=1.0))
+    await modbus_device.set_value("holding", 0, 21.5, "float32")
+    await modbus_device.set_value("holding", 2, -3.25, "float32", word_order="little")
+    await modbus_device.set_value("holding", 4, -123, "int16")
+    await modbus_device.set_value("holding", 5, 3_000_000_000, "uint32", byte_order="little")
+    await modbus_device.set_value("input", 10, -70000, "int32")
+    await modbus_device.set_value("coil", 7, 1)
+    await modbus_device.set_value("discrete", 3, 1)
+    src = ModbusSource("dev", chans, ModbusLink("tcp", port=modbus_device.port, timeout_s=1.0))
     await src.open()
     try:
         values, refused = await src.read()
@@ -84,10 +84,10 @@ def make_poller(port, chans, timeout_s=0.1, period_s=0.01):
     return poller, got
 
 
-async def test_exception_response_refuses_only_that_block(slave):
+async def test_exception_response_refuses_only_that_block(modbus_device):
     chans = [ch("ok", "holding", 1), ch("beyond", "holding", 500)]   # the device has 200
-    await slave.set_value("holding", 1, 42)
-    poller, got = make_poller(slave.port, chans)
+    await modbus_device.set_value("holding", 1, 42)
+    poller, got = make_poller(modbus_device.port, chans)
     async with poller.service():
         await poller.wait_attempts(2)
     assert got["ok"][-1].raw == 42.0
@@ -115,18 +115,18 @@ async def test_dead_device_is_retried_with_backoff_and_never_blocks_the_loop(unu
     assert len(lags) >= 10
 
 
-async def test_silent_device_times_out_then_recovers(slave, proxy):
-    await slave.set_value("holding", 0, 7)
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)])
+async def test_silent_device_times_out_then_recovers(modbus_device, modbus_faults):
+    await modbus_device.set_value("holding", 0, 7)
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)])
     async with poller.service():
         await poller.wait_attempts(2)
         assert got["x"][-1].raw == 7.0
-        proxy.faults.silent = True
+        modbus_faults.faults.silent = True
         await poller.wait_attempts(3)
         assert poller.errors["timeout"] >= 1
         assert any(r.error == "timeout" for r in got["x"])
-        proxy.faults.clear()
-        await slave.set_value("holding", 0, 8)
+        modbus_faults.faults.clear()
+        await modbus_device.set_value("holding", 0, 8)
         polls = poller.polls
         while poller.polls < polls + 2:
             await poller.wait_attempts(1)
@@ -134,14 +134,14 @@ async def test_silent_device_times_out_then_recovers(slave, proxy):
     assert poller.connects >= 2                 # it reconnected after the timeouts
 
 
-async def test_late_answers_beyond_the_timeout_count_as_timeouts(slave, proxy):
-    await slave.set_value("holding", 0, 5)
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=0.1)
-    proxy.faults.delay_s = 0.02                 # late but within the timeout: fine
+async def test_late_answers_beyond_the_timeout_count_as_timeouts(modbus_device, modbus_faults):
+    await modbus_device.set_value("holding", 0, 5)
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)], timeout_s=0.1)
+    modbus_faults.faults.delay_s = 0.02                 # late but within the timeout: fine
     async with poller.service():
         await poller.wait_attempts(3)
         assert poller.polls >= 3 and poller.errors["timeout"] == 0
-        proxy.faults.delay_s = 0.3              # later than the timeout
+        modbus_faults.faults.delay_s = 0.3              # later than the timeout
         await poller.wait_attempts(3)
     assert poller.errors["timeout"] >= 1
     assert got["x"][-1].error == "timeout"
@@ -157,19 +157,19 @@ async def until_a_timeout(poller):
     assert poller.errors["timeout"] == 1
 
 
-async def test_tcp_timeout_is_kept_by_the_watchdog_never_early(slave, proxy):
+async def test_tcp_timeout_is_kept_by_the_watchdog_never_early(modbus_device, modbus_faults):
     """The connection's watchdog (one timer, no per-request timer) fails a request after
     at least the timeout and less than 1.25 times it; an answer just inside the timeout
     is never cut off."""
-    await slave.set_value("holding", 0, 5)
+    await modbus_device.set_value("holding", 0, 5)
     timeout = 0.2
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=timeout)
-    proxy.faults.delay_s = 0.75 * timeout            # late, inside the timeout
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)], timeout_s=timeout)
+    modbus_faults.faults.delay_s = 0.75 * timeout            # late, inside the timeout
     async with poller.service():
         await poller.wait_attempts(4)
         assert poller.polls >= 4 and poller.errors["timeout"] == 0
         last_good = got["x"][-1].t_ns
-        proxy.faults.delay_s = 30.0                  # no answer in time any more
+        modbus_faults.faults.delay_s = 30.0                  # no answer in time any more
         await until_a_timeout(poller)
         conn = poller.source.conn
         failed = next(r for r in got["x"] if r.error == "timeout")
@@ -179,36 +179,36 @@ async def test_tcp_timeout_is_kept_by_the_watchdog_never_early(slave, proxy):
 
 
 async def test_tcp_timeout_falls_back_to_pymodbus_where_the_watchdog_cannot_reach(
-        slave, proxy, monkeypatch):
+        modbus_device, modbus_faults, monkeypatch):
     """A pymodbus whose request future the watchdog cannot find keeps its own timeout."""
     from edge.acquisition.sources.modbus import ModbusConnection
 
     monkeypatch.setattr(ModbusConnection, "_watchable", lambda self, client: False)
-    await slave.set_value("holding", 0, 5)
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=0.1)
+    await modbus_device.set_value("holding", 0, 5)
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)], timeout_s=0.1)
     async with poller.service():
         await poller.wait_attempts(2)
-        proxy.faults.delay_s = 30.0
+        modbus_faults.faults.delay_s = 30.0
         await until_a_timeout(poller)
         conn = poller.source.conn
     assert poller.errors["timeout"] == 1 and conn.watchdog_timeouts == 0
     assert got["x"][-1].error == "timeout"
 
 
-async def test_corrupt_answers_are_counted_as_corrupt(slave, proxy):
-    await slave.set_value("holding", 0, 9)
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=0.1)
+async def test_corrupt_answers_are_counted_as_corrupt(modbus_device, modbus_faults):
+    await modbus_device.set_value("holding", 0, 9)
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)], timeout_s=0.1)
     async with poller.service():
         await poller.wait_attempts(1)
-        proxy.faults.corrupt = True
+        modbus_faults.faults.corrupt = True
         await poller.wait_attempts(4)
         assert poller.errors["corrupt"] >= 1
-        proxy.faults.clear()
+        modbus_faults.faults.clear()
         polls = poller.polls
         while poller.polls < polls + 1:
             await poller.wait_attempts(1)
     assert got["x"][-1].raw == 9.0
-    assert proxy.faults.corrupted >= 1
+    assert modbus_faults.faults.corrupted >= 1
 
 
 def test_quality_follows_the_readings_of_a_failing_device():
@@ -218,18 +218,19 @@ def test_quality_follows_the_readings_of_a_failing_device():
     assert c.ingest([Reading(1.0, 6, 0)], tick=10).quality == Quality.GOOD
 
 
-async def test_device_hanging_up_is_a_disconnect_and_the_poller_reconnects(slave, proxy):
-    await slave.set_value("holding", 0, 3)
-    poller, got = make_poller(proxy.port, [ch("x", "holding", 0)], timeout_s=0.2)
+async def test_device_hanging_up_is_a_disconnect_and_the_poller_reconnects(modbus_device,
+                                                                            modbus_faults):
+    await modbus_device.set_value("holding", 0, 3)
+    poller, got = make_poller(modbus_faults.port, [ch("x", "holding", 0)], timeout_s=0.2)
     async with poller.service():
         await poller.wait_attempts(2)
         connects = poller.connects
-        await proxy.drop_connections()
+        await modbus_faults.drop_connections()
         polls = poller.polls
         while poller.polls < polls + 3:
             await poller.wait_attempts(1)
     assert poller.errors["disconnect"] + poller.errors["timeout"] >= 1
-    assert poller.connects > connects and proxy.connections >= 2
+    assert poller.connects > connects and modbus_faults.connections >= 2
     assert got["x"][-1].raw == 3.0
 
 
@@ -240,7 +241,7 @@ def test_backoff_grows_and_is_capped(initial, cap, factor, n):
     assert b.delay(n) <= b.delay(n + 1) <= b.max_s
 
 
-async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on(slave):
+async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on(modbus_device):
     class HalfBrokenSource(ModbusSource):
         """A driver with a bug on every other read (a real Modbus exchange otherwise)."""
 
@@ -252,9 +253,10 @@ async def test_an_unexpected_driver_exception_is_counted_and_the_poller_lives_on
                 raise ValueError("driver bug")
             return await super().read()
 
-    await slave.set_value("holding", 0, 11)
+    await modbus_device.set_value("holding", 0, 11)
     got = {}
-    src = HalfBrokenSource("dev", [ch("x", "holding", 0)], ModbusLink("tcp", port=slave.port))
+    src = HalfBrokenSource("dev", [ch("x", "holding", 0)],
+                           ModbusLink("tcp", port=modbus_device.port))
     poller = DevicePoller(src, 0.001, collecting_sink(got),
                           tick_fn=lambda: 0, backoff=Backoff(0.001, 0.002))
     async with poller.service():

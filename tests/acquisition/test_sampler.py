@@ -130,15 +130,15 @@ def modbus_sampler(port, cycle, timeout_s=0.2, stale_ms=None):
     return Sampler(cfg, cycle.period_ns, tick_fn=lambda: cycle.tick)
 
 
-async def test_modbus_values_reach_the_bus_under_let(slave):
+async def test_modbus_values_reach_the_bus_under_let(modbus_device):
     cycle = Cycle(1_000_000, 1)
     bus = Bus()
     ex = Executor(cycle, bus)
-    sampler = modbus_sampler(slave.port, cycle)
+    sampler = modbus_sampler(modbus_device.port, cycle)
     ex.add_task(sampler.task)
     sub = bus.subscribe("acq/pressure")
     status = bus.subscribe("status/acq/plc")
-    await slave.set_value("holding", 4, 1013)
+    await modbus_device.set_value("holding", 4, 1013)
     async with sampler.service():
         poller = sampler.pollers["plc"]
         await poller.wait_attempts(2)
@@ -146,7 +146,7 @@ async def test_modbus_values_reach_the_bus_under_let(slave):
         first = sub.drain()
         assert first[0].data["value"] == pytest.approx(101.3)
         assert first[0].data["quality"] == "GOOD" and first[0].data["tick"] == 0
-        await slave.set_value("holding", 4, 998)
+        await modbus_device.set_value("holding", 4, 998)
         polls = poller.polls
         while poller.polls < polls + 2:           # a poll that surely saw the change
             await poller.wait_attempts(1)
@@ -231,10 +231,10 @@ def test_a_device_queue_gives_every_channel_each_poll_once_or_counts_it_lost(ops
             assert got[c] == appended
 
 
-async def test_readings_after_the_release_tick_wait_for_the_next_release(slave):
+async def test_readings_after_the_release_tick_wait_for_the_next_release(modbus_device):
     cycle = Cycle(1_000_000, 1)
     ex = Executor(cycle, Bus())
-    sampler = modbus_sampler(slave.port, cycle)
+    sampler = modbus_sampler(modbus_device.port, cycle)
     sink = sampler.sink_for("plc")
     sink({"pressure": 5.0}, 3, 0)
     sink({"pressure": 6.0}, 7, 0)                   # acquired after release 5
@@ -289,14 +289,14 @@ def test_crypto_config_rejects_a_bad_key_at_construction(tmp_path):
         Sampler(cfg, 1_000_000, lambda: 0)
 
 
-async def test_runtime_runs_pollers_as_services_in_real_time(slave, tmp_path):
-    await slave.set_value("holding", 0, 21.5, "float32")
+async def test_runtime_runs_pollers_as_services_in_real_time(modbus_device, tmp_path):
+    await modbus_device.set_value("holding", 0, 21.5, "float32")
     text = f"""name: t
 cycle: {{period_us: 1000, busy_tail_us: 0, lock_memory: false}}
 axes: [{{name: a, max_velocity: 1.0, max_acceleration: 1.0}}]
 acquisition:
   devices:
-    - {{name: plc, kind: modbus_tcp, host: 127.0.0.1, port: {slave.port}, period_ms: 5}}
+    - {{name: plc, kind: modbus_tcp, host: 127.0.0.1, port: {modbus_device.port}, period_ms: 5}}
   channels:
     - {{name: t, device: plc, table: holding, address: 0, type: float32, period_ms: 10}}
   usage: {{file: {tmp_path}/u.json, save_every_s: 0.1}}
@@ -378,7 +378,7 @@ acquisition:
     assert s.sources["aux"].conn is not s.sources["psu"].conn
 
 
-async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(slave):
+async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(modbus_device):
     """A float32 channel without a `valid` range: the device's +inf (0x7F800000, written
     as raw register words, not through our encoder) is published INVALID with a reason and
     no value, and the threshold above 50 stays quiet; the next finite value is GOOD."""
@@ -389,7 +389,7 @@ async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(sl
     ch = ChannelConfig(name="current", device="plc", unit="A", period_ms=5,
                        source={"table": "holding", "address": 0, "type": "float32"})
     dev = DeviceConfig("plc", "modbus_tcp", period_ms=2,
-                       link=ModbusLink("tcp", port=slave.port, timeout_s=0.2),
+                       link=ModbusLink("tcp", port=modbus_device.port, timeout_s=0.2),
                        backoff=Backoff(0.01, 0.05))
     cfg = AcquisitionConfig(devices=[dev], channels=[ch],
                             thresholds=[ThresholdRule("over", "current", above=50.0)])
@@ -401,7 +401,7 @@ async def test_a_modbus_float32_reading_inf_is_invalid_and_trips_no_threshold(sl
     events = ex.bus.subscribe("events/acq/#")
 
     async def show(words):
-        await slave.set_registers("holding", 0, list(words))
+        await modbus_device.set_registers("holding", 0, list(words))
         poller = sampler.pollers["plc"]
         polls = poller.polls
         while poller.polls < polls + 2:           # a poll that surely saw the change

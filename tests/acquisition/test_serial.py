@@ -17,7 +17,6 @@ from edge.acquisition.sources.serial import (
     encode_frame,
     encode_line,
 )
-from hil.slave_sim import SerialDeviceSim
 
 
 def test_crc16_matches_the_modbus_reference_vector():
@@ -69,15 +68,15 @@ def poller_for(source):
     return p, got
 
 
-async def test_ascii_request_answer_with_silent_late_and_garbage_device():
+async def test_ascii_request_answer_with_silent_late_and_garbage_device(serial_device):
     link = SerialLink(port="", request=b"MEAS?\r\n", format="keyvalue", nmea=True,
                       timeout_s=0.08, baudrate=115200)
-    dev = SerialDeviceSim(link, {"temp": 23.5, "hum": 41})
+    dev = await serial_device(link, {"temp": 23.5, "hum": 41})
     link.port = dev.path
     src = SerialSource("cab", chans(("temp", {"field": "temp"}), ("hum", {"field": "hum"}),
                                     ("nope", {"field": "pressure"})), link)
     poller, got = poller_for(src)
-    async with dev.running(), poller.service():
+    async with poller.service():
         await poller.wait_attempts(2)
         assert got["temp"][-1].raw == 23.5 and got["hum"][-1].raw == 41.0
         assert got["nope"][-1].error == "decode"           # the device has no such field
@@ -98,21 +97,21 @@ async def test_ascii_request_answer_with_silent_late_and_garbage_device():
     assert dev.requests >= poller.attempts - poller.errors["connect"] - 1
 
 
-async def test_binary_streaming_device_with_crc():
+async def test_binary_streaming_device_with_crc(serial_device):
     link = SerialLink(port="", protocol="binary", checksum="crc16", timeout_s=0.1,
                       sync=b"\xaa\x55")
 
     def payload(v):
         return struct.pack(">hf", v["current"], v["volts"])
 
-    dev = SerialDeviceSim(link, {"current": -1234, "volts": 24.25}, stream_period_s=0.005,
-                          payload=payload)
+    dev = await serial_device(link, {"current": -1234, "volts": 24.25},
+                              stream_period_s=0.005, payload=payload)
     link.port = dev.path
     src = SerialSource("drive", chans(("i", {"offset": 0, "type": "int16"}),
                                       ("v", {"offset": 2, "type": "float32"}),
                                       ("beyond", {"offset": 5, "type": "float32"})), link)
     poller, got = poller_for(src)
-    async with dev.running(), poller.service():
+    async with poller.service():
         await poller.wait_attempts(3)
         assert got["i"][-1].raw == -1234.0 and got["v"][-1].raw == 24.25
         assert got["beyond"][-1].error == "decode"

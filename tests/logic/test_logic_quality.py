@@ -4,8 +4,6 @@ going silent behind a fault proxy)."""
 
 import asyncio
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,31 +238,16 @@ def test_a_stop_rule_never_sees_a_non_good_value_as_a_normal_one(readings):
 
 
 # -- a real Modbus device going silent --------------------------------------------------
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:          # hil/ is a rig beside the package, not installed
-    sys.path.insert(0, str(ROOT))
-
-
-@pytest.fixture
-async def silent_able_device():
-    from hil.faults import Faults, TcpFaultProxy
-    from hil.slave_sim import SlaveSimulator
-
-    sim = SlaveSimulator(unit=1, size=20)
-    async with sim.tcp():
-        async with TcpFaultProxy("127.0.0.1", sim.port, Faults()).running() as proxy:
-            yield sim, proxy
-
-
+@pytest.mark.modbus_device(size=20)
 async def test_a_modbus_device_going_silent_trips_the_interlock_within_max_age(
-        silent_able_device):
+        modbus_device, modbus_faults):
     """A real pymodbus server behind a fault proxy stops answering. The pollers run on
     the loop, the executor is stepped (the sampler tests' way). The signal's max_age_ms
     is 30: with T the acquisition tick of the last GOOD value that reached the bus, the
     first scan (every 10 ticks) with age > 30 ms is the smallest multiple of 10 above
     T + 30, unless a COMM_ERROR sample is seen by an earlier scan; the event is published
     at that scan + 1 and the stop applied at + 2: at most 30 + 10 + 2 ticks after T."""
-    sim, proxy = silent_able_device
+    sim, proxy = modbus_device, modbus_faults
     await sim.set_registers("holding", 0, [400])           # 40.0 with scale 0.1
     extra = f"""acquisition:
   devices:
