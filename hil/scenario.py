@@ -40,6 +40,7 @@ from hil.timeline import FaultStep, Step, parse_steps, parse_ticks
 FIELDS = ("name", "description", "board", "overrides", "seed", "duration", "parameters",
           "signals", "steps", "assert", "measure")
 MAX_RUNS = 1000
+MAX_TICKS = 200_000          # 200 s at 1 kHz
 MAX_DRAWS = 1000
 _PARAMETER = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -96,7 +97,10 @@ class Scenario:
         root = _substitute(self.root, params)
         top = root.mapping()
         board = _board(root, Path(self.file))
-        duration = parse_ticks(root.child("duration"), board.cycle.period_ns, minimum=1)
+        duration_node = root.child("duration")
+        duration = parse_ticks(duration_node, board.cycle.period_ns, minimum=1)
+        if duration > MAX_TICKS:             # the trace and its rows are held in memory
+            raise duration_node.error(f"a run lasts at most {MAX_TICKS} ticks, got {duration}")
         signals = parse_signals(root.child("signals", None), board)
         steps = parse_steps(root.child("steps", None), board, duration)
         types = {s.name: s.type for s in signals}
@@ -124,6 +128,8 @@ def load_scenario(path: str | Path, seed: int | None = None) -> Scenario:
     if not path.is_file():
         raise ConfigError(f"scenario file not found: {path}")
     text = read_yaml_file(path, "scenario file")
+    if not text.strip():
+        raise ConfigError("the scenario file is empty", file=str(path))
     root = load_yaml(text, str(path))
     root.mapping()
     root.only(*FIELDS)

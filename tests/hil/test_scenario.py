@@ -225,3 +225,9 @@ def test_a_measure_changes_a_number(tmp_path):
     assert [m.name for m in run.measures] == ["travel"]
     err = error_of(write(tmp_path, text.replace("change: q2", "change: latched")))
     assert "expected a REAL or INT expression" in err.message
+
+
+def test_empty_and_endless_scenarios_are_refused(tmp_path):
+    assert "the scenario file is empty" in error_of(write(tmp_path, "\n")).message
+    err = error_of(write(tmp_path, BASE.replace("duration: 0.5 s", "duration: 1000 s")))
+    assert "at most 200000 ticks, got 1000000" in err.message and err.field == "duration"
