@@ -65,10 +65,11 @@ def summary_table(results: Sequence[RunResult]) -> str | None:
     console = _rich_console()
     if console is not None:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(*head, title="edge hil run", caption=total)
-        for row in rows:
-            table.add_row(*row, style=None if row[1] == "pass" else "red")
+        for row in rows:                 # Text: a run id's [p=v] is not rich markup
+            table.add_row(*map(Text, row), style=None if row[1] == "pass" else "red")
         console.print(table)
         return None
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
