@@ -22,7 +22,7 @@ def runs(path, seed=None):
 
 
 @pytest.mark.parametrize("name", ["collision_link3", "estop_during_move", "watchdog_stall",
-                                  "logic_interlock"])
+                                  "logic_interlock", "wall_approach"])
 def test_shipped_scenario_passes(name):
     results = runs(SHIPPED / f"{name}.yaml")
     assert results
@@ -49,6 +49,8 @@ WRONG = [
     # the door opens at 600; a category 1 stop expected within 20 ms (the rule asks for 2)
     ("logic_interlock", "expect: latched AND requested AND category = 2",
      "expect: latched AND requested AND category = 1", 620),
+    # the wall margin is 0.01 m: ending 0.02 m from the wall fails at the last tick (3.5 s)
+    ("wall_approach", "ABS(distance - 0.01)", "ABS(distance - 0.02)", 3499),
 ]
 
 

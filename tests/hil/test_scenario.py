@@ -54,7 +54,7 @@ def test_shipped_scenarios_check():
 
     files = sorted(SHIPPED.glob("*.yaml"))
     assert {p.stem for p in files} >= {"collision_link3", "estop_during_move",
-                                       "watchdog_stall", "logic_interlock"}
+                                       "watchdog_stall", "logic_interlock", "wall_approach"}
     for path in files:
         assert "is valid" in check_file(path)[0]
 
