@@ -162,3 +162,39 @@ def test_a_wheel_ships_the_scenarios_and_the_command(installed_edge, tmp_path):
     out = installed_edge.run("edge", "hil", "check", "collision_link3", "estop_during_move",
                              "watchdog_stall", "logic_interlock", cwd=tmp_path)
     assert out.count("is valid") == 4 and "site-packages/hil/scenarios/" in out
+
+
+def test_an_injected_deadline_miss_applies_the_tasks_policy(tmp_path):
+    """The motion controller's policy on a miss is a category 1 stop with the deadline
+    fault (docs/motion-controller.md); its releases come every 10 ticks from tick 100,
+    so the one at 600 is the first to count as late."""
+    text = (SHIPPED / "collision_link3.yaml").read_text()
+    text = text[:text.index("parameters:")] + """\
+signals:
+  latched: {stop: latched}
+  category: {stop: category}
+  deadline: {fault: deadline}
+  misses: {task: motion_controller.misses}
+  late: {injected: late}
+steps:
+  - at: 100
+    enable: {}
+  - at: 300
+    move_joint: {positions: [1.0, -1.0, 1.0, 0.0, 0.0, 0.0], speed_scale: 0.5}
+  - at: 595
+    fault: {kind: deadline_miss, name: late, task: motion_controller}
+assert:
+  - never: latched AND NOT deadline
+  - after: late
+    within: 6 ticks
+    expect: latched AND deadline AND category = 1 AND misses = 1
+  - at_end: misses = 1
+"""
+    path = tmp_path / "late.yaml"
+    path.write_text(text)
+    (r,) = runs(path)
+    assert r.passed, "\n".join(r.failures())
+    wrong = tmp_path / "late_wrong.yaml"
+    wrong.write_text(text.replace("within: 6 ticks", "within: 4 ticks"))
+    (r,) = runs(wrong)
+    assert [v.tick for v in r.verdicts if not v.passed] == [599]
