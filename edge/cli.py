@@ -1,4 +1,5 @@
-"""The `edge` command: run a board, check a board file, run benchmarks.
+"""The `edge` command: run a board, check a board file, run benchmarks, and the commands
+other packages add (entry-point group `edge.commands`: `edge hil`).
 
 Every EdgeError becomes one line on stderr and a non-zero exit code (the table is
 edge.errors.EXIT_CODES); a traceback means a bug in edge, never a user error.
@@ -28,6 +29,7 @@ log = logging.getLogger("edge")
 
 MAX_DURATION_S = 1e9            # about 31 years: past that, leave --duration out
 VIRTUAL_DEFAULT_S = 10.0        # --virtual-time without --duration
+PLUGIN_GROUP = "edge.commands"  # entry points adding subcommands (edge hil: the hil package)
 
 
 class Terminated(KeyboardInterrupt):
@@ -137,10 +139,66 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name is None or not module.startswith(exc.name):
                 raise
             p.set_defaults(bench_missing=True)
+    _add_plugin_commands(sub)
     return parser
 
 
-def _check_output(path: str) -> None:
+def _add_plugin_commands(sub) -> None:   # noqa: ANN001 - argparse's private action type
+    """The subcommands other packages add (entry-point group `edge.commands`): each entry
+    names a module with add_arguments(parser) and run(args) -> exit code. One whose module
+    needs an optional dependency that is missing stays listed, and says what to install
+    when it is used."""
+    for ep in plugin_commands():
+        if ep.name in sub.choices:          # a built-in keeps its name
+            continue
+        try:
+            module = importlib.import_module(ep.value)
+        except ModuleNotFoundError as exc:
+            if exc.name is None:
+                raise
+            p = sub.add_parser(ep.name, help=f"(needs {exc.name}, which is not installed)")
+            p.set_defaults(plugin_missing=(ep, exc.name))
+            continue
+        doc = (module.__doc__ or ep.name).strip().splitlines()[0]
+        p = sub.add_parser(ep.name, help=doc.rstrip("."))
+        p.set_defaults(plugin_module=ep.value, plugin_missing=None)
+        module.add_arguments(p)
+
+
+def plugin_commands() -> list:
+    """The installed entry points of the group `edge.commands` (in metadata order)."""
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=PLUGIN_GROUP))
+
+
+def _extra_for(ep, module: str) -> str | None:   # noqa: ANN001 - an EntryPoint
+    """The extra of the entry point's distribution that installs `module`, if one does
+    (`pyarrow>=14; extra == "hil"` -> "hil")."""
+    import re
+
+    dist = getattr(ep, "dist", None)
+    for line in (dist.requires or []) if dist is not None else []:
+        m = re.match(r"([A-Za-z0-9_.-]+).*?extra\s*==\s*[\"']([^\"']+)[\"']", line)
+        if m and m[1].lower().replace("-", "_") == module.split(".")[0].lower() \
+                and m[2] != "test":
+            return m[2]
+    return None
+
+
+def cmd_plugin(args: argparse.Namespace) -> int:
+    if args.plugin_missing is not None:
+        ep, module = args.plugin_missing
+        if ep.value.split(".")[0] == module.split(".")[0]:     # its own package is gone
+            raise EdgeError(f"`edge {ep.name}` is broken in this install ({module} is "
+                            "missing): reinstall edge")
+        extra = _extra_for(ep, module)
+        how = f"pip install 'edge[{extra}]'" if extra else f"pip install {module}"
+        raise EdgeError(f"`edge {ep.name}` needs {module}, which is not installed: {how}")
+    return importlib.import_module(args.plugin_module).run(args)
+
+
+def check_output_file(path: str) -> None:
     """Refuse at start an output file that could not be written at the end."""
     target = Path(path)
     if target.is_dir():
@@ -244,7 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EdgeError("--virtual-time runs no services, so no MQTT bridge: leave out "
                         "--mqtt or --virtual-time")
     if args.stats_json:
-        _check_output(args.stats_json)
+        check_output_file(args.stats_json)
     if args.stats_every and not args.stats_json:
         raise EdgeError("--stats-every needs --stats-json PATH")
     from edge.rt.runtime import Runtime
@@ -370,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             parser.print_usage(sys.stderr)
             return 2
-        return COMMANDS[args.command](args)
+        return COMMANDS.get(args.command, cmd_plugin)(args)
     except EdgeError as exc:
         print(f"edge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code

@@ -25,19 +25,24 @@ BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 DEFAULT_BOARD = "sim_arm"
 
 class Node:
-    """A YAML value with the file and line it came from, and checked accessors."""
+    """A YAML value with the file and line it came from, and checked accessors.
 
-    def __init__(self, value: Any, file: str, line: int, path: str) -> None:
+    column: 1-based column where the value starts (None for a node built by hand), so an
+    error inside a value (an expression in a HIL scenario) can point at its character."""
+
+    def __init__(self, value: Any, file: str, line: int, path: str,
+                 column: int | None = None) -> None:
         self.value = value
         self.file = file
         self.line = line
         self.path = path
+        self.column = column
 
     def error(self, message: str, field_name: str | None = None) -> ConfigError:
         """A ConfigError pointing at this node (or at its child `field_name`)."""
         if field_name is not None and isinstance(self.value, dict) and field_name in self.value:
-            child = self.value[field_name]
-            return ConfigError(message, file=self.file, line=child.line,
+            child = self.value[field_name]   # its own file: a HIL scenario's override
+            return ConfigError(message, file=child.file, line=child.line,
                                field=f"{self.path}.{field_name}".lstrip("."))
         name = f"{self.path}.{field_name}" if field_name else self.path
         return ConfigError(message, file=self.file, line=self.line, field=name.lstrip(".") or None)
@@ -58,7 +63,7 @@ class Node:
         for key, child in self.mapping().items():
             if key not in allowed:
                 raise ConfigError(f"unknown field (expected one of: {', '.join(allowed)})",
-                                  file=self.file, line=child.line, field=child.path)
+                                  file=child.file, line=child.line, field=child.path)
 
     def child(self, name: str, default: Any = ...) -> Node | None:
         m = self.mapping()
@@ -214,7 +219,7 @@ class _Expansion:
 
 def _to_nodes(node: yaml.Node, file: str, path: str, expansion: _Expansion) -> Node:
     expansion.count(node, path)
-    line = node.start_mark.line + 1
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -226,17 +231,17 @@ def _to_nodes(node: yaml.Node, file: str, path: str, expansion: _Expansion) -> N
                 raise ConfigError("duplicate field", file=file, line=key_node.start_mark.line + 1,
                                   field=f"{path}.{key}".lstrip("."))
             out[key] = _to_nodes(value_node, file, f"{path}.{key}".lstrip("."), expansion)
-        return Node(out, file, line, path)
+        return Node(out, file, line, path, column)
     if isinstance(node, yaml.SequenceNode):
         return Node([_to_nodes(v, file, f"{path}[{i}]", expansion)
-                     for i, v in enumerate(node.value)], file, line, path)
+                     for i, v in enumerate(node.value)], file, line, path, column)
     try:
         value = expansion.constructor.construct_object(node)
     except (yaml.constructor.ConstructorError, ValueError) as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"YAML value: {problem}", file=file, line=line,
                           field=path or None) from None
-    return Node(value, file, line, path)
+    return Node(value, file, line, path, column)
 
 
 def load_yaml(text: str, file: str) -> Node:
@@ -411,7 +416,12 @@ def parse_board(text: str, file: str, options: dict[str, str] | None = None) -> 
     options: section name -> a command-line value that replaces that section (`edge run
     --mqtt URL`), turned into settings by the section's `from_option`.
     """
-    root = load_yaml(text, file)
+    return parse_board_nodes(load_yaml(text, file), file, options)
+
+
+def parse_board_nodes(root: Node, file: str, options: dict[str, str] | None = None) -> Board:
+    """parse_board on a board already loaded with load_yaml (a HIL scenario merges its
+    overrides into it first: their nodes keep the scenario file's lines)."""
     top = root.mapping()
     root.only("name", *DECLARED_IN)
     board = Board(name=parse_board_name(root), file=file, root=root, text=text,
@@ -460,14 +470,19 @@ def load_board(name_or_path: str | None = None,
     """Load and validate a shipped board by name, or a board file by path (options: as
     for parse_board)."""
     path = resolve_board_path(name_or_path)
+    return parse_board(read_yaml_file(path), str(path), options)
+
+
+def read_yaml_file(path: Path, what: str = "board file") -> str:
+    """The text of a board file (or another YAML file edge reads, named by `what`) within
+    the size bound; ConfigError naming the file when it cannot be read."""
     try:
         if path.stat().st_size > MAX_BOARD_BYTES:
-            raise ConfigError(f"the board file is larger than {MAX_BOARD_BYTES // 1024} KiB",
+            raise ConfigError(f"the {what} is larger than {MAX_BOARD_BYTES // 1024} KiB",
                               file=str(path))
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read board file: {exc}", file=str(path)) from None
-    return parse_board(text, str(path), options)
+        raise ConfigError(f"cannot read {what}: {exc}", file=str(path)) from None
 
 
 SECTIONS = (Section("cycle", parse_cycle), Section("axes", parse_axes))

@@ -37,20 +37,24 @@ class EdgeError(Exception):
 
 
 class ConfigError(EdgeError):
-    """A board file or setting is wrong; names the file, line and field when known."""
+    """A board file or setting is wrong; names the file, line and field when known (and
+    the column, for an error inside a value such as an expression)."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+                 field: str | None = None, column: int | None = None) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.field = field
+        self.column = column
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
         where = []
         if self.file:
-            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+            at = self.file if self.line is None else f"{self.file}:{self.line}"
+            where.append(at if self.column is None or self.line is None
+                         else f"{at}:{self.column}")
         if self.field:
             where.append(f"field '{self.field}'")
         return f"{': '.join(where)}: {self.message}" if where else self.message

@@ -158,7 +158,7 @@ def parse_logic(node: Node, board: Board) -> LogicConfig:
     if prog_node is not None:
         text = prog_node.scalar(str)
         first_line = prog_node.line + (1 if "\n" in text else 0)
-        where, file = prog_node, node.file
+        where, file = prog_node, prog_node.file   # an override: the scenario file
     else:
         path = Path(file_node.scalar(str))
         if not path.is_absolute():

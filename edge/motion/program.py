@@ -59,9 +59,7 @@ def parse_program(node: Node, board: Board) -> Program:
     the joint limits included). Needs the motion section."""
     if "motion" not in board.sections:
         raise node.error("the program section needs a motion section (the arm) in the board")
-    limits = _joint_limits(board)
     steps = []
-    n_axes = len(board.axes)
     for item in node.sequence():
         m = item.mapping()
         if len(m) != 1:
@@ -69,26 +67,48 @@ def parse_program(node: Node, board: Board) -> Program:
         (kind, body), = m.items()
         if kind not in STEPS:
             raise item.error(f"unknown step {kind!r} (steps: {', '.join(STEPS)})")
-        step = STEPS[kind]
-        if step is None:                                  # wait
+        if STEPS[kind] is None:                           # wait
             steps.append(ProgramStep(kind, {"seconds": body.scalar(float, min=0.0, max=3600)},
                                      body.line))
             continue
-        if body.value is None:
-            body.value = {}
-        body.only(*step.fields)
-        args: dict[str, Any] = {}
-        for name, child in body.mapping().items():
-            if step.fields[name] == JOINTS:
-                args[name] = body.floats(name, n_axes)
-            elif step.fields[name] == VECTOR:
-                args[name] = body.floats(name, 3)
-            else:
-                args[name] = child.scalar(float, min=0.0)
-        if step.check is not None:
-            step.check(body, args, limits)
-        steps.append(ProgramStep(kind, args, body.line))
+        steps.append(parse_request_step(kind, body, board))
     return Program(steps, node.file)
+
+
+def parse_request_step(kind: str, body: Node, board: Board) -> ProgramStep:
+    """One motion request as a step (`kind` a key of STEPS with fields, `body` its
+    mapping), checked against the board's joint limits; raises ConfigError naming file,
+    line and field. The program section and HIL scenario timelines read steps with it."""
+    step = STEPS[kind]
+    if body.value is None:
+        body.value = {}
+    body.only(*step.fields)
+    args: dict[str, Any] = {}
+    n_axes = len(board.axes)
+    for name, child in body.mapping().items():
+        if step.fields[name] == JOINTS:
+            args[name] = body.floats(name, n_axes)
+        elif step.fields[name] == VECTOR:
+            args[name] = body.floats(name, 3)
+        else:
+            args[name] = child.scalar(float, min=0.0)
+    if step.check is not None:
+        step.check(body, args, _joint_limits(board))
+    return ProgramStep(kind, args, body.line)
+
+
+def issue_step(controller, step: ProgramStep):
+    """Ask `controller` (the MotionController) for the request of a step, its offsets
+    resolved against the tool position it commands now; returns the Request."""
+    a = dict(step.args)
+    a.pop("after_s", None)                   # the program's own: when to interrupt
+    c = controller
+    tool = c.arm.fk(c.q_cmd)[:3, 3] if hasattr(c, "q_cmd") else np.zeros(3)
+    if "offset" in a:
+        a["xyz"] = list(tool + np.asarray(a.pop("offset")))
+    if "via_offset" in a:
+        a["via"] = list(tool + np.asarray(a.pop("via_offset")))
+    return c.request(step.kind, **a)
 
 
 @dataclass
@@ -150,7 +170,7 @@ class ProgramRunner:
             self._finished(ctx.tick)
         if step is None:
             return
-        self.current = "wait" if step.kind == "wait" else self._issue(c, step)
+        self.current = "wait" if step.kind == "wait" else issue_step(c, step)
         self.started_tick = ctx.tick
         self.log.append({"step": self.index + 1, "kind": step.kind, "issued": ctx.tick})
         self.index += 1
@@ -160,16 +180,6 @@ class ProgramRunner:
                          "done": tick})
         self.completed += 1
         self.current = None
-
-    def _issue(self, c, step: ProgramStep):
-        a = dict(step.args)
-        a.pop("after_s", None)                   # the runner's own: when to interrupt
-        tool = c.arm.fk(c.q_cmd)[:3, 3] if hasattr(c, "q_cmd") else np.zeros(3)
-        if "offset" in a:
-            a["xyz"] = list(tool + np.asarray(a.pop("offset")))
-        if "via_offset" in a:
-            a["via"] = list(tool + np.asarray(a.pop("via_offset")))
-        return c.request(step.kind, **a)
 
     def summary(self) -> dict[str, Any]:
         return {"steps": len(self.program.steps), "completed": self.completed,

@@ -1,0 +1,104 @@
+"""`edge hil run SCENARIO|DIR...`: every run of every scenario (one per combination of
+its parameters) in virtual time, a line per run, a summary table, JUnit XML and Parquet
+traces on request; exit 0 only if every run passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
+
+HELP = "run scenarios in virtual time: verdicts, summary, JUnit XML, Parquet traces"
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO|DIR",
+                        help="scenario files, directories of them, or shipped scenario names")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help="the seed of the random parameter draws (default: the file's)")
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                        help="runs at once, each in its own process (default 1)")
+    parser.add_argument("--junit", metavar="PATH", help="write JUnit XML, one testcase per run")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="write each run's trace as a Parquet file into DIR (pyarrow)")
+
+
+def _one(path: str, index: int, seed: int | None, trace_dir: str | None):
+    """One run, from its file (what a worker process is given: plain, picklable data)."""
+    from hil.runner import RunResult, execute
+    from hil.scenario import load_scenario
+
+    scenario = load_scenario(path, seed)
+    try:
+        run = scenario.run(index)
+    except EdgeError as exc:                 # checked before, so only a changed file
+        return RunResult(f"{scenario.name}#{index}", scenario.name, path, index, {},
+                         scenario.seed, error=exc.one_line())
+    return execute(run, trace_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hil.check_command import check_file
+    from hil.cli import scenario_files
+    from hil.reports import Progress, summary_table, write_junit
+
+    files = scenario_files(args.scenarios)
+    if args.junit:
+        from edge.cli import check_output_file
+
+        check_output_file(args.junit)
+    if args.trace:
+        _trace_dir(Path(args.trace))
+    work: list[tuple[str, int]] = []
+    for path in files:                       # every file checked before any run
+        _, runs = check_file(path, args.seed)
+        work += [(str(path), i) for i in range(runs)]
+    progress = Progress(len(work))
+    results = []
+    if args.jobs == 1 or len(work) == 1:
+        for path, i in work:
+            results.append(_one(path, i, args.seed, args.trace))
+            progress.show(results[-1])
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
+            futures = [pool.submit(_one, path, i, args.seed, args.trace) for path, i in work]
+            for future in futures:           # in order: the report does not depend on timing
+                results.append(future.result())
+                progress.show(results[-1])
+    text = summary_table(results)
+    if text is not None:
+        print(text)
+    if args.junit:
+        write_junit(results, Path(args.junit))
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAULTED
+
+
+def _trace_dir(path: Path) -> None:
+    """Create the trace directory (and refuse one that cannot be written) before any run;
+    pyarrow must be there too."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise EdgeError("--trace writes Parquet files with pyarrow, which is not installed: "
+                        "pip install 'edge[hil]'") from None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeError(f"cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise EdgeError(f"cannot write into {path}: permission denied")
