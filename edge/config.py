@@ -416,12 +416,14 @@ def parse_board(text: str, file: str, options: dict[str, str] | None = None) -> 
     options: section name -> a command-line value that replaces that section (`edge run
     --mqtt URL`), turned into settings by the section's `from_option`.
     """
-    return parse_board_nodes(load_yaml(text, file), file, options)
+    return parse_board_nodes(load_yaml(text, file), file, options, text=text)
 
 
-def parse_board_nodes(root: Node, file: str, options: dict[str, str] | None = None) -> Board:
+def parse_board_nodes(root: Node, file: str, options: dict[str, str] | None = None, *,
+                      text: str | None = None) -> Board:
     """parse_board on a board already loaded with load_yaml (a HIL scenario merges its
-    overrides into it first: their nodes keep the scenario file's lines)."""
+    overrides into it first: their nodes keep the scenario file's lines). text: the file
+    as read, kept for the flight recorder (None for a board merged from several files)."""
     top = root.mapping()
     root.only("name", *DECLARED_IN)
     board = Board(name=parse_board_name(root), file=file, root=root, text=text,
