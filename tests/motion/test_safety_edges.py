@@ -169,6 +169,25 @@ def test_a_stop_at_any_moment_of_a_fast_approach_to_the_floor_keeps_the_margin(d
         assert nearest >= CFG.wall_margin - 1e-9, (k, nearest)
 
 
+@pytest.mark.parametrize("direction", [[0, 1.0, 0, 0, 0, 0], [0, 1.0, 1.0, 0, 0, 0],
+                                       [0.5, 1.2, -0.5, 0, 0, 0]])
+def test_an_approach_slowed_by_the_wall_blends_and_does_not_saw(direction):
+    """Once the wall slows the approach, each tick takes as much of the candidate as a
+    stop still allows (the blend between full braking and the candidate). The speed a
+    stop allows shrinks as the arm nears the wall, so the commanded speed falls without
+    rising again; braking fully and then accelerating again (no blend) saws, each tooth
+    as high as one tick of acceleration. Allowed: a tenth of the smallest such tooth
+    (the blend's bisection leaves some slack)."""
+    rig = SafetyRig(cfg=dataclasses.replace(CFG, observer=None))
+    rig.move(HOME + np.array(direction))
+    s = rig.run(4000)
+    speed = np.linalg.norm(s["qd_cmd"][:, :N], axis=1)
+    after_peak = np.diff(speed[int(np.argmax(speed)):])
+    tooth = min(axis.max_acceleration for axis in BOARD.axes) * 1e-3
+    assert after_peak.max() < tooth / 10, (after_peak.max(), tooth)
+    assert speed[-1] == 0.0
+
+
 def test_without_walls_every_sphere_is_infinitely_far_and_no_more_is_written():
     cfg = dataclasses.replace(CFG, observer=None, walls=[])
     monitor = SafetyMonitor(ARM, cfg)
