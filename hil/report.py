@@ -310,11 +310,13 @@ def _clip(poly: list, na: float, nb: float, offset: float) -> list:
     return out
 
 
-def _by_kind(kinds_wanted: Sequence[str], title: str, bool_title: str):
-    """A plot of the signals of these kinds: their BOOL ones as lanes, each other one in
-    a panel of its own (stop category and fault code with their names)."""
+def _by_kind(kinds_wanted: Sequence[str] | None, title: str, bool_title: str):
+    """A plot of the signals of these kinds (None: every one not drawn yet): their BOOL
+    ones as lanes, each other one in a panel of its own (stop category and fault code
+    with their names)."""
     def draw(run, trace, rows, result, kinds, done, fail_ticks):
-        picked = [s for s in run.signals if kinds[s.name] in kinds_wanted and s.name not in done]
+        picked = [s for s in run.signals if s.name not in done
+                  and (kinds_wanted is None or kinds[s.name] in kinds_wanted)]
         if not picked:
             return None
         lanes = [s.name for s in picked if s.type == "BOOL"]
@@ -331,6 +333,30 @@ def _by_kind(kinds_wanted: Sequence[str], title: str, bool_title: str):
         done.update(s.name for s in picked)
         return fig
     return draw
+
+
+def _rates(run, trace, rows, result, kinds, done, fail_ticks):
+    """`messages` signals: the count, and the rate over a sliding window of 100 ms."""
+    picked = [s for s in run.signals if kinds[s.name] == "messages"]
+    if not picked:
+        return None
+    fig, (count_ax, rate_ax) = _figure(2)
+    window = max(1, round(0.1e9 / trace.period_ns))
+    for k, s in enumerate(picked):
+        col = trace.columns[s.name].astype(np.float64)
+        before = np.concatenate((np.zeros(window), col))[:len(col)]
+        label = f"{s.name} ({s.spec})"
+        count_ax.step(trace.ticks, col, where="post", color=f"C{k % 10}", label=label)
+        rate_ax.plot(trace.ticks, (col - before) / (window * trace.period_ns / 1e9),
+                     color=f"C{k % 10}", label=label)
+    count_ax.set_ylabel("messages delivered")
+    rate_ax.set_ylabel(f"messages/s ({window * trace.period_ns / 1e6:g} ms window)")
+    for ax in (count_ax, rate_ax):
+        ax.legend(loc="upper left", fontsize=8)
+        _ticks_axis(ax, trace, fail_ticks, ax is rate_ax)
+    count_ax.set_title("bus message rates", fontsize=9)
+    done.update(s.name for s in picked)
+    return fig
 
 
 def _value_panel(ax, run, trace, s, kind: str) -> None:
@@ -365,10 +391,11 @@ _PLOTS = (
     ("bus", "bus topics and logic outputs",
      _by_kind(("topic", "logic"), "bus topics and logic outputs (latest value each tick)",
               "topics")),
+    ("rates", "bus message rates", _rates),
     ("tasks", "task counters", _by_kind(("task",), "task releases and deadline misses",
                                         "tasks")),
     ("other", "the other recorded signals",
-     _by_kind(("state", "tcp"), "the other recorded signals", "signals")),
+     _by_kind(None, "the other recorded signals", "signals")),
 )
 
 

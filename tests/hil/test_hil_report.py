@@ -245,3 +245,33 @@ def test_a_missing_matplotlib_is_one_line_naming_the_extra(tmp_path):
         "edge: error: --report draws its plots with matplotlib, which is not installed: "
         "pip install 'edge[hil]'"]
     assert not (tmp_path / "out").exists()
+
+
+def test_message_rates_of_a_topic_the_timeline_publishes(tmp_path, capsys):
+    """Five messages published by the file's own steps, 100 ticks apart: the `messages`
+    signal counts them (0 before the first is delivered, 5 at the end) and the report
+    draws their rate."""
+    steps = "".join(f"  - at: {t}\n    publish: {{topic: io/door, data: {{closed: false}}}}\n"
+                    for t in (100, 200, 300, 400, 500))
+    path = tmp_path / "door.yaml"
+    path.write_text(
+        "name: door_messages\nboard: sim_arm\noverrides: {program: null, acquisition: null}\n"
+        "duration: 600\nsignals:\n  n: {messages: io/door}\n"
+        f"steps:\n{steps}"
+        "assert:\n  - never: n > 5\n  - at_end: n = 5\n  - eventually: n = 0\n"
+        "    within: 100 ticks\n")
+    out = tmp_path / "out"
+    assert main(["hil", "run", str(path), "--report", str(out)]) == 0, capsys.readouterr().out
+    assert sorted(p.name for p in (out / "000-door_messages").iterdir()) == [
+        "assertions.png", "rates.png"]
+    shown, errors = open_page(_chromium(), out / "index.html", tmp_path / "profile")
+    assert errors == [] and all(i["width"] > 0 for i in shown["images"])
+
+
+def test_a_bad_messages_topic_names_its_line(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nboard: sim_arm\nduration: 10\nsignals:\n"
+                    "  n: {messages: 'io/+'}\nassert:\n  - always: n = 0\n")
+    assert main(["hil", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path}:5" in err[0] and "messages" in err[0], err
