@@ -367,6 +367,10 @@ def _value_panel(ax, run, trace, s, kind: str) -> None:
     if kind == "stop":                       # category: -1 none, 0 .. 2
         ax.set_yticks([-1, 0, 1, 2], ["none", "cat 0", "cat 1", "cat 2"])
         ax.set_ylim(-1.5, 2.5)
+    elif s.type == "INT" and "quality" in f"{s.name} {s.spec}".lower():
+        from edge.acquisition.channel import Quality  # an acquisition value's quality
+
+        ax.set_yticks([int(q) for q in Quality], [q.name for q in Quality])
     elif kind == "fault":
         codes = sorted({int(c) for c in np.unique(col)} | {0})
         names = {v: k for k, v in FAULT_NAMES.items()}

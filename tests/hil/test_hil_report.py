@@ -275,3 +275,16 @@ def test_a_bad_messages_topic_names_its_line(tmp_path, capsys):
     assert main(["hil", "check", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{path}:5" in err[0] and "messages" in err[0], err
+
+
+def test_a_run_that_could_not_be_carried_out_shows_its_error_escaped(tmp_path):
+    from hil.report import write_report
+    from hil.runner import RunResult
+
+    error = "x.yaml:3: board <b>gone</b> & more"
+    page = write_report([RunResult("broken", "broken", "x.yaml", 0, {}, 0, error=error)],
+                        tmp_path)
+    shown, errors = open_page(_chromium(), page, tmp_path / "profile")
+    assert errors == [] and shown["images"] == []
+    assert f"the run could not be carried out: {error}" in shown["sections"][0]["text"]
+    assert "<b>" not in page.read_text()
