@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.junit:
         write_junit(results, Path(args.junit))
     if args.report:
-        from hil.report import write_report
+        from hil.report_page import write_report
 
         print(f"report: {write_report(results, Path(args.report))}")
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAULTED

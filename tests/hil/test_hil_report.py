@@ -278,7 +278,7 @@ def test_a_bad_messages_topic_names_its_line(tmp_path, capsys):
 
 
 def test_a_run_that_could_not_be_carried_out_shows_its_error_escaped(tmp_path):
-    from hil.report import write_report
+    from hil.report_page import write_report
     from hil.runner import RunResult
 
     error = "x.yaml:3: board <b>gone</b> & more"
