@@ -118,11 +118,16 @@ def write_junit(results: Sequence[RunResult], path: Path) -> None:
         raise EdgeError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def run_stem(run_id: str) -> str:
+    """A run's id as a file name, without characters a shell would glob:
+    `collision_link3[torque_nm=30]` -> `collision_link3-torque_nm=30`."""
+    name = run_id.replace("[", "-").replace("]", "")
+    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", name)
+
+
 def trace_file_name(result: RunResult) -> str:
-    """A file name for a run's trace, without characters a shell would glob:
-    `collision_link3[torque_nm=30]` -> `collision_link3-torque_nm=30.parquet`."""
-    name = result.id.replace("[", "-").replace("]", "")
-    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", name) + ".parquet"
+    """The file name of a run's trace: `collision_link3-torque_nm=30.parquet`."""
+    return run_stem(result.id) + ".parquet"
 
 
 def write_parquet(trace: Trace, directory: Path, result: RunResult) -> Path:

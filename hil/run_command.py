@@ -11,7 +11,8 @@ from pathlib import Path
 
 from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
 
-HELP = "run scenarios in virtual time: verdicts, summary, JUnit XML, Parquet traces"
+HELP = ("run scenarios in virtual time: verdicts, summary, JUnit XML, Parquet traces, "
+        "an HTML report")
 
 
 def _jobs(text: str) -> int:
@@ -34,10 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML, one testcase per run")
     parser.add_argument("--trace", metavar="DIR",
                         help="write each run's trace as a Parquet file into DIR (pyarrow)")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write an HTML report with plots: DIR/index.html (matplotlib)")
 
 
-def _one(path: str, index: int, seed: int | None, trace_dir: str | None):
-    """One run, from its file (what a worker process is given: plain, picklable data)."""
+def _one(path: str, index: int, seed: int | None, trace_dir: str | None,
+         report_dir: str | None = None, position: int = 0):
+    """One run, from its file (what a worker process is given: plain, picklable data);
+    its plots go into a folder of report_dir named by its position in the campaign."""
     from hil.runner import RunResult, execute
     from hil.scenario import load_scenario
 
@@ -47,7 +52,11 @@ def _one(path: str, index: int, seed: int | None, trace_dir: str | None):
     except EdgeError as exc:                 # checked before, so only a changed file
         return RunResult(f"{scenario.name}#{index}", scenario.name, path, index, {},
                          scenario.seed, error=exc.one_line())
-    return execute(run, trace_dir)
+    if report_dir is not None:
+        from hil.report import run_dir_name
+
+        report_dir = str(Path(report_dir) / run_dir_name(position, run.id))
+    return execute(run, trace_dir, report_dir)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.junit)
     if args.trace:
         _trace_dir(Path(args.trace))
+    if args.report:
+        from hil.report import need_matplotlib
+
+        need_matplotlib()
+        _output_dir(Path(args.report))
     work: list[tuple[str, int]] = []
     for path in files:                       # every file checked before any run
         _, runs = check_file(path, args.seed)
@@ -69,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(len(work))
     results = []
     if args.jobs == 1 or len(work) == 1:
-        for path, i in work:
-            results.append(_one(path, i, args.seed, args.trace))
+        for k, (path, i) in enumerate(work):
+            results.append(_one(path, i, args.seed, args.trace, args.report, k))
             progress.show(results[-1])
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
-            futures = [pool.submit(_one, path, i, args.seed, args.trace) for path, i in work]
+            futures = [pool.submit(_one, path, i, args.seed, args.trace, args.report, k)
+                       for k, (path, i) in enumerate(work)]
             for future in futures:           # in order: the report does not depend on timing
                 results.append(future.result())
                 progress.show(results[-1])
@@ -85,17 +100,25 @@ def run(args: argparse.Namespace) -> int:
         print(text)
     if args.junit:
         write_junit(results, Path(args.junit))
+    if args.report:
+        from hil.report_page import write_report
+
+        print(f"report: {write_report(results, Path(args.report))}")
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAULTED
 
 
 def _trace_dir(path: Path) -> None:
-    """Create the trace directory (and refuse one that cannot be written) before any run;
-    pyarrow must be there too."""
+    """The trace directory, before any run; pyarrow must be there too."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise EdgeError("--trace writes Parquet files with pyarrow, which is not installed: "
                         "pip install 'edge[hil]'") from None
+    _output_dir(path)
+
+
+def _output_dir(path: Path) -> None:
+    """Create a directory of outputs (and refuse one that cannot be written)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -39,6 +39,8 @@ class RunResult:
     error: str | None = None       # the run could not be carried out (one line)
     seconds: float = 0.0
     trace_file: str | None = None
+    description: str = ""
+    figures: list = field(default_factory=list)     # hil.report.Figure, with --report
 
     @property
     def passed(self) -> bool:
@@ -144,11 +146,13 @@ class Bench:
         return out
 
 
-def execute(run: Run, trace_dir: str | Path | None = None) -> RunResult:
+def execute(run: Run, trace_dir: str | Path | None = None,
+            report_dir: str | Path | None = None) -> RunResult:
     """Carry out one run and judge it; an EdgeError on the way becomes the result's
-    error (one line), never an exception."""
+    error (one line), never an exception. report_dir: draw the run's plots there (a
+    folder of the report's directory, hil.report)."""
     result = RunResult(run.id, run.scenario, run.file, run.index, dict(run.params), run.seed,
-                       ticks=run.duration_ticks)
+                       ticks=run.duration_ticks, description=run.description)
     started = time.perf_counter()
     try:
         bench = Bench(run)
@@ -164,6 +168,10 @@ def execute(run: Run, trace_dir: str | Path | None = None) -> RunResult:
             from hil.reports import write_parquet
 
             result.trace_file = str(write_parquet(trace, Path(trace_dir), result))
+        if report_dir is not None:
+            from hil.report import render_run
+
+            result.figures = render_run(run, trace, rows, result, Path(report_dir))
     except EdgeError as exc:
         result.error = exc.one_line()
     result.seconds = time.perf_counter() - started

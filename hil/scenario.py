@@ -63,6 +63,7 @@ class Run:
     steps: list[Step]
     assertions: list[Assertion]
     measures: list[Measure] = field(default_factory=list)
+    description: str = ""
 
     @property
     def id(self) -> str:
@@ -118,7 +119,8 @@ class Scenario:
         assertions = _assertions(root.child("assert"), types, board, self.lines)
         measures = _measures(root.child("measure", None), types, self.lines)
         return Run(self.name, self.file, index, params, self.seed, board, duration, signals,
-                   steps, assertions, measures)
+                   steps, assertions, measures, str(top["description"].value)
+                   if "description" in top else "")
 
 
 def load_scenario(path: str | Path, seed: int | None = None) -> Scenario:

@@ -249,6 +249,27 @@ def _topic(name: str, spec: str, node: Node, board: Board) -> Signal:
                   node, spec)
 
 
+def _messages(name: str, spec: str, node: Node, board: Board) -> Signal:
+    """How many messages on the topic were delivered so far (its last one's seq + 1): the
+    report draws its rate."""
+    from edge.errors import BusError
+    from edge.rt.bus import check_topic
+
+    try:
+        check_topic(spec)
+    except BusError as exc:
+        raise node.error(str(exc), "messages") from None
+
+    def bind(p: Probe) -> Callable:
+        latest = p.runtime.bus.latest
+
+        def read() -> int:
+            msg = latest(spec)
+            return 0 if msg is None else msg.seq + 1
+        return read
+    return Signal(name, INT, LIVE, bind, node, spec)
+
+
 def _default(node: Node, kind: str) -> Any:
     given = node.child("default", None)
     try:
@@ -297,7 +318,7 @@ def _injected(name: str, spec: str, node: Node, board: Board) -> Signal:
 SOURCES: dict[str, Callable[[str, str, Node, Board], Signal]] = {
     "state": _state, "stop": _stop, "fault": _fault, "input": _input, "tcp": _tcp,
     "safety": _safety, "observer": _observer, "motion": _motion, "topic": _topic,
-    "logic": _logic, "task": _task, "injected": _injected,
+    "logic": _logic, "task": _task, "injected": _injected, "messages": _messages,
 }
 _EXTRA_FIELDS = {"topic": ("field", "type", "default"), "logic": ("default",)}
 
