@@ -19,16 +19,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the seed of the random parameter draws (default: the file's)")
 
 
-def check_file(path, seed: int | None = None) -> tuple[str, int]:
+def check_file(path, seed: int | None = None, *, realtime: bool = False) -> tuple[str, int]:
     """Check one scenario file: the line saying it is valid and its number of runs.
-    Raises ConfigError naming file, line and field."""
+    Raises ConfigError naming file, line and field. `realtime`: checked for a run
+    against a separate `edge run` (hil.realtime) instead of one in virtual time."""
     from hil.runner import Bench
     from hil.scenario import load_scenario
 
     scenario = load_scenario(path, seed)
     for i in range(len(scenario)):
         run = scenario.run(i)
-        Bench(run, check=True)
+        if realtime:
+            from hil.realtime import check_realtime
+
+            check_realtime(run)
+        else:
+            Bench(run, check=True)
     return (f"{path}: scenario '{scenario.name}' is valid ({len(scenario)} "
             f"run{'s' if len(scenario) != 1 else ''}, {len(run.signals)} signals, "
             f"{len(run.steps)} steps, {len(run.assertions)} assertions)"), len(scenario)

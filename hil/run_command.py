@@ -32,11 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                         help="runs at once, each in its own process (default 1)")
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML, one testcase per run")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run each scenario against a separate `edge run` in real time "
+                             "over real protocols (mosquitto, Modbus TCP)")
     parser.add_argument("--trace", metavar="DIR",
                         help="write each run's trace as a Parquet file into DIR (pyarrow)")
 
 
-def _one(path: str, index: int, seed: int | None, trace_dir: str | None):
+def _one(path: str, index: int, seed: int | None, trace_dir: str | None,
+         realtime: bool = False):
     """One run, from its file (what a worker process is given: plain, picklable data)."""
     from hil.runner import RunResult, execute
     from hil.scenario import load_scenario
@@ -47,6 +51,10 @@ def _one(path: str, index: int, seed: int | None, trace_dir: str | None):
     except EdgeError as exc:                 # checked before, so only a changed file
         return RunResult(f"{scenario.name}#{index}", scenario.name, path, index, {},
                          scenario.seed, error=exc.one_line())
+    if realtime:
+        from hil.realtime import execute_realtime
+
+        return execute_realtime(run, trace_dir)
     return execute(run, trace_dir)
 
 
@@ -64,19 +72,20 @@ def run(args: argparse.Namespace) -> int:
         _trace_dir(Path(args.trace))
     work: list[tuple[str, int]] = []
     for path in files:                       # every file checked before any run
-        _, runs = check_file(path, args.seed)
+        _, runs = check_file(path, args.seed, realtime=args.realtime)
         work += [(str(path), i) for i in range(runs)]
     progress = Progress(len(work))
     results = []
     if args.jobs == 1 or len(work) == 1:
         for path, i in work:
-            results.append(_one(path, i, args.seed, args.trace))
+            results.append(_one(path, i, args.seed, args.trace, args.realtime))
             progress.show(results[-1])
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
-            futures = [pool.submit(_one, path, i, args.seed, args.trace) for path, i in work]
+            futures = [pool.submit(_one, path, i, args.seed, args.trace, args.realtime)
+                       for path, i in work]
             for future in futures:           # in order: the report does not depend on timing
                 results.append(future.result())
                 progress.show(results[-1])
