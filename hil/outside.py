@@ -75,12 +75,12 @@ def _mqtt(name: str, spec: str, node: Node, board: Board) -> Signal:
 
 
 def _audit(name: str, spec: str, node: Node, board: Board) -> Signal:
-    """`{audit: lost, topic: state/joints}`: what an independent paho subscriber saw of
-    the bridged streams (every topic, or the bus topics matching `topic`)."""
+    """`{audit: lost, stream: state/joints}`: what an independent paho subscriber saw of
+    the bridged streams (every topic, or the bus topics matching `stream`)."""
     if spec not in AUDIT_FIELDS:
         raise node.error(f"unknown audit field '{spec}' (expected one of "
                          f"{', '.join(AUDIT_FIELDS)})", "audit")
-    topic = node.get("topic", str, "")
+    topic = node.get("stream", str, "")
 
     def bind(p: Probe) -> Callable:
         outside = _outside(p, "audit")
@@ -102,4 +102,4 @@ def _rig(name: str, spec: str, node: Node, board: Board) -> Signal:
 
 OUTSIDE_SOURCES = {"stats": _stats, "mqtt": _mqtt, "audit": _audit, "rig": _rig}
 OUTSIDE_FIELDS = {"stats": ("type", "default"), "mqtt": ("field", "type", "default"),
-                  "audit": ("topic",)}
+                  "audit": ("stream",)}

@@ -45,6 +45,8 @@ DEVICE_KINDS = ("modbus_tcp",)
 REGISTER_TABLES = ("holding", "input", "coil", "discrete")
 REGISTER_TYPES = ("int16", "uint16", "int32", "uint32", "float32")
 DEVICE_ID = "edge-hil"          # the bridge's device id, unless the board names one
+SETTLE_TIMEOUT_S = 10.0         # edge run ready until its first bridged frames arrive
+LOG_LINES = 5                   # of edge run's log per start, in a failed run's notes
 END_TIMEOUT_S = 30.0            # faults still ending (a restart) when the run is over
 
 
@@ -86,6 +88,33 @@ def _source_kind(node: Node) -> str:
     return next(k for k in node.mapping() if k in SOURCES)
 
 
+@dataclass
+class Need:
+    """What in a scenario needs a real-time rig, and its line."""
+
+    what: str
+    line: int
+
+    def __str__(self) -> str:
+        return self.what
+
+
+def needs_realtime(run: Run) -> Need | None:
+    """The first signal, device or fault of the run that only a real-time rig has."""
+    from hil.outside import OUTSIDE_SOURCES
+    from hil.rig_faults import RigFault
+
+    for s in run.signals:
+        if (kind := _source_kind(s.node)) in OUTSIDE_SOURCES:
+            return Need(f"the {kind} signal '{s.name}'", s.node.line)
+    if run.devices:
+        return Need(f"the device '{run.devices[0].name}'", run.devices[0].node.line)
+    for step in run.steps:
+        if isinstance(step, FaultStep) and isinstance(step.fault, RigFault):
+            return Need(f"the {step.fault.kind} fault '{step.name}'", step.line)
+    return None
+
+
 def check_realtime(run: Run) -> None:
     """Refuse what a real-time run cannot do; ConfigError at the scenario line."""
     from hil.rig_faults import DeviceFault, PowerFault, RigFault
@@ -94,9 +123,11 @@ def check_realtime(run: Run) -> None:
     for s in run.signals:
         kind = _source_kind(s.node)
         if kind not in REALTIME_SOURCES:
+            hint = "; the bridged topic state/controller carries mode, fault_code and " \
+                "stop_category" if kind in ("stop", "fault", "state") else ""
             raise s.node.error(f"a {kind} signal is not available in real time: it lives "
                                "inside the process (real time observes "
-                               f"{', '.join(REALTIME_SOURCES)})", kind)
+                               f"{', '.join(REALTIME_SOURCES)}){hint}", kind)
     acq = {d.get("name"): d for d in (run.board_data.get("acquisition") or {}).get("devices", [])
            if isinstance(d, dict)}
     for d in run.devices:
@@ -212,6 +243,19 @@ class OutsideView:
         self.client.loop_stop()
         self.watch.__exit__(*exc_info)
 
+    async def wait_flowing(self, timeout_s: float) -> None:
+        """Until the birth message and a bridged bus message have arrived: the run's
+        tick 0 is when the controller is seen working from outside."""
+        from hil.rigs.base import wait_for_condition
+
+        def flowing() -> bool:
+            with self._lock:
+                birth = self._latest.get("state")
+                return isinstance(birth, dict) and birth.get("online") is True and any(
+                    isinstance(v, dict) and "seq" in v for v in self._latest.values())
+        await wait_for_condition(flowing, timeout_s,
+                                 "edge run: no birth message or bridged frame seen")
+
     def next_sample(self) -> None:
         self._stats = None
 
@@ -234,6 +278,8 @@ class OutsideView:
         return self._stats
 
     def audit(self, field: str, pattern: str) -> int:
+        """Summed over the matching streams; `lost`: the gaps below the highest seq seen
+        (a lost tail shows against the summary's `bus.published_per_topic`)."""
         total = 0
         for topic, counts in self.watch.report().items():
             bus_topic = topic.split("/", 3)[-1]
@@ -379,10 +425,14 @@ async def _execute(run: Run, result: Any, trace_dir: str | Path | None) -> None:
             await rig.open(stack)
             view = stack.enter_context(OutsideView(rig.broker.port, rig))
             await rig.start_edge(stack)
+            await view.wait_flowing(SETTLE_TIMEOUT_S)
             driver = _Driver(run, rig, view)
             trace = await driver.go()
             result.notes = driver.notes()
         judge(run, trace, result, trace_dir)
+        if not result.passed:            # what edge run logged says why, often
+            result.notes += [f"edge run (start {i}): {line}" for i in range(1, rig.edge.starts + 1)
+                             for line in rig.edge.stderr_text(i).splitlines()[:LOG_LINES]]
 
 
 def execute_realtime(run: Run, trace_dir: str | Path | None = None):

@@ -27,7 +27,7 @@ def test_edge_lists_hil_from_its_entry_point():
 def test_hil_without_a_subcommand_is_one_line(capsys):
     assert cli.main(["hil"]) == 2
     assert capsys.readouterr().err.strip() == \
-        "edge: error: name a hil command: check, run (see edge hil --help)"
+        "edge: error: name a hil command: check, run, replay (see edge hil --help)"
 
 
 class _Dist:
