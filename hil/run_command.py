@@ -1,5 +1,6 @@
 """`edge hil run SCENARIO|DIR...`: every run of every scenario (one per combination of
-its parameters) in virtual time, a line per run, a summary table, JUnit XML and Parquet
+its parameters) in virtual time (with --realtime: against a separate `edge run`, see
+hil.realtime), a line per run, a summary table, JUnit XML and Parquet
 traces on request; exit 0 only if every run passed.
 """
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
 
-HELP = "run scenarios in virtual time: verdicts, summary, JUnit XML, Parquet traces"
+HELP = ("run scenarios in virtual time (or --realtime against edge run): verdicts, summary, "
+        "JUnit XML, Parquet traces")
 
 
 def _jobs(text: str) -> int:

@@ -12,6 +12,7 @@ of parameter values. The format is described in docs/hil.md.
     steps: [...]                                 # hil.timeline.STEP_KINDS
     assert: [...]                                # hil.temporal.FORMS
     measure: [{name: .., change: .., from: .., until: ..}]   # reported, not judged
+    devices: {pump: {kind: modbus_tcp, registers: [...]}}    # real time: hil.realtime
 """
 
 from __future__ import annotations
