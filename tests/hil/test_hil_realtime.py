@@ -107,3 +107,31 @@ def test_a_device_fault_names_a_declared_device(tmp_path):
     assert "no device 'pomp' in the scenario's devices (pump)" in info.value.message
     assert info.value.line == text.splitlines().index(
         next(ln for ln in text.splitlines() if "pomp" in ln)) + 1
+
+
+def test_the_command_runs_in_real_time_with_junit(tmp_path, capsys):
+    """`edge hil run --realtime`: the false-by-construction assertion makes it exit 3,
+    and the JUnit file has that one failure, naming its line."""
+    junit = tmp_path / "out.xml"
+    path = DATA / "stop_both_ways.yaml"
+    assert main(["hil", "run", "--realtime", str(path), "--junit", str(junit)]) == 3
+    out = capsys.readouterr().out
+    line = path.read_text().splitlines().index("  - at_end: humidity > 60") + 1
+    assert "FAIL stop_both_ways" in out and f"{path}:{line}: at end: humidity > 60" in out
+    xml = junit.read_text()
+    assert 'tests="1" failures="1" errors="0"' in xml
+
+
+def test_a_rig_that_cannot_start_is_one_line(monkeypatch, capsys):
+    """No mosquitto on the machine: the run's error is the broker's one line, at once."""
+    import time
+
+    import hil.rigs.broker
+
+    monkeypatch.setattr(hil.rigs.broker, "find_mosquitto", lambda: None)
+    started = time.monotonic()
+    assert main(["hil", "run", "--realtime", str(DATA / "stop_both_ways.yaml")]) == 3
+    assert time.monotonic() - started < 10
+    out = capsys.readouterr().out
+    assert "ERROR stop_both_ways" in out
+    assert "broker: mosquitto is not installed" in out
