@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from edge.config import Board, Node
 from edge.errors import EdgeError
 from hil.plant_faults import PlantFault
-from hil.rigs.faults import DEVICE_FAULTS
 
 if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
@@ -51,6 +50,8 @@ class DeviceFault(RigFault):
     fields = ("device", "fault", "delay_s", "index")
 
     def parse(self, node: Node, board: Board) -> None:
+        from hil.rigs.faults import DEVICE_FAULTS  # the rigs' imports only when used
+
         self.device = node.get("device", str)
         self.fault = node.get("fault", str, choices=tuple(DEVICE_FAULTS))
         self.delay_s = node.get("delay_s", float, None, min=0.001, max=60.0)
