@@ -1,5 +1,6 @@
 """`edge hil run SCENARIO|DIR...`: every run of every scenario (one per combination of
-its parameters) in virtual time, a line per run, a summary table, JUnit XML and Parquet
+its parameters) in virtual time (with --realtime: against a separate `edge run`, see
+hil.realtime), a line per run, a summary table, JUnit XML and Parquet
 traces on request; exit 0 only if every run passed.
 """
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
 
-HELP = ("run scenarios in virtual time: verdicts, summary, JUnit XML, Parquet traces, "
-        "an HTML report")
+HELP = ("run scenarios in virtual time (or --realtime against edge run): verdicts, summary, "
+        "JUnit XML, Parquet traces, an HTML report")
 
 
 def _jobs(text: str) -> int:
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                         help="runs at once, each in its own process (default 1)")
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML, one testcase per run")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run each scenario against a separate `edge run` in real time "
+                             "over real protocols (mosquitto, Modbus TCP)")
     parser.add_argument("--trace", metavar="DIR",
                         help="write each run's trace as a Parquet file into DIR (pyarrow)")
     parser.add_argument("--report", metavar="DIR",
@@ -40,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _one(path: str, index: int, seed: int | None, trace_dir: str | None,
-         report_dir: str | None = None, position: int = 0):
+         report_dir: str | None = None, position: int = 0, realtime: bool = False):
     """One run, from its file (what a worker process is given: plain, picklable data);
     its plots go into a folder of report_dir named by its position in the campaign."""
     from hil.runner import RunResult, execute
@@ -56,6 +60,10 @@ def _one(path: str, index: int, seed: int | None, trace_dir: str | None,
         from hil.report import run_dir_name
 
         report_dir = str(Path(report_dir) / run_dir_name(position, run.id))
+    if realtime:
+        from hil.realtime import execute_realtime
+
+        return execute_realtime(run, trace_dir, report_dir)
     return execute(run, trace_dir, report_dir)
 
 
@@ -78,19 +86,20 @@ def run(args: argparse.Namespace) -> int:
         _output_dir(Path(args.report))
     work: list[tuple[str, int]] = []
     for path in files:                       # every file checked before any run
-        _, runs = check_file(path, args.seed)
+        _, runs = check_file(path, args.seed, realtime=args.realtime)
         work += [(str(path), i) for i in range(runs)]
     progress = Progress(len(work))
     results = []
     if args.jobs == 1 or len(work) == 1:
         for k, (path, i) in enumerate(work):
-            results.append(_one(path, i, args.seed, args.trace, args.report, k))
+            results.append(_one(path, i, args.seed, args.trace, args.report, k, args.realtime))
             progress.show(results[-1])
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
-            futures = [pool.submit(_one, path, i, args.seed, args.trace, args.report, k)
+            futures = [pool.submit(_one, path, i, args.seed, args.trace, args.report, k,
+                                   args.realtime)
                        for k, (path, i) in enumerate(work)]
             for future in futures:           # in order: the report does not depend on timing
                 results.append(future.result())

@@ -157,22 +157,29 @@ def execute(run: Run, trace_dir: str | Path | None = None,
     try:
         bench = Bench(run)
         trace = bench.go()
-        rows = trace.rows()
-        for row in rows:                 # parameters are constants of the expressions
-            row.update(run.params)
-        result.verdicts = [a.judge(trace, rows) for a in run.assertions]
-        result.measures = [m.take(trace, rows) for m in run.measures]
-        result.sha256 = trace.sha256()
         result.notes = bench.notes()
-        if trace_dir is not None:
-            from hil.reports import write_parquet
-
-            result.trace_file = str(write_parquet(trace, Path(trace_dir), result))
-        if report_dir is not None:
-            from hil.report import render_run
-
-            result.figures = render_run(run, trace, rows, result, Path(report_dir))
+        judge(run, trace, result, trace_dir, report_dir)
     except EdgeError as exc:
         result.error = exc.one_line()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def judge(run: Run, trace: Trace, result: RunResult, trace_dir: str | Path | None,
+          report_dir: str | Path | None = None) -> None:
+    """Judge the assertions and take the measures on a run's trace (from virtual or real
+    time) into `result`; write the trace and draw the run's plots when asked."""
+    rows = trace.rows()
+    for row in rows:                     # parameters are constants of the expressions
+        row.update(run.params)
+    result.verdicts = [a.judge(trace, rows) for a in run.assertions]
+    result.measures = [m.take(trace, rows) for m in run.measures]
+    result.sha256 = trace.sha256()
+    if trace_dir is not None:
+        from hil.reports import write_parquet
+
+        result.trace_file = str(write_parquet(trace, Path(trace_dir), result))
+    if report_dir is not None:
+        from hil.report import render_run
+
+        result.figures = render_run(run, trace, rows, result, Path(report_dir))

@@ -12,6 +12,7 @@ of parameter values. The format is described in docs/hil.md.
     steps: [...]                                 # hil.timeline.STEP_KINDS
     assert: [...]                                # hil.temporal.FORMS
     measure: [{name: .., change: .., from: .., until: ..}]   # reported, not judged
+    devices: {pump: {kind: modbus_tcp, registers: [...]}}    # real time: hil.realtime
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from hil.temporal import FORMS, Assertion, Condition, Measure
 from hil.timeline import FaultStep, Step, parse_steps, parse_ticks
 
 FIELDS = ("name", "description", "board", "overrides", "seed", "duration", "parameters",
-          "signals", "steps", "assert", "measure")
+          "signals", "steps", "assert", "measure", "devices")
 MAX_RUNS = 1000
 MAX_TICKS = 200_000          # 200 s at 1 kHz
 MAX_DRAWS = 1000
@@ -64,6 +65,8 @@ class Run:
     assertions: list[Assertion]
     measures: list[Measure] = field(default_factory=list)
     description: str = ""
+    board_data: dict[str, Any] = field(default_factory=dict)   # merged, for `edge run`
+    devices: list[Any] = field(default_factory=list)           # hil.realtime.Device
 
     @property
     def id(self) -> str:
@@ -97,7 +100,8 @@ class Scenario:
         params = self.param_sets[index]
         root = _substitute(self.root, params)
         top = root.mapping()
-        board = _board(root, Path(self.file))
+        merged, board_path = _merged_board(root, Path(self.file))
+        board = parse_board_nodes(merged, board_path)
         duration_node = root.child("duration")
         duration = parse_ticks(duration_node, board.cycle.period_ns, minimum=1)
         if duration > MAX_TICKS:             # the trace and its rows are held in memory
@@ -118,9 +122,12 @@ class Scenario:
                                    f"{', '.join(sorted(faults)) or 'none'})", "injected")
         assertions = _assertions(root.child("assert"), types, board, self.lines)
         measures = _measures(root.child("measure", None), types, self.lines)
+        from hil.realtime import parse_devices
+
+        devices = parse_devices(root.child("devices", None), board)
         return Run(self.name, self.file, index, params, self.seed, board, duration, signals,
                    steps, assertions, measures, str(top["description"].value)
-                   if "description" in top else "")
+                   if "description" in top else "", merged.plain(), devices)
 
 
 def load_scenario(path: str | Path, seed: int | None = None) -> Scenario:
@@ -217,8 +224,9 @@ def _substitute(node: Node, params: dict[str, Any]) -> Node:
     return Node(new, node.file, node.line, node.path, node.column)
 
 
-def _board(root: Node, scenario_path: Path) -> Board:
-    """The board the scenario names, with its overrides merged in."""
+def _merged_board(root: Node, scenario_path: Path) -> tuple[Node, str]:
+    """The board the scenario names, with its overrides merged in (still nodes), and
+    the board file's path."""
     board_node = root.child("board")
     ref = board_node.scalar(str)
     relative = scenario_path.parent / ref
@@ -232,7 +240,7 @@ def _board(root: Node, scenario_path: Path) -> Board:
     if overrides is not None:
         overrides.mapping()
         base = _merge(base, overrides)
-    return parse_board_nodes(base, str(board_path))
+    return base, str(board_path)
 
 
 def _merge(base: Node, over: Node) -> Node:

@@ -216,7 +216,8 @@ def _motion(name: str, spec: str, node: Node, board: Board) -> Signal:
                      f"{', '.join(MOTION_STATES)}; or moves_done, accepted, rejected)", "motion")
 
 
-def _topic_reader(p: Probe, topic: str, path: tuple, kind: str, default: Any) -> Callable:
+def _topic_reader(p: Probe, topic: str, path: tuple, kind: str, default: Any,
+                  equals: str | None = None) -> Callable:
     bus = p.runtime.bus
 
     def read() -> Any:
@@ -227,6 +228,8 @@ def _topic_reader(p: Probe, topic: str, path: tuple, kind: str, default: Any) ->
         try:
             for key in path:
                 value = value[key]
+            if equals is not None:
+                return value == equals
             return as_type(value, kind)
         except (KeyError, IndexError, TypeError, LogicError):
             return default
@@ -241,9 +244,15 @@ def _topic(name: str, spec: str, node: Node, board: Board) -> Signal:
         check_topic(spec)
     except BusError as exc:
         raise node.error(str(exc), "topic") from None
-    kind = node.get("type", str, choices=(BOOL, INT, REAL))
     field_path = node.get("field", str, "")
     path = tuple(int(k) if k.isdigit() else k for k in field_path.split(".") if k)
+    if node.child("is", None) is not None:          # a text field, compared: a BOOL
+        text = node.get("is", str)
+        node.only("topic", "field", "is", "default")
+        default = _default(node, BOOL)
+        return Signal(name, BOOL, LIVE, lambda p: _topic_reader(p, spec, path, BOOL, default,
+                                                                equals=text), node, spec)
+    kind = node.get("type", str, choices=(BOOL, INT, REAL))
     default = _default(node, kind)
     return Signal(name, kind, LIVE, lambda p: _topic_reader(p, spec, path, kind, default),
                   node, spec)
@@ -320,7 +329,13 @@ SOURCES: dict[str, Callable[[str, str, Node, Board], Signal]] = {
     "safety": _safety, "observer": _observer, "motion": _motion, "topic": _topic,
     "logic": _logic, "task": _task, "injected": _injected, "messages": _messages,
 }
-_EXTRA_FIELDS = {"topic": ("field", "type", "default"), "logic": ("default",)}
+_EXTRA_FIELDS = {"topic": ("field", "type", "is", "default"), "logic": ("default",)}
+
+
+from hil.outside import OUTSIDE_FIELDS, OUTSIDE_SOURCES  # noqa: E402 - they build on Signal
+
+SOURCES.update(OUTSIDE_SOURCES)
+_EXTRA_FIELDS.update(OUTSIDE_FIELDS)
 
 
 def parse_signals(node: Node | None, board: Board) -> list[Signal]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from edge.config import Board, Node
 from edge.motion.program import STEPS, issue_step, parse_request_step
 from hil.plant_faults import FAULT_KINDS, PlantFault, Stall
+from hil.rig_faults import RIG_FAULT_KINDS
 
 if TYPE_CHECKING:
     from hil.runner import Bench
@@ -82,6 +83,7 @@ class RequestStep(Step):
     """A motion request to the controller, queued for its next release."""
 
     request: Any = None            # edge.motion.program.ProgramStep
+    args: Any = None               # the step's fields as written (a command's arguments)
 
     def events(self) -> list[tuple[int, Action]]:
         return [(self.tick, lambda bench: bench.record_request(
@@ -146,7 +148,8 @@ class FaultStep(Step):
 
 
 def _request(kind: str, body: Node, board: Board, tick: int) -> Step:
-    return RequestStep(kind, tick, body.line, parse_request_step(kind, body, board))
+    return RequestStep(kind, tick, body.line, parse_request_step(kind, body, board),
+                       body.plain() or {})
 
 
 def _stop(kind: str, body: Node, board: Board, tick: int) -> Step:
@@ -177,9 +180,10 @@ def _publish(kind: str, body: Node, board: Board, tick: int) -> Step:
 
 def _fault(kind: str, body: Node, board: Board, tick: int) -> Step:
     fault_kind = body.get("kind", str)
-    cls = FAULT_KINDS.get(fault_kind)
+    kinds = {**FAULT_KINDS, **RIG_FAULT_KINDS}
+    cls = kinds.get(fault_kind)
     if cls is None:
-        raise body.error(f"unknown fault kind {fault_kind!r} (kinds: {', '.join(FAULT_KINDS)})",
+        raise body.error(f"unknown fault kind {fault_kind!r} (kinds: {', '.join(kinds)})",
                          "kind")
     body.only("kind", "name", "for", *cls.fields)
     fault = cls(body, board)
