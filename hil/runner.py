@@ -175,11 +175,13 @@ class Bench:
         live.read_at(0)
         k, next_stop = 0, 0
         ahead = 0                     # ticks the cycle ran since Python last processed
+        python_at = -1                # the executor's next tick with Python work (known)
         while k < duration:
             if k in events:
                 for action in events[k]:
                     action(self)
                 live.read_at(k)
+                python_at = -1        # a step may have staged work (a bus message)
             while stops[next_stop] <= k:
                 next_stop += 1
             if self.stalls:              # Python frozen: the cycle alone, one tick
@@ -187,7 +189,9 @@ class Bench:
                 m, python = 1, False
             elif self._per_tick:
                 m, python = 1, True
-                if ahead + 1 < most and executor._next_event(k) > k:
+                if python_at < k:
+                    python_at = executor._next_event(k)
+                if ahead + 1 < most and python_at > k:
                     cycle.step(1)        # no Python work at k: the executor would pass over
                     ahead, python = ahead + 1, False
                 else:
