@@ -156,11 +156,16 @@ def _input(name: str, spec: str, node: Node, board: Board) -> Signal:
                   node, spec, lambda p: lambda recs: recs["inputs"] & mask != 0)
 
 
+def _section(node: Node, board: Board, section: str, what: str) -> Any:
+    """The board's `section` a `what` signal reads; ConfigError at the signal otherwise."""
+    found = board.sections.get(section)
+    if found is None:
+        raise node.error(f"a {what} signal needs the board's {section} section", what)
+    return found
+
+
 def _motion_section(node: Node, board: Board, what: str) -> Any:
-    motion = board.sections.get("motion")
-    if motion is None:
-        raise node.error(f"a {what} signal needs the board's motion section", what)
-    return motion
+    return _section(node, board, "motion", what)
 
 
 def _tcp(name: str, spec: str, node: Node, board: Board) -> Signal:
@@ -360,6 +365,62 @@ def _task(name: str, spec: str, node: Node, board: Board) -> Signal:
     return Signal(name, INT, LIVE, bind, node, spec)
 
 
+CHANNEL_FIELDS = {"value": REAL, "quality": INT,
+                  **{q.lower(): BOOL for q in ("GOOD", "STALE", "OUT_OF_RANGE", "COMM_ERROR",
+                                               "INVALID")}}
+
+
+def _acquisition(node: Node, board: Board, what: str) -> Any:
+    return _section(node, board, "acquisition", what)
+
+
+def _channel(name: str, spec: str, node: Node, board: Board) -> Signal:
+    channel, _, field = spec.rpartition(".")
+    channels = [c.name for c in _acquisition(node, board, "channel").channels]
+    if channel not in channels or field not in CHANNEL_FIELDS:
+        raise node.error(f"'{spec}': expected <channel>.<{'|'.join(CHANNEL_FIELDS)}> with a "
+                         f"channel of the board (channels: {', '.join(channels)})", "channel")
+    kind = CHANNEL_FIELDS[field]
+
+    def bind(p: Probe) -> Callable:
+        from edge.acquisition.channel import Quality
+        from edge.acquisition.sampler import CHANNEL_PREFIX
+
+        bus, topic = p.runtime.bus, CHANNEL_PREFIX + channel
+        quality = {q.name: int(q) for q in Quality}
+
+        def read() -> Any:
+            msg = bus.latest(topic)
+            data = msg.data if msg is not None else {}
+            q = data.get("quality")
+            if field == "value":
+                v = data.get("value")
+                return float("nan") if v is None else float(v)
+            if field == "quality":
+                return quality.get(q, -1)
+            return q == field.upper()
+        return read
+    return Signal(name, kind, LIVE, bind, node, spec)
+
+
+def _threshold(name: str, spec: str, node: Node, board: Board) -> Signal:
+    rules = [r.name for r in _acquisition(node, board, "threshold").thresholds]
+    if spec not in rules:
+        raise node.error(f"no threshold rule '{spec}' on the board (rules: "
+                         f"{', '.join(rules) or 'none'})", "threshold")
+
+    def bind(p: Probe) -> Callable:
+        from edge.acquisition.thresholds import EVENT_PREFIX
+
+        bus, topic = p.runtime.bus, EVENT_PREFIX + spec
+
+        def read() -> bool:
+            msg = bus.latest(topic)
+            return msg is not None and msg.data.get("state") == "raised"
+        return read
+    return Signal(name, BOOL, LIVE, bind, node, spec)
+
+
 def _injected(name: str, spec: str, node: Node, board: Board) -> Signal:
     # checked against the scenario's fault names once its steps are read
     return Signal(name, BOOL, LIVE, lambda p: lambda: spec in p.active_faults, node, spec)
@@ -369,7 +430,8 @@ def _injected(name: str, spec: str, node: Node, board: Board) -> Signal:
 SOURCES: dict[str, Callable[[str, str, Node, Board], Signal]] = {
     "state": _state, "stop": _stop, "fault": _fault, "input": _input, "tcp": _tcp,
     "safety": _safety, "observer": _observer, "motion": _motion, "topic": _topic,
-    "logic": _logic, "task": _task, "injected": _injected,
+    "logic": _logic, "task": _task, "injected": _injected, "channel": _channel,
+    "threshold": _threshold,
 }
 _EXTRA_FIELDS = {"topic": ("field", "type", "default"), "logic": ("default",)}
 
