@@ -69,6 +69,7 @@ class RunResult:
     error: str | None = None       # the run could not be carried out (one line)
     seconds: float = 0.0
     trace_file: str | None = None
+    trace: Trace | None = field(default=None, repr=False, compare=False)  # keep_trace
 
     @property
     def passed(self) -> bool:
@@ -235,9 +236,10 @@ class Bench:
         return out
 
 
-def execute(run: Run, trace_dir: str | Path | None = None) -> RunResult:
+def execute(run: Run, trace_dir: str | Path | None = None, *,
+            keep_trace: bool = False) -> RunResult:
     """Carry out one run and judge it; an EdgeError on the way becomes the result's
-    error (one line), never an exception."""
+    error (one line), never an exception. keep_trace: the trace stays on the result."""
     result = RunResult(run.id, run.scenario, run.file, run.index, dict(run.params), run.seed,
                        ticks=run.duration_ticks)
     started = time.perf_counter()
@@ -251,6 +253,8 @@ def execute(run: Run, trace_dir: str | Path | None = None) -> RunResult:
         result.measures = [m.take(trace, rows) for m in run.measures]
         result.sha256 = trace.sha256()
         result.notes = bench.notes()
+        if keep_trace:
+            result.trace = trace
         if trace_dir is not None:
             from hil.reports import write_parquet
 
