@@ -2,7 +2,8 @@
 wrong — stuck, offset, noisy, silent, out of range, drifting. The fault bends the raw
 value where the channel takes it (the poll records a simulated device hands the
 sampler), so the product's own quality logic, filters and threshold rules judge it;
-docs/acquisition.md says what each should give.
+docs/acquisition.md says what each should give. On a REAL input signal of the logic
+program (stuck, offset, noise, drift), it bends the value the program's scan reads.
 
 Every fault acts on the ticks a value is acquired at, from its start tick to its end
 tick: the sampler reads a simulated device at each tick of its period, at its release.
@@ -23,12 +24,28 @@ if TYPE_CHECKING:
 
 
 class SensorFault(PlantFault):
-    """A fault of one acquisition channel. `bend(eng, k)` gives the engineering value the
-    channel reads at tick k instead of `eng` (None: no reading at all that tick)."""
+    """A fault of one acquisition channel (`channel`) or one REAL input signal of the
+    board's logic program (`signal`). `bend(eng, k)` gives the value read at tick k
+    instead of `eng` (None: no reading at all that tick)."""
 
-    fields: ClassVar[tuple[str, ...]] = ("channel",)
+    fields: ClassVar[tuple[str, ...]] = ("channel", "signal")
+    on_logic: ClassVar[bool] = True       # False: an acquisition channel only
 
     def parse(self, node: Node, board: Board) -> None:
+        m = node.mapping()
+        if ("channel" in m) == ("signal" in m):
+            raise node.error(f"a {self.kind} fault names a `channel` (acquisition) or a "
+                             "`signal` (a logic input), one of them", "kind")
+        self.channel = self.logic_signal = None
+        if "signal" in m:
+            self._parse_logic(node, board)
+        else:
+            self._parse_channel(node, board)
+        self.parse_more(node)
+        self.start_tick: int | None = None
+        self.end_tick: int | None = None
+
+    def _parse_channel(self, node: Node, board: Board) -> None:
         acq = board.sections.get("acquisition")
         name = node.get("channel", str)
         channels = {c.name: c for c in acq.channels} if acq is not None else {}
@@ -41,14 +58,27 @@ class SensorFault(PlantFault):
             raise node.error(f"a {self.kind} fault in virtual time acts on a channel of a "
                              f"simulated device; '{name}' is on a {device.kind} device "
                              "(faults on the wire are the rigs')", "channel")
-        self.parse_more(node)
-        self.start_tick: int | None = None
-        self.end_tick: int | None = None
+
+    def _parse_logic(self, node: Node, board: Board) -> None:
+        logic = board.sections.get("logic")
+        name = node.get("signal", str)
+        reals = [s.name for s in logic.signals if s.type == "REAL"] if logic else []
+        if name not in reals:
+            raise node.error(f"no REAL input signal '{name}' in the board's logic section "
+                             f"(REAL signals: {', '.join(reals) or 'none'})", "signal")
+        if not self.on_logic:
+            raise node.error(f"a {self.kind} fault acts on an acquisition channel (its "
+                             "quality turns STALE): a logic signal has no device", "signal")
+        self.logic_signal = name
 
     def parse_more(self, node: Node) -> None:
         """The kind's own parameters."""
 
     def bind(self, runtime: Runtime) -> None:
+        if self.logic_signal is not None:
+            logic = runtime.lookup("logic")
+            logic.program.scan = self._wrap_scan(logic.program.scan)
+            return
         sampler = runtime.lookup("acquisition")
         device = self.channel.device
         src, every, sink = sampler.inline[device]
@@ -81,6 +111,19 @@ class SensorFault(PlantFault):
             sink(values, tick, t_ns, error, refused)
         return faulty
 
+    def _wrap_scan(self, scan: Callable) -> Callable:
+        """The program's scan, reading the bent value of the signal (the logic section
+        sets every input afresh before each scan)."""
+        name = self.logic_signal
+
+        def faulty(inputs: dict[str, Any], tick: int):
+            if not self.on(tick):
+                self.seen(float(inputs[name]))
+            else:
+                inputs[name] = float(self.bend(float(inputs[name]), tick))
+            return scan(inputs, tick)
+        return faulty
+
     def seen(self, eng: float) -> None:
         """A value read while the fault is off."""
 
@@ -88,14 +131,16 @@ class SensorFault(PlantFault):
         raise NotImplementedError
 
     def describe(self) -> str:
-        return f"{self.kind} on channel {self.channel.name}"
+        where = f"channel {self.channel.name}" if self.channel is not None else \
+            f"logic signal {self.logic_signal}"
+        return f"{self.kind} on {where}"
 
 
 class Stuck(SensorFault):
     """The value freezes: `value`, or the last one read before the fault started."""
 
     kind = "stuck"
-    fields = ("channel", "value")
+    fields = ("channel", "signal", "value")
 
     def parse_more(self, node: Node) -> None:
         self.value = node.get("value", float, None)
@@ -116,7 +161,7 @@ class Offset(SensorFault):
     """A calibration error: `by` (the channel's unit) added to every value."""
 
     kind = "offset"
-    fields = ("channel", "by")
+    fields = ("channel", "signal", "by")
 
     def parse_more(self, node: Node) -> None:
         self.by = node.get("by", float)
@@ -130,7 +175,7 @@ class Noise(SensorFault):
     drawn from numpy.random.default_rng([seed, tick]): the same every run."""
 
     kind = "noise"
-    fields = ("channel", "sigma", "seed")
+    fields = ("channel", "signal", "sigma", "seed")
 
     def parse_more(self, node: Node) -> None:
         self.sigma = node.get("sigma", float, min=0.0)
@@ -145,6 +190,7 @@ class Dropout(SensorFault):
     channels keep their last value, and turn STALE once stale_ms passes without one."""
 
     kind = "dropout"
+    on_logic = False
 
     def bend(self, eng: float, k: int) -> float | None:
         return None
@@ -154,7 +200,8 @@ class OutOfRange(SensorFault):
     """The sensor answers `value`, a value outside the channel's valid range."""
 
     kind = "out_of_range"
-    fields = ("channel", "value")
+    fields = ("channel", "signal", "value")
+    on_logic = False
 
     def parse_more(self, node: Node) -> None:
         self.value = node.get("value", float)
@@ -172,7 +219,7 @@ class Drift(SensorFault):
     fault's start: eng + rate_per_s * (k - start) * period."""
 
     kind = "drift"
-    fields = ("channel", "rate_per_s")
+    fields = ("channel", "signal", "rate_per_s")
 
     def parse_more(self, node: Node) -> None:
         self.rate_per_s = node.get("rate_per_s", float)

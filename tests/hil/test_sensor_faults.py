@@ -124,3 +124,60 @@ def test_bad_sensor_fault_is_one_line_naming_the_file_and_line(tmp_path, step, m
         load_scenario(path).run(0)
     line = err.value.one_line()
     assert message in line and "bad.yaml:" in line and "\n" not in line
+
+
+LOGIC = """name: logic_fault
+board: sim_arm
+overrides: {{program: null, acquisition: null}}
+duration: 0.5 s
+signals:
+  latched: {{stop: latched}}
+  category: {{stop: category}}
+  requested: {{fault: requested}}
+steps:
+  - at: 300
+    fault: {fault}
+assert:
+  - at_end: TRUE
+"""
+
+
+def logic_fault(tmp_path, fault: str):
+    path = tmp_path / "logic_fault.yaml"
+    path.write_text(LOGIC.format(fault=fault))
+    return path
+
+
+@pytest.mark.parametrize("fault, stops", [
+    # sim_arm's rule: WHEN q1 < -3.0 OR q1 > 3.0 THEN ... STOP 2; q1 (the shoulder) stands
+    # at -1.5708 rad. The scan released at 300 reads the bent value; its STOP takes
+    # effect at the next scan's start, 300 + the 10 ms deadline (docs/logic.md, LET)
+    ("{kind: offset, name: f, signal: q1, by: -2.0}", True),      # -3.57 < -3.0
+    ("{kind: offset, name: f, signal: q1, by: 1.0}", False),      # -0.57: inside
+    ("{kind: stuck, name: f, signal: q1, value: 3.5}", True),     # 3.5 > 3.0
+    ("{kind: drift, name: f, signal: q1, rate_per_s: -20.0}", True),
+])
+def test_a_fault_on_a_logic_input_signal_is_what_the_rules_read(tmp_path, fault, stops):
+    c = Bench(load_scenario(logic_fault(tmp_path, fault)).run(0)).go().columns
+    if not stops:
+        assert not c["latched"].any()
+        return
+    # the drift: -1.5708 - 20 * (r - 300) ms < -3.0 first at the scan r = 380 (-3.1708;
+    # at 370, -2.9708 is inside), its STOP at 390
+    at = 390 if "drift" in fault else 310
+    assert first(c["latched"]) == at
+    assert c["requested"][at] and c["category"][at] == 2
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("{kind: dropout, name: f, signal: q1}", "acts on an acquisition channel"),
+    ("{kind: offset, name: f, signal: nope, by: 1.0}", "no REAL input signal 'nope'"),
+    ("{kind: offset, name: f, by: 1.0}", "names a `channel` (acquisition) or a `signal`"),
+])
+def test_a_bad_logic_signal_fault_is_one_line(tmp_path, fault, message):
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_scenario(logic_fault(tmp_path, fault)).run(0)
+    line = err.value.one_line()
+    assert message in line and "logic_fault.yaml:11" in line
