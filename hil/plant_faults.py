@@ -170,5 +170,7 @@ class DeadlineMiss(PlantFault):
         return f"deadline miss: {self.releases} release(s) of task {self.task}"
 
 
+from hil.sensor_faults import SENSOR_FAULTS  # noqa: E402 - its faults derive from PlantFault
+
 FAULT_KINDS: dict[str, type[PlantFault]] = {
-    cls.kind: cls for cls in (Collision, Payload, EStop, Stall, DeadlineMiss)}
+    cls.kind: cls for cls in (Collision, Payload, EStop, Stall, DeadlineMiss, *SENSOR_FAULTS)}

@@ -4,7 +4,8 @@ bench's own test suite gets them by installing edge; `-p no:edge_hil` turns them
 Fixtures: `mosquitto` (a broker), `modbus_device` (Modbus TCP), `modbus_faults` (a fault
 link in front of it), `modbus_rtu_device` (Modbus RTU on a pty), `serial_device` (a
 factory of serial devices on ptys), `edge_rig` (a factory of `edge run` against the
-broker). Options go in markers named like the fixture, e.g.
+broker), `hil_scenario` (a scenario file run in virtual time, its verdict). Options go
+in markers named like the fixture, e.g.
 `@pytest.mark.modbus_device(unit=3, size=50)`. A rig that cannot start fails the test
 with one line naming the resource and why. docs/hil-rigs.md describes them.
 """
@@ -150,3 +151,27 @@ async def edge_rig(mosquitto, tmp_path):
             return await stack.enter_async_context(_started(rig))
 
         yield start
+
+
+@pytest.fixture
+def hil_scenario(request: pytest.FixtureRequest):
+    """A function: `verdict = hil_scenario(path_or_name, seed=None)` runs a scenario file
+    (a path, relative to the test's directory or the current one, or a shipped scenario's
+    name) in virtual time and returns its hil.scenario_verdict.ScenarioVerdict:
+    `passed`, `failures` (each with `tick`, `values`, `message()`), `trace`, `runs`.
+    A bad scenario file fails the test with its one line (file, line, field)."""
+    from pathlib import Path
+
+    from edge.errors import EdgeError
+    from hil.scenario_verdict import run_scenario
+
+    def run(path_or_name, seed: int | None = None):
+        beside = Path(request.path).parent / str(path_or_name)
+        target = beside if beside.is_file() else path_or_name
+        try:
+            return run_scenario(target, seed)
+        except EdgeError as exc:
+            line = exc.one_line()
+        pytest.fail(line, pytrace=False)     # outside the except: no chained report
+
+    return run

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edge.config import Board, Node
 from edge.errors import ConfigError, LogicError
 from edge.logic.checker import signal_scope
@@ -48,6 +50,13 @@ class Probe:
         self.runtime = runtime
         self.active_faults: set[str] = set()
         self._memo: dict[str, Any] = {}
+        self._bulk: dict[str, Any] = {}
+
+    def memo_bulk(self, key: str, make: Callable[[], Any]) -> Any:
+        """One object per key for the whole run (a reader several signals share)."""
+        if key not in self._bulk:
+            self._bulk[key] = make()
+        return self._bulk[key]
 
     def next_tick(self) -> None:
         self._memo.clear()
@@ -70,6 +79,11 @@ class Signal:
     bind: Callable[[Probe], Callable[..., Any]]
     node: Node
     spec: str
+    # RECORD signals: bulk(probe) gives reader(records) -> one value per record (a column
+    # slice read at once, what the runner uses); LIVE ones: per_tick when the value may
+    # change at any tick (a native block's status), not only when Python runs
+    bulk: Callable[[Probe], Callable[[Any], Any]] | None = None
+    per_tick: bool = False
 
     @property
     def dtype(self) -> str:
@@ -87,14 +101,16 @@ def _indexed(spec: str, node: Node, what: str, limit: int) -> int:
 def _state(name: str, spec: str, node: Node, board: Board) -> Signal:
     base, _, index = spec.partition(".")
     if base in STATE_SCALARS and not index:
-        return Signal(name, INT, RECORD, lambda p: lambda rec: int(rec[base]), node, spec)
+        return Signal(name, INT, RECORD, lambda p: lambda rec: int(rec[base]), node, spec,
+                      lambda p: lambda recs: recs[base])
     if base in STATE_BITS and index:
         bit = _indexed(spec, node, "state", 32)
         return Signal(name, BOOL, RECORD, lambda p: lambda rec: bool(int(rec[base]) >> bit & 1),
-                      node, spec)
+                      node, spec, lambda p: lambda recs: (recs[base] >> bit) & 1 != 0)
     if base in STATE_ARRAYS and index:
         i = _indexed(spec, node, "state", len(board.axes) if base != "signals" else 64)
-        return Signal(name, REAL, RECORD, lambda p: lambda rec: float(rec[base][i]), node, spec)
+        return Signal(name, REAL, RECORD, lambda p: lambda rec: float(rec[base][i]), node, spec,
+                      lambda p: lambda recs: recs[base][:, i])
     raise node.error(f"unknown state field '{spec}' (expected one of {', '.join(STATE_SCALARS)},"
                      f" <{'|'.join(STATE_ARRAYS)}>.<index> or <{'|'.join(STATE_BITS)}>.<bit>)",
                      "state")
@@ -103,25 +119,32 @@ def _state(name: str, spec: str, node: Node, board: Board) -> Signal:
 def _stop(name: str, spec: str, node: Node, board: Board) -> Signal:
     if spec == "latched":
         return Signal(name, BOOL, RECORD,
-                      lambda p: lambda rec: int(rec["stop_category"]) != NO_STOP, node, spec)
+                      lambda p: lambda rec: int(rec["stop_category"]) != NO_STOP, node, spec,
+                      lambda p: lambda recs: recs["stop_category"] != NO_STOP)
     if spec == "category":
         def category(rec) -> int:
             c = int(rec["stop_category"])
             return -1 if c == NO_STOP else c
-        return Signal(name, INT, RECORD, lambda p: category, node, spec)
+
+        def categories(recs):
+            c = recs["stop_category"].astype(np.int64)
+            return np.where(c == NO_STOP, -1, c)
+        return Signal(name, INT, RECORD, lambda p: category, node, spec,
+                      lambda p: categories)
     raise node.error(f"unknown stop field '{spec}' (expected latched or category: -1 when "
                      "no stop is latched)", "stop")
 
 
 def _fault(name: str, spec: str, node: Node, board: Board) -> Signal:
     if spec == "code":
-        return Signal(name, INT, RECORD, lambda p: lambda rec: int(rec["fault_code"]), node, spec)
+        return Signal(name, INT, RECORD, lambda p: lambda rec: int(rec["fault_code"]), node, spec,
+                      lambda p: lambda recs: recs["fault_code"])
     if spec not in FAULT_NAMES:
         raise node.error(f"unknown fault '{spec}' (expected code or one of "
                          f"{', '.join(FAULT_NAMES)})", "fault")
     code = FAULT_NAMES[spec]
     return Signal(name, BOOL, RECORD, lambda p: lambda rec: int(rec["fault_code"]) == code,
-                  node, spec)
+                  node, spec, lambda p: lambda recs: recs["fault_code"] == code)
 
 
 def _input(name: str, spec: str, node: Node, board: Board) -> Signal:
@@ -130,14 +153,19 @@ def _input(name: str, spec: str, node: Node, board: Board) -> Signal:
                          "input")
     mask = INPUT_BITS[spec]
     return Signal(name, BOOL, RECORD, lambda p: lambda rec: bool(int(rec["inputs"]) & mask),
-                  node, spec)
+                  node, spec, lambda p: lambda recs: recs["inputs"] & mask != 0)
+
+
+def _section(node: Node, board: Board, section: str, what: str) -> Any:
+    """The board's `section` a `what` signal reads; ConfigError at the signal otherwise."""
+    found = board.sections.get(section)
+    if found is None:
+        raise node.error(f"a {what} signal needs the board's {section} section", what)
+    return found
 
 
 def _motion_section(node: Node, board: Board, what: str) -> Any:
-    motion = board.sections.get("motion")
-    if motion is None:
-        raise node.error(f"a {what} signal needs the board's motion section", what)
-    return motion
+    return _section(node, board, "motion", what)
 
 
 def _tcp(name: str, spec: str, node: Node, board: Board) -> Signal:
@@ -153,7 +181,37 @@ def _tcp(name: str, spec: str, node: Node, board: Board) -> Signal:
 
         fk = NativeArm(arm).fk
         return lambda rec: float(fk(rec["q"][:n])[axis, 3])
-    return Signal(name, REAL, RECORD, bind, node, spec)
+
+    def bulk(p: Probe) -> Callable:
+        tool = p.memo_bulk("tcp", lambda: _tool_positions(arm))
+        return lambda recs: tool(recs)[:, axis]
+    return Signal(name, REAL, RECORD, bind, node, spec, bulk)
+
+
+def _tool_positions(arm: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """records -> (len, 3) tool positions, m; x, y and z signals share one call per block
+    of records (the last block is kept)."""
+    from edge.motion.arm_model import NativeArm
+
+    native = NativeArm(arm)
+    ffi, lib, model, n = native.ffi, native.lib, native.model, arm.n
+    q = np.empty(n)
+    frame = np.empty((4, 4))
+    cq, cframe = ffi.from_buffer("double[]", q), ffi.from_buffer("double[]", frame)
+    last: list[Any] = [None, None]
+
+    def positions(recs: np.ndarray) -> np.ndarray:
+        if last[0] is recs:
+            return last[1]
+        qs = recs["q"][:, :n]
+        out = np.empty((len(recs), 3))
+        for j in range(len(recs)):
+            q[:] = qs[j]
+            lib.arm_fk(model, cq, cframe)
+            out[j] = frame[:3, 3]
+        last[0], last[1] = recs, out
+        return out
+    return positions
 
 
 def _safety(name: str, spec: str, node: Node, board: Board) -> Signal:
@@ -163,9 +221,22 @@ def _safety(name: str, spec: str, node: Node, board: Board) -> Signal:
     kind = SAFETY_FIELDS[spec]
 
     def bind(p: Probe) -> Callable:
-        status = p.runtime.lookup("safety").status
-        return lambda: _typed(p.memo("safety", status)[spec], kind)
-    return Signal(name, kind, LIVE, bind, node, spec)
+        monitor = p.runtime.lookup("safety")
+        status = _status_reader(monitor, "safety_status *", monitor.lib.safety_get_status,
+                                monitor.block.handle)
+        return lambda: _typed(getattr(p.memo("safety", status), spec), kind)
+    return Signal(name, kind, LIVE, bind, node, spec, per_tick=True)
+
+
+def _status_reader(monitor: Any, ctype: str, get: Callable, handle: Any) -> Callable[[], Any]:
+    """A native block's status struct, filled in place by one call (the monitor's own
+    status() builds a dict of every field, too slow to call at every tick)."""
+    st = monitor.ffi.new(ctype)
+
+    def read() -> Any:
+        get(handle, st)
+        return st
+    return read
 
 
 def _typed(value: Any, kind: str) -> Any:
@@ -180,16 +251,22 @@ def _observer(name: str, spec: str, node: Node, board: Board) -> Signal:
         def residual(p: Probe) -> Callable:
             slots = _observer_of(p).residual_slots
             return lambda rec: float(rec["signals"][slots.start + i])
-        return Signal(name, REAL, RECORD, residual, node, spec)
+
+        def residuals(p: Probe) -> Callable:
+            slot = _observer_of(p).residual_slots.start + i
+            return lambda recs: recs["signals"][:, slot]
+        return Signal(name, REAL, RECORD, residual, node, spec, residuals)
     if spec not in OBSERVER_FIELDS:
         raise node.error(f"unknown observer field '{spec}' (expected one of "
                          f"{', '.join(OBSERVER_FIELDS)} or residual.<joint>)", "observer")
     kind = OBSERVER_FIELDS[spec]
 
     def bind(p: Probe) -> Callable:
-        status = _observer_of(p).observer_status
-        return lambda: _typed(p.memo("observer", status)[spec], kind)
-    return Signal(name, kind, LIVE, bind, node, spec)
+        monitor = _observer_of(p)
+        status = _status_reader(monitor, "observer_status *", monitor.lib.observer_get_status,
+                                monitor.observer.handle)
+        return lambda: _typed(getattr(p.memo("observer", status), spec), kind)
+    return Signal(name, kind, LIVE, bind, node, spec, per_tick=True)
 
 
 def _observer_of(p: Probe) -> Any:
@@ -318,6 +395,62 @@ def _task(name: str, spec: str, node: Node, board: Board) -> Signal:
     return Signal(name, INT, LIVE, bind, node, spec)
 
 
+CHANNEL_FIELDS = {"value": REAL, "quality": INT,
+                  **{q.lower(): BOOL for q in ("GOOD", "STALE", "OUT_OF_RANGE", "COMM_ERROR",
+                                               "INVALID")}}
+
+
+def _acquisition(node: Node, board: Board, what: str) -> Any:
+    return _section(node, board, "acquisition", what)
+
+
+def _channel(name: str, spec: str, node: Node, board: Board) -> Signal:
+    channel, _, field = spec.rpartition(".")
+    channels = [c.name for c in _acquisition(node, board, "channel").channels]
+    if channel not in channels or field not in CHANNEL_FIELDS:
+        raise node.error(f"'{spec}': expected <channel>.<{'|'.join(CHANNEL_FIELDS)}> with a "
+                         f"channel of the board (channels: {', '.join(channels)})", "channel")
+    kind = CHANNEL_FIELDS[field]
+
+    def bind(p: Probe) -> Callable:
+        from edge.acquisition.channel import Quality
+        from edge.acquisition.sampler import CHANNEL_PREFIX
+
+        bus, topic = p.runtime.bus, CHANNEL_PREFIX + channel
+        quality = {q.name: int(q) for q in Quality}
+
+        def read() -> Any:
+            msg = bus.latest(topic)
+            data = msg.data if msg is not None else {}
+            q = data.get("quality")
+            if field == "value":
+                v = data.get("value")
+                return float("nan") if v is None else float(v)
+            if field == "quality":
+                return quality.get(q, -1)
+            return q == field.upper()
+        return read
+    return Signal(name, kind, LIVE, bind, node, spec)
+
+
+def _threshold(name: str, spec: str, node: Node, board: Board) -> Signal:
+    rules = [r.name for r in _acquisition(node, board, "threshold").thresholds]
+    if spec not in rules:
+        raise node.error(f"no threshold rule '{spec}' on the board (rules: "
+                         f"{', '.join(rules) or 'none'})", "threshold")
+
+    def bind(p: Probe) -> Callable:
+        from edge.acquisition.thresholds import EVENT_PREFIX
+
+        bus, topic = p.runtime.bus, EVENT_PREFIX + spec
+
+        def read() -> bool:
+            msg = bus.latest(topic)
+            return msg is not None and msg.data.get("state") == "raised"
+        return read
+    return Signal(name, BOOL, LIVE, bind, node, spec)
+
+
 def _injected(name: str, spec: str, node: Node, board: Board) -> Signal:
     # checked against the scenario's fault names once its steps are read
     return Signal(name, BOOL, LIVE, lambda p: lambda: spec in p.active_faults, node, spec)
@@ -328,6 +461,7 @@ SOURCES: dict[str, Callable[[str, str, Node, Board], Signal]] = {
     "state": _state, "stop": _stop, "fault": _fault, "input": _input, "tcp": _tcp,
     "safety": _safety, "observer": _observer, "motion": _motion, "topic": _topic,
     "logic": _logic, "task": _task, "injected": _injected, "messages": _messages,
+    "channel": _channel, "threshold": _threshold,
 }
 _EXTRA_FIELDS = {"topic": ("field", "type", "is", "default"), "logic": ("default",)}
 

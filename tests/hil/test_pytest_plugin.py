@@ -130,3 +130,57 @@ async def test_rig(edge_rig, mosquitto):
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=TIMEOUT_S)
     result.assert_outcomes(passed=1)
+
+
+SCENARIO_TESTS = '''
+import pytest
+
+
+def test_a_shipped_scenario_by_name(hil_scenario):
+    verdict = hil_scenario("collision_link3")
+    assert verdict.passed and not verdict.failures and not verdict.errors
+    assert [r.params for r in verdict.runs] == [{"torque_nm": 30.0}, {"torque_nm": 60.0}]
+    for trace in verdict.traces:                 # hit at 600: latched within 10 ticks
+        latched = trace.columns["latched"]
+        assert not latched[:600].any() and latched[610]
+
+
+def test_a_wrong_scenario_beside_the_test(hil_scenario):
+    verdict = hil_scenario("collision_wrong.yaml")
+    assert not verdict.passed
+    assert len(verdict.failures) == 2            # one per run of the sweep
+    for failure in verdict.failures:             # the window of 'after' closes at v + D
+        assert failure.tick == 610
+        assert failure.values == {"latched": True, "collision": True, "category": 1}
+        assert "failed at tick 610" in failure.message()
+
+
+def test_the_seed_is_the_draws_seed(hil_scenario):
+    verdict = hil_scenario("estop_during_move", seed=5)
+    assert {r.seed for r in verdict.runs} == {5}
+    with pytest.raises(ValueError):
+        verdict.trace                            # two runs: take one of .traces
+
+
+def test_a_bad_scenario_file(hil_scenario):
+    hil_scenario("broken.yaml")
+'''
+
+
+def test_hil_scenario_runs_a_scenario_file_and_returns_its_verdict(pytester: pytest.Pytester):
+    from hil.cli import SHIPPED
+
+    text = (SHIPPED / "collision_link3.yaml").read_text()
+    old = "expect: latched AND collision AND category = 1"
+    assert old in text
+    (pytester.path / "collision_wrong.yaml").write_text(
+        text.replace(old, "expect: latched AND collision AND category = 2"))
+    (pytester.path / "broken.yaml").write_text("name: broken\nboard: sim_arm\nduration: x\n"
+                                               "assert: [{always: true}]\n")
+    pytester.makepyfile(test_scenarios=SCENARIO_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=TIMEOUT_S)
+    result.assert_outcomes(passed=3, failed=1)
+    out = result.stdout.str()
+    assert "broken.yaml:3" in out and "expected a duration" in out
+    assert "Traceback" not in out and "def hil_scenario" not in out   # one line, no code
+    assert "another exception occurred" not in out
