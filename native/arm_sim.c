@@ -292,7 +292,8 @@ edge_block *arm_sim_block_alloc(const arm_model *model, const arm_sim_config *cf
 {
     if (!model || !cfg || arm_model_check(model) || model->n > EDGE_MAX_AXES)
         return NULL;
-    if (cfg->substeps < 1 || !(cfg->servo_bandwidth_hz > 0) || !(cfg->servo_damping >= 0) ||
+    if (cfg->substeps < 1 || cfg->substeps > ARM_SIM_MAX_SUBSTEPS ||
+        !(cfg->servo_bandwidth_hz > 0) || !(cfg->servo_damping >= 0) ||
         !(cfg->servo_integral_hz >= 0) ||
         !(cfg->mode == DRIVE_MODE_CSP || cfg->mode == DRIVE_MODE_CSV ||
           cfg->mode == DRIVE_MODE_CST))

@@ -25,6 +25,10 @@
 #define ARM_SIM_CMD_GRAVITY_COMP 6 /* args[0]: 1 CST adds g(q) (the drive's own gravity
                                       compensation, a vendor parameter), 0 it does not */
 
+/* A tick's integration steps are bounded: each costs a full dynamics pass, so an unbounded
+ * count would let one configuration stall the cycle. */
+#define ARM_SIM_MAX_SUBSTEPS 64
+
 typedef struct arm_sim_config {
     double viscous[ARM_MAX_LINKS];       /* N*m*s/rad */
     double coulomb[ARM_MAX_LINKS];       /* N*m */
@@ -33,7 +37,7 @@ typedef struct arm_sim_config {
     double servo_bandwidth_hz;           /* PD natural frequency, per joint */
     double servo_damping;                /* PD damping ratio */
     double servo_integral_hz;            /* integral corner frequency, 0: no integral */
-    int substeps;                        /* integration steps per tick, >= 1 */
+    int substeps;                        /* integration steps per tick, 1..ARM_SIM_MAX_SUBSTEPS */
     int mode;                            /* DRIVE_MODE_* asked for at start */
     int gravity_compensation;            /* 1: CST adds g(q) */
     int enabled;                         /* 1: starts in operation enabled and stays there

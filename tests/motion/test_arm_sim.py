@@ -223,6 +223,12 @@ def test_block_from_board_config_and_bad_configuration():
         arm_sim_block(ARM, HOME, torque_limit=[0.0] * 6)
     with pytest.raises(NativeError):
         arm_sim_block(ARM, HOME, substeps=0)
+    # the board file's bound, held by the block itself: a count past it stalled the cycle
+    # (the setup fuzzer's timeout: 2^27 dynamics passes a tick)
+    c.add_block(arm_sim_block(ARM, HOME, substeps=64))
+    for too_many in (65, 2**27, 2**31 - 1):
+        with pytest.raises(NativeError):
+            arm_sim_block(ARM, HOME, substeps=too_many)
     with pytest.raises(ValueError):
         arm_sim_block(ARM, HOME[:3])
 
