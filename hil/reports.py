@@ -30,14 +30,37 @@ def _rich_console():
 
 
 class Progress:
-    """One line per finished run: verdict, id, ticks, trace SHA-256, then its failures."""
+    """One line per finished run: verdict, id, ticks, trace SHA-256, then its failures.
+    On a terminal with rich installed, bars above the lines: one per scenario file (its
+    runs done) and one for the whole campaign; `with` shows and ends them."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, per_file: dict[str, int] | None = None,
+                 console=None) -> None:
         self.total = total
         self.done = 0
-        self.console = _rich_console()
+        self.console = console or _rich_console()
+        self._bars = None
+        self._tasks: dict[str, int] = {}
+        if self.console is not None and self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+            from rich.progress import Progress as Bars
 
-    def show(self, result: RunResult) -> None:
+            self._bars = Bars(TextColumn("{task.description}"), BarColumn(),
+                              MofNCompleteColumn(), console=self.console, transient=False)
+            for name, runs in (per_file or {}).items():
+                self._tasks[name] = self._bars.add_task(Path(name).name, total=runs)
+            self._all = self._bars.add_task("all runs", total=total)
+
+    def __enter__(self) -> Progress:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def show(self, result: RunResult, file: str | None = None) -> None:
         self.done += 1
         verdict = "PASS" if result.passed else "ERROR" if result.error else "FAIL"
         line = (f"[{self.done}/{self.total}] {verdict} {result.id}: {result.ticks} ticks, "
@@ -51,6 +74,10 @@ class Progress:
         self.console.print(line, style=style, markup=False, soft_wrap=True)
         for text in extra:
             self.console.print(text, markup=False, soft_wrap=True)
+        if self._bars is not None:
+            if file in self._tasks:
+                self._bars.advance(self._tasks[file])
+            self._bars.advance(self._all)
 
 
 def summary_table(results: Sequence[RunResult]) -> str | None:

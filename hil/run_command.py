@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import Counter
 from pathlib import Path
 
 from edge.errors import EXIT_FAULTED, EXIT_OK, EdgeError
@@ -88,22 +89,24 @@ def run(args: argparse.Namespace) -> int:
     for path in files:                       # every file checked before any run
         _, runs = check_file(path, args.seed, realtime=args.realtime)
         work += [(str(path), i) for i in range(runs)]
-    progress = Progress(len(work))
+    per_file = Counter(path for path, _ in work)
     results = []
-    if args.jobs == 1 or len(work) == 1:
-        for k, (path, i) in enumerate(work):
-            results.append(_one(path, i, args.seed, args.trace, args.report, k, args.realtime))
-            progress.show(results[-1])
-    else:
-        from concurrent.futures import ProcessPoolExecutor
+    with Progress(len(work), per_file) as progress:
+        if args.jobs == 1 or len(work) == 1:
+            for k, (path, i) in enumerate(work):
+                results.append(_one(path, i, args.seed, args.trace, args.report, k,
+                                    args.realtime))
+                progress.show(results[-1], path)
+        else:
+            from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
-            futures = [pool.submit(_one, path, i, args.seed, args.trace, args.report, k,
-                                   args.realtime)
-                       for k, (path, i) in enumerate(work)]
-            for future in futures:           # in order: the report does not depend on timing
-                results.append(future.result())
-                progress.show(results[-1])
+            with ProcessPoolExecutor(max_workers=min(args.jobs, len(work))) as pool:
+                futures = [pool.submit(_one, path, i, args.seed, args.trace, args.report, k,
+                                       args.realtime)
+                           for k, (path, i) in enumerate(work)]
+                for (path, _), future in zip(work, futures, strict=True):   # in order
+                    results.append(future.result())
+                    progress.show(results[-1], path)
     text = summary_table(results)
     if text is not None:
         print(text)
