@@ -91,10 +91,13 @@ def summary_table(results: Sequence[RunResult]) -> str | None:
     total = f"{passed} of {len(results)} runs passed"
     console = _rich_console()
     if console is not None:
-        from rich.table import Table
+        from rich.table import Column, Table
         from rich.text import Text
 
-        table = Table(*head, title="edge hil run", caption=total)
+        # a narrow terminal folds the run id (it names the parameters), never cuts it
+        table = Table(Column(head[0], overflow="fold"),
+                      *(Column(h, no_wrap=True) for h in head[1:]),
+                      title="edge hil run", caption=total)
         for row in rows:                 # Text: a run id's [p=v] is not rich markup
             table.add_row(*map(Text, row), style=None if row[1] == "pass" else "red")
         console.print(table)
