@@ -14,6 +14,7 @@ time binding one is an error naming the step's line.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 RIG_BROKER_FAULTS = ("restart", "kill", "freeze")
 
 
-class RigFault(PlantFault):
+class RigFault(PlantFault, abc.ABC):
     """A fault of the real-time rig: `begin(rig)` / `finish(rig)` act on it (awaited)."""
 
     realtime_only: ClassVar[bool] = True
@@ -36,11 +37,13 @@ class RigFault(PlantFault):
         raise EdgeError(f"a {self.kind} fault acts on a real-time rig: only with "
                         "`edge hil run --realtime`")
 
+    @abc.abstractmethod
     async def begin(self, rig: Any) -> None:
-        raise NotImplementedError
+        """The fault starts: act on the rig."""
 
+    @abc.abstractmethod
     async def finish(self, rig: Any) -> None:
-        raise NotImplementedError
+        """The fault ends: undo what begin did."""
 
 
 class DeviceFault(RigFault):

@@ -173,7 +173,7 @@ class Bench:
         stops = sorted(t for t in events if 0 < t < duration) + [duration]
         cycle, executor, probe = self.runtime.cycle, self.runtime.executor, self.probe
         # ticks the cycle may run ahead of Python: the watchdog's kicks must still come
-        most = max(1, min(executor._kick_every or PULL_CHUNK_TICKS, PULL_CHUNK_TICKS))
+        most = max(1, min(executor.kick_every_ticks or PULL_CHUNK_TICKS, PULL_CHUNK_TICKS))
         live = _Held(self._live)
         live.read_at(0)
         k, next_stop = 0, 0
@@ -193,7 +193,7 @@ class Bench:
             elif self._per_tick:
                 m, python = 1, True
                 if python_at < k:
-                    python_at = executor._next_event(k)
+                    python_at = executor.next_python_tick(k)
                 if ahead + 1 < most and python_at > k:
                     cycle.step(1)        # no Python work at k: the executor would pass over
                     ahead, python = ahead + 1, False
@@ -201,7 +201,7 @@ class Bench:
                     executor.step(1)
                     ahead = 0
             else:
-                m, python = min(executor._next_event(k) - k + 1, stops[next_stop] - k,
+                m, python = min(executor.next_python_tick(k) - k + 1, stops[next_stop] - k,
                                 most), True
                 executor.step(m)
             if self._per_tick:

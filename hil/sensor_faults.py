@@ -11,6 +11,7 @@ tick: the sampler reads a simulated device at each tick of its period, at its re
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from edge.rt.runtime import Runtime
 
 
-class SensorFault(PlantFault):
+class SensorFault(PlantFault, abc.ABC):
     """A fault of one acquisition channel (`channel`) or one REAL input signal of the
     board's logic program (`signal`). `bend(eng, k)` gives the value read at tick k
     instead of `eng` (None: no reading at all that tick)."""
@@ -127,8 +128,9 @@ class SensorFault(PlantFault):
     def seen(self, eng: float) -> None:
         """A value read while the fault is off."""
 
+    @abc.abstractmethod
     def bend(self, eng: float, k: int) -> float | None:
-        raise NotImplementedError
+        """The value the channel reads at tick k instead of eng (None: no reading)."""
 
     def describe(self) -> str:
         where = f"channel {self.channel.name}" if self.channel is not None else \

@@ -270,8 +270,14 @@ class Executor:
         # dropped by a full ring (their releases still happen, counted as missing records)
         return end if count == PULL_RECORDS else max(end, ran_to)
 
-    def _next_event(self, tick: int) -> int:
-        """The first tick >= `tick` at which Python has anything to do."""
+    @property
+    def kick_every_ticks(self) -> int:
+        """How often Python must feed the cycle's watchdog, in ticks (0: no watchdog)."""
+        return self._kick_every
+
+    def next_python_tick(self, tick: int) -> int:
+        """The first tick >= `tick` at which Python has anything to do: a stepper (a HIL
+        runner) may run the cycle alone up to it."""
         if self.bus.has_staged():
             return tick
         best = self._next_event_tick(tick)
@@ -305,7 +311,7 @@ class Executor:
         passed over without Python work."""
         tick = self._processed
         while tick < upto:
-            event = self._next_event(tick)
+            event = self.next_python_tick(tick)
             if event > tick:                      # nothing to do until `event`
                 tick = min(event, upto)
                 self._processed = tick
@@ -438,7 +444,7 @@ class Executor:
             now = self.cycle.tick
             # at most PULL_RECORDS ticks a chunk: the state ring never overflows in virtual
             # time, so history() always holds the last ticks
-            chunk = min(self._next_event(now) - now + 1, end - now, PULL_RECORDS)
+            chunk = min(self.next_python_tick(now) - now + 1, end - now, PULL_RECORDS)
             if self._kick_every:
                 chunk = min(chunk, self._kick_every)
             self.cycle.step(chunk)

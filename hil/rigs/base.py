@@ -9,6 +9,7 @@ resources, drivers and strategies apart.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import errno
@@ -50,7 +51,7 @@ async def wait_for_condition(predicate: Callable[[], bool], timeout_s: float, wh
         await asyncio.sleep(poll_s)
 
 
-class Resource:
+class Resource(abc.ABC):
     """`async with SomeResource(...) as r:` starts it, the block uses it, leaving the
     block (normally or by an exception) stops it. Subclasses write `_open(stack)`, which
     enters whatever they hold into `stack`; a start that fails or takes longer than
@@ -62,8 +63,9 @@ class Resource:
     def __init__(self) -> None:
         self._stack: contextlib.AsyncExitStack | None = None
 
+    @abc.abstractmethod
     async def _open(self, stack: contextlib.AsyncExitStack) -> None:
-        raise NotImplementedError
+        """Start what the resource holds, entering each part into stack."""
 
     @property
     def running(self) -> bool:
