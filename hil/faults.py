@@ -24,9 +24,26 @@ class Faults:
     answers: int = 0            # answers seen from the device
     dropped: int = 0
     corrupted: int = 0
+    # answers handed on later than this after the request before them crossed the line:
+    # ones a client with a timeout near it may have given up on (None: not counted)
+    slow_after_s: float | None = None
+    slow: int = 0
+    _asked_at: float | None = None
 
     def clear(self) -> None:
         self.silent, self.delay_s, self.corrupt = False, 0.0, False
+
+    def asked(self) -> None:
+        """A request crossed the line towards the device (now)."""
+        self._asked_at = asyncio.get_running_loop().time()
+
+    def handed_on(self) -> None:
+        """An answer left the line towards the client (now): slow if late after its
+        request. The devices here answer one request at a time, so the last one is it."""
+        if self.slow_after_s is not None and self._asked_at is not None:
+            if asyncio.get_running_loop().time() - self._asked_at > self.slow_after_s:
+                self.slow += 1
+            self._asked_at = None
 
     def apply(self, data: bytes) -> bytes | None:
         """What to forward for `data` from the device (None: nothing)."""
@@ -67,6 +84,7 @@ class _DelayedPipe:
                 await self._write(data)
             except (OSError, ConnectionError):
                 return
+            self._faults.handed_on()
 
     async def close(self) -> None:
         self._task.cancel()
@@ -111,6 +129,7 @@ class TcpFaultProxy:
         async def client_to_upstream() -> None:
             while data := await c_reader.read(65536):
                 await self._flowing.wait()
+                self.faults.asked()
                 u_writer.write(data)
                 await u_writer.drain()
 
@@ -206,6 +225,7 @@ class PtyLink:
             if dst is None:
                 answers.feed(data)
             else:
+                self.faults.asked()
                 loop.create_task(write_to(dst, data))
 
         loop.add_reader(m_client, pump, m_client, m_device)   # requests: untouched

@@ -16,7 +16,7 @@ from edge.errors import EdgeError
 from hil.signals import BOOL, INT, LIVE, REAL, Probe, Signal, _default
 
 AUDIT_FIELDS = ("lost", "reordered", "duplicates", "received", "unique")
-RIG_COUNTERS = ("answers", "dropped", "corrupted")
+RIG_COUNTERS = ("answers", "dropped", "corrupted", "slow")
 
 
 def _outside(p: Probe, what: str) -> Any:

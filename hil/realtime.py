@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.acquisition.sources import DEFAULT_TIMEOUT_MS
 from edge.config import Board, Node
 from edge.errors import ConfigError, EdgeError
 from hil.scenario import Run
@@ -167,6 +168,15 @@ def _command(step: Step) -> tuple[str, dict[str, Any]]:
         return "reset", {}
     assert isinstance(step, PublishStep)
     return step.topic.split("/", 1)[1], dict(step.data or {})
+
+
+def _device_timeout_s(board_data: dict, name: str) -> float:
+    """The request timeout of the board's acquisition device `name` (edge's default if
+    the board does not set it)."""
+    for device in (board_data.get("acquisition") or {}).get("devices") or []:
+        if device.get("name") == name and "timeout_ms" in device:
+            return float(device["timeout_ms"]) / 1e3
+    return DEFAULT_TIMEOUT_MS / 1e3
 
 
 def board_file(run: Run, directory: Path, ports: dict[str, int], broker_url: str) -> Path:
@@ -329,7 +339,9 @@ class RealtimeRig:
             for table, address, value, dtype in d.registers:
                 await dev.set_value(table, address, value, dtype)
             self.devices[d.name] = dev
-            self.links[d.name] = await stack.enter_async_context(TcpFaultLink(dev.port))
+            link = self.links[d.name] = await stack.enter_async_context(TcpFaultLink(dev.port))
+            # an answer later than half edge's timeout may have lost the race with it
+            link.faults.slow_after_s = _device_timeout_s(self.run.board_data, d.name) / 2
         url = f"mqtt://127.0.0.1:{self.broker.port}"
         board = board_file(self.run, self.workdir,
                            {name: link.port for name, link in self.links.items()}, url)

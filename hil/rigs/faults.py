@@ -29,7 +29,8 @@ DEVICE_FAULTS = {
 class DeviceFaults:
     """The faults of one device's line. Attributes set while traffic flows take effect
     on the next answer: `silent`, `delay_s`, `corrupt`, `corrupt_index`; counters
-    `answers`, `dropped`, `corrupted` count what the line saw since the start."""
+    `answers`, `dropped`, `corrupted` count what the line saw since the start, and `slow`
+    the answers handed on more than `slow_after_s` after their request (when set)."""
 
     def __init__(self, faults: Faults, *, where: str,
                  hang_up: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -48,6 +49,9 @@ class DeviceFaults:
     answers = property(lambda self: self._faults.answers)
     dropped = property(lambda self: self._faults.dropped)
     corrupted = property(lambda self: self._faults.corrupted)
+    slow = property(lambda self: self._faults.slow)
+    slow_after_s = property(lambda self: self._faults.slow_after_s,
+                            lambda self, s: setattr(self._faults, "slow_after_s", s))
 
     def clear(self) -> None:
         """Every fault off (the counters stay)."""

@@ -136,6 +136,19 @@ async def test_device_faults_by_name_on_a_tcp_link():
     assert link.connections == 5 and link.faults.dropped == 1
 
 
+async def test_a_link_counts_the_answers_it_hands_on_later_than_slow_after_s():
+    """A 0.3 s late answer against a 0.1 s threshold is slow; a prompt one is not."""
+    async with ModbusTcpDevice(size=10) as dev, TcpFaultLink(dev.port) as link:
+        link.faults.slow_after_s = 0.1
+        assert await read_holding(tcp_client(link.port), 0) == [0]
+        assert link.faults.slow == 0
+        await link.faults.set("late", delay_s=0.3)
+        assert await read_holding(tcp_client(link.port), 0) == [0]
+        await link.faults.set("late", on=False)
+        assert await read_holding(tcp_client(link.port), 0) == [0]
+    assert link.faults.slow == 1 and link.faults.answers == 3
+
+
 async def test_a_broker_round_trips_a_message_and_again_after_an_outage():
     async with Broker() as broker:
         peer = PahoPeer(broker.port, "rig/check", "checker", clean_session=False)

@@ -89,9 +89,12 @@ class DeviceKind:
     share_line: Callable[[Node, DeviceConfig, DeviceConfig], None] | None = None
 
 
+DEFAULT_TIMEOUT_MS = 500.0     # a request's timeout when the board does not set one
+
+
 def timeout_s(node: Node) -> float:
     """The per-request `timeout_ms` every I/O kind takes, in s."""
-    return node.get("timeout_ms", float, 500.0, min=1.0) / 1e3
+    return node.get("timeout_ms", float, DEFAULT_TIMEOUT_MS, min=1.0) / 1e3
 
 
 class PollSink(Protocol):
