@@ -1,0 +1,1 @@
+"""Identities, roles and the permission table every door into a running controller uses."""
